@@ -1,0 +1,457 @@
+//! `lightbox` subcommands: thin wrappers over the library. Each prints its result
+//! on stdout; failures are one line on stderr naming the file and the reason.
+//! Exit codes: 0 success, 1 failure, 2 partial success (some files unreadable).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::dicom::{self, Image, ReadMode};
+use crate::error::{Error, Result};
+use crate::imaging::lut::{VoiFunction, Window};
+use crate::imaging::render::{self, RenderOptions, VoiChoice};
+use crate::model::{self, Patient};
+use crate::{scan, synth, volume};
+
+#[derive(Debug, Parser)]
+#[command(name = "lightbox", version, about = "Lightbox: a diagnostic DICOM display workstation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Render one frame through the CPU display pipeline to a PNG.
+    Render(RenderArgs),
+    /// Print a file's header (text, or the DICOM JSON model with --json).
+    Dump {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List patients, studies, series and display sets under a folder, with geometry checks.
+    Series {
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load a series into a 16-bit volume and report its geometry, range, time and memory.
+    Volume {
+        dir: PathBuf,
+        /// Series Instance UID (default: the largest stack found).
+        #[arg(long)]
+        series: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write deterministic synthetic studies (CT phantom, MR, CR) into a folder.
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+struct RenderArgs {
+    file: PathBuf,
+    /// Frame number, counting from 0.
+    #[arg(long, default_value_t = 0)]
+    frame: u32,
+    /// Explicit window as CENTER,WIDTH (e.g. 40,400 or -600,1500).
+    #[arg(long, value_name = "C,W", allow_hyphen_values = true, conflicts_with_all = ["voi", "minmax", "preset", "no_voi"])]
+    window: Option<String>,
+    /// The file's N-th VOI (1-based): its windows first, then its VOI LUTs.
+    #[arg(long, value_name = "N", conflicts_with_all = ["minmax", "preset", "no_voi"])]
+    voi: Option<usize>,
+    /// Window from the frame's smallest and largest values.
+    #[arg(long, conflicts_with_all = ["preset", "no_voi"])]
+    minmax: bool,
+    /// Named preset: brain, subdural, stroke, lung, mediastinum, abdomen, liver, bone.
+    #[arg(long, conflicts_with = "no_voi")]
+    preset: Option<String>,
+    /// No VOI: map the full range of the stored format.
+    #[arg(long)]
+    no_voi: bool,
+    /// Override the VOI LUT Function.
+    #[arg(long, value_enum)]
+    function: Option<FunctionArg>,
+    /// Invert (in addition to MONOCHROME1 / Presentation LUT Shape).
+    #[arg(long)]
+    invert: bool,
+    /// Write 16-bit levels instead of 8-bit.
+    #[arg(long = "16bit")]
+    sixteen_bit: bool,
+    /// Output PNG (default: FILE name with .png in the current folder).
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FunctionArg {
+    Linear,
+    LinearExact,
+    Sigmoid,
+}
+
+#[derive(Debug, Args)]
+struct SynthArgs {
+    /// Output folder (created).
+    out: PathBuf,
+    /// What to write.
+    #[arg(long, value_enum, default_value = "all")]
+    what: SynthWhat,
+    /// CT slices.
+    #[arg(long, default_value_t = 400)]
+    slices: usize,
+    /// CT matrix size (columns = rows).
+    #[arg(long, default_value_t = 512)]
+    size: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum SynthWhat {
+    All,
+    Ct,
+    Mr,
+    Cr,
+}
+
+/// Entry point used by `main`.
+pub fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LIGHTBOX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Render(a) => cmd_render(a),
+        Command::Dump { file, json } => cmd_dump(&file, json),
+        Command::Series { dir, json } => cmd_series(&dir, json),
+        Command::Volume { dir, series, json } => cmd_volume(&dir, series.as_deref(), json),
+        Command::Synth(a) => cmd_synth(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lightbox: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn parse_window(s: &str) -> Result<Window> {
+    let bad = || Error::Usage(format!("--window expects CENTER,WIDTH with WIDTH > 0, got {s:?}"));
+    let (c, w) = s.split_once(',').ok_or_else(bad)?;
+    let c: f64 = c.trim().parse().map_err(|_| bad())?;
+    let w: f64 = w.trim().parse().map_err(|_| bad())?;
+    if !(c.is_finite() && w.is_finite() && w > 0.0) {
+        return Err(bad());
+    }
+    Ok(Window::new(c, w))
+}
+
+fn render_options(a: &RenderArgs) -> Result<RenderOptions> {
+    let voi = if let Some(w) = &a.window {
+        VoiChoice::Explicit(parse_window(w)?)
+    } else if let Some(n) = a.voi {
+        VoiChoice::FromFile(n)
+    } else if a.minmax {
+        VoiChoice::MinMax
+    } else if let Some(p) = &a.preset {
+        VoiChoice::Preset(p.clone())
+    } else if a.no_voi {
+        VoiChoice::None
+    } else {
+        VoiChoice::Auto
+    };
+    Ok(RenderOptions {
+        voi,
+        function: a.function.map(|f| match f {
+            FunctionArg::Linear => VoiFunction::Linear,
+            FunctionArg::LinearExact => VoiFunction::LinearExact,
+            FunctionArg::Sigmoid => VoiFunction::Sigmoid,
+        }),
+        invert: a.invert,
+        sixteen_bit: a.sixteen_bit,
+    })
+}
+
+/// Render a file's frame with the given options (the library call behind `render`).
+pub fn render_file(path: &Path, frame: u32, opts: &RenderOptions) -> Result<render::Rendered> {
+    let image = Image::open(path)?;
+    let pixels = image.frame(frame)?;
+    render::render(&image.header, frame, &pixels, opts)
+}
+
+fn cmd_render(a: RenderArgs) -> Result<ExitCode> {
+    let opts = render_options(&a)?;
+    let out = a.out.clone().unwrap_or_else(|| {
+        let stem = a.file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "image".into());
+        PathBuf::from(format!("{stem}.png"))
+    });
+    let r = render_file(&a.file, a.frame, &opts)?;
+    r.write_png(&out)?;
+    println!(
+        "{}: {}×{} {}, VOI {} → {}",
+        a.file.display(),
+        r.width,
+        r.height,
+        if r.channels == 1 { "grey" } else { "RGB" },
+        r.voi_description,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_dump(file: &Path, json: bool) -> Result<ExitCode> {
+    let obj = dicom::open(file, ReadMode::HeaderOnly)?;
+    if json {
+        let s = dicom::dump::to_json(&obj).map_err(|e| Error::NotDicom {
+            path: file.to_path_buf(),
+            reason: e,
+        })?;
+        println!("{s}");
+    } else {
+        print!("{}", dicom::dump::to_text(&obj));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn scan_dir(dir: &Path) -> Result<scan::Scan> {
+    if !dir.exists() {
+        return Err(Error::Usage(format!("{}: no such file or folder", dir.display())));
+    }
+    scan::scan(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+fn report_failures(failures: &[(PathBuf, String)]) {
+    if !failures.is_empty() {
+        eprintln!("{} file(s) skipped:", failures.len());
+        for (_, reason) in failures {
+            eprintln!("  {reason}");
+        }
+    }
+}
+
+fn cmd_series(dir: &Path, json: bool) -> Result<ExitCode> {
+    let t = Instant::now();
+    let scan = scan_dir(dir)?;
+    let patients = model::build(&scan.headers);
+    if json {
+        let v = serde_json::json!({
+            "patients": patients,
+            "files": scan.headers.iter().map(|h| h.path.display().to_string()).collect::<Vec<_>>(),
+            "failures": scan.failures.iter().map(|(p, r)| serde_json::json!({"file": p.display().to_string(), "reason": r})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v).map_err(|e| Error::Usage(e.to_string()))?);
+    } else {
+        print_tree(&patients, &scan.headers);
+        println!(
+            "{} file(s) read in {:.0} ms, {} unreadable",
+            scan.headers.len(),
+            t.elapsed().as_secs_f64() * 1e3,
+            scan.failures.len()
+        );
+    }
+    report_failures(&scan.failures);
+    Ok(exit_for(&scan))
+}
+
+fn exit_for(scan: &scan::Scan) -> ExitCode {
+    match (scan.headers.is_empty(), scan.failures.is_empty()) {
+        (_, true) => ExitCode::SUCCESS,
+        (true, false) => ExitCode::from(1),
+        (false, false) => ExitCode::from(2),
+    }
+}
+
+fn print_tree(patients: &[Patient], headers: &[dicom::ImageHeader]) {
+    for p in patients {
+        println!(
+            "Patient {} ({})",
+            p.name.as_deref().unwrap_or("(no name)"),
+            p.id.as_deref().unwrap_or("no ID")
+        );
+        for s in &p.studies {
+            println!(
+                "  Study {} {} {}",
+                s.date.as_deref().unwrap_or("(no date)"),
+                s.description.as_deref().map(|d| format!("\"{d}\"")).unwrap_or_default(),
+                s.uid
+            );
+            for se in &s.series {
+                println!(
+                    "    Series {} {} {} — {} instance(s){}  {}",
+                    se.number.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+                    se.modality.as_deref().unwrap_or("??"),
+                    se.description.as_deref().map(|d| format!("\"{d}\"")).unwrap_or_default(),
+                    se.instances.len(),
+                    if se.non_image.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} without pixel data", se.non_image.len())
+                    },
+                    se.uid
+                );
+                for w in &se.warnings {
+                    println!("      ! {w}");
+                }
+                for (i, ds) in se.display_sets.iter().enumerate() {
+                    let h = &headers[ds.frames[0].instance];
+                    let cal = &h.calibration;
+                    let spacing = cal
+                        .spacing_mm
+                        .map(|s| format!("pixel {:.3}×{:.3} mm ({})", s[0], s[1], cal.basis.label()))
+                        .unwrap_or_else(|| "no pixel spacing (measurements in pixels)".into());
+                    let geo = match &ds.geometry {
+                        Some(g) => format!(
+                            "{}, sorted by position, slice spacing {}",
+                            g.plane,
+                            g.spacing_mm.map(|s| format!("{s:.3} mm")).unwrap_or_else(|| "n/a".into())
+                        ),
+                        None => "no geometry, sorted by Instance Number".into(),
+                    };
+                    println!(
+                        "      Display set {}: {} {} {}×{}, {}; {}",
+                        i + 1,
+                        ds.frames.len(),
+                        if ds.multiframe { "frame(s) of one multi-frame image" } else { "image(s)" },
+                        ds.columns,
+                        ds.rows,
+                        geo,
+                        spacing
+                    );
+                    if let Some(g) = &ds.geometry {
+                        if let Some(f) = headers[ds.frames[0].instance].frames.first() {
+                            if let (Some(p), Some(o)) = (f.image_position, f.image_orientation) {
+                                if let Some(plane) = crate::imaging::geometry::ImagePlane::new(p, o, [1.0, 1.0]) {
+                                    let l = plane.edge_labels();
+                                    println!(
+                                        "        orientation: left {} right {} top {} bottom {}",
+                                        l.left, l.right, l.top, l.bottom
+                                    );
+                                }
+                            }
+                        }
+                        for issue in &g.issues {
+                            println!("        ! {issue}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn cmd_volume(dir: &Path, series: Option<&str>, json: bool) -> Result<ExitCode> {
+    let t0 = Instant::now();
+    let scan = scan_dir(dir)?;
+    let t_scan = t0.elapsed();
+    let patients = model::build(&scan.headers);
+    let mut candidates: Vec<(&model::Series, &model::DisplaySet)> = patients
+        .iter()
+        .flat_map(|p| p.studies.iter())
+        .flat_map(|s| s.series.iter())
+        .filter(|s| series.is_none_or(|u| s.uid == u))
+        .flat_map(|s| s.display_sets.iter().map(move |d| (s, d)))
+        .filter(|(_, d)| d.geometry.is_some())
+        .collect();
+    candidates.sort_by_key(|(_, d)| std::cmp::Reverse(d.frames.len()));
+    let Some((se, set)) = candidates.first() else {
+        report_failures(&scan.failures);
+        return Err(Error::Series(match series {
+            Some(u) => format!("{}: no series {u} with positioned images", dir.display()),
+            None => format!("{}: no series with positioned images", dir.display()),
+        }));
+    };
+    let t1 = Instant::now();
+    let vol = volume::load(set, &scan.headers)?;
+    let t_load = t1.elapsed();
+    let range = vol.modality_range();
+    let peak = volume::peak_rss_bytes();
+    if json {
+        let v = serde_json::json!({
+            "series_uid": se.uid,
+            "volume": vol,
+            "voxel_bytes": vol.voxel_bytes(),
+            "modality_range": range,
+            "scan_ms": t_scan.as_secs_f64() * 1e3,
+            "load_ms": t_load.as_secs_f64() * 1e3,
+            "peak_rss_bytes": peak,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).map_err(|e| Error::Usage(e.to_string()))?);
+    } else {
+        println!("Series      {}", se.uid);
+        println!("Dimensions  {} × {} × {} (columns × rows × slices)", vol.dims[0], vol.dims[1], vol.dims[2]);
+        println!(
+            "Spacing     {:.4} × {:.4} × {:.4} mm",
+            vol.spacing_mm[0], vol.spacing_mm[1], vol.spacing_mm[2]
+        );
+        println!("Affine      patient (LPS, mm) from voxel (x, y, z, 1):");
+        for r in 0..4 {
+            let m = &vol.patient_from_voxel;
+            println!(
+                "            [{:>10.4} {:>10.4} {:>10.4} {:>10.4}]",
+                m[(r, 0)],
+                m[(r, 1)],
+                m[(r, 2)],
+                m[(r, 3)]
+            );
+        }
+        if let Some((lo, hi)) = range {
+            println!(
+                "Values      {lo} … {hi} (modality units; rescale slope {} intercept {})",
+                vol.rescale.slope, vol.rescale.intercept
+            );
+        }
+        for issue in &vol.issues {
+            println!("Warning     {issue}");
+        }
+        println!(
+            "Time        header scan {:.1} ms ({} files), volume load {:.1} ms ({} of {} slices on the fast path)",
+            t_scan.as_secs_f64() * 1e3,
+            scan.headers.len(),
+            t_load.as_secs_f64() * 1e3,
+            vol.fast_slices,
+            vol.dims[2]
+        );
+        let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
+        if let Some(p) = peak {
+            println!(
+                "Memory      peak RSS {:.1} MiB for {:.1} MiB of voxels ({:.2}×)",
+                mb(p),
+                mb(vol.voxel_bytes() as u64),
+                p as f64 / vol.voxel_bytes() as f64
+            );
+        }
+    }
+    report_failures(&scan.failures);
+    Ok(exit_for(&scan))
+}
+
+fn cmd_synth(a: SynthArgs) -> Result<ExitCode> {
+    std::fs::create_dir_all(&a.out).map_err(|e| Error::Write {
+        path: a.out.clone(),
+        reason: e.to_string(),
+    })?;
+    let t = Instant::now();
+    let mut written = 0;
+    if matches!(a.what, SynthWhat::All | SynthWhat::Ct) {
+        let spec = synth::CtSpec {
+            slices: a.slices,
+            size: a.size,
+            ..synth::CtSpec::default()
+        };
+        written += synth::write_ct(&a.out.join("ct"), &spec)?;
+    }
+    if matches!(a.what, SynthWhat::All | SynthWhat::Mr) {
+        written += synth::write_mr(&a.out.join("mr"), &synth::MrSpec::default())?;
+    }
+    if matches!(a.what, SynthWhat::All | SynthWhat::Cr) {
+        written += synth::write_cr(&a.out.join("cr"))?;
+    }
+    println!("{written} file(s) written under {} in {:.1} s", a.out.display(), t.elapsed().as_secs_f64());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,358 @@
+//! Pixel decoding: one frame of any supported transfer syntax into stored values.
+//!
+//! Native (uncompressed) pixel data is unpacked here directly — 1/8/16/32 bits,
+//! Bits Stored < Bits Allocated (masked and sign-extended), planar configuration,
+//! YBR_FULL(_422) — because that is both the fast path and the one where the details
+//! matter. Encapsulated pixel data goes through the `dicom-pixeldata` codecs
+//! (JPEG, JPEG-LS, JPEG 2000, RLE) and then through the same unpacking.
+
+use dicom_core::value::Value;
+use dicom_dictionary_std::tags;
+use dicom_object::DefaultDicomObject;
+use dicom_pixeldata::PixelDecoder;
+
+use super::header::{ImageHeader, Photometric, PixelFormat};
+use crate::error::{Error, Result};
+use crate::imaging::color::{ybr_full_to_rgb, ybr_partial_to_rgb};
+
+/// Decoded samples of one frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Samples {
+    /// One stored value per pixel (grayscale, or palette indices), masked and
+    /// sign-extended as Pixel Representation says.
+    Mono(Vec<i32>),
+    /// Interleaved RGB, each sample in `0..=2^bits_stored - 1`.
+    Rgb(Vec<u16>),
+}
+
+/// One decoded frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FramePixels {
+    pub rows: u32,
+    pub columns: u32,
+    /// Bits per sample of the values in `samples`.
+    pub bits_stored: u16,
+    pub samples: Samples,
+}
+
+impl FramePixels {
+    /// Smallest and largest grayscale value (None for colour or empty frames).
+    pub fn min_max(&self) -> Option<(i32, i32)> {
+        match &self.samples {
+            Samples::Mono(v) => {
+                let mut it = v.iter().copied();
+                let first = it.next()?;
+                Some(it.fold((first, first), |(lo, hi), x| (lo.min(x), hi.max(x))))
+            }
+            Samples::Rgb(_) => None,
+        }
+    }
+}
+
+/// Human-readable transfer syntax name.
+pub fn transfer_syntax_name(uid: &str) -> String {
+    use dicom_encoding::TransferSyntaxIndex;
+    dicom_transfer_syntax_registry::TransferSyntaxRegistry
+        .get(uid)
+        .map(|ts| format!("{} ({uid})", ts.name()))
+        .unwrap_or_else(|| format!("unknown transfer syntax {uid}"))
+}
+
+/// Whether the transfer syntax keeps pixel data native (not encapsulated).
+pub fn is_native(ts_uid: &str) -> bool {
+    matches!(
+        ts_uid,
+        "1.2.840.10008.1.2" | "1.2.840.10008.1.2.1" | "1.2.840.10008.1.2.2" | "1.2.840.10008.1.2.1.99"
+    )
+}
+
+/// Decode frame `frame` (0-based) of an object read with its pixel data.
+pub fn decode_frame(obj: &DefaultDicomObject, header: &ImageHeader, frame: u32) -> Result<FramePixels> {
+    let fmt = header.pixel.as_ref().ok_or_else(|| Error::Unsupported {
+        path: header.path.clone(),
+        what: format!(
+            "no pixel data (SOP Class {}): not an image",
+            header.sop_class_uid
+        ),
+    })?;
+    if frame >= fmt.number_of_frames {
+        return Err(Error::Usage(format!(
+            "{}: frame {frame} does not exist (the image has {} frame(s); frames count from 0)",
+            header.path.display(),
+            fmt.number_of_frames
+        )));
+    }
+    let decode_err = |reason: String| Error::Decode {
+        path: header.path.clone(),
+        frame,
+        syntax: transfer_syntax_name(&header.transfer_syntax),
+        reason,
+    };
+    if obj.get(tags::PIXEL_DATA).is_none() {
+        if obj.get(tags::FLOAT_PIXEL_DATA).is_some() || obj.get(tags::DOUBLE_FLOAT_PIXEL_DATA).is_some() {
+            return Err(Error::Unsupported {
+                path: header.path.clone(),
+                what: "Float/Double Float Pixel Data".into(),
+            });
+        }
+        return Err(Error::Missing {
+            path: header.path.clone(),
+            attribute: "Pixel Data",
+        });
+    }
+    let pixel_elem = obj.element(tags::PIXEL_DATA).map_err(|e| decode_err(e.to_string()))?;
+    match pixel_elem.value() {
+        Value::Primitive(p) => {
+            let mut bytes = p.to_bytes();
+            // 8-bit samples in an OW element of a big-endian file were read as
+            // 16-bit words and swapped: put the bytes back in stream order.
+            if header.transfer_syntax == "1.2.840.10008.1.2.2"
+                && fmt.bits_allocated == 8
+                && matches!(p, dicom_core::PrimitiveValue::U16(_))
+            {
+                let mut v = bytes.into_owned();
+                for c in v.chunks_exact_mut(2) {
+                    c.swap(0, 1);
+                }
+                bytes = v.into();
+            }
+            let frame_bits = frame_bits(fmt);
+            let start_bit = frame_bits * frame as usize;
+            let needed = (start_bit + frame_bits).div_ceil(8);
+            if bytes.len() < needed {
+                return Err(decode_err(format!(
+                    "pixel data is truncated: {} bytes, frame needs bytes up to {}",
+                    bytes.len(),
+                    needed
+                )));
+            }
+            unpack(&bytes, start_bit, fmt, &fmt.photometric, fmt.bits_allocated).map_err(decode_err)
+        }
+        Value::PixelSequence(_) => {
+            let decoded = obj
+                .decode_pixel_data_frame(frame)
+                .map_err(|e| decode_err(super::chain(&e)))?;
+            let data = decoded.data();
+            // Codecs return samples at the header's Bits Allocated (8 or 16).
+            let bits_allocated = decoded.bits_allocated();
+            let out_pi = photometric_after_codec(&header.transfer_syntax, &fmt.photometric);
+            let mut f = fmt.clone();
+            f.planar_configuration = 0;
+            f.bits_allocated = bits_allocated;
+            if f.bits_stored > bits_allocated {
+                f.bits_stored = bits_allocated;
+                f.high_bit = bits_allocated - 1;
+            }
+            let need = frame_bits(&f).div_ceil(8);
+            if data.len() < need {
+                return Err(decode_err(format!(
+                    "codec returned {} bytes, the frame needs {need}",
+                    data.len()
+                )));
+            }
+            unpack(data, 0, &f, &out_pi, bits_allocated).map_err(decode_err)
+        }
+        Value::Sequence(_) => Err(decode_err("Pixel Data is a sequence".into())),
+    }
+}
+
+/// Photometric interpretation of the samples a codec hands back. The JPEG lossy
+/// codec converts YCbCr to RGB itself and JPEG 2000 undoes its component transform;
+/// JPEG lossless, JPEG-LS and RLE return the samples as they were encoded.
+fn photometric_after_codec(ts: &str, pi: &Photometric) -> Photometric {
+    let lossy_jpeg = matches!(ts, "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51");
+    let j2k = ts.starts_with("1.2.840.10008.1.2.4.9") || ts.starts_with("1.2.840.10008.1.2.4.20");
+    match pi {
+        Photometric::YbrFull | Photometric::YbrFull422 | Photometric::YbrPartial420 | Photometric::YbrPartial422
+            if lossy_jpeg =>
+        {
+            Photometric::Rgb
+        }
+        Photometric::YbrIct | Photometric::YbrRct if j2k => Photometric::Rgb,
+        // YBR_FULL_422 after a codec that does not subsample means full-resolution YBR.
+        Photometric::YbrFull422 => Photometric::YbrFull,
+        other => other.clone(),
+    }
+}
+
+/// Bits in one frame of native pixel data.
+pub fn frame_bits(fmt: &PixelFormat) -> usize {
+    let per_pixel = match fmt.photometric {
+        Photometric::YbrFull422 | Photometric::YbrPartial422 if fmt.samples_per_pixel == 3 => {
+            // 4:2:2: two samples per pixel on average
+            2 * fmt.bits_allocated as usize
+        }
+        _ => fmt.samples_per_pixel as usize * fmt.bits_allocated as usize,
+    };
+    fmt.rows as usize * fmt.columns as usize * per_pixel
+}
+
+/// Read sample `i` (0-based, counting samples) of `bits_allocated` bits starting at
+/// bit `start_bit`. Bytes are little-endian; 1-bit data is LSB first.
+#[inline]
+fn raw_sample(bytes: &[u8], start_bit: usize, i: usize, bits_allocated: u16) -> u32 {
+    match bits_allocated {
+        8 => bytes[start_bit / 8 + i] as u32,
+        16 => {
+            let o = start_bit / 8 + 2 * i;
+            u16::from_le_bytes([bytes[o], bytes[o + 1]]) as u32
+        }
+        32 => {
+            let o = start_bit / 8 + 4 * i;
+            u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]])
+        }
+        _ => {
+            let bit = start_bit + i;
+            ((bytes[bit / 8] >> (bit % 8)) & 1) as u32
+        }
+    }
+}
+
+/// Mask to Bits Stored at High Bit and sign-extend when signed (C.7.6.3.1.1).
+#[inline]
+pub fn normalize(raw: u32, bits_stored: u16, high_bit: u16, signed: bool) -> i64 {
+    let shift = (high_bit + 1).saturating_sub(bits_stored) as u32;
+    let bits = bits_stored as u32;
+    let v = if bits >= 32 {
+        raw >> shift
+    } else {
+        (raw >> shift) & ((1u32 << bits) - 1)
+    };
+    if signed && bits < 32 && (v >> (bits - 1)) & 1 == 1 {
+        v as i64 - (1i64 << bits)
+    } else if signed {
+        v as i32 as i64
+    } else {
+        v as i64
+    }
+}
+
+fn unpack(
+    bytes: &[u8],
+    start_bit: usize,
+    fmt: &PixelFormat,
+    pi: &Photometric,
+    bits_allocated: u16,
+) -> std::result::Result<FramePixels, String> {
+    let n = fmt.rows as usize * fmt.columns as usize;
+    let (bs, hb) = (fmt.bits_stored, fmt.high_bit);
+    if fmt.samples_per_pixel == 1 {
+        let mut out = Vec::with_capacity(n);
+        match (bits_allocated, bs, hb, fmt.signed) {
+            // Fast paths for the overwhelmingly common layouts.
+            (16, _, _, false) if hb + 1 == bs => {
+                let mask = if bs >= 16 { 0xffff } else { (1u16 << bs) - 1 };
+                let o = start_bit / 8;
+                out.extend(
+                    bytes[o..o + 2 * n]
+                        .chunks_exact(2)
+                        .map(|c| (u16::from_le_bytes([c[0], c[1]]) & mask) as i32),
+                );
+            }
+            (16, 16, 15, true) => {
+                let o = start_bit / 8;
+                out.extend(
+                    bytes[o..o + 2 * n]
+                        .chunks_exact(2)
+                        .map(|c| i16::from_le_bytes([c[0], c[1]]) as i32),
+                );
+            }
+            _ => {
+                for i in 0..n {
+                    let v = normalize(raw_sample(bytes, start_bit, i, bits_allocated), bs, hb, fmt.signed);
+                    let v = i32::try_from(v)
+                        .map_err(|_| format!("stored value {v} exceeds the 32-bit signed range"))?;
+                    out.push(v);
+                }
+            }
+        }
+        return Ok(FramePixels {
+            rows: fmt.rows,
+            columns: fmt.columns,
+            bits_stored: bs,
+            samples: Samples::Mono(out),
+        });
+    }
+    if bits_allocated != 8 && bits_allocated != 16 {
+        return Err(format!("colour with Bits Allocated {bits_allocated} is not supported"));
+    }
+    // Colour: gather R/G/B (or Y/Cb/Cr) triples.
+    let sample = |i: usize| normalize(raw_sample(bytes, start_bit, i, bits_allocated), bs, hb, false) as u16;
+    let mut rgb = Vec::with_capacity(3 * n);
+    match pi {
+        Photometric::YbrFull422 | Photometric::YbrPartial422 => {
+            // Y1 Y2 Cb Cr for each horizontal pair (C.7.6.3.1.2); an odd last column
+            // shares its chroma with nothing and reuses its own pair.
+            let cols = fmt.columns as usize;
+            let pairs_per_row = cols.div_ceil(2);
+            for r in 0..fmt.rows as usize {
+                for c in 0..cols {
+                    let pair = r * pairs_per_row + c / 2;
+                    let y = sample(pair * 4 + (c % 2)) as f64;
+                    let cb = sample(pair * 4 + 2) as f64;
+                    let cr = sample(pair * 4 + 3) as f64;
+                    let px = if *pi == Photometric::YbrFull422 {
+                        ybr_full_to_rgb(y, cb, cr, bs.min(16))
+                    } else {
+                        ybr_partial_to_rgb(y, cb, cr)
+                    };
+                    rgb.extend_from_slice(&px);
+                }
+            }
+        }
+        _ => {
+            let planar = fmt.planar_configuration == 1;
+            for i in 0..n {
+                let (a, b, c) = if planar {
+                    (sample(i), sample(n + i), sample(2 * n + i))
+                } else {
+                    (sample(3 * i), sample(3 * i + 1), sample(3 * i + 2))
+                };
+                let px = match pi {
+                    Photometric::YbrFull | Photometric::YbrIct | Photometric::YbrRct => {
+                        ybr_full_to_rgb(a as f64, b as f64, c as f64, bs.min(16))
+                    }
+                    Photometric::YbrPartial420 | Photometric::YbrPartial422 => {
+                        ybr_partial_to_rgb(a as f64, b as f64, c as f64)
+                    }
+                    _ => [a, b, c],
+                };
+                rgb.extend_from_slice(&px);
+            }
+        }
+    }
+    Ok(FramePixels {
+        rows: fmt.rows,
+        columns: fmt.columns,
+        bits_stored: bs,
+        samples: Samples::Rgb(rgb),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_masks_and_sign_extends() {
+        // 12 bits stored in 16, with garbage (overlay) bits above
+        assert_eq!(normalize(0xF800, 12, 11, true), -2048);
+        assert_eq!(normalize(0xF7FF, 12, 11, true), 2047);
+        assert_eq!(normalize(0xFFFF, 12, 11, false), 4095);
+        assert_eq!(normalize(0x0FFF, 12, 11, true), -1);
+        // high bit not at bits_stored-1: value shifted
+        assert_eq!(normalize(0x0FF0, 8, 11, false), 0xFF);
+        assert_eq!(normalize(0xFFFF_FFFF, 32, 31, true), -1);
+        assert_eq!(normalize(0xFFFF_FFFF, 32, 31, false), 4_294_967_295);
+    }
+
+    #[test]
+    fn one_bit_is_lsb_first() {
+        let bytes = [0b0000_0101u8];
+        assert_eq!(raw_sample(&bytes, 0, 0, 1), 1);
+        assert_eq!(raw_sample(&bytes, 0, 1, 1), 0);
+        assert_eq!(raw_sample(&bytes, 0, 2, 1), 1);
+        // frames are bit-contiguous: frame 1 of a 3-pixel image starts at bit 3
+        assert_eq!(raw_sample(&[0b0000_1000u8], 3, 0, 1), 1);
+    }
+}

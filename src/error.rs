@@ -1,0 +1,55 @@
+//! One error type for the library: every variant names what failed (file, attribute,
+//! frame) so the CLI and, later, the viewport can show a single clear line.
+
+use std::path::PathBuf;
+
+/// Library result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, with the context a reader needs to act on it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read from disk.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not a DICOM data set we can parse.
+    #[error("{path}: not a readable DICOM file: {reason}")]
+    NotDicom { path: PathBuf, reason: String },
+    /// A required attribute is absent.
+    #[error("{path}: missing {attribute}")]
+    Missing {
+        path: PathBuf,
+        attribute: &'static str,
+    },
+    /// An attribute is present but its value cannot be used.
+    #[error("{path}: invalid {attribute}: {reason}")]
+    Invalid {
+        path: PathBuf,
+        attribute: &'static str,
+        reason: String,
+    },
+    /// Pixel data could not be decoded.
+    #[error("{path}: frame {frame}: cannot decode {syntax}: {reason}")]
+    Decode {
+        path: PathBuf,
+        frame: u32,
+        syntax: String,
+        reason: String,
+    },
+    /// A valid file that uses something Lightbox does not support (yet).
+    #[error("{path}: unsupported: {what}")]
+    Unsupported { path: PathBuf, what: String },
+    /// A series or volume that cannot be assembled.
+    #[error("{0}")]
+    Series(String),
+    /// A user-supplied option that makes no sense for this image.
+    #[error("{0}")]
+    Usage(String),
+    /// Writing an output file failed.
+    #[error("{path}: cannot write: {reason}")]
+    Write { path: PathBuf, reason: String },
+}

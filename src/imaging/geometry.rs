@@ -1,0 +1,177 @@
+//! Patient geometry (PS3.3 C.7.6.2): the image plane in the patient coordinate
+//! system (LPS: +x left, +y posterior, +z head), transforms between image and patient
+//! space, and orientation labels for each image edge.
+
+use nalgebra::{Matrix4, Point3, Vector3};
+use serde::Serialize;
+
+/// One image plane: where pixel (0,0) is, which way rows and columns run, and the
+/// pixel spacing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ImagePlane {
+    /// Centre of the first transmitted pixel, mm.
+    pub position: Point3<f64>,
+    /// Direction of increasing column index (along a row), unit.
+    pub row_dir: Vector3<f64>,
+    /// Direction of increasing row index (down a column), unit.
+    pub col_dir: Vector3<f64>,
+    /// Spacing between rows (vertical) and between columns (horizontal), mm.
+    pub spacing_mm: [f64; 2],
+}
+
+impl ImagePlane {
+    /// From Image Position / Image Orientation / Pixel Spacing values. Rejects
+    /// degenerate orientations (zero or parallel vectors); normalises the others.
+    pub fn new(position: [f64; 3], orientation: [f64; 6], spacing_mm: [f64; 2]) -> Option<ImagePlane> {
+        let r = Vector3::new(orientation[0], orientation[1], orientation[2]);
+        let c = Vector3::new(orientation[3], orientation[4], orientation[5]);
+        if r.norm() < 1e-6 || c.norm() < 1e-6 || !position.iter().all(|v| v.is_finite()) {
+            return None;
+        }
+        let (r, c) = (r.normalize(), c.normalize());
+        if r.cross(&c).norm() < 1e-3 {
+            return None;
+        }
+        Some(ImagePlane {
+            position: Point3::new(position[0], position[1], position[2]),
+            row_dir: r,
+            col_dir: c,
+            spacing_mm,
+        })
+    }
+
+    /// Unit normal, row × column (the direction slices advance in a right-handed stack).
+    pub fn normal(&self) -> Vector3<f64> {
+        self.row_dir.cross(&self.col_dir).normalize()
+    }
+
+    /// Affine taking (column, row, 0, 1) to patient mm.
+    pub fn patient_from_image(&self) -> Matrix4<f64> {
+        let [row_spacing, col_spacing] = self.spacing_mm;
+        let x = self.row_dir * col_spacing;
+        let y = self.col_dir * row_spacing;
+        let n = self.normal();
+        let p = self.position;
+        Matrix4::new(
+            x.x, y.x, n.x, p.x, //
+            x.y, y.y, n.y, p.y, //
+            x.z, y.z, n.z, p.z, //
+            0.0, 0.0, 0.0, 1.0,
+        )
+    }
+
+    /// Patient position of a (fractional) pixel coordinate.
+    pub fn patient_point(&self, column: f64, row: f64) -> Point3<f64> {
+        let [row_spacing, col_spacing] = self.spacing_mm;
+        self.position + self.row_dir * (column * col_spacing) + self.col_dir * (row * row_spacing)
+    }
+
+    /// Distance of the plane along a direction (used to sort slices).
+    pub fn distance_along(&self, normal: &Vector3<f64>) -> f64 {
+        self.position.coords.dot(normal)
+    }
+
+    /// Orientation labels of the four edges.
+    pub fn edge_labels(&self) -> EdgeLabels {
+        EdgeLabels {
+            left: direction_label(&-self.row_dir),
+            right: direction_label(&self.row_dir),
+            top: direction_label(&-self.col_dir),
+            bottom: direction_label(&self.col_dir),
+        }
+    }
+}
+
+/// What lies at each edge of the displayed image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EdgeLabels {
+    pub left: String,
+    pub right: String,
+    pub top: String,
+    pub bottom: String,
+}
+
+/// Label of a patient direction: letters of the axes it points along, strongest
+/// first, leaving out components under ~10% (so an oblique plane reads e.g. "LA").
+pub fn direction_label(d: &Vector3<f64>) -> String {
+    let mut parts: Vec<(f64, char)> = vec![
+        (d.x, if d.x > 0.0 { 'L' } else { 'R' }),
+        (d.y, if d.y > 0.0 { 'P' } else { 'A' }),
+        (d.z, if d.z > 0.0 { 'H' } else { 'F' }),
+    ];
+    parts.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
+    let norm = d.norm().max(1e-12);
+    parts
+        .into_iter()
+        .filter(|(v, _)| v.abs() / norm > 0.1)
+        .map(|(_, c)| c)
+        .collect()
+}
+
+/// The classical plane of an orientation, for series listings.
+pub fn plane_name(plane: &ImagePlane) -> &'static str {
+    let n = plane.normal();
+    let (ax, ay, az) = (n.x.abs(), n.y.abs(), n.z.abs());
+    let m = ax.max(ay).max(az);
+    if m < 0.8 {
+        "oblique"
+    } else if az == m {
+        "axial"
+    } else if ay == m {
+        "coronal"
+    } else {
+        "sagittal"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plane(o: [f64; 6]) -> ImagePlane {
+        ImagePlane::new([0.0, 0.0, 0.0], o, [1.0, 1.0]).expect("plane")
+    }
+
+    #[test]
+    fn axial_labels() {
+        let l = plane([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]).edge_labels();
+        assert_eq!((l.left.as_str(), l.right.as_str()), ("R", "L"));
+        assert_eq!((l.top.as_str(), l.bottom.as_str()), ("A", "P"));
+    }
+
+    #[test]
+    fn sagittal_and_coronal_labels() {
+        let s = plane([0.0, 1.0, 0.0, 0.0, 0.0, -1.0]);
+        let l = s.edge_labels();
+        assert_eq!((l.left.as_str(), l.right.as_str(), l.top.as_str(), l.bottom.as_str()), ("A", "P", "H", "F"));
+        assert_eq!(plane_name(&s), "sagittal");
+        let c = plane([1.0, 0.0, 0.0, 0.0, 0.0, -1.0]);
+        let l = c.edge_labels();
+        assert_eq!((l.left.as_str(), l.right.as_str(), l.top.as_str(), l.bottom.as_str()), ("R", "L", "H", "F"));
+        assert_eq!(plane_name(&c), "coronal");
+    }
+
+    #[test]
+    fn oblique_labels_name_both_axes() {
+        let a = 30f64.to_radians();
+        let p = plane([a.cos(), a.sin(), 0.0, -a.sin(), a.cos(), 0.0]);
+        assert_eq!(p.edge_labels().right, "LP");
+    }
+
+    #[test]
+    fn patient_from_image_uses_row_then_column_spacing() {
+        // rows 0.5 mm apart, columns 0.8 mm apart
+        let p = ImagePlane::new([10.0, 20.0, 30.0], [1.0, 0.0, 0.0, 0.0, 1.0, 0.0], [0.5, 0.8]).expect("plane");
+        let m = p.patient_from_image();
+        let q = m * nalgebra::Vector4::new(10.0, 4.0, 0.0, 1.0);
+        assert!((q.x - 18.0).abs() < 1e-9 && (q.y - 22.0).abs() < 1e-9 && (q.z - 30.0).abs() < 1e-9);
+        let pp = p.patient_point(10.0, 4.0);
+        assert!((pp - Point3::new(q.x, q.y, q.z)).norm() < 1e-9);
+    }
+
+    #[test]
+    fn degenerate_orientation_is_rejected() {
+        assert!(ImagePlane::new([0.0; 3], [0.0; 6], [1.0, 1.0]).is_none());
+        assert!(ImagePlane::new([0.0; 3], [1.0, 0.0, 0.0, 1.0, 0.0, 0.0], [1.0, 1.0]).is_none());
+    }
+}

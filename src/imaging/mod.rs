@@ -1,0 +1,8 @@
+//! Pure imaging maths, the reference for every GPU path: the grayscale display
+//! pipeline (`lut`), colour (`color`), frame rendering (`render`), patient geometry
+//! (`geometry`). Nothing here touches a window or a GPU.
+
+pub mod color;
+pub mod geometry;
+pub mod lut;
+pub mod render;

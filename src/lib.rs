@@ -1,0 +1,34 @@
+//! # Lightbox
+//!
+//! A native diagnostic DICOM display workstation. This crate is its library; the
+//! `lightbox` binary is a thin command line over it.
+//!
+//! ## Data flow
+//!
+//! ```text
+//!  files / folders ──▶ scan (header-only, parallel) ──▶ model (patients ▸ studies ▸
+//!  series ▸ display sets, sorted by position, geometry checked)
+//!        │                                                   │
+//!        ▼                                                   ▼
+//!  dicom (decode one frame, any transfer syntax)       volume (contiguous 16-bit
+//!        │                                              volume + patient affine)
+//!        ▼
+//!  imaging (Modality LUT ▸ VOI ▸ Presentation LUT; colour; geometry) ──▶ PNG / screen
+//! ```
+//!
+//! ## Failures
+//!
+//! Every fallible function returns [`error::Error`], whose message names the file,
+//! the attribute or frame, and the reason. Nothing panics on input: a folder with
+//! bad files still yields the good ones, with the bad ones listed.
+
+pub mod cli;
+pub mod dicom;
+pub mod error;
+pub mod imaging;
+pub mod model;
+pub mod scan;
+pub mod synth;
+pub mod volume;
+
+pub use error::{Error, Result};

@@ -1,0 +1,5 @@
+//! The `lightbox` command line: see `lightbox --help`.
+
+fn main() -> std::process::ExitCode {
+    lightbox::cli::main()
+}

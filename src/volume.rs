@@ -1,0 +1,302 @@
+//! Loading a display set into one contiguous 16-bit volume with its patient affine.
+//!
+//! Slices are read in parallel (rayon), each straight into its place in the volume.
+//! Uncompressed little-endian single-frame files take a fast path: the file is read
+//! once and the Pixel Data value, located at the end of the file and checked against
+//! its element header, is converted in place — no data set is built. Everything else
+//! (compressed, big-endian, multi-frame) goes through the full decoder.
+
+use nalgebra::{Matrix4, Vector3};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::dicom::header::{ImageHeader, Photometric};
+use crate::dicom::pixels::{Samples, is_native};
+use crate::dicom::{self, Image};
+use crate::error::{Error, Result};
+use crate::imaging::geometry::ImagePlane;
+use crate::imaging::lut::Rescale;
+use crate::model::{DisplaySet, FrameRef, GeometryIssue};
+
+/// Voxels as stored (before Rescale), signed or unsigned 16-bit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VoxelData {
+    I16(Vec<i16>),
+    U16(Vec<u16>),
+}
+
+impl VoxelData {
+    pub fn len(&self) -> usize {
+        match self {
+            Self::I16(v) => v.len(),
+            Self::U16(v) => v.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Stored value at a linear index.
+    pub fn get(&self, i: usize) -> i32 {
+        match self {
+            Self::I16(v) => v[i] as i32,
+            Self::U16(v) => v[i] as i32,
+        }
+    }
+    /// Smallest and largest stored value.
+    pub fn min_max(&self) -> Option<(i32, i32)> {
+        fn mm<T: Copy + Ord + Into<i32> + Send + Sync>(v: &[T]) -> Option<(i32, i32)> {
+            v.par_chunks(1 << 16)
+                .map(|c| {
+                    let lo = c.iter().copied().min()?;
+                    let hi = c.iter().copied().max()?;
+                    Some((lo.into(), hi.into()))
+                })
+                .reduce(|| None, |a, b| match (a, b) {
+                    (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+                    (a, None) => a,
+                    (None, b) => b,
+                })
+        }
+        match self {
+            Self::I16(v) => mm(v),
+            Self::U16(v) => mm(v),
+        }
+    }
+}
+
+/// A volume: `dims` = (columns, rows, slices), x fastest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Volume {
+    pub dims: [usize; 3],
+    /// Column spacing, row spacing, slice spacing (mm).
+    pub spacing_mm: [f64; 3],
+    /// Affine from voxel index (x, y, z, 1) to patient mm (LPS).
+    #[serde(serialize_with = "ser_matrix")]
+    pub patient_from_voxel: Matrix4<f64>,
+    pub rescale: Rescale,
+    #[serde(skip)]
+    pub data: VoxelData,
+    /// Geometry issues of the stack the volume was built from.
+    pub issues: Vec<GeometryIssue>,
+    /// Slices read by the fast path (uncompressed, located in place).
+    pub fast_slices: usize,
+}
+
+fn ser_matrix<S: serde::Serializer>(m: &Matrix4<f64>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    let rows: Vec<[f64; 4]> = (0..4).map(|r| [m[(r, 0)], m[(r, 1)], m[(r, 2)], m[(r, 3)]]).collect();
+    rows.serialize(s)
+}
+
+impl Volume {
+    /// Bytes of voxel data.
+    pub fn voxel_bytes(&self) -> usize {
+        self.data.len() * 2
+    }
+    /// Stored value at (x, y, z).
+    pub fn stored(&self, x: usize, y: usize, z: usize) -> i32 {
+        self.data.get(x + self.dims[0] * (y + self.dims[1] * z))
+    }
+    /// Modality value (e.g. HU) at (x, y, z).
+    pub fn value(&self, x: usize, y: usize, z: usize) -> f64 {
+        self.rescale.apply(self.stored(x, y, z) as f64)
+    }
+    /// Range of modality values.
+    pub fn modality_range(&self) -> Option<(f64, f64)> {
+        let (lo, hi) = self.data.min_max()?;
+        let (a, b) = (self.rescale.apply(lo as f64), self.rescale.apply(hi as f64));
+        Some((a.min(b), a.max(b)))
+    }
+}
+
+/// Build the volume of a display set whose headers are `headers`.
+pub fn load(set: &DisplaySet, headers: &[ImageHeader]) -> Result<Volume> {
+    let geometry = set.geometry.as_ref().ok_or_else(|| {
+        Error::Series("cannot build a volume: the images have no Image Position/Orientation (Patient)".into())
+    })?;
+    let n = set.frames.len();
+    let first = &headers[set.frames[0].instance];
+    let px = first.pixel.as_ref().ok_or_else(|| Error::Series("not an image series".into()))?;
+    if px.samples_per_pixel != 1 || px.photometric == Photometric::PaletteColor {
+        return Err(Error::Series("volumes are built from grayscale images only".into()));
+    }
+    if px.bits_stored > 16 {
+        return Err(Error::Series(format!(
+            "volumes hold up to 16-bit values; these images have {} bits stored",
+            px.bits_stored
+        )));
+    }
+    if first.modality_lut.is_some() {
+        return Err(Error::Series("volumes with a Modality LUT Sequence are not supported; rescale only".into()));
+    }
+    let signed = px.signed;
+    let rescale = frame_info(first, set.frames[0])?.rescale;
+    for r in &set.frames {
+        let h = &headers[r.instance];
+        let p = h.pixel.as_ref().ok_or_else(|| Error::Series(format!("{}: no pixel data", h.path.display())))?;
+        if p.signed != signed || p.bits_stored > 16 || p.samples_per_pixel != 1 {
+            return Err(Error::Series(format!(
+                "{}: pixel format differs from the rest of the series",
+                h.path.display()
+            )));
+        }
+        let fr = frame_info(h, *r)?.rescale;
+        if fr != rescale {
+            return Err(Error::Series(format!(
+                "{}: Rescale Slope/Intercept differ between slices ({} {} vs {} {}); per-slice rescale is not supported in volumes",
+                h.path.display(),
+                fr.slope,
+                fr.intercept,
+                rescale.slope,
+                rescale.intercept
+            )));
+        }
+    }
+
+    let (cols, rows) = (set.columns as usize, set.rows as usize);
+    let slice_len = cols * rows;
+    let info0 = frame_info(first, set.frames[0])?;
+    let spacing = info0.pixel_spacing.unwrap_or([1.0, 1.0]);
+    let plane = ImagePlane::new(
+        info0.image_position.unwrap_or_default(),
+        info0.image_orientation.unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
+        spacing,
+    )
+    .ok_or_else(|| Error::Series("degenerate Image Orientation (Patient)".into()))?;
+    // Slice step from the actual positions: captures gantry tilt and true spacing.
+    let step: Vector3<f64> = if n > 1 {
+        let last = frame_info(&headers[set.frames[n - 1].instance], set.frames[n - 1])?;
+        let p_last = last.image_position.unwrap_or_default();
+        let d = Vector3::new(p_last[0], p_last[1], p_last[2]) - plane.position.coords;
+        d / (n - 1) as f64
+    } else {
+        plane.normal() * info0.slice_thickness.unwrap_or(1.0)
+    };
+    let mut m = plane.patient_from_image();
+    m[(0, 2)] = step.x;
+    m[(1, 2)] = step.y;
+    m[(2, 2)] = step.z;
+
+    let fast = std::sync::atomic::AtomicUsize::new(0);
+    let data = if signed {
+        let mut v = vec![0i16; slice_len * n];
+        v.par_chunks_mut(slice_len)
+            .zip(set.frames.par_iter())
+            .try_for_each(|(dst, r)| fill_slice(&headers[r.instance], *r, Dst::I16(dst), &fast))?;
+        VoxelData::I16(v)
+    } else {
+        let mut v = vec![0u16; slice_len * n];
+        v.par_chunks_mut(slice_len)
+            .zip(set.frames.par_iter())
+            .try_for_each(|(dst, r)| fill_slice(&headers[r.instance], *r, Dst::U16(dst), &fast))?;
+        VoxelData::U16(v)
+    };
+    Ok(Volume {
+        dims: [cols, rows, n],
+        spacing_mm: [spacing[1], spacing[0], geometry.spacing_mm.unwrap_or(step.norm())],
+        patient_from_voxel: m,
+        rescale,
+        data,
+        issues: geometry.issues.clone(),
+        fast_slices: fast.into_inner(),
+    })
+}
+
+fn frame_info(h: &ImageHeader, r: FrameRef) -> Result<&crate::dicom::header::FrameInfo> {
+    h.frame(r.frame)
+}
+
+enum Dst<'a> {
+    I16(&'a mut [i16]),
+    U16(&'a mut [u16]),
+}
+
+fn fill_slice(h: &ImageHeader, r: FrameRef, dst: Dst<'_>, fast: &std::sync::atomic::AtomicUsize) -> Result<()> {
+    let px = h.pixel.as_ref().ok_or_else(|| Error::Series(format!("{}: no pixel data", h.path.display())))?;
+    let simple = px.number_of_frames == 1
+        && px.bits_allocated == 16
+        && px.high_bit + 1 == px.bits_stored
+        && is_native(&h.transfer_syntax)
+        && h.transfer_syntax != "1.2.840.10008.1.2.2"
+        && h.transfer_syntax != "1.2.840.10008.1.2.1.99";
+    if simple {
+        let bytes = std::fs::read(&h.path).map_err(|source| Error::Io {
+            path: h.path.clone(),
+            source,
+        })?;
+        let len = px.rows as usize * px.columns as usize * 2;
+        if let Some(raw) = locate_trailing_pixel_data(&bytes, len) {
+            convert16(raw, px.bits_stored, dst);
+            fast.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Ok(());
+        }
+    }
+    let image = Image::open(&h.path)?;
+    let frame = dicom::decode_frame(&image.object, &image.header, r.frame)?;
+    let Samples::Mono(v) = frame.samples else {
+        return Err(Error::Series(format!("{}: not a grayscale image", h.path.display())));
+    };
+    match dst {
+        Dst::I16(d) => {
+            for (o, &x) in d.iter_mut().zip(v.iter()) {
+                *o = x as i16;
+            }
+        }
+        Dst::U16(d) => {
+            for (o, &x) in d.iter_mut().zip(v.iter()) {
+                *o = x as u16;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The Pixel Data value when it is the last element of the file and holds exactly
+/// `len` bytes: checked against the element header in front of it (implicit or
+/// explicit VR little endian), so a file with trailing elements falls back to the
+/// full parser instead of being misread.
+pub fn locate_trailing_pixel_data(bytes: &[u8], len: usize) -> Option<&[u8]> {
+    let start = bytes.len().checked_sub(len)?;
+    let len32 = u32::try_from(len).ok()?.to_le_bytes();
+    let tag = [0xE0, 0x7F, 0x10, 0x00];
+    // Implicit VR: tag, 4-byte length
+    if start >= 8 && bytes[start - 8..start - 4] == tag && bytes[start - 4..start] == len32 {
+        return Some(&bytes[start..]);
+    }
+    // Explicit VR: tag, "OW"/"OB", 2 reserved bytes, 4-byte length
+    if start >= 12
+        && bytes[start - 12..start - 8] == tag
+        && (&bytes[start - 8..start - 6] == b"OW" || &bytes[start - 8..start - 6] == b"OB")
+        && bytes[start - 4..start] == len32
+    {
+        return Some(&bytes[start..]);
+    }
+    None
+}
+
+/// Little-endian 16-bit samples into the slice, masked to Bits Stored and
+/// sign-extended for signed data.
+fn convert16(raw: &[u8], bits_stored: u16, dst: Dst<'_>) {
+    let bs = bits_stored.clamp(1, 16) as u32;
+    match dst {
+        Dst::U16(d) => {
+            let mask: u16 = if bs == 16 { 0xffff } else { (1u16 << bs) - 1 };
+            for (o, c) in d.iter_mut().zip(raw.chunks_exact(2)) {
+                *o = u16::from_le_bytes([c[0], c[1]]) & mask;
+            }
+        }
+        Dst::I16(d) => {
+            let shift = 16 - bs;
+            for (o, c) in d.iter_mut().zip(raw.chunks_exact(2)) {
+                *o = (i16::from_le_bytes([c[0], c[1]]) << shift) >> shift;
+            }
+        }
+    }
+}
+
+/// Peak resident memory of this process (VmHWM), bytes; Linux only.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
