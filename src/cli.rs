@@ -16,7 +16,11 @@ use crate::model::{self, Patient};
 use crate::{scan, synth, volume};
 
 #[derive(Debug, Parser)]
-#[command(name = "lightbox", version, about = "Lightbox: a diagnostic DICOM display workstation")]
+#[command(
+    name = "lightbox",
+    version,
+    about = "Lightbox: a diagnostic DICOM display workstation"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -120,7 +124,10 @@ enum SynthWhat {
 pub fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIGHTBOX_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Render(a) => cmd_render(a),
@@ -139,7 +146,11 @@ pub fn main() -> ExitCode {
 }
 
 fn parse_window(s: &str) -> Result<Window> {
-    let bad = || Error::Usage(format!("--window expects CENTER,WIDTH with WIDTH > 0, got {s:?}"));
+    let bad = || {
+        Error::Usage(format!(
+            "--window expects CENTER,WIDTH with WIDTH > 0, got {s:?}"
+        ))
+    };
     let (c, w) = s.split_once(',').ok_or_else(bad)?;
     let c: f64 = c.trim().parse().map_err(|_| bad())?;
     let w: f64 = w.trim().parse().map_err(|_| bad())?;
@@ -185,7 +196,11 @@ pub fn render_file(path: &Path, frame: u32, opts: &RenderOptions) -> Result<rend
 fn cmd_render(a: RenderArgs) -> Result<ExitCode> {
     let opts = render_options(&a)?;
     let out = a.out.clone().unwrap_or_else(|| {
-        let stem = a.file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "image".into());
+        let stem = a
+            .file
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "image".into());
         PathBuf::from(format!("{stem}.png"))
     });
     let r = render_file(&a.file, a.frame, &opts)?;
@@ -218,7 +233,10 @@ fn cmd_dump(file: &Path, json: bool) -> Result<ExitCode> {
 
 fn scan_dir(dir: &Path) -> Result<scan::Scan> {
     if !dir.exists() {
-        return Err(Error::Usage(format!("{}: no such file or folder", dir.display())));
+        return Err(Error::Usage(format!(
+            "{}: no such file or folder",
+            dir.display()
+        )));
     }
     scan::scan(dir).map_err(|source| Error::Io {
         path: dir.to_path_buf(),
@@ -245,7 +263,10 @@ fn cmd_series(dir: &Path, json: bool) -> Result<ExitCode> {
             "files": scan.headers.iter().map(|h| h.path.display().to_string()).collect::<Vec<_>>(),
             "failures": scan.failures.iter().map(|(p, r)| serde_json::json!({"file": p.display().to_string(), "reason": r})).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&v).map_err(|e| Error::Usage(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(|e| Error::Usage(e.to_string()))?
+        );
     } else {
         print_tree(&patients, &scan.headers);
         println!(
@@ -278,15 +299,23 @@ fn print_tree(patients: &[Patient], headers: &[dicom::ImageHeader]) {
             println!(
                 "  Study {} {} {}",
                 s.date.as_deref().unwrap_or("(no date)"),
-                s.description.as_deref().map(|d| format!("\"{d}\"")).unwrap_or_default(),
+                s.description
+                    .as_deref()
+                    .map(|d| format!("\"{d}\""))
+                    .unwrap_or_default(),
                 s.uid
             );
             for se in &s.series {
                 println!(
                     "    Series {} {} {} — {} instance(s){}  {}",
-                    se.number.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+                    se.number
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "-".into()),
                     se.modality.as_deref().unwrap_or("??"),
-                    se.description.as_deref().map(|d| format!("\"{d}\"")).unwrap_or_default(),
+                    se.description
+                        .as_deref()
+                        .map(|d| format!("\"{d}\""))
+                        .unwrap_or_default(),
                     se.instances.len(),
                     if se.non_image.is_empty() {
                         String::new()
@@ -303,13 +332,17 @@ fn print_tree(patients: &[Patient], headers: &[dicom::ImageHeader]) {
                     let cal = &h.calibration;
                     let spacing = cal
                         .spacing_mm
-                        .map(|s| format!("pixel {:.3}×{:.3} mm ({})", s[0], s[1], cal.basis.label()))
+                        .map(|s| {
+                            format!("pixel {:.3}×{:.3} mm ({})", s[0], s[1], cal.basis.label())
+                        })
                         .unwrap_or_else(|| "no pixel spacing (measurements in pixels)".into());
                     let geo = match &ds.geometry {
                         Some(g) => format!(
                             "{}, sorted by position, slice spacing {}",
                             g.plane,
-                            g.spacing_mm.map(|s| format!("{s:.3} mm")).unwrap_or_else(|| "n/a".into())
+                            g.spacing_mm
+                                .map(|s| format!("{s:.3} mm"))
+                                .unwrap_or_else(|| "n/a".into())
                         ),
                         None => "no geometry, sorted by Instance Number".into(),
                     };
@@ -317,7 +350,11 @@ fn print_tree(patients: &[Patient], headers: &[dicom::ImageHeader]) {
                         "      Display set {}: {} {} {}×{}, {}; {}",
                         i + 1,
                         ds.frames.len(),
-                        if ds.multiframe { "frame(s) of one multi-frame image" } else { "image(s)" },
+                        if ds.multiframe {
+                            "frame(s) of one multi-frame image"
+                        } else {
+                            "image(s)"
+                        },
                         ds.columns,
                         ds.rows,
                         geo,
@@ -326,7 +363,9 @@ fn print_tree(patients: &[Patient], headers: &[dicom::ImageHeader]) {
                     if let Some(g) = &ds.geometry {
                         if let Some(f) = headers[ds.frames[0].instance].frames.first() {
                             if let (Some(p), Some(o)) = (f.image_position, f.image_orientation) {
-                                if let Some(plane) = crate::imaging::geometry::ImagePlane::new(p, o, [1.0, 1.0]) {
+                                if let Some(plane) =
+                                    crate::imaging::geometry::ImagePlane::new(p, o, [1.0, 1.0])
+                                {
                                     let l = plane.edge_labels();
                                     println!(
                                         "        orientation: left {} right {} top {} bottom {}",
@@ -381,10 +420,16 @@ fn cmd_volume(dir: &Path, series: Option<&str>, json: bool) -> Result<ExitCode> 
             "load_ms": t_load.as_secs_f64() * 1e3,
             "peak_rss_bytes": peak,
         });
-        println!("{}", serde_json::to_string_pretty(&v).map_err(|e| Error::Usage(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(|e| Error::Usage(e.to_string()))?
+        );
     } else {
         println!("Series      {}", se.uid);
-        println!("Dimensions  {} × {} × {} (columns × rows × slices)", vol.dims[0], vol.dims[1], vol.dims[2]);
+        println!(
+            "Dimensions  {} × {} × {} (columns × rows × slices)",
+            vol.dims[0], vol.dims[1], vol.dims[2]
+        );
         println!(
             "Spacing     {:.4} × {:.4} × {:.4} mm",
             vol.spacing_mm[0], vol.spacing_mm[1], vol.spacing_mm[2]
@@ -452,6 +497,10 @@ fn cmd_synth(a: SynthArgs) -> Result<ExitCode> {
     if matches!(a.what, SynthWhat::All | SynthWhat::Cr) {
         written += synth::write_cr(&a.out.join("cr"))?;
     }
-    println!("{written} file(s) written under {} in {:.1} s", a.out.display(), t.elapsed().as_secs_f64());
+    println!(
+        "{written} file(s) written under {} in {:.1} s",
+        a.out.display(),
+        t.elapsed().as_secs_f64()
+    );
     Ok(ExitCode::SUCCESS)
 }

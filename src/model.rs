@@ -64,7 +64,11 @@ impl std::fmt::Display for GeometryIssue {
                 "gap after slice {} ({distance_mm:.2} mm, about {missing_estimate} slice(s) missing)",
                 after_slice + 1
             ),
-            Self::Duplicate { slice } => write!(f, "slice {} duplicates the position of the previous one", slice + 1),
+            Self::Duplicate { slice } => write!(
+                f,
+                "slice {} duplicates the position of the previous one",
+                slice + 1
+            ),
             Self::UnevenSpacing { min_mm, max_mm } => {
                 write!(f, "uneven spacing ({min_mm:.3}–{max_mm:.3} mm)")
             }
@@ -105,7 +109,10 @@ pub struct DisplaySet {
 impl DisplaySet {
     /// Geometry issues, if any.
     pub fn issues(&self) -> &[GeometryIssue] {
-        self.geometry.as_ref().map(|g| g.issues.as_slice()).unwrap_or(&[])
+        self.geometry
+            .as_ref()
+            .map(|g| g.issues.as_slice())
+            .unwrap_or(&[])
     }
 }
 
@@ -153,7 +160,10 @@ pub fn build(headers: &[ImageHeader]) -> Vec<Patient> {
         if h.sop_class_uid == MEDIA_STORAGE_DIRECTORY {
             continue;
         }
-        let key = (h.patient_id.clone().unwrap_or_default(), h.patient_name.clone().unwrap_or_default());
+        let key = (
+            h.patient_id.clone().unwrap_or_default(),
+            h.patient_name.clone().unwrap_or_default(),
+        );
         patients
             .entry(key)
             .or_default()
@@ -171,8 +181,15 @@ pub fn build(headers: &[ImageHeader]) -> Vec<Patient> {
             studies: studies
                 .into_iter()
                 .map(|(uid, series)| {
-                    let first = series.values().next().and_then(|v| v.first()).map(|&i| &headers[i]);
-                    let mut series: Vec<Series> = series.into_iter().map(|(uid, idx)| build_series(uid, idx, headers)).collect();
+                    let first = series
+                        .values()
+                        .next()
+                        .and_then(|v| v.first())
+                        .map(|&i| &headers[i]);
+                    let mut series: Vec<Series> = series
+                        .into_iter()
+                        .map(|(uid, idx)| build_series(uid, idx, headers))
+                        .collect();
                     series.sort_by_key(|s| (s.number.unwrap_or(i64::MAX), s.uid.clone()));
                     Study {
                         uid,
@@ -205,21 +222,42 @@ fn build_series(uid: String, instances: Vec<usize>, headers: &[ImageHeader]) -> 
             continue;
         };
         if px.number_of_frames > 1 {
-            let frames = (0..px.number_of_frames).map(|f| FrameRef { instance: i, frame: f }).collect();
+            let frames = (0..px.number_of_frames)
+                .map(|f| FrameRef {
+                    instance: i,
+                    frame: f,
+                })
+                .collect();
             sets.push(make_set(frames, px.rows, px.columns, headers, true));
         } else {
-            let o = h.frames.first().and_then(|f| f.image_orientation).map(|o| orientation_key(&o));
-            groups.entry((px.rows, px.columns, o)).or_default().push(FrameRef { instance: i, frame: 0 });
+            let o = h
+                .frames
+                .first()
+                .and_then(|f| f.image_orientation)
+                .map(|o| orientation_key(&o));
+            groups
+                .entry((px.rows, px.columns, o))
+                .or_default()
+                .push(FrameRef {
+                    instance: i,
+                    frame: 0,
+                });
         }
     }
     let mut warnings = Vec::new();
     let orientations: std::collections::BTreeSet<_> = groups.keys().filter_map(|k| k.2).collect();
     let sizes: std::collections::BTreeSet<_> = groups.keys().map(|k| (k.0, k.1)).collect();
     if orientations.len() > 1 {
-        warnings.push(format!("mixed orientation: split into {} display sets", groups.len()));
+        warnings.push(format!(
+            "mixed orientation: split into {} display sets",
+            groups.len()
+        ));
     }
     if sizes.len() > 1 {
-        warnings.push(format!("mixed image sizes: {} different sizes", sizes.len()));
+        warnings.push(format!(
+            "mixed image sizes: {} different sizes",
+            sizes.len()
+        ));
     }
     for ((rows, cols, _), frames) in groups {
         sets.push(make_set(frames, rows, cols, headers, false));
@@ -240,15 +278,33 @@ fn build_series(uid: String, instances: Vec<usize>, headers: &[ImageHeader]) -> 
 
 fn plane_of(headers: &[ImageHeader], r: &FrameRef) -> Option<ImagePlane> {
     let f = headers[r.instance].frames.get(r.frame as usize)?;
-    ImagePlane::new(f.image_position?, f.image_orientation?, f.pixel_spacing.unwrap_or([1.0, 1.0]))
+    ImagePlane::new(
+        f.image_position?,
+        f.image_orientation?,
+        f.pixel_spacing.unwrap_or([1.0, 1.0]),
+    )
 }
 
-fn make_set(mut frames: Vec<FrameRef>, rows: u32, columns: u32, headers: &[ImageHeader], multiframe: bool) -> DisplaySet {
+fn make_set(
+    mut frames: Vec<FrameRef>,
+    rows: u32,
+    columns: u32,
+    headers: &[ImageHeader],
+    multiframe: bool,
+) -> DisplaySet {
     let planes: Option<Vec<ImagePlane>> = frames.iter().map(|r| plane_of(headers, r)).collect();
     let Some(planes) = planes.filter(|p| !p.is_empty()) else {
         frames.sort_by(|a, b| {
-            let ka = (headers[a.instance].instance_number, a.frame, &headers[a.instance].path);
-            let kb = (headers[b.instance].instance_number, b.frame, &headers[b.instance].path);
+            let ka = (
+                headers[a.instance].instance_number,
+                a.frame,
+                &headers[a.instance].path,
+            );
+            let kb = (
+                headers[b.instance].instance_number,
+                b.frame,
+                &headers[b.instance].path,
+            );
             ka.cmp(&kb)
         });
         return DisplaySet {
@@ -269,7 +325,11 @@ fn make_set(mut frames: Vec<FrameRef>, rows: u32, columns: u32, headers: &[Image
     // Position first; Instance Number breaks ties so duplicates come out stable.
     order.sort_by(|a, b| {
         a.0.total_cmp(&b.0)
-            .then(headers[a.1.instance].instance_number.cmp(&headers[b.1.instance].instance_number))
+            .then(
+                headers[a.1.instance]
+                    .instance_number
+                    .cmp(&headers[b.1.instance].instance_number),
+            )
             .then(a.1.frame.cmp(&b.1.frame))
     });
     let positions: Vec<f64> = order.iter().map(|o| o.0).collect();
@@ -287,7 +347,11 @@ fn make_set(mut frames: Vec<FrameRef>, rows: u32, columns: u32, headers: &[Image
 }
 
 /// Spacing statistics and issues of planes already sorted along `first.normal()`.
-pub fn stack_geometry(first: &ImagePlane, sorted: &[ImagePlane], positions: Vec<f64>) -> StackGeometry {
+pub fn stack_geometry(
+    first: &ImagePlane,
+    sorted: &[ImagePlane],
+    positions: Vec<f64>,
+) -> StackGeometry {
     let normal = first.normal();
     let mut issues = Vec::new();
     let diffs: Vec<f64> = positions.windows(2).map(|w| w[1] - w[0]).collect();
@@ -317,7 +381,10 @@ pub fn stack_geometry(first: &ImagePlane, sorted: &[ImagePlane], positions: Vec<
         }
         let tolerance = (0.01 * m).max(0.02);
         if !gap && hi - lo > tolerance {
-            issues.push(GeometryIssue::UnevenSpacing { min_mm: lo, max_mm: hi });
+            issues.push(GeometryIssue::UnevenSpacing {
+                min_mm: lo,
+                max_mm: hi,
+            });
         }
     }
     if let (Some(a), Some(b)) = (sorted.first(), sorted.last()) {
@@ -357,5 +424,9 @@ fn median(v: &[f64]) -> Option<f64> {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
     let n = s.len();
-    Some(if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 })
+    Some(if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    })
 }

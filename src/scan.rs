@@ -53,7 +53,10 @@ pub fn scan(root: &Path) -> std::io::Result<Scan> {
 
 /// Read the headers of the given files in parallel, keeping input order.
 pub fn scan_files(files: &[PathBuf]) -> Scan {
-    let results: Vec<_> = files.par_iter().map(|p| (p, dicom::read_header(p))).collect();
+    let results: Vec<_> = files
+        .par_iter()
+        .map(|p| (p, dicom::read_header(p)))
+        .collect();
     let mut scan = Scan::default();
     for (p, r) in results {
         match r {

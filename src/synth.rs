@@ -38,7 +38,9 @@ fn fnv(bytes: &[u8], mut h: u64) -> u64 {
 
 /// Deterministic noise in [-1, 1] for a pixel.
 fn noise(x: usize, y: usize, z: usize) -> f64 {
-    let mut h = (x as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (y as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F) ^ (z as u64).wrapping_mul(0x1656_67B1_9E37_79F9);
+    let mut h = (x as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (y as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+        ^ (z as u64).wrapping_mul(0x1656_67B1_9E37_79F9);
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
@@ -121,7 +123,11 @@ where
 }
 
 fn ds(values: &[f64]) -> String {
-    values.iter().map(|v| fmt_ds(*v)).collect::<Vec<_>>().join("\\")
+    values
+        .iter()
+        .map(|v| fmt_ds(*v))
+        .collect::<Vec<_>>()
+        .join("\\")
 }
 
 /// Decimal string within the 16-character limit of DS.
@@ -161,9 +167,21 @@ fn instance(spec: &SeriesSpec, k: usize, sop: &str, pixels: Vec<u16>) -> InMemDi
         s(tags::IMAGER_PIXEL_SPACING, VR::DS, &ds(&spec.pixel_spacing));
         s(tags::PATIENT_ORIENTATION, VR::CS, "L\\F");
     } else {
-        s(tags::IMAGE_POSITION_PATIENT, VR::DS, &ds(&spec.positions[k]));
-        s(tags::IMAGE_ORIENTATION_PATIENT, VR::DS, &ds(&spec.orientation));
-        s(tags::FRAME_OF_REFERENCE_UID, VR::UI, &spec.frame_of_reference);
+        s(
+            tags::IMAGE_POSITION_PATIENT,
+            VR::DS,
+            &ds(&spec.positions[k]),
+        );
+        s(
+            tags::IMAGE_ORIENTATION_PATIENT,
+            VR::DS,
+            &ds(&spec.orientation),
+        );
+        s(
+            tags::FRAME_OF_REFERENCE_UID,
+            VR::UI,
+            &spec.frame_of_reference,
+        );
         s(tags::PIXEL_SPACING, VR::DS, &ds(&spec.pixel_spacing));
     }
     if let Some(t) = spec.slice_thickness {
@@ -173,7 +191,11 @@ fn instance(spec: &SeriesSpec, k: usize, sop: &str, pixels: Vec<u16>) -> InMemDi
     if let Some((slope, intercept)) = spec.rescale {
         s(tags::RESCALE_INTERCEPT, VR::DS, &fmt_ds(intercept));
         s(tags::RESCALE_SLOPE, VR::DS, &fmt_ds(slope));
-        s(tags::RESCALE_TYPE, VR::LO, if spec.modality == "CT" { "HU" } else { "US" });
+        s(
+            tags::RESCALE_TYPE,
+            VR::LO,
+            if spec.modality == "CT" { "HU" } else { "US" },
+        );
     }
     if !spec.windows.is_empty() {
         let c: Vec<f64> = spec.windows.iter().map(|w| w.0).collect();
@@ -238,7 +260,8 @@ impl Default for CtSpec {
 /// runs along z from 0 (pelvis) to 400 (lung apices); x to the patient's left,
 /// y posterior.
 pub fn ct_phantom_hu(x: f64, y: f64, z: f64) -> f64 {
-    let e = |cx: f64, cy: f64, a: f64, b: f64| ((x - cx) / a).powi(2) + ((y - cy) / b).powi(2) <= 1.0;
+    let e =
+        |cx: f64, cy: f64, a: f64, b: f64| ((x - cx) / a).powi(2) + ((y - cy) / b).powi(2) <= 1.0;
     // Table under the patient.
     if (118.0..126.0).contains(&y) && x.abs() < 200.0 {
         return 100.0;
@@ -327,7 +350,10 @@ pub fn write_ct(dir: &Path, spec: &CtSpec) -> Result<usize> {
         signed: false,
         photometric: "MONOCHROME2".into(),
         rescale: Some((1.0, -1024.0)),
-        windows: vec![(40.0, 400.0, "SOFT TISSUE".into()), (-600.0, 1500.0, "LUNG".into())],
+        windows: vec![
+            (40.0, 400.0, "SOFT TISSUE".into()),
+            (-600.0, 1500.0, "LUNG".into()),
+        ],
         presentation_lut_shape: None,
         frame_of_reference: uid(&format!("{}.for", spec.seed)),
     };
@@ -397,7 +423,9 @@ pub fn write_mr(dir: &Path, spec: &MrSpec) -> Result<usize> {
     };
     let files = write_series(dir, &series, |k, c, r| {
         let p = Point3::from(positions[k]);
-        let q = p + Vector3::new(0.0, 1.0, 0.0) * (c as f64 * ps) + Vector3::new(0.0, 0.0, -1.0) * (r as f64 * ps);
+        let q = p
+            + Vector3::new(0.0, 1.0, 0.0) * (c as f64 * ps)
+            + Vector3::new(0.0, 0.0, -1.0) * (r as f64 * ps);
         let (x, y, z) = (q.x, q.y, q.z);
         let d = ((x / 75.0).powi(2) + (y / 95.0).powi(2) + ((z - 10.0) / 85.0).powi(2)).sqrt();
         let v = if d > 1.0 {

@@ -51,11 +51,14 @@ impl VoxelData {
                     let hi = c.iter().copied().max()?;
                     Some((lo.into(), hi.into()))
                 })
-                .reduce(|| None, |a, b| match (a, b) {
-                    (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
-                    (a, None) => a,
-                    (None, b) => b,
-                })
+                .reduce(
+                    || None,
+                    |a, b| match (a, b) {
+                        (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+                        (a, None) => a,
+                        (None, b) => b,
+                    },
+                )
         }
         match self {
             Self::I16(v) => mm(v),
@@ -82,8 +85,13 @@ pub struct Volume {
     pub fast_slices: usize,
 }
 
-fn ser_matrix<S: serde::Serializer>(m: &Matrix4<f64>, s: S) -> std::result::Result<S::Ok, S::Error> {
-    let rows: Vec<[f64; 4]> = (0..4).map(|r| [m[(r, 0)], m[(r, 1)], m[(r, 2)], m[(r, 3)]]).collect();
+fn ser_matrix<S: serde::Serializer>(
+    m: &Matrix4<f64>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    let rows: Vec<[f64; 4]> = (0..4)
+        .map(|r| [m[(r, 0)], m[(r, 1)], m[(r, 2)], m[(r, 3)]])
+        .collect();
     rows.serialize(s)
 }
 
@@ -111,13 +119,20 @@ impl Volume {
 /// Build the volume of a display set whose headers are `headers`.
 pub fn load(set: &DisplaySet, headers: &[ImageHeader]) -> Result<Volume> {
     let geometry = set.geometry.as_ref().ok_or_else(|| {
-        Error::Series("cannot build a volume: the images have no Image Position/Orientation (Patient)".into())
+        Error::Series(
+            "cannot build a volume: the images have no Image Position/Orientation (Patient)".into(),
+        )
     })?;
     let n = set.frames.len();
     let first = &headers[set.frames[0].instance];
-    let px = first.pixel.as_ref().ok_or_else(|| Error::Series("not an image series".into()))?;
+    let px = first
+        .pixel
+        .as_ref()
+        .ok_or_else(|| Error::Series("not an image series".into()))?;
     if px.samples_per_pixel != 1 || px.photometric == Photometric::PaletteColor {
-        return Err(Error::Series("volumes are built from grayscale images only".into()));
+        return Err(Error::Series(
+            "volumes are built from grayscale images only".into(),
+        ));
     }
     if px.bits_stored > 16 {
         return Err(Error::Series(format!(
@@ -126,13 +141,18 @@ pub fn load(set: &DisplaySet, headers: &[ImageHeader]) -> Result<Volume> {
         )));
     }
     if first.modality_lut.is_some() {
-        return Err(Error::Series("volumes with a Modality LUT Sequence are not supported; rescale only".into()));
+        return Err(Error::Series(
+            "volumes with a Modality LUT Sequence are not supported; rescale only".into(),
+        ));
     }
     let signed = px.signed;
     let rescale = frame_info(first, set.frames[0])?.rescale;
     for r in &set.frames {
         let h = &headers[r.instance];
-        let p = h.pixel.as_ref().ok_or_else(|| Error::Series(format!("{}: no pixel data", h.path.display())))?;
+        let p = h
+            .pixel
+            .as_ref()
+            .ok_or_else(|| Error::Series(format!("{}: no pixel data", h.path.display())))?;
         if p.signed != signed || p.bits_stored > 16 || p.samples_per_pixel != 1 {
             return Err(Error::Series(format!(
                 "{}: pixel format differs from the rest of the series",
@@ -158,7 +178,9 @@ pub fn load(set: &DisplaySet, headers: &[ImageHeader]) -> Result<Volume> {
     let spacing = info0.pixel_spacing.unwrap_or([1.0, 1.0]);
     let plane = ImagePlane::new(
         info0.image_position.unwrap_or_default(),
-        info0.image_orientation.unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
+        info0
+            .image_orientation
+            .unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
         spacing,
     )
     .ok_or_else(|| Error::Series("degenerate Image Orientation (Patient)".into()))?;
@@ -192,7 +214,11 @@ pub fn load(set: &DisplaySet, headers: &[ImageHeader]) -> Result<Volume> {
     };
     Ok(Volume {
         dims: [cols, rows, n],
-        spacing_mm: [spacing[1], spacing[0], geometry.spacing_mm.unwrap_or(step.norm())],
+        spacing_mm: [
+            spacing[1],
+            spacing[0],
+            geometry.spacing_mm.unwrap_or(step.norm()),
+        ],
         patient_from_voxel: m,
         rescale,
         data,
@@ -210,8 +236,16 @@ enum Dst<'a> {
     U16(&'a mut [u16]),
 }
 
-fn fill_slice(h: &ImageHeader, r: FrameRef, dst: Dst<'_>, fast: &std::sync::atomic::AtomicUsize) -> Result<()> {
-    let px = h.pixel.as_ref().ok_or_else(|| Error::Series(format!("{}: no pixel data", h.path.display())))?;
+fn fill_slice(
+    h: &ImageHeader,
+    r: FrameRef,
+    dst: Dst<'_>,
+    fast: &std::sync::atomic::AtomicUsize,
+) -> Result<()> {
+    let px = h
+        .pixel
+        .as_ref()
+        .ok_or_else(|| Error::Series(format!("{}: no pixel data", h.path.display())))?;
     let simple = px.number_of_frames == 1
         && px.bits_allocated == 16
         && px.high_bit + 1 == px.bits_stored
@@ -233,7 +267,10 @@ fn fill_slice(h: &ImageHeader, r: FrameRef, dst: Dst<'_>, fast: &std::sync::atom
     let image = Image::open(&h.path)?;
     let frame = dicom::decode_frame(&image.object, &image.header, r.frame)?;
     let Samples::Mono(v) = frame.samples else {
-        return Err(Error::Series(format!("{}: not a grayscale image", h.path.display())));
+        return Err(Error::Series(format!(
+            "{}: not a grayscale image",
+            h.path.display()
+        )));
     };
     match dst {
         Dst::I16(d) => {

@@ -28,7 +28,11 @@ pub fn floats(obj: &Item, tag: Tag) -> Option<Vec<f64>> {
     let s = e.to_str().ok()?;
     let v: Option<Vec<f64>> = s
         .split('\\')
-        .map(|p| p.trim_matches(|c: char| c == ' ' || c == '\0').parse::<f64>().ok())
+        .map(|p| {
+            p.trim_matches(|c: char| c == ' ' || c == '\0')
+                .parse::<f64>()
+                .ok()
+        })
         .collect();
     v.filter(|v| !v.is_empty() && v.iter().all(|x| x.is_finite()))
 }
@@ -44,7 +48,9 @@ pub fn int(obj: &Item, tag: Tag) -> Option<i64> {
     if let Ok(v) = e.to_int::<i64>() {
         return Some(v);
     }
-    float(obj, tag).filter(|f| f.fract() == 0.0).map(|f| f as i64)
+    float(obj, tag)
+        .filter(|f| f.fract() == 0.0)
+        .map(|f| f as i64)
 }
 
 /// Exactly `N` numeric values.

@@ -17,9 +17,21 @@ pub fn to_text(obj: &DefaultDicomObject) -> String {
     let mut out = String::new();
     let meta = obj.meta();
     let _ = writeln!(out, "# File meta information");
-    let _ = writeln!(out, "(0002,0002) UI MediaStorageSOPClassUID      {}", meta.media_storage_sop_class_uid().trim_end_matches('\0'));
-    let _ = writeln!(out, "(0002,0003) UI MediaStorageSOPInstanceUID   {}", meta.media_storage_sop_instance_uid().trim_end_matches('\0'));
-    let _ = writeln!(out, "(0002,0010) UI TransferSyntaxUID            {}", meta.transfer_syntax().trim_end_matches('\0'));
+    let _ = writeln!(
+        out,
+        "(0002,0002) UI MediaStorageSOPClassUID      {}",
+        meta.media_storage_sop_class_uid().trim_end_matches('\0')
+    );
+    let _ = writeln!(
+        out,
+        "(0002,0003) UI MediaStorageSOPInstanceUID   {}",
+        meta.media_storage_sop_instance_uid().trim_end_matches('\0')
+    );
+    let _ = writeln!(
+        out,
+        "(0002,0010) UI TransferSyntaxUID            {}",
+        meta.transfer_syntax().trim_end_matches('\0')
+    );
     let _ = writeln!(out, "# Data set");
     dataset_text(&mut out, obj, 0);
     out
@@ -31,7 +43,11 @@ fn dataset_text(out: &mut String, ds: &InMemDicomObject, depth: usize) {
         let name = StandardDataDictionary
             .by_tag(tag)
             .map(|d| d.alias)
-            .unwrap_or(if tag.group() % 2 == 1 { "(private)" } else { "(unknown)" });
+            .unwrap_or(if tag.group() % 2 == 1 {
+                "(private)"
+            } else {
+                "(unknown)"
+            });
         let indent = "  ".repeat(depth);
         let value = match e.value() {
             Value::Sequence(seq) => {
@@ -56,7 +72,9 @@ fn dataset_text(out: &mut String, ds: &InMemDicomObject, depth: usize) {
             Value::Primitive(p) => {
                 use dicom_core::VR::*;
                 match e.vr() {
-                    OB | OW | OD | OF | OL | OV | UN => format!("<{} bytes>", p.calculate_byte_len()),
+                    OB | OW | OD | OF | OL | OV | UN => {
+                        format!("<{} bytes>", p.calculate_byte_len())
+                    }
                     _ => {
                         let s = p.to_str();
                         let s = s.trim_end_matches(['\0', ' ']);

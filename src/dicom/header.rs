@@ -165,27 +165,25 @@ pub struct ImageHeader {
 impl ImageHeader {
     /// Parse from a data set (read with or without pixel data).
     pub fn from_object(path: &Path, obj: &DefaultDicomObject) -> Result<ImageHeader> {
-        let ts = obj.meta().transfer_syntax().trim_end_matches('\0').to_string();
+        let ts = obj
+            .meta()
+            .transfer_syntax()
+            .trim_end_matches('\0')
+            .to_string();
         let ds: &Item = obj;
-        let required = |tag, attribute: &'static str| {
-            attr::string(ds, tag).ok_or_else(|| Error::Missing {
-                path: path.to_path_buf(),
-                attribute,
+        // SOP Instance UID is Type 1, but some real files lack it (and their meta
+        // header too): keep them displayable under a UID derived from the path.
+        let sop_instance_uid = attr::string(ds, tags::SOP_INSTANCE_UID)
+            .or_else(|| {
+                let m = obj
+                    .meta()
+                    .media_storage_sop_instance_uid()
+                    .trim_end_matches('\0')
+                    .trim()
+                    .to_string();
+                (!m.is_empty()).then_some(m)
             })
-        };
-        let sop_instance_uid = required(tags::SOP_INSTANCE_UID, "SOP Instance UID")
-            .or_else(|_| {
-                let m = obj.meta().media_storage_sop_instance_uid();
-                let m = m.trim_end_matches('\0').trim();
-                if m.is_empty() {
-                    Err(Error::Missing {
-                        path: path.to_path_buf(),
-                        attribute: "SOP Instance UID",
-                    })
-                } else {
-                    Ok(m.to_string())
-                }
-            })?;
+            .unwrap_or_else(|| format!("unknown-instance:{}", path.display()));
         let sop_class_uid = attr::string(ds, tags::SOP_CLASS_UID).unwrap_or_else(|| {
             obj.meta()
                 .media_storage_sop_class_uid()
@@ -231,13 +229,13 @@ impl ImageHeader {
             .and_then(|s| VoiFunction::parse(&s))
             .unwrap_or_default();
         let palette = match &pixel {
-            Some(p) if p.photometric == Photometric::PaletteColor => {
-                Some(Palette::from_dataset(ds, p.signed).ok_or_else(|| Error::Invalid {
+            Some(p) if p.photometric == Photometric::PaletteColor => Some(
+                Palette::from_dataset(ds, p.signed).ok_or_else(|| Error::Invalid {
                     path: path.to_path_buf(),
                     attribute: "Palette Color Lookup Table",
                     reason: "descriptor or data missing or inconsistent".into(),
-                })?)
-            }
+                })?,
+            ),
             _ => None,
         };
 
@@ -322,7 +320,8 @@ fn pixel_format(path: &Path, ds: &Item) -> Result<Option<PixelFormat>> {
     if !(1..=65535).contains(&rows) || !(1..=65535).contains(&columns) {
         return Err(invalid("Rows/Columns", format!("{rows}×{columns}")));
     }
-    let bits_allocated = attr::int(ds, tags::BITS_ALLOCATED).ok_or_else(|| missing("Bits Allocated"))?;
+    let bits_allocated =
+        attr::int(ds, tags::BITS_ALLOCATED).ok_or_else(|| missing("Bits Allocated"))?;
     if ![1, 8, 16, 32].contains(&bits_allocated) {
         return Err(invalid(
             "Bits Allocated",
@@ -482,8 +481,8 @@ fn calibration(
         Some("CR" | "DX" | "MG" | "XA" | "RF" | "IO" | "PX" | "RG" | "DF")
     ) || imager.is_some();
     let calibration_type = attr::string(ds, tags::PIXEL_SPACING_CALIBRATION_TYPE);
-    let magnification = attr::float(ds, tags::ESTIMATED_RADIOGRAPHIC_MAGNIFICATION_FACTOR)
-        .filter(|m| *m > 0.0);
+    let magnification =
+        attr::float(ds, tags::ESTIMATED_RADIOGRAPHIC_MAGNIFICATION_FACTOR).filter(|m| *m > 0.0);
     match (pixel_spacing, imager) {
         (Some(ps), _) if !projection => Calibration {
             spacing_mm: Some(ps),

@@ -11,6 +11,7 @@ use dicom_dictionary_std::tags;
 use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::PixelDecoder;
 
+use super::codec;
 use super::header::{ImageHeader, Photometric, PixelFormat};
 use crate::error::{Error, Result};
 use crate::imaging::color::{ybr_full_to_rgb, ybr_partial_to_rgb};
@@ -62,12 +63,19 @@ pub fn transfer_syntax_name(uid: &str) -> String {
 pub fn is_native(ts_uid: &str) -> bool {
     matches!(
         ts_uid,
-        "1.2.840.10008.1.2" | "1.2.840.10008.1.2.1" | "1.2.840.10008.1.2.2" | "1.2.840.10008.1.2.1.99"
+        "1.2.840.10008.1.2"
+            | "1.2.840.10008.1.2.1"
+            | "1.2.840.10008.1.2.2"
+            | "1.2.840.10008.1.2.1.99"
     )
 }
 
 /// Decode frame `frame` (0-based) of an object read with its pixel data.
-pub fn decode_frame(obj: &DefaultDicomObject, header: &ImageHeader, frame: u32) -> Result<FramePixels> {
+pub fn decode_frame(
+    obj: &DefaultDicomObject,
+    header: &ImageHeader,
+    frame: u32,
+) -> Result<FramePixels> {
     let fmt = header.pixel.as_ref().ok_or_else(|| Error::Unsupported {
         path: header.path.clone(),
         what: format!(
@@ -89,7 +97,9 @@ pub fn decode_frame(obj: &DefaultDicomObject, header: &ImageHeader, frame: u32) 
         reason,
     };
     if obj.get(tags::PIXEL_DATA).is_none() {
-        if obj.get(tags::FLOAT_PIXEL_DATA).is_some() || obj.get(tags::DOUBLE_FLOAT_PIXEL_DATA).is_some() {
+        if obj.get(tags::FLOAT_PIXEL_DATA).is_some()
+            || obj.get(tags::DOUBLE_FLOAT_PIXEL_DATA).is_some()
+        {
             return Err(Error::Unsupported {
                 path: header.path.clone(),
                 what: "Float/Double Float Pixel Data".into(),
@@ -100,22 +110,12 @@ pub fn decode_frame(obj: &DefaultDicomObject, header: &ImageHeader, frame: u32) 
             attribute: "Pixel Data",
         });
     }
-    let pixel_elem = obj.element(tags::PIXEL_DATA).map_err(|e| decode_err(e.to_string()))?;
+    let pixel_elem = obj
+        .element(tags::PIXEL_DATA)
+        .map_err(|e| decode_err(e.to_string()))?;
     match pixel_elem.value() {
         Value::Primitive(p) => {
-            let mut bytes = p.to_bytes();
-            // 8-bit samples in an OW element of a big-endian file were read as
-            // 16-bit words and swapped: put the bytes back in stream order.
-            if header.transfer_syntax == "1.2.840.10008.1.2.2"
-                && fmt.bits_allocated == 8
-                && matches!(p, dicom_core::PrimitiveValue::U16(_))
-            {
-                let mut v = bytes.into_owned();
-                for c in v.chunks_exact_mut(2) {
-                    c.swap(0, 1);
-                }
-                bytes = v.into();
-            }
+            let bytes = little_endian_samples(p, &header.transfer_syntax, fmt.bits_allocated);
             let frame_bits = frame_bits(fmt);
             let start_bit = frame_bits * frame as usize;
             let needed = (start_bit + frame_bits).div_ceil(8);
@@ -129,28 +129,76 @@ pub fn decode_frame(obj: &DefaultDicomObject, header: &ImageHeader, frame: u32) 
             unpack(&bytes, start_bit, fmt, &fmt.photometric, fmt.bits_allocated).map_err(decode_err)
         }
         Value::PixelSequence(_) => {
-            let decoded = obj
-                .decode_pixel_data_frame(frame)
-                .map_err(|e| decode_err(super::chain(&e)))?;
-            let data = decoded.data();
-            // Codecs return samples at the header's Bits Allocated (8 or 16).
-            let bits_allocated = decoded.bits_allocated();
-            let out_pi = photometric_after_codec(&header.transfer_syntax, &fmt.photometric);
-            let mut f = fmt.clone();
-            f.planar_configuration = 0;
-            f.bits_allocated = bits_allocated;
-            if f.bits_stored > bits_allocated {
-                f.bits_stored = bits_allocated;
-                f.high_bit = bits_allocated - 1;
+            let ts = header.transfer_syntax.as_str();
+            match ts {
+                "1.2.840.10008.1.2.5" => {
+                    let data =
+                        codec::frame_bytes(obj, fmt.number_of_frames, frame).map_err(decode_err)?;
+                    let bytes = codec::rle_decode(&data, fmt).map_err(decode_err)?;
+                    let mut f = fmt.clone();
+                    f.planar_configuration = 0;
+                    unpack(&bytes, 0, &f, &fmt.photometric, fmt.bits_allocated).map_err(decode_err)
+                }
+                "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51" => {
+                    let data =
+                        codec::frame_bytes(obj, fmt.number_of_frames, frame).map_err(decode_err)?;
+                    let info = codec::jpeg_info(&data);
+                    let (bytes, out_pi, bits) = if info.precision > 8 {
+                        let (bytes, out_pi) =
+                            super::jpeg12::decode(&data, &fmt.photometric).map_err(decode_err)?;
+                        (bytes, out_pi, 16)
+                    } else {
+                        let (bytes, out_pi) =
+                            codec::jpeg8_decode(&data, &fmt.photometric).map_err(decode_err)?;
+                        (bytes, out_pi, 8)
+                    };
+                    let mut f = fmt.clone();
+                    f.planar_configuration = 0;
+                    f.bits_allocated = bits;
+                    let precision = if info.precision > 8 { 12 } else { 8 };
+                    if f.bits_stored > precision || bits == 8 {
+                        f.bits_stored = f.bits_stored.min(precision);
+                        f.high_bit = f.bits_stored - 1;
+                    }
+                    let pi = if out_pi == Photometric::Rgb {
+                        out_pi
+                    } else {
+                        fmt.photometric.clone()
+                    };
+                    let need = frame_bits(&f).div_ceil(8);
+                    if bytes.len() < need {
+                        return Err(decode_err(format!(
+                            "JPEG frame has {} bytes, the image needs {need}",
+                            bytes.len()
+                        )));
+                    }
+                    unpack(&bytes, 0, &f, &pi, bits).map_err(decode_err)
+                }
+                _ => {
+                    let decoded = obj
+                        .decode_pixel_data_frame(frame)
+                        .map_err(|e| decode_err(super::chain(&e)))?;
+                    let data = decoded.data();
+                    // Codecs return samples at the header's Bits Allocated (8 or 16).
+                    let bits_allocated = decoded.bits_allocated();
+                    let out_pi = photometric_after_codec(ts, &fmt.photometric);
+                    let mut f = fmt.clone();
+                    f.planar_configuration = 0;
+                    f.bits_allocated = bits_allocated;
+                    if f.bits_stored > bits_allocated {
+                        f.bits_stored = bits_allocated;
+                        f.high_bit = bits_allocated - 1;
+                    }
+                    let need = frame_bits(&f).div_ceil(8);
+                    if data.len() < need {
+                        return Err(decode_err(format!(
+                            "codec returned {} bytes, the frame needs {need}",
+                            data.len()
+                        )));
+                    }
+                    unpack(data, 0, &f, &out_pi, bits_allocated).map_err(decode_err)
+                }
             }
-            let need = frame_bits(&f).div_ceil(8);
-            if data.len() < need {
-                return Err(decode_err(format!(
-                    "codec returned {} bytes, the frame needs {need}",
-                    data.len()
-                )));
-            }
-            unpack(data, 0, &f, &out_pi, bits_allocated).map_err(decode_err)
         }
         Value::Sequence(_) => Err(decode_err("Pixel Data is a sequence".into())),
     }
@@ -163,7 +211,10 @@ fn photometric_after_codec(ts: &str, pi: &Photometric) -> Photometric {
     let lossy_jpeg = matches!(ts, "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51");
     let j2k = ts.starts_with("1.2.840.10008.1.2.4.9") || ts.starts_with("1.2.840.10008.1.2.4.20");
     match pi {
-        Photometric::YbrFull | Photometric::YbrFull422 | Photometric::YbrPartial420 | Photometric::YbrPartial422
+        Photometric::YbrFull
+        | Photometric::YbrFull422
+        | Photometric::YbrPartial420
+        | Photometric::YbrPartial422
             if lossy_jpeg =>
         {
             Photometric::Rgb
@@ -172,6 +223,44 @@ fn photometric_after_codec(ts: &str, pi: &Photometric) -> Photometric {
         // YBR_FULL_422 after a codec that does not subsample means full-resolution YBR.
         Photometric::YbrFull422 => Photometric::YbrFull,
         other => other.clone(),
+    }
+}
+
+/// The native Pixel Data value as little-endian samples of `bits_allocated` bits.
+///
+/// In a big-endian file the parser has already turned OW words (and OL/OF values)
+/// into native numbers, while OB stays in stream order; 32-bit samples carried in
+/// OW words still have their two words in big-endian order. Each case is put back
+/// into the little-endian layout the unpacker reads.
+fn little_endian_samples<'a>(
+    p: &'a dicom_core::PrimitiveValue,
+    ts: &str,
+    bits_allocated: u16,
+) -> std::borrow::Cow<'a, [u8]> {
+    use dicom_core::PrimitiveValue as P;
+    let bytes = p.to_bytes();
+    if ts != "1.2.840.10008.1.2.2" {
+        return bytes;
+    }
+    let swap = |unit: usize, bytes: &[u8]| -> Vec<u8> {
+        let mut v = bytes.to_vec();
+        for c in v.chunks_exact_mut(unit) {
+            c.reverse();
+        }
+        v
+    };
+    match (p, bits_allocated) {
+        (P::U8(_), 16) => swap(2, &bytes).into(),
+        (P::U8(_), 32) => swap(4, &bytes).into(),
+        (P::U16(_) | P::I16(_), 32) => {
+            let mut v = bytes.into_owned();
+            for c in v.chunks_exact_mut(4) {
+                c.swap(0, 2);
+                c.swap(1, 3);
+            }
+            v.into()
+        }
+        _ => bytes,
     }
 }
 
@@ -259,7 +348,12 @@ fn unpack(
             }
             _ => {
                 for i in 0..n {
-                    let v = normalize(raw_sample(bytes, start_bit, i, bits_allocated), bs, hb, fmt.signed);
+                    let v = normalize(
+                        raw_sample(bytes, start_bit, i, bits_allocated),
+                        bs,
+                        hb,
+                        fmt.signed,
+                    );
                     let v = i32::try_from(v)
                         .map_err(|_| format!("stored value {v} exceeds the 32-bit signed range"))?;
                     out.push(v);
@@ -274,10 +368,19 @@ fn unpack(
         });
     }
     if bits_allocated != 8 && bits_allocated != 16 {
-        return Err(format!("colour with Bits Allocated {bits_allocated} is not supported"));
+        return Err(format!(
+            "colour with Bits Allocated {bits_allocated} is not supported"
+        ));
     }
     // Colour: gather R/G/B (or Y/Cb/Cr) triples.
-    let sample = |i: usize| normalize(raw_sample(bytes, start_bit, i, bits_allocated), bs, hb, false) as u16;
+    let sample = |i: usize| {
+        normalize(
+            raw_sample(bytes, start_bit, i, bits_allocated),
+            bs,
+            hb,
+            false,
+        ) as u16
+    };
     let mut rgb = Vec::with_capacity(3 * n);
     match pi {
         Photometric::YbrFull422 | Photometric::YbrPartial422 => {

@@ -22,7 +22,11 @@ pub struct ImagePlane {
 impl ImagePlane {
     /// From Image Position / Image Orientation / Pixel Spacing values. Rejects
     /// degenerate orientations (zero or parallel vectors); normalises the others.
-    pub fn new(position: [f64; 3], orientation: [f64; 6], spacing_mm: [f64; 2]) -> Option<ImagePlane> {
+    pub fn new(
+        position: [f64; 3],
+        orientation: [f64; 6],
+        spacing_mm: [f64; 2],
+    ) -> Option<ImagePlane> {
         let r = Vector3::new(orientation[0], orientation[1], orientation[2]);
         let c = Vector3::new(orientation[3], orientation[4], orientation[5]);
         if r.norm() < 1e-6 || c.norm() < 1e-6 || !position.iter().all(|v| v.is_finite()) {
@@ -143,11 +147,27 @@ mod tests {
     fn sagittal_and_coronal_labels() {
         let s = plane([0.0, 1.0, 0.0, 0.0, 0.0, -1.0]);
         let l = s.edge_labels();
-        assert_eq!((l.left.as_str(), l.right.as_str(), l.top.as_str(), l.bottom.as_str()), ("A", "P", "H", "F"));
+        assert_eq!(
+            (
+                l.left.as_str(),
+                l.right.as_str(),
+                l.top.as_str(),
+                l.bottom.as_str()
+            ),
+            ("A", "P", "H", "F")
+        );
         assert_eq!(plane_name(&s), "sagittal");
         let c = plane([1.0, 0.0, 0.0, 0.0, 0.0, -1.0]);
         let l = c.edge_labels();
-        assert_eq!((l.left.as_str(), l.right.as_str(), l.top.as_str(), l.bottom.as_str()), ("R", "L", "H", "F"));
+        assert_eq!(
+            (
+                l.left.as_str(),
+                l.right.as_str(),
+                l.top.as_str(),
+                l.bottom.as_str()
+            ),
+            ("R", "L", "H", "F")
+        );
         assert_eq!(plane_name(&c), "coronal");
     }
 
@@ -161,10 +181,17 @@ mod tests {
     #[test]
     fn patient_from_image_uses_row_then_column_spacing() {
         // rows 0.5 mm apart, columns 0.8 mm apart
-        let p = ImagePlane::new([10.0, 20.0, 30.0], [1.0, 0.0, 0.0, 0.0, 1.0, 0.0], [0.5, 0.8]).expect("plane");
+        let p = ImagePlane::new(
+            [10.0, 20.0, 30.0],
+            [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            [0.5, 0.8],
+        )
+        .expect("plane");
         let m = p.patient_from_image();
         let q = m * nalgebra::Vector4::new(10.0, 4.0, 0.0, 1.0);
-        assert!((q.x - 18.0).abs() < 1e-9 && (q.y - 22.0).abs() < 1e-9 && (q.z - 30.0).abs() < 1e-9);
+        assert!(
+            (q.x - 18.0).abs() < 1e-9 && (q.y - 22.0).abs() < 1e-9 && (q.z - 30.0).abs() < 1e-9
+        );
         let pp = p.patient_point(10.0, 4.0);
         assert!((pp - Point3::new(q.x, q.y, q.z)).norm() < 1e-9);
     }

@@ -387,8 +387,8 @@ mod tests {
     fn lut_descriptor_rules() {
         // 0 entries means 65536; signed first mapped value
         let data: Vec<u16> = (0..65536u32).map(|i| (i >> 4) as u16).collect();
-        let l = Lut::from_descriptor([0, 0xFC00, 12], true, &data, data.len() * 2, None)
-            .expect("lut");
+        let l =
+            Lut::from_descriptor([0, 0xFC00, 12], true, &data, data.len() * 2, None).expect("lut");
         assert_eq!(l.data.len(), 65536);
         assert_eq!(l.first_mapped, -1024);
         assert_eq!(l.lookup(-5000), 0);

@@ -75,10 +75,14 @@ pub fn resolve_voi(
         )
     };
     let min_max = || -> Result<(Voi, String)> {
-        let (lo, hi) = modality_min_max(&modality, pixels).ok_or_else(|| Error::Usage("empty frame".into()))?;
+        let (lo, hi) = modality_min_max(&modality, pixels)
+            .ok_or_else(|| Error::Usage("empty frame".into()))?;
         // As DCMTK and Supplement 33: centre (min+max+1)/2, width max-min+1 maps min to
         // the lowest and max to the highest output level.
-        Ok(win(Window::new((lo + hi + 1.0) / 2.0, hi - lo + 1.0), "min-max"))
+        Ok(win(
+            Window::new((lo + hi + 1.0) / 2.0, hi - lo + 1.0),
+            "min-max",
+        ))
     };
     match &opts.voi {
         VoiChoice::Explicit(w) => Ok(win(w.clone(), "user")),
@@ -86,14 +90,20 @@ pub fn resolve_voi(
         VoiChoice::Preset(name) => {
             let w = lut::preset(name).ok_or_else(|| {
                 let names: Vec<&str> = lut::CT_PRESETS.iter().map(|p| p.0).collect();
-                Error::Usage(format!("unknown preset {name:?}; known: {}", names.join(", ")))
+                Error::Usage(format!(
+                    "unknown preset {name:?}; known: {}",
+                    names.join(", ")
+                ))
             })?;
             Ok(win(w, name))
         }
         VoiChoice::FromFile(n) => {
             let nw = info.windows.len();
             if *n >= 1 && *n <= nw {
-                Ok(win(info.windows[n - 1].clone(), &format!("file window {n}")))
+                Ok(win(
+                    info.windows[n - 1].clone(),
+                    &format!("file window {n}"),
+                ))
             } else if *n > nw && *n - nw <= header.voi_luts.len() {
                 let l = header.voi_luts[n - nw - 1].clone();
                 Ok((Voi::Lut(l), format!("file VOI LUT {}", n - nw)))
@@ -107,14 +117,19 @@ pub fn resolve_voi(
         }
         VoiChoice::None => {
             let (lo, hi) = full_range(header, &modality);
-            Ok((Voi::Identity { min: lo, max: hi }, "none (full range)".into()))
+            Ok((
+                Voi::Identity { min: lo, max: hi },
+                "none (full range)".into(),
+            ))
         }
         VoiChoice::Auto => {
             if let Some(w) = info.windows.first() {
                 Ok(win(w.clone(), "file"))
             } else if let Some(l) = header.voi_luts.first() {
                 Ok((Voi::Lut(l.clone()), "file VOI LUT".into()))
-            } else if header.modality.as_deref() == Some("CT") && matches!(modality, ModalityTransform::Rescale(_)) {
+            } else if header.modality.as_deref() == Some("CT")
+                && matches!(modality, ModalityTransform::Rescale(_))
+            {
                 let w = lut::preset("abdomen").ok_or_else(|| Error::Usage("preset".into()))?;
                 Ok(win(w, "default soft tissue"))
             } else {
@@ -150,7 +165,11 @@ fn modality_min_max(m: &ModalityTransform, pixels: &FramePixels) -> Option<(f64,
 
 /// Range of modality values the stored format can produce.
 fn full_range(header: &ImageHeader, m: &ModalityTransform) -> (f64, f64) {
-    let (lo, hi) = header.pixel.as_ref().map(|p| p.stored_range()).unwrap_or((0, 255));
+    let (lo, hi) = header
+        .pixel
+        .as_ref()
+        .map(|p| p.stored_range())
+        .unwrap_or((0, 255));
     match m {
         ModalityTransform::Rescale(r) => {
             let (a, b) = (r.apply(lo as f64), r.apply(hi as f64));
@@ -176,7 +195,12 @@ pub fn image_inverts(header: &ImageHeader) -> bool {
 }
 
 /// Render one decoded frame.
-pub fn render(header: &ImageHeader, frame: u32, pixels: &FramePixels, opts: &RenderOptions) -> Result<Rendered> {
+pub fn render(
+    header: &ImageHeader,
+    frame: u32,
+    pixels: &FramePixels,
+    opts: &RenderOptions,
+) -> Result<Rendered> {
     let max_level: u16 = if opts.sixteen_bit { 65535 } else { 255 };
     let (width, height) = (pixels.columns, pixels.rows);
     let is_palette = header
@@ -220,7 +244,9 @@ pub fn render(header: &ImageHeader, frame: u32, pixels: &FramePixels, opts: &Ren
                 let table = pipeline.table(lo as i64, hi as i64, max_level);
                 v.iter().map(|&x| table[(x - lo) as usize]).collect()
             } else {
-                v.iter().map(|&x| pipeline.level(x as i64, max_level)).collect()
+                v.iter()
+                    .map(|&x| pipeline.level(x as i64, max_level))
+                    .collect()
             };
             Ok(Rendered {
                 width,
@@ -272,7 +298,10 @@ impl Rendered {
         match (self.channels, self.max_level) {
             (1, 255) => {
                 let d: Vec<u8> = self.data.iter().map(|&x| x as u8).collect();
-                ImageBuffer::<Luma<u8>, _>::from_raw(w, h, d).ok_or_else(bad)?.save(path).map_err(err)
+                ImageBuffer::<Luma<u8>, _>::from_raw(w, h, d)
+                    .ok_or_else(bad)?
+                    .save(path)
+                    .map_err(err)
             }
             (1, _) => ImageBuffer::<Luma<u16>, _>::from_raw(w, h, self.data.clone())
                 .ok_or_else(bad)?
@@ -280,7 +309,10 @@ impl Rendered {
                 .map_err(err),
             (_, 255) => {
                 let d: Vec<u8> = self.data.iter().map(|&x| x as u8).collect();
-                ImageBuffer::<Rgb<u8>, _>::from_raw(w, h, d).ok_or_else(bad)?.save(path).map_err(err)
+                ImageBuffer::<Rgb<u8>, _>::from_raw(w, h, d)
+                    .ok_or_else(bad)?
+                    .save(path)
+                    .map_err(err)
             }
             _ => ImageBuffer::<Rgb<u16>, _>::from_raw(w, h, self.data.clone())
                 .ok_or_else(bad)?

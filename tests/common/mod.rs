@@ -1,0 +1,192 @@
+//! Helpers shared by the integration tests: finding the real third-party tools and
+//! files the tests run against, and reading their outputs. A missing tool is a test
+//! failure with a message that says what to install — never a silent skip.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Path of an executable on PATH, or a panic telling how to install it.
+pub fn require_tool(name: &str, package: &str) -> PathBuf {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output();
+    match out {
+        Ok(o) if o.status.success() => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
+        _ => panic!(
+            "required tool `{name}` not found: install it with `apt-get install {package}` (.ci/run does this)"
+        ),
+    }
+}
+
+/// Python with pydicom 3.0.2, or a panic telling how to install it.
+pub fn python() -> String {
+    let py = std::env::var("LIGHTBOX_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&py)
+        .args(["-c", "import pydicom, numpy"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "`{py}` cannot import pydicom and numpy: run `pip install pydicom==3.0.2 numpy pylibjpeg pylibjpeg-openjpeg pylibjpeg-libjpeg` (.ci/run does this)"
+    );
+    py
+}
+
+/// pydicom's bundled test files (real third-party files covering many syntaxes).
+pub fn pydicom_test_files() -> PathBuf {
+    let py = python();
+    let out = Command::new(&py)
+        .args([
+            "-c",
+            "import pydicom, os; print(os.path.join(os.path.dirname(pydicom.__file__), 'data', 'test_files'))",
+        ])
+        .output()
+        .expect("run python");
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        dir.is_dir(),
+        "pydicom test files not found at {}",
+        dir.display()
+    );
+    dir
+}
+
+/// Every `.dcm` file of pydicom's corpus, sorted.
+pub fn pydicom_corpus() -> Vec<PathBuf> {
+    let dir = pydicom_test_files();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("read corpus")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "dcm"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A binary PGM (P5) or PPM (P6) file, 8 or 16 bits.
+#[derive(Debug)]
+pub struct Pnm {
+    pub width: u32,
+    pub height: u32,
+    pub channels: u8,
+    pub maxval: u32,
+    pub data: Vec<u16>,
+}
+
+pub fn read_pnm(path: &Path) -> Pnm {
+    let bytes = std::fs::read(path).expect("read pnm");
+    let mut fields = Vec::new();
+    let mut i = 0;
+    while fields.len() < 4 {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if bytes[i] == b'#' {
+            while bytes[i] != b'\n' {
+                i += 1;
+            }
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        fields.push(String::from_utf8_lossy(&bytes[start..i]).to_string());
+    }
+    i += 1; // single whitespace after maxval
+    let channels = match fields[0].as_str() {
+        "P5" => 1,
+        "P6" => 3,
+        other => panic!("{}: unsupported PNM type {other}", path.display()),
+    };
+    let width: u32 = fields[1].parse().expect("width");
+    let height: u32 = fields[2].parse().expect("height");
+    let maxval: u32 = fields[3].parse().expect("maxval");
+    let body = &bytes[i..];
+    let data = if maxval < 256 {
+        body.iter().map(|&b| b as u16).collect()
+    } else {
+        body.chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect()
+    };
+    Pnm {
+        width,
+        height,
+        channels,
+        maxval,
+        data,
+    }
+}
+
+/// A fresh temporary directory.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+/// Stored values of one frame as decoded by pydicom.
+#[derive(Debug, Clone)]
+pub struct OracleFrame {
+    pub frame: u32,
+    pub shape: Vec<usize>,
+    pub values: Vec<i32>,
+}
+
+/// What pydicom made of one file.
+#[derive(Debug, Clone)]
+pub struct OracleRecord {
+    pub frames: Vec<OracleFrame>,
+    pub error: Option<String>,
+}
+
+/// Decode `files` with pydicom (tests/oracle/pixels.py) in one Python process.
+pub fn pydicom_oracle(files: &[PathBuf]) -> std::collections::HashMap<PathBuf, OracleRecord> {
+    let py = python();
+    let out = tempfile::tempdir().expect("tempdir");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/pixels.py");
+    let output = Command::new(py)
+        .arg(&script)
+        .arg(out.path())
+        .args(files)
+        .output()
+        .expect("run pydicom oracle");
+    assert!(
+        output.status.success(),
+        "pydicom oracle failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut map = std::collections::HashMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("oracle json");
+        let file = PathBuf::from(v["file"].as_str().expect("file"));
+        let error = v["error"].as_str().map(str::to_string);
+        let frames = v["frames"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|f| {
+                        let raw = std::fs::read(f["raw"].as_str().expect("raw")).expect("read raw");
+                        OracleFrame {
+                            frame: f["frame"].as_u64().expect("frame") as u32,
+                            shape: f["shape"]
+                                .as_array()
+                                .expect("shape")
+                                .iter()
+                                .map(|x| x.as_u64().expect("dim") as usize)
+                                .collect(),
+                            values: raw
+                                .chunks_exact(4)
+                                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                                .collect(),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        map.insert(file, OracleRecord { frames, error });
+    }
+    map
+}
