@@ -5,11 +5,11 @@
 pub mod attr;
 pub mod codec;
 pub mod dump;
+pub mod guard;
 pub mod header;
 pub mod jpeg12;
 pub mod pixels;
 
-use std::io::Read;
 use std::path::Path;
 
 use dicom_dictionary_std::tags;
@@ -41,33 +41,13 @@ enum Layout {
     Bare(&'static str),
 }
 
-fn sniff(path: &Path) -> Result<Layout> {
-    let mut f = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut head = [0u8; 132];
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(source) => {
-                return Err(Error::Io {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
-        }
-    }
-    if n == 132 && &head[128..132] == b"DICM" {
+fn sniff(head: &[u8]) -> std::result::Result<Layout, String> {
+    let n = head.len();
+    if n >= 132 && &head[128..132] == b"DICM" {
         return Ok(Layout::Part10);
     }
     if n < 8 {
-        return Err(Error::NotDicom {
-            path: path.to_path_buf(),
-            reason: format!("only {n} bytes"),
-        });
+        return Err(format!("only {n} bytes"));
     }
     let group_le = u16::from_le_bytes([head[0], head[1]]);
     let group_be = u16::from_be_bytes([head[0], head[1]]);
@@ -75,7 +55,7 @@ fn sniff(path: &Path) -> Result<Layout> {
     if group_le == 0x0002 && vr_like {
         return Ok(Layout::MetaNoPreamble);
     }
-    // A bare data set starts with a low group number (0008 in practice).
+    // A bare data set starts with a low, even group number (0008 in practice).
     let plausible = |g: u16| (0x0002..=0x0028).contains(&g) && g % 2 == 0;
     if plausible(group_le) {
         return Ok(Layout::Bare(if vr_like {
@@ -87,78 +67,116 @@ fn sniff(path: &Path) -> Result<Layout> {
     if plausible(group_be) && vr_like {
         return Ok(Layout::Bare("1.2.840.10008.1.2.2"));
     }
-    Err(Error::NotDicom {
-        path: path.to_path_buf(),
-        reason: "no DICM marker and no recognisable data set at the start".into(),
-    })
+    Err("no DICM marker and no recognisable data set at the start".into())
 }
 
+/// Bytes read for a header before looking further (most headers are a few KiB).
+const HEADER_PREFIX: usize = 64 * 1024;
+
 /// Open a DICOM file, reading either the header or everything.
+///
+/// The bytes are read once into memory and bounds-checked by [`guard::check`]
+/// before `dicom-object` parses them; for a header only a prefix is read, and the
+/// whole file only when the header is longer than that.
 pub fn open(path: &Path, mode: ReadMode) -> Result<DefaultDicomObject> {
-    let not_dicom = |e: &dyn std::error::Error| Error::NotDicom {
+    let io = |source| Error::Io {
         path: path.to_path_buf(),
-        reason: chain(e),
+        source,
     };
-    let layout = sniff(path)?;
-    let opts = || {
-        let o = OpenFileOptions::new();
-        match mode {
-            ReadMode::HeaderOnly => o.read_until(tags::PIXEL_DATA),
-            ReadMode::Full => o,
+    let file_len = std::fs::metadata(path).map_err(io)?.len() as usize;
+    let bytes = match mode {
+        ReadMode::Full => std::fs::read(path).map_err(io)?,
+        ReadMode::HeaderOnly => {
+            use std::io::Read;
+            let mut buf = Vec::with_capacity(HEADER_PREFIX.min(file_len));
+            std::fs::File::open(path)
+                .map_err(io)?
+                .take(HEADER_PREFIX as u64)
+                .read_to_end(&mut buf)
+                .map_err(io)?;
+            buf
         }
     };
-    let read_bare =
-        |offset: usize, ts_uid: &str, meta: Option<MetaFields>| -> Result<DefaultDicomObject> {
-            let bytes = std::fs::read(path).map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            let body = bytes.get(offset..).unwrap_or(&[]);
-            read_dataset_lenient(body, ts_uid, meta).map_err(|reason| Error::NotDicom {
-                path: path.to_path_buf(),
-                reason,
+    let not_dicom = |reason: String| Error::NotDicom {
+        path: path.to_path_buf(),
+        reason,
+    };
+    match parse_bytes(&bytes, file_len, mode) {
+        Ok(obj) => Ok(obj),
+        Err(Parse::NeedMore) => {
+            let all = std::fs::read(path).map_err(io)?;
+            let len = all.len();
+            parse_bytes(&all, len, mode).map_err(|e| match e {
+                Parse::NeedMore => not_dicom("file ends inside its header".into()),
+                Parse::Bad(r) => not_dicom(r),
             })
-        };
-    match layout {
+        }
+        Err(Parse::Bad(r)) => Err(not_dicom(r)),
+    }
+}
+
+enum Parse {
+    /// The prefix ended before the header did.
+    NeedMore,
+    Bad(String),
+}
+
+impl From<String> for Parse {
+    fn from(s: String) -> Self {
+        Parse::Bad(s)
+    }
+}
+
+fn parse_bytes(
+    bytes: &[u8],
+    file_len: usize,
+    mode: ReadMode,
+) -> std::result::Result<DefaultDicomObject, Parse> {
+    let header_only = mode == ReadMode::HeaderOnly;
+    let layout = sniff(bytes)?;
+    let (ts, meta) = match layout {
+        Layout::Bare(ts) => (ts.to_string(), None),
         Layout::Part10 | Layout::MetaNoPreamble => {
-            let preamble = if matches!(layout, Layout::Part10) {
-                ReadPreamble::Always
+            let start = if matches!(layout, Layout::Part10) {
+                132
             } else {
-                ReadPreamble::Never
+                0
             };
-            match opts().read_preamble(preamble).open_file(path) {
-                Ok(obj) => Ok(obj),
-                Err(e) => {
-                    // A damaged file meta group (no group length, no transfer syntax)
-                    // or a data set not encoded as its meta group says: parse the meta
-                    // group ourselves and read the data set leniently.
-                    let first_error = not_dicom(&e);
-                    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-                        path: path.to_path_buf(),
-                        source,
-                    })?;
-                    let start = if matches!(layout, Layout::Part10) {
-                        132
-                    } else {
-                        0
-                    };
-                    let Some(meta) = parse_meta(&bytes, start) else {
-                        return Err(first_error);
-                    };
-                    let ts = meta
-                        .transfer_syntax
-                        .clone()
-                        .or_else(|| {
-                            guess_syntax(bytes.get(meta.end..).unwrap_or(&[])).map(str::to_string)
-                        })
-                        .ok_or(first_error)?;
-                    let end = meta.end;
-                    read_bare(end, &ts, Some(meta))
-                }
+            let meta = parse_meta(bytes, start)
+                .ok_or_else(|| "cannot read the file meta group".to_string())?;
+            let ts = meta
+                .transfer_syntax
+                .clone()
+                .or_else(|| guess_syntax(bytes.get(meta.end..).unwrap_or(&[])).map(str::to_string))
+                .ok_or_else(|| "no transfer syntax and no recognisable data set".to_string())?;
+            (ts, Some(meta))
+        }
+    };
+    let offset = meta.as_ref().map(|m| m.end).unwrap_or(0);
+    match guard::check(bytes, offset, &ts, header_only, file_len) {
+        Err(guard::Problem::NeedMore) => return Err(Parse::NeedMore),
+        Ok(end) if matches!(layout, Layout::Part10 | Layout::MetaNoPreamble) => {
+            // The common case: a well-formed Part 10 file, parsed by dicom-object.
+            let start = if matches!(layout, Layout::Part10) {
+                128
+            } else {
+                0
+            };
+            let opts = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
+            let opts = if header_only {
+                opts.read_until(tags::PIXEL_DATA)
+            } else {
+                opts
+            };
+            let slice = &bytes[start..end.unwrap_or(bytes.len()).max(start)];
+            if let Ok(obj) = opts.from_reader(slice) {
+                return Ok(obj);
             }
         }
-        Layout::Bare(ts_uid) => read_bare(0, ts_uid, None),
+        _ => {}
     }
+    // Damaged meta group, a data set not encoded as declared, or no meta at all.
+    read_dataset_lenient(bytes, offset, &ts, meta, header_only, file_len).map_err(Parse::Bad)
 }
 
 /// The few file meta attributes Lightbox needs, parsed without `dicom-object`.
@@ -223,32 +241,72 @@ fn guess_syntax(body: &[u8]) -> Option<&'static str> {
     )
 }
 
-/// Read a data set in `ts_uid`; when a little-endian data set fails to parse in the
-/// VR encoding its transfer syntax says, try the other one (some writers put an
-/// implicit VR data set behind an explicit VR transfer syntax).
+/// Read the data set at `bytes[offset..]` in `ts_uid`. When a little-endian data
+/// set does not fit the VR encoding its transfer syntax says, the other one is tried
+/// (some writers put an implicit VR data set behind an explicit VR transfer syntax).
+/// Each attempt is bounds-checked by [`guard::check`] before parsing.
 fn read_dataset_lenient(
-    body: &[u8],
+    bytes: &[u8],
+    offset: usize,
     ts_uid: &str,
     meta: Option<MetaFields>,
+    header_only: bool,
+    file_len: usize,
 ) -> std::result::Result<DefaultDicomObject, String> {
     use dicom_encoding::TransferSyntaxIndex;
     let registry = dicom_transfer_syntax_registry::TransferSyntaxRegistry;
     let ts = registry
         .get(ts_uid)
         .ok_or_else(|| format!("unknown transfer syntax {ts_uid}"))?;
-    let mut attempt = InMemDicomObject::read_dataset_with_ts(body, ts).map_err(|e| chain(&e));
-    if attempt.is_err() && ts_uid != "1.2.840.10008.1.2.2" {
-        let other = match guess_syntax(body) {
-            Some("1.2.840.10008.1.2") => "1.2.840.10008.1.2",
-            _ => "1.2.840.10008.1.2.1",
+    let mut encodings = vec![ts_uid];
+    if ts_uid != "1.2.840.10008.1.2.2" && ts_uid != "1.2.840.10008.1.2.1.99" {
+        let implicit = ts_uid == "1.2.840.10008.1.2";
+        encodings.push(if implicit {
+            "1.2.840.10008.1.2.1"
+        } else {
+            "1.2.840.10008.1.2"
+        });
+    }
+    let mut errors: Vec<String> = Vec::new();
+    let mut parsed = None;
+    for enc_uid in encodings {
+        let attempt = match guard::check(bytes, offset, enc_uid, header_only, file_len) {
+            Ok(end) => {
+                // Header only: parse up to (not including) Pixel Data.
+                let body = bytes
+                    .get(offset..end.unwrap_or(bytes.len()).max(offset))
+                    .unwrap_or(&[]);
+                let enc = if enc_uid == ts_uid {
+                    Some(ts)
+                } else {
+                    registry.get(enc_uid)
+                };
+                match enc {
+                    Some(enc) => {
+                        InMemDicomObject::read_dataset_with_ts(body, enc).map_err(|e| chain(&e))
+                    }
+                    None => Err(format!("unknown transfer syntax {enc_uid}")),
+                }
+            }
+            Err(guard::Problem::NeedMore) => Err("file ends inside its header".to_string()),
+            Err(guard::Problem::Bad(e)) => Err(e),
         };
-        if let Some(alt) = registry.get(other) {
-            if let Ok(ds) = InMemDicomObject::read_dataset_with_ts(body, alt) {
-                attempt = Ok(ds);
+        match attempt {
+            Ok(ds) => {
+                parsed = Some(ds);
+                break;
+            }
+            Err(e) => {
+                let how = if enc_uid == "1.2.840.10008.1.2" {
+                    "implicit VR"
+                } else {
+                    "as declared"
+                };
+                errors.push(format!("{how}: {e}"));
             }
         }
     }
-    let ds = attempt?;
+    let ds = parsed.ok_or_else(|| errors.join("; "))?;
     let meta = meta.unwrap_or_default();
     let sop_class = meta
         .sop_class

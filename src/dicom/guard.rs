@@ -1,0 +1,341 @@
+//! A bounds check run before a data set is handed to the parser.
+//!
+//! `dicom-parser` allocates (and zero-fills) a value's declared length before reading
+//! it, so a 700-byte file declaring a 3.7 GB element costs minutes of CPU and
+//! gigabytes of memory. This walker follows the element structure the way the parser
+//! will — explicit or implicit VR, sequences and items of defined or undefined length,
+//! UN values holding implicit VR sequences — and rejects any value that runs past the
+//! end of the file, naming the element, before any allocation happens.
+
+use dicom_core::Tag;
+use dicom_core::dictionary::DataDictionary;
+use dicom_dictionary_std::StandardDataDictionary;
+
+const UNDEFINED: u32 = 0xFFFF_FFFF;
+const MAX_DEPTH: usize = 64;
+
+#[derive(Clone, Copy)]
+struct Enc {
+    explicit: bool,
+    big_endian: bool,
+}
+
+struct Walker<'a> {
+    buf: &'a [u8],
+    /// Offset of `buf[0]` in the file, for messages.
+    base: usize,
+    /// Bytes of the file from `buf[0]` on (more than `buf.len()` for a prefix).
+    available: usize,
+}
+
+/// Why a check did not pass.
+#[derive(Debug)]
+pub enum Problem {
+    /// The buffer is a prefix of the file and ended before the walk could finish.
+    NeedMore,
+    /// A value runs past the end of the file (or the structure is unusable).
+    Bad(String),
+}
+
+impl From<String> for Problem {
+    fn from(s: String) -> Self {
+        Problem::Bad(s)
+    }
+}
+
+impl From<&str> for Problem {
+    fn from(s: &str) -> Self {
+        Problem::Bad(s.to_string())
+    }
+}
+
+impl Walker<'_> {
+    fn u16(&self, at: usize, enc: Enc) -> Option<u16> {
+        let b = self.buf.get(at..at + 2)?;
+        Some(if enc.big_endian {
+            u16::from_be_bytes([b[0], b[1]])
+        } else {
+            u16::from_le_bytes([b[0], b[1]])
+        })
+    }
+    fn u32(&self, at: usize, enc: Enc) -> Option<u32> {
+        let b = self.buf.get(at..at + 4)?;
+        Some(if enc.big_endian {
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+        } else {
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        })
+    }
+
+    fn too_long(&self, tag: Tag, at: usize, len: u32) -> Problem {
+        if at + 12 <= self.buf.len()
+            && self.buf.len() < self.available
+            && at + 12 + (len as usize) <= self.available
+        {
+            return Problem::NeedMore;
+        }
+        Problem::Bad(format!(
+            "element ({:04X},{:04X}) at byte {} declares {len} bytes but only {} remain (truncated or corrupt file)",
+            tag.group(),
+            tag.element(),
+            self.base + at,
+            self.available.saturating_sub(at)
+        ))
+    }
+
+    /// Walk a data set from `pos` to `end` (or to an item delimiter when `end` is
+    /// None). Returns the position after it. Stops quietly at structure it cannot
+    /// follow: the parser reports that better.
+    fn dataset(
+        &self,
+        mut pos: usize,
+        end: Option<usize>,
+        enc: Enc,
+        depth: usize,
+        stop_at_pixels: bool,
+    ) -> Result<Option<usize>, Problem> {
+        if depth > MAX_DEPTH {
+            return Err(Problem::Bad(format!(
+                "sequences nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        let limit = end.unwrap_or(self.buf.len());
+        while pos + 8 <= limit {
+            let (Some(g), Some(e)) = (self.u16(pos, enc), self.u16(pos + 2, enc)) else {
+                return Ok(None);
+            };
+            let tag = Tag(g, e);
+            if g == 0xFFFE {
+                let len = self.u32(pos + 4, enc).unwrap_or(0);
+                if e == 0xE00D {
+                    return Ok(Some(pos + 8)); // item delimiter
+                }
+                if len != UNDEFINED && len != 0 {
+                    pos += 8 + len as usize;
+                } else {
+                    pos += 8;
+                }
+                continue;
+            }
+            if stop_at_pixels && depth == 0 && tag == Tag(0x7FE0, 0x0010) {
+                // Pixel data is checked too: a truncated image must not allocate its
+                // declared size either.
+                let (len, header) = self.length(pos, tag, enc)?;
+                if len != UNDEFINED && pos + header + len as usize > self.available {
+                    return Err(self.too_long(tag, pos, len));
+                }
+                return Ok(Some(pos));
+            }
+            let (len, header) = match self.length(pos, tag, enc) {
+                Ok(v) => v,
+                Err(_) => return Ok(None),
+            };
+            let vr = self.vr(pos, tag, enc);
+            let value = pos + header;
+            if len == UNDEFINED {
+                // Sequence (or UN / encapsulated pixel data) of undefined length.
+                // `dicom-parser` reads the items of an undefined-length UN in the
+                // data set's own encoding (not implicit VR as CP-246 says), so walk
+                // them the way it will.
+                match self.items(value, None, enc, depth + 1, tag != Tag(0x7FE0, 0x0010))? {
+                    Some(p) => pos = p,
+                    None => return Ok(None),
+                }
+                continue;
+            }
+            let stop = value + len as usize;
+            if stop > self.available || end.is_some_and(|e| stop > e) {
+                return Err(self.too_long(tag, pos, len));
+            }
+            if stop > self.buf.len() {
+                return Err(Problem::NeedMore);
+            }
+            if vr == *b"SQ" || (vr == *b"UN" && is_sequence_in_dictionary(tag)) {
+                let inner = if vr == *b"UN" {
+                    Enc {
+                        explicit: false,
+                        big_endian: false,
+                    }
+                } else {
+                    enc
+                };
+                self.items(value, Some(stop), inner, depth + 1, true)?;
+            }
+            pos = stop;
+        }
+        Ok(Some(pos))
+    }
+
+    /// Walk sequence items until the sequence delimiter or `end`. Items of a sequence
+    /// hold data sets (`datasets`); items of encapsulated pixel data hold fragments.
+    fn items(
+        &self,
+        mut pos: usize,
+        end: Option<usize>,
+        enc: Enc,
+        depth: usize,
+        datasets: bool,
+    ) -> Result<Option<usize>, Problem> {
+        let limit = end.unwrap_or(self.buf.len());
+        while pos + 8 <= limit {
+            let (Some(g), Some(e)) = (self.u16(pos, enc), self.u16(pos + 2, enc)) else {
+                return Ok(None);
+            };
+            if g != 0xFFFE {
+                return Ok(None); // not an item: leave it to the parser
+            }
+            let len = self.u32(pos + 4, enc).unwrap_or(0);
+            match e {
+                0xE0DD => return Ok(Some(pos + 8)),
+                0xE000 if len == UNDEFINED => {
+                    match self.dataset(pos + 8, None, enc, depth, false)? {
+                        Some(p) => pos = p,
+                        None => return Ok(None),
+                    }
+                }
+                0xE000 => {
+                    let stop = pos + 8 + len as usize;
+                    if stop > self.available || (end.is_some() && stop > limit) {
+                        return Err(self.too_long(Tag(g, e), pos, len));
+                    }
+                    if stop > self.buf.len() {
+                        return Err(Problem::NeedMore);
+                    }
+                    if datasets {
+                        self.dataset(pos + 8, Some(stop), enc, depth, false)?;
+                    }
+                    pos = stop;
+                }
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(pos))
+    }
+
+    fn vr(&self, pos: usize, tag: Tag, enc: Enc) -> [u8; 2] {
+        if enc.explicit {
+            let b = &self.buf[pos + 4..pos + 6];
+            [b[0], b[1]]
+        } else if is_sequence_in_dictionary(tag) {
+            *b"SQ"
+        } else {
+            *b"??"
+        }
+    }
+
+    fn length(&self, pos: usize, _tag: Tag, enc: Enc) -> Result<(u32, usize), Problem> {
+        if !enc.explicit {
+            return Ok((self.u32(pos + 4, enc).ok_or("short header")?, 8));
+        }
+        let vr = self.buf.get(pos + 4..pos + 6).ok_or("short header")?;
+        // An unknown VR is read as UN, with a 4-byte length, by the parser.
+        if !vr.iter().all(|c| c.is_ascii_uppercase()) {
+            return Ok((self.u32(pos + 8, enc).ok_or("short header")?, 12));
+        }
+        if matches!(
+            vr,
+            b"OB"
+                | b"OW"
+                | b"OF"
+                | b"OD"
+                | b"OL"
+                | b"OV"
+                | b"SQ"
+                | b"UN"
+                | b"UT"
+                | b"UC"
+                | b"UR"
+                | b"SV"
+                | b"UV"
+        ) {
+            Ok((self.u32(pos + 8, enc).ok_or("short header")?, 12))
+        } else {
+            Ok((self.u16(pos + 6, enc).ok_or("short header")? as u32, 8))
+        }
+    }
+}
+
+fn is_sequence_in_dictionary(tag: Tag) -> bool {
+    StandardDataDictionary.by_tag(tag).is_some_and(|d| {
+        matches!(
+            d.vr,
+            dicom_core::dictionary::VirtualVr::Exact(dicom_core::VR::SQ)
+        )
+    })
+}
+
+/// Check the data set in `bytes` (starting at `offset`, encoded in `ts_uid`) for
+/// values that run past the end of the file (`file_len` bytes; `bytes` may be a
+/// prefix). With `header_only` the walk stops at Pixel Data and returns its offset.
+pub fn check(
+    bytes: &[u8],
+    offset: usize,
+    ts_uid: &str,
+    header_only: bool,
+    file_len: usize,
+) -> Result<Option<usize>, Problem> {
+    let enc = Enc {
+        explicit: ts_uid != "1.2.840.10008.1.2",
+        big_endian: ts_uid == "1.2.840.10008.1.2.2",
+    };
+    if ts_uid == "1.2.840.10008.1.2.1.99" {
+        // Deflated: the bytes on disk are not the data set.
+        return if bytes.len() < file_len && header_only {
+            Ok(None)
+        } else {
+            Ok(None)
+        };
+    }
+    let w = Walker {
+        buf: bytes.get(offset..).unwrap_or(&[]),
+        base: offset,
+        available: file_len.saturating_sub(offset),
+    };
+    let truncated_buffer = bytes.len() < file_len;
+    match w.dataset(0, None, enc, 0, header_only)? {
+        Some(p) if header_only && p < w.buf.len() => Ok(Some(offset + p)),
+        _ if truncated_buffer => Err(Problem::NeedMore),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn explicit_element(tag: (u16, u16), vr: &[u8; 2], len: u32) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&tag.0.to_le_bytes());
+        v.extend_from_slice(&tag.1.to_le_bytes());
+        v.extend_from_slice(vr);
+        v.extend_from_slice(&[0, 0]);
+        v.extend_from_slice(&len.to_le_bytes());
+        v
+    }
+
+    #[test]
+    fn rejects_huge_declared_length() {
+        let mut b = explicit_element((0x0009, 0x0010), b"UN", 3_758_161_918);
+        b.extend_from_slice(&[0u8; 16]);
+        let Err(Problem::Bad(e)) = check(&b, 0, "1.2.840.10008.1.2.1", false, b.len()) else {
+            panic!("must reject")
+        };
+        assert!(e.contains("(0009,0010)") && e.contains("3758161918"), "{e}");
+    }
+
+    #[test]
+    fn accepts_well_formed_sequence_of_undefined_length() {
+        // (0008,1115) SQ undefined; item undefined containing (0008,0060) CS "CT"; delimiters
+        let mut b = explicit_element((0x0008, 0x1115), b"SQ", UNDEFINED);
+        b.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        b.extend_from_slice(&[0x08, 0x00, 0x60, 0x00, b'C', b'S', 2, 0, b'C', b'T']);
+        b.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+        b.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        assert!(check(&b, 0, "1.2.840.10008.1.2.1", false, b.len()).is_ok());
+        // a nested value running past the end is caught
+        let mut bad = explicit_element((0x0008, 0x1115), b"SQ", UNDEFINED);
+        bad.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        bad.extend_from_slice(&[0x08, 0x00, 0x60, 0x00, b'C', b'S', 0xFF, 0x7F]);
+        assert!(check(&bad, 0, "1.2.840.10008.1.2.1", false, bad.len()).is_err());
+    }
+}
