@@ -204,6 +204,9 @@ pub fn build(headers: &[ImageHeader]) -> Vec<Patient> {
         .collect()
 }
 
+/// Rows, columns and rounded orientation: single-frame images sharing a key stack.
+type StackKey = (u32, u32, Option<[i64; 6]>);
+
 /// Orientation rounded so that float noise does not split a stack.
 fn orientation_key(o: &[f64; 6]) -> [i64; 6] {
     o.map(|v| (v * 1000.0).round() as i64)
@@ -214,7 +217,7 @@ fn build_series(uid: String, instances: Vec<usize>, headers: &[ImageHeader]) -> 
     let mut non_image = Vec::new();
     let mut sets = Vec::new();
     // Single-frame images grouped by size and orientation.
-    let mut groups: BTreeMap<(u32, u32, Option<[i64; 6]>), Vec<FrameRef>> = BTreeMap::new();
+    let mut groups: BTreeMap<StackKey, Vec<FrameRef>> = BTreeMap::new();
     for &i in &instances {
         let h = &headers[i];
         let Some(px) = &h.pixel else {

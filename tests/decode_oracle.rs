@@ -61,7 +61,10 @@ fn stored_values_match_pydicom() {
             };
             let (values, channels): (Vec<i32>, usize) = match &ours.samples {
                 Samples::Mono(v) => (v.clone(), 1),
-                Samples::Rgb(v) => (v.iter().map(|&x| x as i32).collect(), 3),
+                Samples::Rgb(v) => (
+                    v.iter().map(|&x| x.min(i32::MAX as u32) as i32).collect(),
+                    3,
+                ),
             };
             let expected_len: usize = of.shape.iter().product();
             if values.len() != expected_len {

@@ -280,11 +280,7 @@ pub fn check(
     };
     if ts_uid == "1.2.840.10008.1.2.1.99" {
         // Deflated: the bytes on disk are not the data set.
-        return if bytes.len() < file_len && header_only {
-            Ok(None)
-        } else {
-            Ok(None)
-        };
+        return Ok(None);
     }
     let w = Walker {
         buf: bytes.get(offset..).unwrap_or(&[]),

@@ -7,7 +7,7 @@ pub mod codec;
 pub mod dump;
 pub mod guard;
 pub mod header;
-pub mod jpeg12;
+pub mod jpeg;
 pub mod pixels;
 
 use std::path::Path;

@@ -23,7 +23,7 @@ pub enum Samples {
     /// sign-extended as Pixel Representation says.
     Mono(Vec<i32>),
     /// Interleaved RGB, each sample in `0..=2^bits_stored - 1`.
-    Rgb(Vec<u16>),
+    Rgb(Vec<u32>),
 }
 
 /// One decoded frame.
@@ -142,37 +142,39 @@ pub fn decode_frame(
                 "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51" => {
                     let data =
                         codec::frame_bytes(obj, fmt.number_of_frames, frame).map_err(decode_err)?;
-                    let info = codec::jpeg_info(&data);
-                    let (bytes, out_pi, bits) = if info.precision > 8 {
-                        let (bytes, out_pi) =
-                            super::jpeg12::decode(&data, &fmt.photometric).map_err(decode_err)?;
-                        (bytes, out_pi, 16)
-                    } else {
-                        let (bytes, out_pi) =
-                            codec::jpeg8_decode(&data, &fmt.photometric).map_err(decode_err)?;
-                        (bytes, out_pi, 8)
-                    };
-                    let mut f = fmt.clone();
-                    f.planar_configuration = 0;
-                    f.bits_allocated = bits;
-                    let precision = if info.precision > 8 { 12 } else { 8 };
-                    if f.bits_stored > precision || bits == 8 {
-                        f.bits_stored = f.bits_stored.min(precision);
-                        f.high_bit = f.bits_stored - 1;
-                    }
-                    let pi = if out_pi == Photometric::Rgb {
-                        out_pi
+                    let (samples, precision, pi) =
+                        match super::jpeg::decode(&data, &fmt.photometric) {
+                            Ok(d) => (d.samples, d.precision as u16, d.photometric),
+                            Err(super::jpeg::JpegError::Unsupported(why)) => {
+                                // Progressive or otherwise unusual 8-bit streams.
+                                let (bytes, out_pi) = codec::jpeg8_decode(&data, &fmt.photometric)
+                                    .map_err(|e| {
+                                        decode_err(format!("{why}; fallback decoder: {e}"))
+                                    })?;
+                                (bytes.into_iter().map(u16::from).collect(), 8, out_pi)
+                            }
+                            Err(e) => return Err(decode_err(e.to_string())),
+                        };
+                    let pi = if pi == Photometric::Rgb {
+                        pi
                     } else {
                         fmt.photometric.clone()
                     };
+                    let bytes: Vec<u8> = samples.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    let mut f = fmt.clone();
+                    f.planar_configuration = 0;
+                    f.bits_allocated = 16;
+                    f.bits_stored = f.bits_stored.min(precision).max(1);
+                    f.high_bit = f.bits_stored - 1;
                     let need = frame_bits(&f).div_ceil(8);
                     if bytes.len() < need {
                         return Err(decode_err(format!(
-                            "JPEG frame has {} bytes, the image needs {need}",
-                            bytes.len()
+                            "JPEG frame has {} samples, the image needs {}",
+                            samples.len(),
+                            need / 2
                         )));
                     }
-                    unpack(&bytes, 0, &f, &pi, bits).map_err(decode_err)
+                    unpack(&bytes, 0, &f, &pi, 16).map_err(decode_err)
                 }
                 _ => {
                     let decoded = obj
@@ -367,10 +369,8 @@ fn unpack(
             samples: Samples::Mono(out),
         });
     }
-    if bits_allocated != 8 && bits_allocated != 16 {
-        return Err(format!(
-            "colour with Bits Allocated {bits_allocated} is not supported"
-        ));
+    if bits_allocated == 1 {
+        return Err("colour with Bits Allocated 1 is not valid".into());
     }
     // Colour: gather R/G/B (or Y/Cb/Cr) triples.
     let sample = |i: usize| {
@@ -379,7 +379,7 @@ fn unpack(
             bs,
             hb,
             false,
-        ) as u16
+        ) as u32
     };
     let mut rgb = Vec::with_capacity(3 * n);
     match pi {
@@ -395,7 +395,7 @@ fn unpack(
                     let cb = sample(pair * 4 + 2) as f64;
                     let cr = sample(pair * 4 + 3) as f64;
                     let px = if *pi == Photometric::YbrFull422 {
-                        ybr_full_to_rgb(y, cb, cr, bs.min(16))
+                        ybr_full_to_rgb(y, cb, cr, bs)
                     } else {
                         ybr_partial_to_rgb(y, cb, cr)
                     };
@@ -413,7 +413,7 @@ fn unpack(
                 };
                 let px = match pi {
                     Photometric::YbrFull | Photometric::YbrIct | Photometric::YbrRct => {
-                        ybr_full_to_rgb(a as f64, b as f64, c as f64, bs.min(16))
+                        ybr_full_to_rgb(a as f64, b as f64, c as f64, bs)
                     }
                     Photometric::YbrPartial420 | Photometric::YbrPartial422 => {
                         ybr_partial_to_rgb(a as f64, b as f64, c as f64)

@@ -147,23 +147,24 @@ fn expand_segmented_nested(seg: &[u16], previous: Option<u16>) -> Option<Vec<u16
 }
 
 /// YBR_FULL → RGB for samples of `bits` bits (C.7.6.3.1.2), rounded and clamped.
-pub fn ybr_full_to_rgb(y: f64, cb: f64, cr: f64, bits: u16) -> [u16; 3] {
-    let half = (1u32 << (bits - 1)) as f64;
-    let max = ((1u32 << bits) - 1) as f64;
+pub fn ybr_full_to_rgb(y: f64, cb: f64, cr: f64, bits: u16) -> [u32; 3] {
+    let bits = bits.clamp(1, 32) as u32;
+    let half = (1u64 << (bits - 1)) as f64;
+    let max = ((1u64 << bits) - 1) as f64;
     let r = y + 1.402 * (cr - half);
     let g = y - 0.344_136 * (cb - half) - 0.714_136 * (cr - half);
     let b = y + 1.772 * (cb - half);
-    let c = |v: f64| v.round().clamp(0.0, max) as u16;
+    let c = |v: f64| v.round().clamp(0.0, max) as u32;
     [c(r), c(g), c(b)]
 }
 
 /// YBR_PARTIAL → RGB (8-bit head-room coding).
-pub fn ybr_partial_to_rgb(y: f64, cb: f64, cr: f64) -> [u16; 3] {
+pub fn ybr_partial_to_rgb(y: f64, cb: f64, cr: f64) -> [u32; 3] {
     let yy = 1.164_383_6 * (y - 16.0);
     let r = yy + 1.596_026_8 * (cr - 128.0);
     let g = yy - 0.391_762_3 * (cb - 128.0) - 0.812_967_6 * (cr - 128.0);
     let b = yy + 2.017_232_1 * (cb - 128.0);
-    let c = |v: f64| v.round().clamp(0.0, 255.0) as u16;
+    let c = |v: f64| v.round().clamp(0.0, 255.0) as u32;
     [c(r), c(g), c(b)]
 }
 

@@ -260,7 +260,7 @@ pub fn render(
         Samples::Rgb(v) => {
             // True colour is displayed as stored (no VOI), scaled to the output depth;
             // inversion, if asked for, applies to each channel.
-            let in_max = ((1u32 << pixels.bits_stored.min(16)) - 1) as f64;
+            let in_max = ((1u64 << pixels.bits_stored.clamp(1, 32)) - 1) as f64;
             let invert = opts.invert;
             let data = v
                 .iter()
