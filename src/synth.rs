@@ -78,7 +78,48 @@ pub struct SeriesSpec {
     /// (centre, width, explanation)
     pub windows: Vec<(f64, f64, String)>,
     pub presentation_lut_shape: Option<String>,
+    /// VOI LUT Function (LINEAR, LINEAR_EXACT, SIGMOID), if any.
+    pub voi_function: Option<String>,
     pub frame_of_reference: String,
+}
+
+impl SeriesSpec {
+    /// An axial, unsigned 12-bit CT-like series of `n` slices of `size`², 1 mm
+    /// pixels, `spacing_mm` apart starting at z = 0: the starting point for tests that
+    /// then change orientation, positions, signedness or windows.
+    pub fn axial(seed: &str, n: usize, size: usize, spacing_mm: f64) -> SeriesSpec {
+        let origin = -(size as f64) / 2.0 + 0.5;
+        SeriesSpec {
+            patient_name: "TEST^GEOMETRY".into(),
+            patient_id: "LBXTEST".into(),
+            study_uid: uid(&format!("{seed}.study")),
+            study_date: "20260101".into(),
+            study_description: "geometry test".into(),
+            series_uid: uid(&format!("{seed}.series")),
+            series_number: 1,
+            series_description: seed.into(),
+            modality: "CT".into(),
+            sop_class: uids::CT_IMAGE_STORAGE.into(),
+            transfer_syntax: uids::EXPLICIT_VR_LITTLE_ENDIAN.into(),
+            rows: size,
+            columns: size,
+            pixel_spacing: [1.0, 1.0],
+            imager_spacing_only: false,
+            orientation: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            positions: (0..n)
+                .map(|k| [origin, origin, k as f64 * spacing_mm])
+                .collect(),
+            slice_thickness: Some(spacing_mm),
+            bits_stored: 12,
+            signed: false,
+            photometric: "MONOCHROME2".into(),
+            rescale: Some((1.0, -1024.0)),
+            windows: vec![(40.0, 400.0, "SOFT TISSUE".into())],
+            presentation_lut_shape: None,
+            voi_function: None,
+            frame_of_reference: uid(&format!("{seed}.for")),
+        }
+    }
 }
 
 /// Write one file per position; `value(slice, column, row)` gives the stored value.
@@ -207,6 +248,9 @@ fn instance(spec: &SeriesSpec, k: usize, sop: &str, pixels: Vec<u16>) -> InMemDi
     }
     if let Some(p) = &spec.presentation_lut_shape {
         s(tags::PRESENTATION_LUT_SHAPE, VR::CS, p);
+    }
+    if let Some(f) = &spec.voi_function {
+        s(tags::VOILUT_FUNCTION, VR::CS, f);
     }
     let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
     o.put(us(tags::SAMPLES_PER_PIXEL, 1));
@@ -355,6 +399,7 @@ pub fn write_ct(dir: &Path, spec: &CtSpec) -> Result<usize> {
             (-600.0, 1500.0, "LUNG".into()),
         ],
         presentation_lut_shape: None,
+        voi_function: None,
         frame_of_reference: uid(&format!("{}.for", spec.seed)),
     };
     let files = write_series(dir, &series, |k, c, r| {
@@ -419,6 +464,7 @@ pub fn write_mr(dir: &Path, spec: &MrSpec) -> Result<usize> {
         rescale: None,
         windows: vec![(700.0, 1400.0, "T2".into())],
         presentation_lut_shape: None,
+        voi_function: None,
         frame_of_reference: uid(&format!("{}.for", spec.seed)),
     };
     let files = write_series(dir, &series, |k, c, r| {
@@ -473,6 +519,7 @@ pub fn write_cr(dir: &Path) -> Result<usize> {
         rescale: None,
         windows: vec![(2048.0, 4096.0, "FULL".into())],
         presentation_lut_shape: Some("INVERSE".into()),
+        voi_function: None,
         frame_of_reference: String::new(),
     };
     let files = write_series(dir, &series, |_, c, r| {

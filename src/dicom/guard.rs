@@ -182,7 +182,10 @@ impl Walker<'_> {
                 return Ok(None);
             };
             if g != 0xFFFE {
-                return Ok(None); // not an item: leave it to the parser
+                return Err(Problem::Bad(format!(
+                    "expected a sequence item at byte {}, found ({g:04X},{e:04X})",
+                    self.base + pos
+                )));
             }
             let len = self.u32(pos + 4, enc).unwrap_or(0);
             match e {
@@ -228,26 +231,20 @@ impl Walker<'_> {
             return Ok((self.u32(pos + 4, enc).ok_or("short header")?, 8));
         }
         let vr = self.buf.get(pos + 4..pos + 6).ok_or("short header")?;
-        // An unknown VR is read as UN, with a 4-byte length, by the parser.
-        if !vr.iter().all(|c| c.is_ascii_uppercase()) {
-            return Ok((self.u32(pos + 8, enc).ok_or("short header")?, 12));
-        }
-        if matches!(
-            vr,
-            b"OB"
-                | b"OW"
-                | b"OF"
-                | b"OD"
-                | b"OL"
-                | b"OV"
-                | b"SQ"
-                | b"UN"
-                | b"UT"
-                | b"UC"
-                | b"UR"
-                | b"SV"
-                | b"UV"
-        ) {
+        // An unknown VR (not one of the standard's) is read as UN, with a 4-byte
+        // length, by the parser.
+        let known = dicom_core::VR::from_binary([vr[0], vr[1]]);
+        let long = match known {
+            None => true,
+            Some(v) => {
+                use dicom_core::VR::*;
+                matches!(
+                    v,
+                    OB | OW | OF | OD | OL | OV | SQ | UN | UT | UC | UR | SV | UV
+                )
+            }
+        };
+        if long {
             Ok((self.u32(pos + 8, enc).ok_or("short header")?, 12))
         } else {
             Ok((self.u16(pos + 6, enc).ok_or("short header")? as u32, 8))

@@ -153,6 +153,15 @@ fn parse_bytes(
         }
     };
     let offset = meta.as_ref().map(|m| m.end).unwrap_or(0);
+    if ts == DEFLATED {
+        // Inflate first, so the bounds check sees the real data set.
+        let inflated = inflate(bytes.get(offset..).unwrap_or(&[]))?;
+        let len = inflated.len();
+        let mut obj = read_dataset_lenient(&inflated, 0, EXPLICIT_LE, meta, header_only, len)
+            .map_err(Parse::Bad)?;
+        obj.meta_mut().transfer_syntax = DEFLATED.to_string();
+        return Ok(obj);
+    }
     match guard::check(bytes, offset, &ts, header_only, file_len) {
         Err(guard::Problem::NeedMore) => return Err(Parse::NeedMore),
         Ok(end) if matches!(layout, Layout::Part10 | Layout::MetaNoPreamble) => {
@@ -177,6 +186,27 @@ fn parse_bytes(
     }
     // Damaged meta group, a data set not encoded as declared, or no meta at all.
     read_dataset_lenient(bytes, offset, &ts, meta, header_only, file_len).map_err(Parse::Bad)
+}
+
+const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+/// Largest inflated data set accepted from a Deflated file (a zip bomb stops here).
+const MAX_INFLATED: u64 = 1 << 30;
+
+fn inflate(compressed: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::DeflateDecoder::new(compressed)
+        .take(MAX_INFLATED + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("cannot inflate Deflated data set: {e}"))?;
+    if out.len() as u64 > MAX_INFLATED {
+        return Err(format!(
+            "Deflated data set inflates past {} MiB",
+            MAX_INFLATED >> 20
+        ));
+    }
+    Ok(out)
 }
 
 /// The few file meta attributes Lightbox needs, parsed without `dicom-object`.

@@ -1,0 +1,235 @@
+//! The `lightbox` command line, driven as a user would: real binary, real files,
+//! exit codes and messages checked.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn lightbox(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lightbox"))
+        .args(args)
+        .output()
+        .expect("run lightbox")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+fn small_study(dir: &Path) {
+    let out = lightbox(&[
+        "synth",
+        dir.to_str().expect("utf8"),
+        "--what",
+        "ct",
+        "--slices",
+        "12",
+        "--size",
+        "64",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn series_lists_the_study_and_names_bad_files() {
+    let tmp = common::tempdir();
+    small_study(tmp.path());
+    std::fs::write(tmp.path().join("notes.txt"), b"not a DICOM file at all").expect("write");
+    // A truncated copy of a real slice.
+    let first = std::fs::read_dir(tmp.path().join("ct"))
+        .expect("dir")
+        .next()
+        .expect("file")
+        .expect("entry")
+        .path();
+    let bytes = std::fs::read(&first).expect("read");
+    std::fs::write(tmp.path().join("truncated.dcm"), &bytes[..bytes.len() / 2]).expect("write");
+
+    let out = lightbox(&["series", tmp.path().to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(2), "partial success exits 2");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Patient PHANTOM^CHEST (LBX0001)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("12 image(s) 64×64, axial, sorted by position, slice spacing 1.000 mm"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("left R right L top A bottom P"), "{stdout}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("notes.txt") && stderr.contains("truncated.dcm"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("7FE0,0010"),
+        "the truncated file names its Pixel Data: {stderr}"
+    );
+
+    let out = lightbox(&["series", tmp.path().to_str().expect("utf8"), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["failures"].as_array().map(|a| a.len()), Some(2));
+    assert_eq!(
+        v["patients"][0]["studies"][0]["series"][0]["display_sets"][0]["frames"]
+            .as_array()
+            .map(|a| a.len()),
+        Some(12)
+    );
+}
+
+#[test]
+fn render_writes_a_windowed_png() {
+    let tmp = common::tempdir();
+    small_study(tmp.path());
+    let mut files: Vec<_> = std::fs::read_dir(tmp.path().join("ct"))
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let out_png = tmp.path().join("lung.png");
+    let out = lightbox(&[
+        "render",
+        files[0].to_str().expect("utf8"),
+        "--preset",
+        "lung",
+        "--out",
+        out_png.to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("C -600 W 1500"),
+        "{}",
+        text(&out.stdout)
+    );
+    let img = image::open(&out_png).expect("png").to_luma8();
+    assert_eq!(img.dimensions(), (64, 64));
+    // Air (-1000 HU) in a lung window: ((-1000 - (-600.5)) / 1499 + 0.5) * 255 = 59.5,
+    // ± 1.5 levels of the phantom's ±8 HU noise. The spine (posterior midline) is white.
+    let air = img.get_pixel(0, 0).0[0];
+    assert!((57..=62).contains(&air), "air renders as {air}");
+    assert!(img.get_pixel(32, 32 + (62.0 / (358.4 / 64.0)) as u32).0[0] > 245);
+
+    // The same slice, 16-bit output and explicit window.
+    let out16 = tmp.path().join("w.png");
+    let out = lightbox(&[
+        "render",
+        files[0].to_str().expect("utf8"),
+        "--window",
+        "-600,1500",
+        "--16bit",
+        "-o",
+        out16.to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let img16 = image::open(&out16).expect("png").to_luma16();
+    let air16 = img16.get_pixel(0, 0).0[0] as f64;
+    assert!(
+        (air16 / 257.0 - air as f64).abs() <= 1.0,
+        "16-bit {air16} vs 8-bit {air}"
+    );
+}
+
+#[test]
+fn errors_are_one_clear_line() {
+    let out = lightbox(&["render", "/nonexistent/file.dcm"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = text(&out.stderr);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.contains("/nonexistent/file.dcm") && e.contains("cannot read"),
+        "{e}"
+    );
+
+    let tmp = common::tempdir();
+    small_study(tmp.path());
+    let f = std::fs::read_dir(tmp.path().join("ct"))
+        .expect("dir")
+        .next()
+        .expect("f")
+        .expect("e")
+        .path();
+    let out = lightbox(&["render", f.to_str().expect("utf8"), "--window", "40"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--window expects CENTER,WIDTH"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = lightbox(&["render", f.to_str().expect("utf8"), "--frame", "3"]);
+    assert!(
+        text(&out.stderr).contains("frame 3 does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = lightbox(&["render", f.to_str().expect("utf8"), "--voi", "5"]);
+    assert!(
+        text(&out.stderr).contains("VOI 5 does not exist: the image has 2 window(s)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = lightbox(&["render", f.to_str().expect("utf8"), "--preset", "kidney"]);
+    assert!(
+        text(&out.stderr).contains("unknown preset"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn dump_prints_text_and_dicom_json() {
+    let tmp = common::tempdir();
+    small_study(tmp.path());
+    let f = std::fs::read_dir(tmp.path().join("ct"))
+        .expect("dir")
+        .next()
+        .expect("f")
+        .expect("e")
+        .path();
+    let out = lightbox(&["dump", f.to_str().expect("utf8")]);
+    assert!(out.status.success());
+    let t = text(&out.stdout);
+    assert!(
+        t.contains("(0010,0010) PN PatientName") && t.contains("PHANTOM^CHEST"),
+        "{t}"
+    );
+    assert!(
+        t.contains("(0028,1050) DS WindowCenter") && t.contains("40\\-600"),
+        "{t}"
+    );
+    let out = lightbox(&["dump", f.to_str().expect("utf8"), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["00100010"]["vr"], "PN");
+    assert_eq!(v["00100010"]["Value"][0]["Alphabetic"], "PHANTOM^CHEST");
+    assert!(v.get("7FE00010").is_none(), "pixel data is not dumped");
+}
+
+#[test]
+fn volume_reports_geometry_time_and_memory() {
+    let tmp = common::tempdir();
+    small_study(tmp.path());
+    let out = lightbox(&["volume", tmp.path().to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    assert!(t.contains("Dimensions  64 × 64 × 12"), "{t}");
+    assert!(t.contains("Spacing     5.6000 × 5.6000 × 1.0000 mm"), "{t}");
+    assert!(t.contains("rescale slope 1 intercept -1024"), "{t}");
+    assert!(t.contains("Memory      peak RSS"), "{t}");
+    let out = lightbox(&["volume", tmp.path().to_str().expect("utf8"), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["volume"]["dims"], serde_json::json!([64, 64, 12]));
+    assert_eq!(v["voxel_bytes"], 64 * 64 * 12 * 2);
+    let out = lightbox(&[
+        "volume",
+        tmp.path().to_str().expect("utf8"),
+        "--series",
+        "1.2.3",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no series 1.2.3"),
+        "{}",
+        text(&out.stderr)
+    );
+}

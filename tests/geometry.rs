@@ -1,0 +1,299 @@
+//! Geometry and series building on synthetic series written to disk: slices come
+//! out ordered by position whatever the file names or acquisition order, spacing
+//! comes from positions, and gaps, duplicates, tilt and mixed orientations are
+//! reported.
+
+mod common;
+
+use std::path::Path;
+
+use lightbox::model::{self, DisplaySet, GeometryIssue, SortBasis};
+use lightbox::scan;
+use lightbox::synth::{self, SeriesSpec};
+
+fn write(dir: &Path, spec: &SeriesSpec) {
+    synth::write_series(dir, spec, |k, c, r| ((k * 7 + c + r) % 4096) as i32)
+        .expect("write series");
+}
+
+/// The only display set of the only series under `dir`, with its headers.
+fn one_set(dir: &Path) -> (DisplaySet, Vec<lightbox::dicom::ImageHeader>, Vec<String>) {
+    let scan = scan::scan(dir).expect("scan");
+    assert!(scan.failures.is_empty(), "{:?}", scan.failures);
+    let patients = model::build(&scan.headers);
+    assert_eq!(patients.len(), 1);
+    let series = &patients[0].studies[0].series[0];
+    assert_eq!(series.display_sets.len(), 1, "{:?}", series.warnings);
+    (
+        series.display_sets[0].clone(),
+        scan.headers,
+        series.warnings.clone(),
+    )
+}
+
+fn instance_numbers(set: &DisplaySet, headers: &[lightbox::dicom::ImageHeader]) -> Vec<i64> {
+    set.frames
+        .iter()
+        .map(|f| headers[f.instance].instance_number.unwrap_or(-1))
+        .collect()
+}
+
+#[test]
+fn hashed_file_names_are_sorted_by_position() {
+    let tmp = common::tempdir();
+    let spec = SeriesSpec::axial("sorted", 12, 16, 2.5);
+    write(tmp.path(), &spec);
+    let (set, headers, _) = one_set(tmp.path());
+    assert_eq!(set.sorted_by, SortBasis::Position);
+    assert_eq!(
+        instance_numbers(&set, &headers),
+        (1..=12).collect::<Vec<_>>()
+    );
+    let g = set.geometry.expect("geometry");
+    assert_eq!(g.plane, "axial");
+    assert!((g.spacing_mm.expect("spacing") - 2.5).abs() < 1e-9);
+    assert!(g.issues.is_empty(), "{:?}", g.issues);
+}
+
+#[test]
+fn reversed_acquisition_is_ordered_by_position_not_instance_number() {
+    let tmp = common::tempdir();
+    let mut spec = SeriesSpec::axial("reversed", 10, 16, 3.0);
+    spec.positions.reverse(); // instance 1 is the highest slice
+    write(tmp.path(), &spec);
+    let (set, headers, _) = one_set(tmp.path());
+    assert_eq!(
+        instance_numbers(&set, &headers),
+        (1..=10).rev().collect::<Vec<_>>()
+    );
+    let g = set.geometry.expect("geometry");
+    assert!(g.positions_mm.windows(2).all(|w| w[1] > w[0]));
+}
+
+#[test]
+fn missing_slice_is_reported_as_a_gap() {
+    let tmp = common::tempdir();
+    let mut spec = SeriesSpec::axial("gap", 10, 16, 1.25);
+    spec.positions.remove(4);
+    write(tmp.path(), &spec);
+    let (set, _, _) = one_set(tmp.path());
+    let g = set.geometry.expect("geometry");
+    assert_eq!(
+        g.issues,
+        vec![GeometryIssue::Gap {
+            after_slice: 3,
+            distance_mm: 2.5,
+            missing_estimate: 1
+        }]
+    );
+    assert!((g.spacing_mm.expect("spacing") - 1.25).abs() < 1e-9);
+}
+
+#[test]
+fn duplicate_positions_and_uneven_spacing_are_reported() {
+    let tmp = common::tempdir();
+    let mut spec = SeriesSpec::axial("dup", 8, 16, 2.0);
+    spec.positions[5] = spec.positions[4];
+    write(tmp.path(), &spec);
+    let (set, _, _) = one_set(tmp.path());
+    let issues = set.issues().to_vec();
+    assert!(
+        issues.contains(&GeometryIssue::Duplicate { slice: 5 }),
+        "{issues:?}"
+    );
+
+    let tmp = common::tempdir();
+    let mut spec = SeriesSpec::axial("uneven", 8, 16, 2.0);
+    spec.positions[3][2] += 0.4;
+    write(tmp.path(), &spec);
+    let (set, _, _) = one_set(tmp.path());
+    assert!(
+        set.issues()
+            .iter()
+            .any(|i| matches!(i, GeometryIssue::UnevenSpacing { .. })),
+        "{:?}",
+        set.issues()
+    );
+}
+
+#[test]
+fn gantry_tilt_is_measured() {
+    let tmp = common::tempdir();
+    let mut spec = SeriesSpec::axial("tilt", 10, 16, 2.0);
+    let tilt = 15f64.to_radians();
+    for (k, p) in spec.positions.iter_mut().enumerate() {
+        p[1] += k as f64 * 2.0 * tilt.tan(); // table moves along y as slices advance in z
+    }
+    write(tmp.path(), &spec);
+    let (set, _, _) = one_set(tmp.path());
+    let deg = set
+        .issues()
+        .iter()
+        .find_map(|i| match i {
+            GeometryIssue::GantryTilt { degrees } => Some(*degrees),
+            _ => None,
+        })
+        .expect("tilt reported");
+    assert!((deg - 15.0).abs() < 0.01, "{deg}");
+}
+
+#[test]
+fn oblique_stack_sorts_along_its_normal_and_labels_edges() {
+    let tmp = common::tempdir();
+    let mut spec = SeriesSpec::axial("oblique", 9, 16, 2.0);
+    let a = 50f64.to_radians();
+    // Rows run left; columns run posterior and up by 50°: normal = (0, -sin, cos).
+    spec.orientation = [1.0, 0.0, 0.0, 0.0, a.cos(), a.sin()];
+    let normal = [0.0, -a.sin(), a.cos()];
+    spec.positions = (0..9)
+        .map(|k| [0.0, normal[1] * 2.0 * k as f64, normal[2] * 2.0 * k as f64])
+        .collect();
+    spec.positions.swap(0, 8);
+    spec.positions.swap(2, 5);
+    write(tmp.path(), &spec);
+    let (set, _, _) = one_set(tmp.path());
+    let g = set.geometry.expect("geometry");
+    assert_eq!(g.plane, "oblique");
+    assert!((g.spacing_mm.expect("spacing") - 2.0).abs() < 1e-6);
+    assert!(g.issues.is_empty(), "{:?}", g.issues);
+    let plane =
+        lightbox::imaging::geometry::ImagePlane::new([0.0; 3], spec.orientation, [1.0, 1.0])
+            .expect("plane");
+    let l = plane.edge_labels();
+    assert_eq!((l.left.as_str(), l.right.as_str()), ("R", "L"));
+    assert_eq!((l.top.as_str(), l.bottom.as_str()), ("FA", "HP"));
+}
+
+#[test]
+fn sagittal_mr_is_labelled_and_spaced() {
+    let tmp = common::tempdir();
+    synth::write_mr(
+        tmp.path(),
+        &synth::MrSpec {
+            slices: 6,
+            size: 32,
+            ..Default::default()
+        },
+    )
+    .expect("mr");
+    let (set, headers, _) = one_set(tmp.path());
+    let g = set.geometry.expect("geometry");
+    assert_eq!(g.plane, "sagittal");
+    assert!((g.spacing_mm.expect("spacing") - 4.0).abs() < 1e-9);
+    let f = &headers[set.frames[0].instance].frames[0];
+    let plane = lightbox::imaging::geometry::ImagePlane::new(
+        f.image_position.expect("ipp"),
+        f.image_orientation.expect("iop"),
+        f.pixel_spacing.expect("ps"),
+    )
+    .expect("plane");
+    let l = plane.edge_labels();
+    assert_eq!(
+        [l.left, l.right, l.top, l.bottom],
+        ["A", "P", "H", "F"].map(String::from)
+    );
+}
+
+#[test]
+fn mixed_orientation_series_is_split_with_a_warning() {
+    let tmp = common::tempdir();
+    let axial = SeriesSpec::axial("mixed", 5, 16, 2.0);
+    let mut sagittal = axial.clone();
+    sagittal.orientation = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0];
+    sagittal.positions = (0..4).map(|k| [k as f64 * 3.0, 0.0, 0.0]).collect();
+    sagittal.series_uid = axial.series_uid.clone();
+    // Different SOP Instance UIDs: derive from another seed, same series UID.
+    write(&tmp.path().join("a"), &axial);
+    let mut s2 = sagittal.clone();
+    s2.series_description = "other".into();
+    synth::write_series(
+        &tmp.path().join("b"),
+        &SeriesSpec {
+            series_uid: format!("{}.9", axial.series_uid),
+            ..s2
+        },
+        |_, _, _| 0,
+    )
+    .expect("write");
+    // Rewrite the sagittal files into the same series by giving them the series UID.
+    let scan = scan::scan(tmp.path()).expect("scan");
+    let mut headers = scan.headers;
+    for h in headers.iter_mut() {
+        h.series_uid = axial.series_uid.clone();
+    }
+    let patients = model::build(&headers);
+    let series = &patients[0].studies[0].series[0];
+    assert_eq!(series.display_sets.len(), 2);
+    assert!(
+        series
+            .warnings
+            .iter()
+            .any(|w| w.contains("mixed orientation")),
+        "{:?}",
+        series.warnings
+    );
+    let sizes: Vec<usize> = series.display_sets.iter().map(|d| d.frames.len()).collect();
+    assert_eq!(sizes, vec![5, 4]);
+}
+
+#[test]
+fn volume_has_the_right_affine_and_hounsfield_values() {
+    let tmp = common::tempdir();
+    let spec = synth::CtSpec {
+        slices: 20,
+        size: 64,
+        ..Default::default()
+    };
+    synth::write_ct(tmp.path(), &spec).expect("ct");
+    let (set, headers, _) = one_set(tmp.path());
+    let vol = lightbox::volume::load(&set, &headers).expect("volume");
+    assert_eq!(vol.dims, [64, 64, 20]);
+    assert_eq!(
+        vol.fast_slices, 20,
+        "uncompressed slices take the fast path"
+    );
+    let ps = spec.fov_mm / 64.0;
+    assert!((vol.spacing_mm[0] - ps).abs() < 1e-9 && (vol.spacing_mm[2] - 1.0).abs() < 1e-9);
+    // Voxel (x, y, z) → patient: check the centre of the vertebral body (x=0, y=62 mm).
+    let m = vol.patient_from_voxel;
+    let inv = m.try_inverse().expect("invertible");
+    let first_z = headers[set.frames[0].instance].frames[0]
+        .image_position
+        .expect("ipp")[2];
+    let v = inv * nalgebra::Vector4::new(0.0, 62.0, first_z + 5.0, 1.0);
+    let (x, y, z) = (
+        v.x.round() as usize,
+        v.y.round() as usize,
+        v.z.round() as usize,
+    );
+    let hu = vol.value(x, y, z);
+    assert!(
+        (hu - 250.0).abs() <= 8.0,
+        "cancellous bone should be 250 ± noise HU, got {hu}"
+    );
+    // Air in the corner, lung lateral to the heart.
+    assert!((vol.value(0, 0, 0) + 1000.0).abs() <= 8.0);
+    let v = inv * nalgebra::Vector4::new(-75.0, -60.0, first_z + 5.0, 1.0);
+    let lung = vol.value(
+        v.x.round() as usize,
+        v.y.round() as usize,
+        v.z.round() as usize,
+    );
+    assert!((lung + 850.0).abs() <= 60.0, "lung {lung}");
+    let (lo, hi) = vol.modality_range().expect("range");
+    assert!(lo >= -1010.0 && (990.0..=1010.0).contains(&hi), "{lo} {hi}");
+}
+
+#[test]
+fn projection_radiograph_is_calibrated_at_detector() {
+    let tmp = common::tempdir();
+    synth::write_cr(tmp.path()).expect("cr");
+    let scan = scan::scan(tmp.path()).expect("scan");
+    let h = &scan.headers[0];
+    assert_eq!(
+        h.calibration.basis,
+        lightbox::dicom::CalibrationBasis::Detector
+    );
+    assert_eq!(h.calibration.spacing_mm, Some([0.2, 0.2]));
+    assert_eq!(h.calibration.basis.label(), "at detector");
+}
