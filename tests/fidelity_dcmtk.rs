@@ -244,3 +244,73 @@ fn pydicom_corpus_matches_dcmtk_within_one_level() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn synthetic_series_match_dcmtk_within_one_level() {
+    use lightbox::synth::{self, SeriesSpec};
+    let tmp = common::tempdir();
+    let dir = tmp.path();
+    synth::write_ct(
+        &dir.join("ct"),
+        &synth::CtSpec {
+            slices: 3,
+            size: 96,
+            ..Default::default()
+        },
+    )
+    .expect("ct");
+    synth::write_mr(
+        &dir.join("mr"),
+        &synth::MrSpec {
+            slices: 2,
+            size: 64,
+            ..Default::default()
+        },
+    )
+    .expect("mr");
+    synth::write_cr(&dir.join("cr")).expect("cr");
+    // Signed 16-bit values, no rescale; two windows.
+    let mut signed = SeriesSpec::axial("signed16", 2, 48, 1.0);
+    signed.bits_stored = 16;
+    signed.signed = true;
+    signed.rescale = None;
+    signed.windows = vec![(0.0, 2000.0, "A".into()), (-500.0, 300.0, "B".into())];
+    synth::write_series(&dir.join("signed"), &signed, |k, c, r| {
+        (c as i32 - 24) * 700 + (r as i32 - 24) * 13 + k as i32
+    })
+    .expect("signed");
+    // Signed 12-bit in 16 with a fractional rescale.
+    let mut s12 = SeriesSpec::axial("signed12", 1, 40, 1.0);
+    s12.signed = true;
+    s12.rescale = Some((0.5, -20.0));
+    s12.windows = vec![(10.0, 700.0, "W".into())];
+    synth::write_series(&dir.join("s12"), &s12, |_, c, r| {
+        ((c * 40 + r) as i32 * 5) % 4096 - 2048
+    })
+    .expect("s12");
+    // MONOCHROME1 with a window and no presentation LUT shape.
+    let mut m1 = SeriesSpec::axial("mono1", 1, 40, 1.0);
+    m1.photometric = "MONOCHROME1".into();
+    m1.rescale = None;
+    m1.windows = vec![(1000.0, 1500.0, "W".into())];
+    synth::write_series(&dir.join("m1"), &m1, |_, c, r| ((c * 40 + r) * 3) as i32).expect("m1");
+    // Window width 1 (a threshold).
+    let mut w1 = SeriesSpec::axial("width1", 1, 32, 1.0);
+    w1.rescale = None;
+    w1.windows = vec![(500.0, 1.0, "THRESHOLD".into())];
+    synth::write_series(&dir.join("w1"), &w1, |_, c, r| (c * 32 + r) as i32).expect("w1");
+    let files = lightbox::scan::list_files(dir).expect("list");
+    assert!(files.len() >= 10);
+    let (failures, notes, matched) = run_corpus(&files);
+    for n in &notes {
+        eprintln!("note: {n}");
+    }
+    eprintln!("{matched} synthetic renderings matched DCMTK within ±1");
+    assert!(matched >= 25, "too few comparisons: {matched}");
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

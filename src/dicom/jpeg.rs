@@ -250,6 +250,7 @@ pub fn decode(data: &[u8], pi: &Photometric) -> R<Decoded> {
     let mut pos = 2;
     let mut frame_seen = false;
     let mut scans = 0;
+    let mut lossless = false;
     loop {
         // Find the next marker.
         while pos < data.len() && data[pos] != 0xFF {
@@ -336,12 +337,18 @@ pub fn decode(data: &[u8], pi: &Photometric) -> R<Decoded> {
                     .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
                     .unwrap_or(0);
             }
-            0xC0 | 0xC1 => {
+            0xC0 | 0xC1 | 0xC3 => {
                 if seg.len() < 6 {
                     return bad("short SOF");
                 }
                 precision = seg[0];
-                if precision != 8 && precision != 12 {
+                lossless = m == 0xC3;
+                let ok = if lossless {
+                    (2..=16).contains(&precision)
+                } else {
+                    precision == 8 || precision == 12
+                };
+                if !ok {
                     return bad(format!("sample precision {precision}"));
                 }
                 height = u16::from_be_bytes([seg[1], seg[2]]) as usize;
@@ -387,8 +394,10 @@ pub fn decode(data: &[u8], pi: &Photometric) -> R<Decoded> {
             0xC2 | 0xC6 | 0xCA | 0xCE => {
                 return Err(JpegError::Unsupported("progressive JPEG".into()));
             }
-            0xC3 | 0xC7 | 0xCB | 0xCF => {
-                return Err(JpegError::Unsupported("lossless JPEG".into()));
+            0xC7 | 0xCB | 0xCF => {
+                return Err(JpegError::Unsupported(
+                    "differential or arithmetic lossless JPEG".into(),
+                ));
             }
             0xC5 | 0xC9 | 0xCD => {
                 return Err(JpegError::Unsupported(
@@ -417,6 +426,26 @@ pub fn decode(data: &[u8], pi: &Photometric) -> R<Decoded> {
                     }
                     scan.push((ci, td, ta));
                 }
+                if lossless {
+                    let ss = seg[1 + 2 * ns];
+                    let al = seg[3 + 2 * ns] & 15;
+                    let end = decode_lossless_scan(
+                        data,
+                        pos + len,
+                        &mut comps,
+                        &scan,
+                        &dc,
+                        restart_interval,
+                        width,
+                        height,
+                        precision,
+                        ss,
+                        al,
+                    )?;
+                    scans += 1;
+                    pos = end;
+                    continue;
+                }
                 let end = decode_scan(
                     data,
                     pos + len,
@@ -442,6 +471,24 @@ pub fn decode(data: &[u8], pi: &Photometric) -> R<Decoded> {
     }
     if scans == 0 {
         return bad("no scan");
+    }
+    if lossless {
+        // Lossless streams carry samples as they were: no colour transform.
+        return assemble(
+            comps,
+            width,
+            height,
+            precision,
+            hmax,
+            vmax,
+            false,
+            Some(0),
+            pi,
+        )
+        .map(|mut d| {
+            d.photometric = pi.clone();
+            d
+        });
     }
     assemble(comps, width, height, precision, hmax, vmax, jfif, adobe, pi)
 }
@@ -550,6 +597,105 @@ fn decode_scan(
         }
     }
     // Continue after the scan's entropy-coded data.
+    let mut p = bits.pos;
+    while p + 1 < data.len()
+        && !(data[p] == 0xFF && data[p + 1] != 0x00 && !(0xD0..=0xD7).contains(&data[p + 1]))
+    {
+        p += 1;
+    }
+    Ok(p)
+}
+
+/// One scan of a lossless (process 14) JPEG: Huffman-coded differences from a
+/// predictor (H.1.2), modulo 2^16, with point transform `pt`. Components must not be
+/// subsampled, and restarts must fall at line starts (as every DICOM writer does);
+/// anything else is reported as unsupported so the caller can fall back.
+#[allow(clippy::too_many_arguments)]
+fn decode_lossless_scan(
+    data: &[u8],
+    start: usize,
+    comps: &mut [Component],
+    scan: &[(usize, usize, usize)],
+    dc: &[Huffman],
+    restart_interval: usize,
+    width: usize,
+    height: usize,
+    precision: u8,
+    predictor: u8,
+    pt: u8,
+) -> R<usize> {
+    if !(1..=7).contains(&predictor) {
+        return Err(JpegError::Unsupported(format!(
+            "lossless predictor {predictor}"
+        )));
+    }
+    if scan
+        .iter()
+        .any(|&(ci, _, _)| comps[ci].h != 1 || comps[ci].v != 1)
+    {
+        return Err(JpegError::Unsupported("subsampled lossless JPEG".into()));
+    }
+    if restart_interval > 0 && restart_interval % width != 0 {
+        return Err(JpegError::Unsupported(
+            "restart interval not a multiple of the line".into(),
+        ));
+    }
+    if pt as u32 >= precision as u32 {
+        return bad("point transform not below the precision");
+    }
+    let mut bits = Bits::new(data, start);
+    let initial = 1i32 << (precision - pt - 1);
+    let strides: Vec<usize> = scan.iter().map(|&(ci, _, _)| comps[ci].bw * 8).collect();
+    let rows_per_restart = if restart_interval > 0 {
+        restart_interval / width
+    } else {
+        usize::MAX
+    };
+    // Work on raw (pre point-transform) values in the planes; shift at the end.
+    for y in 0..height {
+        let restart_line = y > 0 && y % rows_per_restart == 0;
+        if restart_line {
+            bits.restart();
+        }
+        let first_line = y == 0 || restart_line;
+        for x in 0..width {
+            for (k, &(ci, td, _)) in scan.iter().enumerate() {
+                let stride = strides[k];
+                let plane = &mut comps[ci].plane;
+                let at = y * stride + x;
+                let px = if first_line {
+                    if x == 0 { initial } else { plane[at - 1] }
+                } else if x == 0 {
+                    plane[at - stride]
+                } else {
+                    let (ra, rb, rc) = (plane[at - 1], plane[at - stride], plane[at - stride - 1]);
+                    match predictor {
+                        1 => ra,
+                        2 => rb,
+                        3 => rc,
+                        4 => ra + rb - rc,
+                        5 => ra + ((rb - rc) >> 1),
+                        6 => rb + ((ra - rc) >> 1),
+                        _ => (ra + rb) >> 1,
+                    }
+                };
+                let t = bits.decode(&dc[td])?;
+                let diff = match t {
+                    0..=15 => bits.receive_extend(t),
+                    16 => 32768,
+                    _ => return bad("lossless difference category > 16"),
+                };
+                plane[at] = (px + diff) & 0xFFFF;
+            }
+        }
+    }
+    for &(ci, _, _) in scan {
+        if pt > 0 {
+            for v in comps[ci].plane.iter_mut() {
+                *v <<= pt;
+            }
+        }
+    }
     let mut p = bits.pos;
     while p + 1 < data.len()
         && !(data[p] == 0xFF && data[p + 1] != 0x00 && !(0xD0..=0xD7).contains(&data[p + 1]))

@@ -139,7 +139,10 @@ pub fn decode_frame(
                     f.planar_configuration = 0;
                     unpack(&bytes, 0, &f, &fmt.photometric, fmt.bits_allocated).map_err(decode_err)
                 }
-                "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51" => {
+                "1.2.840.10008.1.2.4.50"
+                | "1.2.840.10008.1.2.4.51"
+                | "1.2.840.10008.1.2.4.57"
+                | "1.2.840.10008.1.2.4.70" => {
                     let data =
                         codec::frame_bytes(obj, fmt.number_of_frames, frame).map_err(decode_err)?;
                     let (samples, precision, pi) =
@@ -176,34 +179,43 @@ pub fn decode_frame(
                     }
                     unpack(&bytes, 0, &f, &pi, 16).map_err(decode_err)
                 }
-                _ => {
-                    let decoded = obj
-                        .decode_pixel_data_frame(frame)
-                        .map_err(|e| decode_err(super::chain(&e)))?;
-                    let data = decoded.data();
-                    // Codecs return samples at the header's Bits Allocated (8 or 16).
-                    let bits_allocated = decoded.bits_allocated();
-                    let out_pi = photometric_after_codec(ts, &fmt.photometric);
-                    let mut f = fmt.clone();
-                    f.planar_configuration = 0;
-                    f.bits_allocated = bits_allocated;
-                    if f.bits_stored > bits_allocated {
-                        f.bits_stored = bits_allocated;
-                        f.high_bit = bits_allocated - 1;
-                    }
-                    let need = frame_bits(&f).div_ceil(8);
-                    if data.len() < need {
-                        return Err(decode_err(format!(
-                            "codec returned {} bytes, the frame needs {need}",
-                            data.len()
-                        )));
-                    }
-                    unpack(data, 0, &f, &out_pi, bits_allocated).map_err(decode_err)
-                }
+                _ => decode_with_pixeldata(obj, fmt, frame, ts).map_err(decode_err),
             }
         }
         Value::Sequence(_) => Err(decode_err("Pixel Data is a sequence".into())),
     }
+}
+
+/// Decode through the `dicom-pixeldata` codecs (JPEG-LS, JPEG 2000, and lossless
+/// JPEG our decoder declines).
+fn decode_with_pixeldata(
+    obj: &DefaultDicomObject,
+    fmt: &PixelFormat,
+    frame: u32,
+    ts: &str,
+) -> std::result::Result<FramePixels, String> {
+    let decoded = obj
+        .decode_pixel_data_frame(frame)
+        .map_err(|e| super::chain(&e))?;
+    let data = decoded.data();
+    // Codecs return samples at the header's Bits Allocated (8 or 16).
+    let bits_allocated = decoded.bits_allocated();
+    let out_pi = photometric_after_codec(ts, &fmt.photometric);
+    let mut f = fmt.clone();
+    f.planar_configuration = 0;
+    f.bits_allocated = bits_allocated;
+    if f.bits_stored > bits_allocated {
+        f.bits_stored = bits_allocated;
+        f.high_bit = bits_allocated - 1;
+    }
+    let need = frame_bits(&f).div_ceil(8);
+    if data.len() < need {
+        return Err(format!(
+            "codec returned {} bytes, the frame needs {need}",
+            data.len()
+        ));
+    }
+    unpack(data, 0, &f, &out_pi, bits_allocated)
 }
 
 /// Photometric interpretation of the samples a codec hands back. The JPEG lossy
