@@ -128,7 +128,8 @@ def main():
             "JPEG lossless SV1": ["dcmcjpeg", "+e1"],
         }
         for name, cmd in enc.items():
-            d = os.path.join(a.work, f"ct{a.size}x{a.slices}-" + name.split()[0].lower().replace("-", ""))
+            slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower())
+            d = os.path.join(a.work, f"ct{a.size}x{a.slices}-{slug}")
             encode(ct, d, cmd)
             variants.append((name, d))
 

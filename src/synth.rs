@@ -80,6 +80,10 @@ pub struct SeriesSpec {
     pub presentation_lut_shape: Option<String>,
     /// VOI LUT Function (LINEAR, LINEAR_EXACT, SIGMOID), if any.
     pub voi_function: Option<String>,
+    /// A VOI LUT Sequence item: (first value mapped, bits per entry, entries).
+    pub voi_lut: Option<(u16, u16, Vec<u16>)>,
+    /// A Modality LUT Sequence item (replaces Rescale Slope/Intercept).
+    pub modality_lut: Option<(u16, u16, Vec<u16>)>,
     pub frame_of_reference: String,
 }
 
@@ -117,6 +121,8 @@ impl SeriesSpec {
             windows: vec![(40.0, 400.0, "SOFT TISSUE".into())],
             presentation_lut_shape: None,
             voi_function: None,
+            voi_lut: None,
+            modality_lut: None,
             frame_of_reference: uid(&format!("{seed}.for")),
         }
     }
@@ -251,6 +257,46 @@ fn instance(spec: &SeriesSpec, k: usize, sop: &str, pixels: Vec<u16>) -> InMemDi
     }
     if let Some(f) = &spec.voi_function {
         s(tags::VOILUT_FUNCTION, VR::CS, f);
+    }
+    for (seq_tag, lut) in [
+        (tags::VOILUT_SEQUENCE, &spec.voi_lut),
+        (tags::MODALITY_LUT_SEQUENCE, &spec.modality_lut),
+    ] {
+        if let Some((first, bits, data)) = lut {
+            let mut item = InMemDicomObject::new_empty();
+            let n = if data.len() == 65536 {
+                0
+            } else {
+                data.len() as u16
+            };
+            item.put(DataElement::new(
+                tags::LUT_DESCRIPTOR,
+                VR::US,
+                PrimitiveValue::U16([n, *first, *bits].as_slice().into()),
+            ));
+            item.put(DataElement::new(
+                tags::LUT_DATA,
+                VR::OW,
+                PrimitiveValue::U16(data.as_slice().into()),
+            ));
+            item.put(DataElement::new(
+                tags::LUT_EXPLANATION,
+                VR::LO,
+                PrimitiveValue::from("SYNTHETIC LUT"),
+            ));
+            if seq_tag == tags::MODALITY_LUT_SEQUENCE {
+                item.put(DataElement::new(
+                    tags::MODALITY_LUT_TYPE,
+                    VR::LO,
+                    PrimitiveValue::from("HU"),
+                ));
+            }
+            o.put(DataElement::new(
+                seq_tag,
+                VR::SQ,
+                dicom_core::value::DataSetSequence::from(vec![item]),
+            ));
+        }
     }
     let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
     o.put(us(tags::SAMPLES_PER_PIXEL, 1));
@@ -400,6 +446,8 @@ pub fn write_ct(dir: &Path, spec: &CtSpec) -> Result<usize> {
         ],
         presentation_lut_shape: None,
         voi_function: None,
+        voi_lut: None,
+        modality_lut: None,
         frame_of_reference: uid(&format!("{}.for", spec.seed)),
     };
     let files = write_series(dir, &series, |k, c, r| {
@@ -465,6 +513,8 @@ pub fn write_mr(dir: &Path, spec: &MrSpec) -> Result<usize> {
         windows: vec![(700.0, 1400.0, "T2".into())],
         presentation_lut_shape: None,
         voi_function: None,
+        voi_lut: None,
+        modality_lut: None,
         frame_of_reference: uid(&format!("{}.for", spec.seed)),
     };
     let files = write_series(dir, &series, |k, c, r| {
@@ -520,6 +570,8 @@ pub fn write_cr(dir: &Path) -> Result<usize> {
         windows: vec![(2048.0, 4096.0, "FULL".into())],
         presentation_lut_shape: Some("INVERSE".into()),
         voi_function: None,
+        voi_lut: None,
+        modality_lut: None,
         frame_of_reference: String::new(),
     };
     let files = write_series(dir, &series, |_, c, r| {

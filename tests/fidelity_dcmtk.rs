@@ -16,6 +16,8 @@ use lightbox::imaging::render::{RenderOptions, VoiChoice, render};
 #[derive(Debug, Clone)]
 enum Mode {
     FileWindow,
+    /// The file's first VOI LUT (DCMTK `+Wl 1`).
+    FileLut(usize),
     Explicit(f64, f64),
     MinMax,
     Colour,
@@ -24,6 +26,7 @@ enum Mode {
 fn dcmtk_args(mode: &Mode) -> Vec<String> {
     match mode {
         Mode::FileWindow => vec!["+Wi".into(), "1".into()],
+        Mode::FileLut(_) => vec!["+Wl".into(), "1".into()],
         Mode::Explicit(c, w) => vec!["+Ww".into(), c.to_string(), w.to_string()],
         Mode::MinMax => vec!["+Wm".into()],
         Mode::Colour => vec![],
@@ -33,6 +36,7 @@ fn dcmtk_args(mode: &Mode) -> Vec<String> {
 fn our_voi(mode: &Mode) -> VoiChoice {
     match mode {
         Mode::FileWindow => VoiChoice::FromFile(1),
+        Mode::FileLut(n_windows) => VoiChoice::FromFile(n_windows + 1),
         Mode::Explicit(c, w) => VoiChoice::Explicit(Window::new(*c, *w)),
         Mode::MinMax => VoiChoice::MinMax,
         Mode::Colour => VoiChoice::Auto,
@@ -149,6 +153,9 @@ fn modes_for(image: &Image, frame: u32) -> Vec<Mode> {
             ];
             if !info.windows.is_empty() {
                 v.push(Mode::FileWindow);
+            }
+            if !image.header.voi_luts.is_empty() {
+                v.push(Mode::FileLut(info.windows.len()));
             }
             v
         }
@@ -299,8 +306,38 @@ fn synthetic_series_match_dcmtk_within_one_level() {
     w1.rescale = None;
     w1.windows = vec![(500.0, 1.0, "THRESHOLD".into())];
     synth::write_series(&dir.join("w1"), &w1, |_, c, r| (c * 32 + r) as i32).expect("w1");
+    // A VOI LUT Sequence (12-bit entries, a gamma-like curve) on 12-bit data.
+    let mut voi = SeriesSpec::axial("voilut", 1, 40, 1.0);
+    voi.rescale = None;
+    voi.windows = vec![];
+    let curve: Vec<u16> = (0..4096u32)
+        .map(|i| ((i as f64 / 4095.0).powf(0.6) * 4095.0).round() as u16)
+        .collect();
+    voi.voi_lut = Some((0, 12, curve));
+    synth::write_series(&dir.join("voilut"), &voi, |_, c, r| {
+        ((c * 40 + r) * 2) as i32
+    })
+    .expect("voilut");
+    // A Modality LUT Sequence (piecewise, 16-bit output) with a window on its output.
+    let mut mlut = SeriesSpec::axial("modlut", 1, 40, 1.0);
+    mlut.rescale = None;
+    mlut.windows = vec![(30000.0, 40000.0, "W".into())];
+    let table: Vec<u16> = (0..4096u32)
+        .map(|i| {
+            if i < 2048 {
+                (i * 4) as u16
+            } else {
+                (8192 + (i - 2048) * 24) as u16
+            }
+        })
+        .collect();
+    mlut.modality_lut = Some((0, 16, table));
+    synth::write_series(&dir.join("modlut"), &mlut, |_, c, r| {
+        ((c * 40 + r) * 2) as i32
+    })
+    .expect("modlut");
     let files = lightbox::scan::list_files(dir).expect("list");
-    assert!(files.len() >= 10);
+    assert!(files.len() >= 12);
     let (failures, notes, matched) = run_corpus(&files);
     for n in &notes {
         eprintln!("note: {n}");

@@ -18,7 +18,7 @@ pub struct Decoded {
     pub components: usize,
     pub precision: u8,
     /// Interleaved samples in `0..2^precision`.
-    pub samples: Vec<u16>,
+    pub samples: Vec<i32>,
     /// RGB after colour conversion, or the stored colour space.
     pub photometric: Photometric,
 }
@@ -652,40 +652,92 @@ fn decode_lossless_scan(
         usize::MAX
     };
     // Work on raw (pre point-transform) values in the planes; shift at the end.
-    for y in 0..height {
-        let restart_line = y > 0 && y % rows_per_restart == 0;
-        if restart_line {
-            bits.restart();
-        }
-        let first_line = y == 0 || restart_line;
-        for x in 0..width {
-            for (k, &(ci, td, _)) in scan.iter().enumerate() {
-                let stride = strides[k];
-                let plane = &mut comps[ci].plane;
-                let at = y * stride + x;
-                let px = if first_line {
-                    if x == 0 { initial } else { plane[at - 1] }
-                } else if x == 0 {
-                    plane[at - stride]
-                } else {
-                    let (ra, rb, rc) = (plane[at - 1], plane[at - stride], plane[at - stride - 1]);
-                    match predictor {
-                        1 => ra,
-                        2 => rb,
-                        3 => rc,
-                        4 => ra + rb - rc,
-                        5 => ra + ((rb - rc) >> 1),
-                        6 => rb + ((ra - rc) >> 1),
-                        _ => (ra + rb) >> 1,
+    if scan.len() == 1 {
+        // One component (every grayscale image): row slices, no per-sample lookups.
+        let (ci, td, _) = scan[0];
+        let stride = strides[0];
+        let table = &dc[td];
+        let plane = &mut comps[ci].plane;
+        for y in 0..height {
+            let restart_line = y > 0 && y % rows_per_restart == 0;
+            if restart_line {
+                bits.restart();
+            }
+            let (above, row) = if y == 0 {
+                (None, &mut plane[..width])
+            } else {
+                let (a, b) = plane.split_at_mut(y * stride);
+                (
+                    Some(&a[(y - 1) * stride..(y - 1) * stride + width]),
+                    &mut b[..width],
+                )
+            };
+            let first_line = y == 0 || restart_line;
+            for x in 0..width {
+                let px = match (first_line, x, above) {
+                    (true, 0, _) => initial,
+                    (true, _, _) => row[x - 1],
+                    (false, 0, Some(a)) => a[0],
+                    (false, _, Some(a)) => {
+                        let (ra, rb, rc) = (row[x - 1], a[x], a[x - 1]);
+                        match predictor {
+                            1 => ra,
+                            2 => rb,
+                            3 => rc,
+                            4 => ra + rb - rc,
+                            5 => ra + ((rb - rc) >> 1),
+                            6 => rb + ((ra - rc) >> 1),
+                            _ => (ra + rb) >> 1,
+                        }
                     }
+                    (false, _, None) => initial,
                 };
-                let t = bits.decode(&dc[td])?;
+                let t = bits.decode(table)?;
                 let diff = match t {
                     0..=15 => bits.receive_extend(t),
                     16 => 32768,
                     _ => return bad("lossless difference category > 16"),
                 };
-                plane[at] = (px + diff) & 0xFFFF;
+                row[x] = (px + diff) & 0xFFFF;
+            }
+        }
+    } else {
+        for y in 0..height {
+            let restart_line = y > 0 && y % rows_per_restart == 0;
+            if restart_line {
+                bits.restart();
+            }
+            let first_line = y == 0 || restart_line;
+            for x in 0..width {
+                for (k, &(ci, td, _)) in scan.iter().enumerate() {
+                    let stride = strides[k];
+                    let plane = &mut comps[ci].plane;
+                    let at = y * stride + x;
+                    let px = if first_line {
+                        if x == 0 { initial } else { plane[at - 1] }
+                    } else if x == 0 {
+                        plane[at - stride]
+                    } else {
+                        let (ra, rb, rc) =
+                            (plane[at - 1], plane[at - stride], plane[at - stride - 1]);
+                        match predictor {
+                            1 => ra,
+                            2 => rb,
+                            3 => rc,
+                            4 => ra + rb - rc,
+                            5 => ra + ((rb - rc) >> 1),
+                            6 => rb + ((ra - rc) >> 1),
+                            _ => (ra + rb) >> 1,
+                        }
+                    };
+                    let t = bits.decode(&dc[td])?;
+                    let diff = match t {
+                        0..=15 => bits.receive_extend(t),
+                        16 => 32768,
+                        _ => return bad("lossless difference category > 16"),
+                    };
+                    plane[at] = (px + diff) & 0xFFFF;
+                }
             }
         }
     }
@@ -759,12 +811,19 @@ fn assemble(
 ) -> R<Decoded> {
     let n = comps.len();
     if n == 1 {
-        let c = &comps[0];
+        let mut comps = comps;
+        let c = &mut comps[0];
         let stride = c.bw * 8;
-        let samples = (0..height)
-            .flat_map(|y| (0..width).map(move |x| (y, x)))
-            .map(|(y, x)| c.plane[y * stride + x] as u16)
-            .collect();
+        let samples = if stride == width {
+            // Rows are contiguous: drop the padding rows and reuse the buffer.
+            let mut plane = std::mem::take(&mut c.plane);
+            plane.truncate(width * height);
+            plane
+        } else {
+            (0..height)
+                .flat_map(|y| c.plane[y * stride..y * stride + width].iter().copied())
+                .collect()
+        };
         return Ok(Decoded {
             width,
             height,
@@ -800,10 +859,10 @@ fn assemble(
             let g = y - 0.344_136 * cb - 0.714_136 * cr;
             let bl = y + 1.772 * cb;
             for v in [r, g, bl] {
-                samples.push((v.round() as i32).clamp(0, max) as u16);
+                samples.push((v.round() as i32).clamp(0, max));
             }
         } else {
-            samples.extend_from_slice(&[a as u16, b as u16, c as u16]);
+            samples.extend_from_slice(&[a, b, c]);
         }
     }
     Ok(Decoded {

@@ -145,38 +145,73 @@ pub fn decode_frame(
                 | "1.2.840.10008.1.2.4.70" => {
                     let data =
                         codec::frame_bytes(obj, fmt.number_of_frames, frame).map_err(decode_err)?;
-                    let (samples, precision, pi) =
-                        match super::jpeg::decode(&data, &fmt.photometric) {
-                            Ok(d) => (d.samples, d.precision as u16, d.photometric),
-                            Err(super::jpeg::JpegError::Unsupported(why)) => {
-                                // Progressive or otherwise unusual 8-bit streams.
-                                let (bytes, out_pi) = codec::jpeg8_decode(&data, &fmt.photometric)
-                                    .map_err(|e| {
-                                        decode_err(format!("{why}; fallback decoder: {e}"))
-                                    })?;
-                                (bytes.into_iter().map(u16::from).collect(), 8, out_pi)
+                    let lossless = ts == "1.2.840.10008.1.2.4.57" || ts == "1.2.840.10008.1.2.4.70";
+                    let decoded = match super::jpeg::decode(&data, &fmt.photometric) {
+                        Ok(d) => d,
+                        Err(super::jpeg::JpegError::Unsupported(why)) if lossless => {
+                            // Subsampled or oddly restarted lossless streams.
+                            return decode_with_pixeldata(obj, fmt, frame, ts)
+                                .map_err(|e| decode_err(format!("{why}; fallback decoder: {e}")));
+                        }
+                        Err(super::jpeg::JpegError::Unsupported(why)) => {
+                            // Progressive 8-bit streams.
+                            let (bytes, out_pi) = codec::jpeg8_decode(&data, &fmt.photometric)
+                                .map_err(|e| decode_err(format!("{why}; fallback decoder: {e}")))?;
+                            let components = if out_pi == Photometric::Rgb { 3 } else { 1 };
+                            super::jpeg::Decoded {
+                                width: fmt.columns as usize,
+                                height: fmt.rows as usize,
+                                components,
+                                precision: 8,
+                                samples: bytes.into_iter().map(i32::from).collect(),
+                                photometric: out_pi,
                             }
-                            Err(e) => return Err(decode_err(e.to_string())),
-                        };
-                    let pi = if pi == Photometric::Rgb {
-                        pi
-                    } else {
-                        fmt.photometric.clone()
+                        }
+                        Err(e) => return Err(decode_err(e.to_string())),
                     };
-                    let bytes: Vec<u8> = samples.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    if (decoded.width, decoded.height) != (fmt.columns as usize, fmt.rows as usize)
+                    {
+                        return Err(decode_err(format!(
+                            "JPEG frame is {}×{}, the header says {}×{}",
+                            decoded.width, decoded.height, fmt.columns, fmt.rows
+                        )));
+                    }
                     let mut f = fmt.clone();
                     f.planar_configuration = 0;
                     f.bits_allocated = 16;
-                    f.bits_stored = f.bits_stored.min(precision).max(1);
+                    f.bits_stored = f.bits_stored.min(decoded.precision as u16).max(1);
                     f.high_bit = f.bits_stored - 1;
-                    let need = frame_bits(&f).div_ceil(8);
-                    if bytes.len() < need {
+                    if decoded.components == 1 && fmt.samples_per_pixel == 1 {
+                        // Straight to stored values: mask and sign-extend as the header says.
+                        let (bs, signed) = (f.bits_stored, f.signed);
+                        let values = decoded
+                            .samples
+                            .into_iter()
+                            .map(|v| normalize(v as u32, bs, bs - 1, signed) as i32)
+                            .collect();
+                        return Ok(FramePixels {
+                            rows: fmt.rows,
+                            columns: fmt.columns,
+                            bits_stored: bs,
+                            samples: Samples::Mono(values),
+                        });
+                    }
+                    if decoded.components != fmt.samples_per_pixel as usize {
                         return Err(decode_err(format!(
-                            "JPEG frame has {} samples, the image needs {}",
-                            samples.len(),
-                            need / 2
+                            "JPEG frame has {} component(s), the header says {} sample(s) per pixel",
+                            decoded.components, fmt.samples_per_pixel
                         )));
                     }
+                    let pi = if decoded.photometric == Photometric::Rgb {
+                        Photometric::Rgb
+                    } else {
+                        fmt.photometric.clone()
+                    };
+                    let bytes: Vec<u8> = decoded
+                        .samples
+                        .iter()
+                        .flat_map(|&v| (v as u16).to_le_bytes())
+                        .collect();
                     unpack(&bytes, 0, &f, &pi, 16).map_err(decode_err)
                 }
                 _ => decode_with_pixeldata(obj, fmt, frame, ts).map_err(decode_err),
