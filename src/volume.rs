@@ -199,17 +199,27 @@ pub fn load(set: &DisplaySet, headers: &[ImageHeader]) -> Result<Volume> {
     m[(2, 2)] = step.z;
 
     let fast = std::sync::atomic::AtomicUsize::new(0);
+    // A multi-frame instance is opened once and its frames decoded in parallel.
+    let shared: Option<Image> = if set.multiframe {
+        Some(Image::open(&headers[set.frames[0].instance].path)?)
+    } else {
+        None
+    };
+    let fill = |r: &FrameRef, dst: Dst<'_>| match &shared {
+        Some(image) => fill_from_image(image, r.frame, dst),
+        None => fill_slice(&headers[r.instance], *r, dst, &fast),
+    };
     let data = if signed {
         let mut v = vec![0i16; slice_len * n];
         v.par_chunks_mut(slice_len)
             .zip(set.frames.par_iter())
-            .try_for_each(|(dst, r)| fill_slice(&headers[r.instance], *r, Dst::I16(dst), &fast))?;
+            .try_for_each(|(dst, r)| fill(r, Dst::I16(dst)))?;
         VoxelData::I16(v)
     } else {
         let mut v = vec![0u16; slice_len * n];
         v.par_chunks_mut(slice_len)
             .zip(set.frames.par_iter())
-            .try_for_each(|(dst, r)| fill_slice(&headers[r.instance], *r, Dst::U16(dst), &fast))?;
+            .try_for_each(|(dst, r)| fill(r, Dst::U16(dst)))?;
         VoxelData::U16(v)
     };
     Ok(Volume {
@@ -253,23 +263,53 @@ fn fill_slice(
         && h.transfer_syntax != "1.2.840.10008.1.2.2"
         && h.transfer_syntax != "1.2.840.10008.1.2.1.99";
     if simple {
-        let bytes = std::fs::read(&h.path).map_err(|source| Error::Io {
-            path: h.path.clone(),
-            source,
-        })?;
+        // One reusable buffer per worker thread: no allocation (and no fresh,
+        // page-faulting memory) per file.
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
         let len = px.rows as usize * px.columns as usize * 2;
-        if let Some(raw) = locate_trailing_pixel_data(&bytes, len) {
-            convert16(raw, px.bits_stored, dst);
-            fast.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return Ok(());
+        let done = BUF.with(|buf| -> Result<Option<Dst<'_>>> {
+            use std::io::Read;
+            let mut buf = buf.borrow_mut();
+            let io = |source| Error::Io {
+                path: h.path.clone(),
+                source,
+            };
+            let mut f = std::fs::File::open(&h.path).map_err(io)?;
+            let size = f.metadata().map_err(io)?.len() as usize;
+            buf.resize(size, 0);
+            f.read_exact(&mut buf).map_err(io)?;
+            match locate_trailing_pixel_data(&buf, len) {
+                Some(raw) => {
+                    convert16(raw, px.bits_stored, dst);
+                    Ok(None)
+                }
+                None => Ok(Some(dst)),
+            }
+        })?;
+        match done {
+            None => {
+                fast.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(());
+            }
+            Some(dst) => {
+                let image = Image::open(&h.path)?;
+                return fill_from_image(&image, r.frame, dst);
+            }
         }
     }
     let image = Image::open(&h.path)?;
-    let frame = dicom::decode_frame(&image.object, &image.header, r.frame)?;
-    let Samples::Mono(v) = frame.samples else {
+    fill_from_image(&image, r.frame, dst)
+}
+
+/// Decode one frame of an opened image into a volume slice.
+fn fill_from_image(image: &Image, frame: u32, dst: Dst<'_>) -> Result<()> {
+    let decoded = dicom::decode_frame(&image.object, &image.header, frame)?;
+    let Samples::Mono(v) = decoded.samples else {
         return Err(Error::Series(format!(
             "{}: not a grayscale image",
-            h.path.display()
+            image.header.path.display()
         )));
     };
     match dst {

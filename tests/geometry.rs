@@ -297,3 +297,132 @@ fn projection_radiograph_is_calibrated_at_detector() {
     assert_eq!(h.calibration.spacing_mm, Some([0.2, 0.2]));
     assert_eq!(h.calibration.basis.label(), "at detector");
 }
+
+/// An enhanced multi-frame CT: geometry and rescale only in functional groups,
+/// frames stored out of order.
+#[test]
+fn enhanced_multiframe_frames_sort_by_per_frame_position() {
+    use dicom_core::value::DataSetSequence;
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::{tags, uids};
+    use dicom_object::InMemDicomObject;
+    use dicom_object::meta::FileMetaTableBuilder;
+
+    let item =
+        |elems: Vec<DataElement<InMemDicomObject>>| InMemDicomObject::from_element_iter(elems);
+    let seq = |tag, items: Vec<InMemDicomObject>| {
+        DataElement::new(tag, VR::SQ, DataSetSequence::from(items))
+    };
+    let text = |tag, vr, v: &str| DataElement::new(tag, vr, PrimitiveValue::from(v));
+    let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+
+    let z_order = [4.0, 0.0, 3.0, 1.0, 2.0]; // stored order of the frames' z (×2.5 mm)
+    let (rows, cols) = (8u16, 6u16);
+    let shared = item(vec![
+        seq(
+            tags::PIXEL_MEASURES_SEQUENCE,
+            vec![item(vec![
+                text(tags::PIXEL_SPACING, VR::DS, "0.5\\0.75"),
+                text(tags::SLICE_THICKNESS, VR::DS, "2.5"),
+            ])],
+        ),
+        seq(
+            tags::PLANE_ORIENTATION_SEQUENCE,
+            vec![item(vec![text(
+                tags::IMAGE_ORIENTATION_PATIENT,
+                VR::DS,
+                "1\\0\\0\\0\\1\\0",
+            )])],
+        ),
+        seq(
+            tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE,
+            vec![item(vec![
+                text(tags::RESCALE_INTERCEPT, VR::DS, "-1024"),
+                text(tags::RESCALE_SLOPE, VR::DS, "1"),
+            ])],
+        ),
+    ]);
+    let per_frame: Vec<InMemDicomObject> = z_order
+        .iter()
+        .map(|z| {
+            item(vec![seq(
+                tags::PLANE_POSITION_SEQUENCE,
+                vec![item(vec![text(
+                    tags::IMAGE_POSITION_PATIENT,
+                    VR::DS,
+                    &format!("-10\\-20\\{}", z * 2.5),
+                )])],
+            )])
+        })
+        .collect();
+    let mut pixels: Vec<u16> = Vec::new();
+    for z in z_order {
+        pixels.extend(std::iter::repeat_n(
+            1000 + (z as u16) * 10,
+            rows as usize * cols as usize,
+        ));
+    }
+    let sop = "2.25.1234567";
+    let mut o = InMemDicomObject::new_empty();
+    o.put(text(
+        tags::SOP_CLASS_UID,
+        VR::UI,
+        uids::ENHANCED_CT_IMAGE_STORAGE,
+    ));
+    o.put(text(tags::SOP_INSTANCE_UID, VR::UI, sop));
+    o.put(text(tags::STUDY_INSTANCE_UID, VR::UI, "2.25.1"));
+    o.put(text(tags::SERIES_INSTANCE_UID, VR::UI, "2.25.2"));
+    o.put(text(tags::MODALITY, VR::CS, "CT"));
+    o.put(text(tags::NUMBER_OF_FRAMES, VR::IS, "5"));
+    o.put(us(tags::SAMPLES_PER_PIXEL, 1));
+    o.put(text(
+        tags::PHOTOMETRIC_INTERPRETATION,
+        VR::CS,
+        "MONOCHROME2",
+    ));
+    o.put(us(tags::ROWS, rows));
+    o.put(us(tags::COLUMNS, cols));
+    o.put(us(tags::BITS_ALLOCATED, 16));
+    o.put(us(tags::BITS_STORED, 12));
+    o.put(us(tags::HIGH_BIT, 11));
+    o.put(us(tags::PIXEL_REPRESENTATION, 0));
+    o.put(seq(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, vec![shared]));
+    o.put(seq(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, per_frame));
+    o.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::U16(pixels.into()),
+    ));
+    let file = o
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+                .media_storage_sop_class_uid(uids::ENHANCED_CT_IMAGE_STORAGE)
+                .media_storage_sop_instance_uid(sop),
+        )
+        .expect("meta");
+    let tmp = common::tempdir();
+    file.write_to_file(tmp.path().join("enhanced.dcm"))
+        .expect("write");
+
+    let (set, headers, _) = one_set(tmp.path());
+    assert!(set.multiframe);
+    assert_eq!(
+        set.frames.iter().map(|f| f.frame).collect::<Vec<_>>(),
+        vec![1, 3, 4, 2, 0]
+    );
+    let g = set.geometry.clone().expect("geometry");
+    assert!((g.spacing_mm.expect("spacing") - 2.5).abs() < 1e-9);
+    let f0 = &headers[0].frames[0];
+    assert_eq!(f0.pixel_spacing, Some([0.5, 0.75]));
+    assert_eq!(f0.rescale.intercept, -1024.0);
+    let vol = lightbox::volume::load(&set, &headers).expect("volume");
+    assert_eq!(vol.dims, [6, 8, 5]);
+    assert_eq!(vol.spacing_mm, [0.75, 0.5, 2.5]);
+    for z in 0..5 {
+        assert_eq!(vol.value(3, 4, z), 1000.0 + 10.0 * z as f64 - 1024.0);
+    }
+    let m = vol.patient_from_voxel;
+    assert_eq!((m[(0, 3)], m[(1, 3)], m[(2, 3)]), (-10.0, -20.0, 0.0));
+    assert!((m[(2, 2)] - 2.5).abs() < 1e-9);
+}

@@ -70,8 +70,9 @@ fn sniff(head: &[u8]) -> std::result::Result<Layout, String> {
     Err("no DICM marker and no recognisable data set at the start".into())
 }
 
-/// Bytes read for a header before looking further (most headers are a few KiB).
-const HEADER_PREFIX: usize = 64 * 1024;
+/// Bytes read for a header before looking further (most headers are a few KiB;
+/// longer ones are read whole).
+const HEADER_PREFIX: usize = 16 * 1024;
 
 /// Open a DICOM file, reading either the header or everything.
 ///
