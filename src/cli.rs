@@ -57,10 +57,15 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct RenderArgs {
+    /// A DICOM file, or a folder: then the largest stack found in it is used.
     file: PathBuf,
     /// Frame number, counting from 0.
     #[arg(long, default_value_t = 0)]
     frame: u32,
+    /// With a folder: the slice to render, counting from 0 in position order
+    /// (feet to head for axial stacks); default the middle slice.
+    #[arg(long)]
+    slice: Option<usize>,
     /// Explicit window as CENTER,WIDTH (e.g. 40,400 or -600,1500).
     #[arg(long, value_name = "C,W", allow_hyphen_values = true, conflicts_with_all = ["voi", "minmax", "preset", "no_voi"])]
     window: Option<String>,
@@ -203,11 +208,16 @@ fn cmd_render(a: RenderArgs) -> Result<ExitCode> {
             .unwrap_or_else(|| "image".into());
         PathBuf::from(format!("{stem}.png"))
     });
-    let r = render_file(&a.file, a.frame, &opts)?;
+    let (file, frame) = if a.file.is_dir() {
+        pick_slice(&a.file, a.slice)?
+    } else {
+        (a.file.clone(), a.frame)
+    };
+    let r = render_file(&file, frame, &opts)?;
     r.write_png(&out)?;
     println!(
-        "{}: {}×{} {}, VOI {} → {}",
-        a.file.display(),
+        "{} frame {frame}: {}×{} {}, VOI {} → {}",
+        file.display(),
         r.width,
         r.height,
         if r.channels == 1 { "grey" } else { "RGB" },
@@ -215,6 +225,28 @@ fn cmd_render(a: RenderArgs) -> Result<ExitCode> {
         out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The file and frame of slice `index` (default: middle) of the largest stack in a folder.
+fn pick_slice(dir: &Path, index: Option<usize>) -> Result<(PathBuf, u32)> {
+    let scan = scan_dir(dir)?;
+    let patients = model::build(&scan.headers);
+    let set = patients
+        .iter()
+        .flat_map(|p| p.studies.iter())
+        .flat_map(|s| s.series.iter())
+        .flat_map(|s| s.display_sets.iter())
+        .max_by_key(|d| d.frames.len())
+        .ok_or_else(|| Error::Series(format!("{}: no images found", dir.display())))?;
+    let n = set.frames.len();
+    let i = index.unwrap_or(n / 2);
+    let r = set.frames.get(i).ok_or_else(|| {
+        Error::Usage(format!(
+            "--slice {i} does not exist: the stack has {n} slices (0 to {})",
+            n - 1
+        ))
+    })?;
+    Ok((scan.headers[r.instance].path.clone(), r.frame))
 }
 
 fn cmd_dump(file: &Path, json: bool) -> Result<ExitCode> {
