@@ -233,3 +233,36 @@ fn volume_reports_geometry_time_and_memory() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn render_a_folder_picks_slices_in_position_order() {
+    let tmp = common::tempdir();
+    small_study(tmp.path());
+    let ct = tmp.path().join("ct");
+    let first = tmp.path().join("first.png");
+    let out = lightbox(&[
+        "render",
+        ct.to_str().expect("utf8"),
+        "--slice",
+        "0",
+        "-o",
+        first.to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Slice 0 is the lowest position: the file whose Image Position z is smallest.
+    let shown = text(&out.stdout);
+    let file = shown.split(" frame ").next().expect("file").to_string();
+    let h = lightbox::dicom::read_header(Path::new(&file)).expect("header");
+    let z0 = h.frames[0].image_position.expect("ipp")[2];
+    for e in std::fs::read_dir(&ct).expect("dir") {
+        let other = lightbox::dicom::read_header(&e.expect("entry").path()).expect("header");
+        assert!(other.frames[0].image_position.expect("ipp")[2] >= z0);
+    }
+    let out = lightbox(&["render", ct.to_str().expect("utf8"), "--slice", "12"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--slice 12 does not exist: the stack has 12 slices"),
+        "{}",
+        text(&out.stderr)
+    );
+}
