@@ -158,6 +158,15 @@ impl Window {
     /// Normalised output in `[0, 1]` for a modality value `x` (C.11.2.1.2).
     /// Widths the standard forbids (< 1 for LINEAR, ≤ 0 otherwise) are clamped to the
     /// smallest legal width, which turns the window into a threshold.
+    ///
+    /// ```
+    /// use lightbox::imaging::lut::{quantize, VoiFunction, Window};
+    /// // A soft-tissue window: 40 HU sits just above the middle grey, -160 HU is black.
+    /// let w = Window::new(40.0, 400.0);
+    /// assert_eq!(quantize(w.apply(VoiFunction::Linear, 40.0), 255), 128);
+    /// assert_eq!(quantize(w.apply(VoiFunction::Linear, -160.0), 255), 0);
+    /// assert_eq!(quantize(w.apply(VoiFunction::Linear, 240.0), 255), 255);
+    /// ```
     pub fn apply(&self, function: VoiFunction, x: f64) -> f64 {
         let c = self.center;
         match function {
