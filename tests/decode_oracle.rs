@@ -79,14 +79,15 @@ fn stored_values_match_pydicom() {
                 continue;
             }
             // Colour converted from YBR rounds differently in each library: ±1.
-            // Lossy JPEG: decoders differ within the standard's IDCT accuracy.
             let ybr = image
                 .header
                 .pixel
                 .as_ref()
                 .is_some_and(|p| format!("{:?}", p.photometric).starts_with("Ybr"));
+            // Lossy JPEG follows libjpeg 6b (DCMTK, checked to ±1 in fidelity_dcmtk);
+            // pylibjpeg's libjpeg upsamples chroma differently: up to 3 on colour edges.
             let tol = if lossy_jpeg(&ts) {
-                4
+                3
             } else if channels == 3 && ybr {
                 1
             } else {

@@ -104,11 +104,9 @@ fn compare(path: &Path, image: &Image, frame: u32, mode: &Mode, tmp: &Path) -> O
             (v as f64 * 255.0 / reference.maxval as f64).round() as i32
         }
     };
-    // Lossy JPEG: ISO 10918-2 leaves IDCT precision and chroma upsampling to the
-    // decoder, so libjpeg's integer IDCT (DCMTK) and Lightbox's floating-point one
-    // may differ by a few levels at edges. Everything else must agree within one.
-    let lossy = matches!(ts, "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51");
-    let tolerance = if lossy { 3 } else { 1 };
+    // Everything, lossy JPEG included (Lightbox's DCT decoder uses libjpeg's integer
+    // IDCT, colour conversion and upsampling), must agree within one level.
+    let tolerance = 1;
     let mut worst = 0;
     let mut bad = 0usize;
     let mut first_bad = None;

@@ -2,10 +2,9 @@
 //!
 //! - RLE Lossless (PS3.5 Annex G) for 8, 16 and 32 bits, any samples per pixel
 //!   (the `dicom-pixeldata` adapter stops at 16 bits).
-//! - 8-bit JPEG lossy through `jpeg-decoder`, choosing the colour transform the way
-//!   DCMTK and pydicom do: a stream without JFIF/Adobe markers in an image whose
-//!   Photometric Interpretation is RGB holds RGB samples, not YCbCr.
-//! - 12-bit JPEG Extended (process 4) through [`super::jpeg12`].
+//! - The fallback for 8-bit JPEG streams [`super::jpeg`] declines (progressive):
+//!   `jpeg-decoder`, with the colour transform DCMTK and pydicom would choose (a
+//!   stream without JFIF/Adobe markers in an RGB image holds RGB samples).
 
 use dicom_core::value::Value;
 use dicom_dictionary_std::tags;

@@ -3,10 +3,12 @@
 //!
 //! `jpeg-decoder` stops at 8 bits, yet 12-bit "JPEG Extended" is still common in
 //! CT and MR archives. This decoder covers both precisions with one code path and
-//! follows libjpeg's conventions where the standard leaves room — colour space from
-//! JFIF/Adobe markers and component IDs, "fancy" (triangle) chroma upsampling — so
-//! it agrees with DCMTK, the reference renderer. Progressive and arithmetic-coded
-//! JPEG are reported as unsupported (callers fall back to `jpeg-decoder`).
+//! follows libjpeg 6b where the standard leaves room — the integer "islow" IDCT,
+//! fixed-point YCbCr conversion, colour space from JFIF/Adobe markers and component
+//! IDs, "fancy" (triangle) chroma upsampling — so it agrees with DCMTK, the
+//! reference renderer, within a level. It also decodes lossless JPEG (process 14,
+//! predictors 1–7). Progressive and arithmetic-coded JPEG are reported as
+//! unsupported (callers fall back to `jpeg-decoder` or dicom-pixeldata).
 
 use super::header::Photometric;
 
@@ -575,7 +577,7 @@ fn decode_scan(
                             block[z] = bits.receive_extend(s) * q[z] as i32;
                             k += 1;
                         }
-                        idct(&block, &mut out);
+                        idct(&block, &mut out, if precision > 8 { 1 } else { 2 });
                         let (col, row) = if single {
                             (mx, my)
                         } else {
@@ -757,42 +759,72 @@ fn decode_lossless_scan(
     Ok(p)
 }
 
-/// Separable floating-point inverse DCT (A.3.3), rounded.
-fn idct(input: &[i32; 64], out: &mut [i32; 64]) {
-    use std::sync::OnceLock;
-    static COS: OnceLock<[[f32; 8]; 8]> = OnceLock::new();
-    let c = COS.get_or_init(|| {
-        let mut t = [[0f32; 8]; 8];
-        for (x, row) in t.iter_mut().enumerate() {
-            for (u, v) in row.iter_mut().enumerate() {
-                let cu = if u == 0 {
-                    std::f64::consts::FRAC_1_SQRT_2
-                } else {
-                    1.0
-                };
-                *v = (cu * ((2 * x + 1) as f64 * u as f64 * std::f64::consts::PI / 16.0).cos()
-                    / 2.0) as f32;
-            }
-        }
-        t
-    });
-    let mut tmp = [0f32; 64];
-    for v in 0..8 {
-        for x in 0..8 {
-            let mut s = 0f32;
-            for u in 0..8 {
-                s += c[x][u] * input[v * 8 + u] as f32;
-            }
-            tmp[v * 8 + x] = s;
+/// Inverse DCT in the integer arithmetic of libjpeg's `jidctint.c` ("islow", the
+/// method DCMTK decodes with): the Loeffler–Ligtenberg–Moschytz factorisation with
+/// 13-bit constants, `pass1_bits` of extra precision between the passes (2 for 8-bit
+/// samples, 1 for 12-bit). Matching it keeps Lightbox within a level of the
+/// reference renderer on lossy images. Output is not yet level-shifted.
+fn idct(input: &[i32; 64], out: &mut [i32; 64], pass1_bits: u32) {
+    const CONST_BITS: u32 = 13;
+    const F0_298: i64 = 2446;
+    const F0_390: i64 = 3196;
+    const F0_541: i64 = 4433;
+    const F0_765: i64 = 6270;
+    const F0_899: i64 = 7373;
+    const F1_175: i64 = 9633;
+    const F1_501: i64 = 12299;
+    const F1_847: i64 = 15137;
+    const F1_961: i64 = 16069;
+    const F2_053: i64 = 16819;
+    const F2_562: i64 = 20995;
+    const F3_072: i64 = 25172;
+    let descale = |x: i64, n: u32| (x + (1 << (n - 1))) >> n;
+    // One 1-D pass over 8 values `v`, producing 8 outputs descaled by `shift`.
+    let pass = |v: [i64; 8], shift: u32| -> [i64; 8] {
+        // Even part.
+        let (z2, z3) = (v[2], v[6]);
+        let z1 = (z2 + z3) * F0_541;
+        let tmp2 = z1 - z3 * F1_847;
+        let tmp3 = z1 + z2 * F0_765;
+        let tmp0 = (v[0] + v[4]) << CONST_BITS;
+        let tmp1 = (v[0] - v[4]) << CONST_BITS;
+        let (tmp10, tmp13, tmp11, tmp12) = (tmp0 + tmp3, tmp0 - tmp3, tmp1 + tmp2, tmp1 - tmp2);
+        // Odd part.
+        let (t0, t1, t2, t3) = (v[7], v[5], v[3], v[1]);
+        let (z1, z2, z3, z4) = (t0 + t3, t1 + t2, t0 + t2, t1 + t3);
+        let z5 = (z3 + z4) * F1_175;
+        let (t0, t1, t2, t3) = (t0 * F0_298, t1 * F2_053, t2 * F3_072, t3 * F1_501);
+        let (z1, z2) = (-z1 * F0_899, -z2 * F2_562);
+        let z3 = -z3 * F1_961 + z5;
+        let z4 = -z4 * F0_390 + z5;
+        let t0 = t0 + z1 + z3;
+        let t1 = t1 + z2 + z4;
+        let t2 = t2 + z2 + z3;
+        let t3 = t3 + z1 + z4;
+        [
+            descale(tmp10 + t3, shift),
+            descale(tmp11 + t2, shift),
+            descale(tmp12 + t1, shift),
+            descale(tmp13 + t0, shift),
+            descale(tmp13 - t0, shift),
+            descale(tmp12 - t1, shift),
+            descale(tmp11 - t2, shift),
+            descale(tmp10 - t3, shift),
+        ]
+    };
+    let mut ws = [0i64; 64];
+    for col in 0..8 {
+        let v: [i64; 8] = std::array::from_fn(|row| input[row * 8 + col] as i64);
+        let r = pass(v, CONST_BITS - pass1_bits);
+        for row in 0..8 {
+            ws[row * 8 + col] = r[row];
         }
     }
-    for x in 0..8 {
-        for y in 0..8 {
-            let mut s = 0f32;
-            for v in 0..8 {
-                s += c[y][v] * tmp[v * 8 + x];
-            }
-            out[y * 8 + x] = s.round() as i32;
+    for row in 0..8 {
+        let v: [i64; 8] = std::array::from_fn(|col| ws[row * 8 + col]);
+        let r = pass(v, CONST_BITS + pass1_bits + 3);
+        for col in 0..8 {
+            out[row * 8 + col] = r[col] as i32;
         }
     }
 }
@@ -854,12 +886,15 @@ fn assemble(
     let mut samples = Vec::with_capacity(width * height * 3);
     for ((&a, &b), &c) in planes[0].iter().zip(&planes[1]).zip(&planes[2]) {
         if ycbcr {
-            let (y, cb, cr) = (a as f32, (b - half) as f32, (c - half) as f32);
-            let r = y + 1.402 * cr;
-            let g = y - 0.344_136 * cb - 0.714_136 * cr;
-            let bl = y + 1.772 * cb;
+            // libjpeg's fixed-point YCbCr → RGB (jdcolor.c), 16 fraction bits.
+            const ONE_HALF: i64 = 1 << 15;
+            let fix = |x: f64| (x * 65536.0 + 0.5) as i64;
+            let (y, cb, cr) = (a as i64, (b - half) as i64, (c - half) as i64);
+            let r = y + ((fix(1.402) * cr + ONE_HALF) >> 16);
+            let g = y + ((-fix(0.344_14) * cb + ONE_HALF - fix(0.714_14) * cr) >> 16);
+            let bl = y + ((fix(1.772) * cb + ONE_HALF) >> 16);
             for v in [r, g, bl] {
-                samples.push((v.round() as i32).clamp(0, max));
+                samples.push((v as i32).clamp(0, max));
             }
         } else {
             samples.extend_from_slice(&[a, b, c]);
