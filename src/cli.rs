@@ -9,6 +9,17 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::dicom::{self, Image, ReadMode};
+
+/// `println!` that ends the program quietly when stdout is closed (`| head`), as a
+/// command-line tool killed by SIGPIPE would, instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
 use crate::error::{Error, Result};
 use crate::imaging::lut::{VoiFunction, Window};
 use crate::imaging::render::{self, RenderOptions, VoiChoice};
@@ -215,7 +226,7 @@ fn cmd_render(a: RenderArgs) -> Result<ExitCode> {
     };
     let r = render_file(&file, frame, &opts)?;
     r.write_png(&out)?;
-    println!(
+    out!(
         "{} frame {frame}: {}×{} {}, VOI {} → {}",
         file.display(),
         r.width,
@@ -256,9 +267,15 @@ fn cmd_dump(file: &Path, json: bool) -> Result<ExitCode> {
             path: file.to_path_buf(),
             reason: e,
         })?;
-        println!("{s}");
+        out!("{s}");
     } else {
-        print!("{}", dicom::dump::to_text(&obj));
+        use std::io::Write as _;
+        if std::io::stdout()
+            .write_all(dicom::dump::to_text(&obj).as_bytes())
+            .is_err()
+        {
+            std::process::exit(0);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -295,13 +312,17 @@ fn cmd_series(dir: &Path, json: bool) -> Result<ExitCode> {
             "files": scan.headers.iter().map(|h| h.path.display().to_string()).collect::<Vec<_>>(),
             "failures": scan.failures.iter().map(|(p, r)| serde_json::json!({"file": p.display().to_string(), "reason": r})).collect::<Vec<_>>(),
         });
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&v).map_err(|e| Error::Usage(e.to_string()))?
         );
     } else {
+        if let Some((path, counts)) = &scan.dicomdir {
+            let counts: Vec<String> = counts.iter().map(|(t, n)| format!("{n} {t}")).collect();
+            out!("Read through {} ({})", path.display(), counts.join(", "));
+        }
         print_tree(&patients, &scan.headers);
-        println!(
+        out!(
             "{} file(s) read in {:.0} ms, {} unreadable",
             scan.headers.len(),
             t.elapsed().as_secs_f64() * 1e3,
@@ -322,13 +343,13 @@ fn exit_for(scan: &scan::Scan) -> ExitCode {
 
 fn print_tree(patients: &[Patient], headers: &[dicom::ImageHeader]) {
     for p in patients {
-        println!(
+        out!(
             "Patient {} ({})",
             p.name.as_deref().unwrap_or("(no name)"),
             p.id.as_deref().unwrap_or("no ID")
         );
         for s in &p.studies {
-            println!(
+            out!(
                 "  Study {} {} {}",
                 s.date.as_deref().unwrap_or("(no date)"),
                 s.description
@@ -338,7 +359,7 @@ fn print_tree(patients: &[Patient], headers: &[dicom::ImageHeader]) {
                 s.uid
             );
             for se in &s.series {
-                println!(
+                out!(
                     "    Series {} {} {} — {} instance(s){}  {}",
                     se.number
                         .map(|n| n.to_string())
@@ -357,7 +378,7 @@ fn print_tree(patients: &[Patient], headers: &[dicom::ImageHeader]) {
                     se.uid
                 );
                 for w in &se.warnings {
-                    println!("      ! {w}");
+                    out!("      ! {w}");
                 }
                 for (i, ds) in se.display_sets.iter().enumerate() {
                     let h = &headers[ds.frames[0].instance];
@@ -378,7 +399,7 @@ fn print_tree(patients: &[Patient], headers: &[dicom::ImageHeader]) {
                         ),
                         None => "no geometry, sorted by Instance Number".into(),
                     };
-                    println!(
+                    out!(
                         "      Display set {}: {} {} {}×{}, {}; {}",
                         i + 1,
                         ds.frames.len(),
@@ -399,15 +420,18 @@ fn print_tree(patients: &[Patient], headers: &[dicom::ImageHeader]) {
                                     crate::imaging::geometry::ImagePlane::new(p, o, [1.0, 1.0])
                                 {
                                     let l = plane.edge_labels();
-                                    println!(
+                                    out!(
                                         "        orientation: left {} right {} top {} bottom {}",
-                                        l.left, l.right, l.top, l.bottom
+                                        l.left,
+                                        l.right,
+                                        l.top,
+                                        l.bottom
                                     );
                                 }
                             }
                         }
                         for issue in &g.issues {
-                            println!("        ! {issue}");
+                            out!("        ! {issue}");
                         }
                     }
                 }
@@ -452,24 +476,28 @@ fn cmd_volume(dir: &Path, series: Option<&str>, json: bool) -> Result<ExitCode> 
             "load_ms": t_load.as_secs_f64() * 1e3,
             "peak_rss_bytes": peak,
         });
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&v).map_err(|e| Error::Usage(e.to_string()))?
         );
     } else {
-        println!("Series      {}", se.uid);
-        println!(
+        out!("Series      {}", se.uid);
+        out!(
             "Dimensions  {} × {} × {} (columns × rows × slices)",
-            vol.dims[0], vol.dims[1], vol.dims[2]
+            vol.dims[0],
+            vol.dims[1],
+            vol.dims[2]
         );
-        println!(
+        out!(
             "Spacing     {:.4} × {:.4} × {:.4} mm",
-            vol.spacing_mm[0], vol.spacing_mm[1], vol.spacing_mm[2]
+            vol.spacing_mm[0],
+            vol.spacing_mm[1],
+            vol.spacing_mm[2]
         );
-        println!("Affine      patient (LPS, mm) from voxel (x, y, z, 1):");
+        out!("Affine      patient (LPS, mm) from voxel (x, y, z, 1):");
         for r in 0..4 {
             let m = &vol.patient_from_voxel;
-            println!(
+            out!(
                 "            [{:>10.4} {:>10.4} {:>10.4} {:>10.4}]",
                 m[(r, 0)],
                 m[(r, 1)],
@@ -478,15 +506,16 @@ fn cmd_volume(dir: &Path, series: Option<&str>, json: bool) -> Result<ExitCode> 
             );
         }
         if let Some((lo, hi)) = range {
-            println!(
+            out!(
                 "Values      {lo} … {hi} (modality units; rescale slope {} intercept {})",
-                vol.rescale.slope, vol.rescale.intercept
+                vol.rescale.slope,
+                vol.rescale.intercept
             );
         }
         for issue in &vol.issues {
-            println!("Warning     {issue}");
+            out!("Warning     {issue}");
         }
-        println!(
+        out!(
             "Time        header scan {:.1} ms ({} files), volume load {:.1} ms ({} of {} slices on the fast path)",
             t_scan.as_secs_f64() * 1e3,
             scan.headers.len(),
@@ -496,7 +525,7 @@ fn cmd_volume(dir: &Path, series: Option<&str>, json: bool) -> Result<ExitCode> 
         );
         let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
         if let Some(p) = peak {
-            println!(
+            out!(
                 "Memory      peak RSS {:.1} MiB for {:.1} MiB of voxels ({:.2}×)",
                 mb(p),
                 mb(vol.voxel_bytes() as u64),
@@ -529,7 +558,7 @@ fn cmd_synth(a: SynthArgs) -> Result<ExitCode> {
     if matches!(a.what, SynthWhat::All | SynthWhat::Cr) {
         written += synth::write_cr(&a.out.join("cr"))?;
     }
-    println!(
+    out!(
         "{written} file(s) written under {} in {:.1} s",
         a.out.display(),
         t.elapsed().as_secs_f64()

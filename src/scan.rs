@@ -1,12 +1,14 @@
 //! Scanning a folder: every file under it is read header-only, in parallel. Files
 //! that are not DICOM or cannot be parsed are named with their reason, never dropped
-//! silently.
+//! silently. A folder with a DICOMDIR (a CD or USB root) is read through it: the
+//! files it references, resolved as on real media; a missing referenced file is a
+//! failure, and an unreadable DICOMDIR falls back to a folder scan (and says so).
 
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::dicom::{self, ImageHeader};
+use crate::dicom::{self, ImageHeader, dicomdir};
 
 /// Headers found under a folder and the files that failed.
 #[derive(Debug, Default)]
@@ -14,6 +16,8 @@ pub struct Scan {
     pub headers: Vec<ImageHeader>,
     /// (file, reason) for every file that is not a readable DICOM object.
     pub failures: Vec<(PathBuf, String)>,
+    /// The DICOMDIR the scan went through, with its record counts.
+    pub dicomdir: Option<(PathBuf, Vec<(String, usize)>)>,
 }
 
 /// All regular files under `root` (or `root` itself), sorted for stable output.
@@ -45,8 +49,42 @@ pub fn list_files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Read the header of every file under `root` in parallel.
+/// Read the header of every file under `root` in parallel (through its DICOMDIR
+/// when it has one).
 pub fn scan(root: &Path) -> std::io::Result<Scan> {
+    if root.is_dir() {
+        if let Some(dd_path) = dicomdir::find(root) {
+            match dicomdir::read(&dd_path) {
+                Ok(dd) if !dd.files.is_empty() => {
+                    let found: Vec<PathBuf> =
+                        dd.files.iter().filter_map(|f| f.path.clone()).collect();
+                    let mut scan = scan_files(&found);
+                    for f in dd.files.iter().filter(|f| f.path.is_none()) {
+                        scan.failures.push((
+                            dd.root.join(&f.file_id),
+                            format!(
+                                "{}: references {} ({}), which is not on the media",
+                                dd_path.display(),
+                                f.file_id,
+                                f.record_type
+                            ),
+                        ));
+                    }
+                    scan.dicomdir = Some((dd_path, dd.record_counts));
+                    return Ok(scan);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let files = list_files(root)?;
+                    let mut scan = scan_files(&files);
+                    scan.failures.retain(|(p, _)| p != &dd_path);
+                    scan.failures
+                        .push((dd_path, format!("{e} (the folder was scanned instead)")));
+                    return Ok(scan);
+                }
+            }
+        }
+    }
     let files = list_files(root)?;
     Ok(scan_files(&files))
 }

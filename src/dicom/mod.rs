@@ -4,6 +4,7 @@
 
 pub mod attr;
 pub mod codec;
+pub mod dicomdir;
 pub mod dump;
 pub mod guard;
 pub mod header;
