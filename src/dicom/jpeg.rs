@@ -599,13 +599,7 @@ fn decode_scan(
         }
     }
     // Continue after the scan's entropy-coded data.
-    let mut p = bits.pos;
-    while p + 1 < data.len()
-        && !(data[p] == 0xFF && data[p + 1] != 0x00 && !(0xD0..=0xD7).contains(&data[p + 1]))
-    {
-        p += 1;
-    }
-    Ok(p)
+    Ok(end_of_scan(data, bits.pos))
 }
 
 /// One scan of a lossless (process 14) JPEG: Huffman-coded differences from a
@@ -680,26 +674,10 @@ fn decode_lossless_scan(
                     (true, 0, _) => initial,
                     (true, _, _) => row[x - 1],
                     (false, 0, Some(a)) => a[0],
-                    (false, _, Some(a)) => {
-                        let (ra, rb, rc) = (row[x - 1], a[x], a[x - 1]);
-                        match predictor {
-                            1 => ra,
-                            2 => rb,
-                            3 => rc,
-                            4 => ra + rb - rc,
-                            5 => ra + ((rb - rc) >> 1),
-                            6 => rb + ((ra - rc) >> 1),
-                            _ => (ra + rb) >> 1,
-                        }
-                    }
+                    (false, _, Some(a)) => predict(predictor, row[x - 1], a[x], a[x - 1]),
                     (false, _, None) => initial,
                 };
-                let t = bits.decode(table)?;
-                let diff = match t {
-                    0..=15 => bits.receive_extend(t),
-                    16 => 32768,
-                    _ => return bad("lossless difference category > 16"),
-                };
+                let diff = lossless_diff(&mut bits, table)?;
                 row[x] = (px + diff) & 0xFFFF;
             }
         }
@@ -720,24 +698,14 @@ fn decode_lossless_scan(
                     } else if x == 0 {
                         plane[at - stride]
                     } else {
-                        let (ra, rb, rc) =
-                            (plane[at - 1], plane[at - stride], plane[at - stride - 1]);
-                        match predictor {
-                            1 => ra,
-                            2 => rb,
-                            3 => rc,
-                            4 => ra + rb - rc,
-                            5 => ra + ((rb - rc) >> 1),
-                            6 => rb + ((ra - rc) >> 1),
-                            _ => (ra + rb) >> 1,
-                        }
+                        predict(
+                            predictor,
+                            plane[at - 1],
+                            plane[at - stride],
+                            plane[at - stride - 1],
+                        )
                     };
-                    let t = bits.decode(&dc[td])?;
-                    let diff = match t {
-                        0..=15 => bits.receive_extend(t),
-                        16 => 32768,
-                        _ => return bad("lossless difference category > 16"),
-                    };
+                    let diff = lossless_diff(&mut bits, &dc[td])?;
                     plane[at] = (px + diff) & 0xFFFF;
                 }
             }
@@ -750,13 +718,42 @@ fn decode_lossless_scan(
             }
         }
     }
-    let mut p = bits.pos;
+    Ok(end_of_scan(data, bits.pos))
+}
+
+/// Predicted sample from its left (`ra`), upper (`rb`) and upper-left (`rc`)
+/// neighbours, for selection values 1–7 (Table H.1).
+#[inline]
+fn predict(predictor: u8, ra: i32, rb: i32, rc: i32) -> i32 {
+    match predictor {
+        1 => ra,
+        2 => rb,
+        3 => rc,
+        4 => ra + rb - rc,
+        5 => ra + ((rb - rc) >> 1),
+        6 => rb + ((ra - rc) >> 1),
+        _ => (ra + rb) >> 1,
+    }
+}
+
+/// One Huffman-coded difference of a lossless scan (H.1.2.2): category 16 means 32768.
+#[inline]
+fn lossless_diff(bits: &mut Bits<'_>, table: &Huffman) -> R<i32> {
+    match bits.decode(table)? {
+        t @ 0..=15 => Ok(bits.receive_extend(t)),
+        16 => Ok(32768),
+        _ => bad("lossless difference category > 16"),
+    }
+}
+
+/// Where the next marker after a scan's entropy-coded data starts.
+fn end_of_scan(data: &[u8], mut p: usize) -> usize {
     while p + 1 < data.len()
         && !(data[p] == 0xFF && data[p + 1] != 0x00 && !(0xD0..=0xD7).contains(&data[p + 1]))
     {
         p += 1;
     }
-    Ok(p)
+    p
 }
 
 /// Inverse DCT in the integer arithmetic of libjpeg's `jidctint.c` ("islow", the
