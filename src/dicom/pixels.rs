@@ -253,21 +253,12 @@ fn decode_with_pixeldata(
     unpack(data, 0, &f, &out_pi, bits_allocated)
 }
 
-/// Photometric interpretation of the samples a codec hands back. The JPEG lossy
-/// codec converts YCbCr to RGB itself and JPEG 2000 undoes its component transform;
-/// JPEG lossless, JPEG-LS and RLE return the samples as they were encoded.
+/// Photometric interpretation of the samples a dicom-pixeldata codec hands back:
+/// JPEG 2000 undoes its component transform (YBR_ICT/RCT come back as RGB); JPEG-LS
+/// and lossless JPEG return the samples as they were encoded.
 fn photometric_after_codec(ts: &str, pi: &Photometric) -> Photometric {
-    let lossy_jpeg = matches!(ts, "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51");
     let j2k = ts.starts_with("1.2.840.10008.1.2.4.9") || ts.starts_with("1.2.840.10008.1.2.4.20");
     match pi {
-        Photometric::YbrFull
-        | Photometric::YbrFull422
-        | Photometric::YbrPartial420
-        | Photometric::YbrPartial422
-            if lossy_jpeg =>
-        {
-            Photometric::Rgb
-        }
         Photometric::YbrIct | Photometric::YbrRct if j2k => Photometric::Rgb,
         // YBR_FULL_422 after a codec that does not subsample means full-resolution YBR.
         Photometric::YbrFull422 => Photometric::YbrFull,
