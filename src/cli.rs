@@ -64,6 +64,38 @@ enum Command {
     },
     /// Write deterministic synthetic studies (CT phantom, MR, CR) into a folder.
     Synth(SynthArgs),
+    /// Import files, folders or CD/USB roots (DICOMDIR) into the local cache.
+    Import {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Index the files where they are instead of copying them (read-only media).
+        #[arg(long)]
+        link: bool,
+        /// Cache folder (default: $LIGHTBOX_CACHE or ~/.local/share/lightbox/cache).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
+    /// Inspect and repair the local cache.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+        /// Cache folder (default: $LIGHTBOX_CACHE or ~/.local/share/lightbox/cache).
+        #[arg(long, global = true)]
+        cache: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CacheAction {
+    /// List cached studies with patient, counts and UIDs.
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every indexed file (present, size, CRC-32) and find unindexed files.
+    Verify,
+    /// Recreate the index from the files alone.
+    Rebuild,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +183,8 @@ pub fn main() -> ExitCode {
         Command::Series { dir, json } => cmd_series(&dir, json),
         Command::Volume { dir, series, json } => cmd_volume(&dir, series.as_deref(), json),
         Command::Synth(a) => cmd_synth(a),
+        Command::Import { paths, link, cache } => cmd_import(&paths, link, cache),
+        Command::Cache { action, cache } => cmd_cache(action, cache),
     };
     match result {
         Ok(code) => code,
@@ -564,4 +598,111 @@ fn cmd_synth(a: SynthArgs) -> Result<ExitCode> {
         t.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn open_store(cache: Option<PathBuf>) -> Result<crate::store::Store> {
+    let root = cache.unwrap_or_else(crate::store::default_root);
+    crate::store::Store::open(&root)
+}
+
+fn cmd_import(paths: &[PathBuf], link: bool, cache: Option<PathBuf>) -> Result<ExitCode> {
+    for p in paths {
+        if !p.exists() {
+            return Err(Error::Usage(format!(
+                "{}: no such file or folder",
+                p.display()
+            )));
+        }
+    }
+    let mut store = open_store(cache)?;
+    let t = Instant::now();
+    let mode = if link {
+        crate::store::ImportMode::Link
+    } else {
+        crate::store::ImportMode::Copy
+    };
+    let r = store.import(paths, mode)?;
+    out!(
+        "{} instance(s) stored in {} series of {} study(ies) in {:.2} s; {} duplicate(s) skipped; {} new version(s); cache {}",
+        r.stored,
+        r.series,
+        r.studies,
+        t.elapsed().as_secs_f64(),
+        r.duplicates,
+        r.new_versions.len(),
+        store.root().display()
+    );
+    for w in &r.new_versions {
+        eprintln!("warning: {w}");
+    }
+    report_failures(&r.failures);
+    Ok(if r.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else if r.stored + r.duplicates + r.new_versions.len() > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn cmd_cache(action: CacheAction, cache: Option<PathBuf>) -> Result<ExitCode> {
+    let mut store = open_store(cache)?;
+    match action {
+        CacheAction::Ls { json } => {
+            let rows = store.studies()?;
+            if json {
+                out!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).map_err(|e| Error::Usage(e.to_string()))?
+                );
+            } else {
+                for r in &rows {
+                    out!(
+                        "{} ({})  {}  {}  {}  {} series, {} instances, {:.1} MB{}  {}",
+                        r.patient_name,
+                        r.patient_id,
+                        r.date.as_deref().unwrap_or("-"),
+                        r.modalities,
+                        r.description.as_deref().unwrap_or(""),
+                        r.series,
+                        r.instances,
+                        r.bytes as f64 / 1e6,
+                        if r.pinned { ", pinned" } else { "" },
+                        r.study_uid
+                    );
+                }
+                out!("{} study(ies) in {}", rows.len(), store.root().display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CacheAction::Verify => {
+            let v = store.verify()?;
+            for m in &v.missing {
+                out!("missing file: {m}");
+            }
+            for c in &v.corrupt {
+                out!("checksum mismatch: {c}");
+            }
+            for o in &v.orphaned {
+                out!("not indexed: {}", o.display());
+            }
+            out!(
+                "{} instance(s) checked: {} missing, {} corrupt, {} unindexed file(s)",
+                v.checked,
+                v.missing.len(),
+                v.corrupt.len(),
+                v.orphaned.len()
+            );
+            Ok(if v.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        CacheAction::Rebuild => {
+            let n = store.rebuild()?;
+            out!("index rebuilt from the files: {n} instance(s)");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

@@ -28,6 +28,7 @@ pub mod error;
 pub mod imaging;
 pub mod model;
 pub mod scan;
+pub mod store;
 pub mod synth;
 pub mod volume;
 

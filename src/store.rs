@@ -1,0 +1,657 @@
+//! The local study cache: one file per SOP instance under `objects/`, indexed in
+//! SQLite (`index.sqlite`, WAL, versioned schema).
+//!
+//! Nothing is lost and nothing is half-indexed: a file is written to `tmp/`, fsynced
+//! and renamed into place (and its folder fsynced) before the transaction that
+//! indexes it begins. A crash in between leaves an orphan file, which `verify`
+//! reports and `rebuild` (or re-importing) indexes — never an index row without its
+//! file. Paths come from UIDs only when they are valid UIDs (digits and dots, at most
+//! 64 characters); anything else is replaced by a hash, so a crafted UID cannot
+//! leave the cache root.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::dicom::{self, ImageHeader};
+use crate::error::{Error, Result};
+use crate::scan;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE patients (
+    key INTEGER PRIMARY KEY,
+    patient_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    birth_date TEXT,
+    sex TEXT,
+    UNIQUE (patient_id, name)
+);
+CREATE TABLE studies (
+    study_uid TEXT PRIMARY KEY,
+    patient_key INTEGER NOT NULL REFERENCES patients(key),
+    date TEXT, time TEXT, description TEXT, accession TEXT, referring_physician TEXT,
+    last_access INTEGER NOT NULL,
+    pinned INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE series (
+    series_uid TEXT PRIMARY KEY,
+    study_uid TEXT NOT NULL REFERENCES studies(study_uid),
+    number INTEGER, modality TEXT, description TEXT, body_part TEXT
+);
+CREATE INDEX series_by_study ON series(study_uid);
+CREATE TABLE instances (
+    sop_uid TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    series_uid TEXT NOT NULL REFERENCES series(series_uid),
+    sop_class TEXT NOT NULL,
+    instance_number INTEGER,
+    transfer_syntax TEXT NOT NULL,
+    path TEXT NOT NULL,
+    linked INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    crc32 INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    stored_at INTEGER NOT NULL,
+    PRIMARY KEY (sop_uid, version)
+);
+CREATE INDEX instances_by_series ON instances(series_uid);
+"#];
+
+/// How an imported file enters the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportMode {
+    /// Copied into the cache (the default).
+    Copy,
+    /// Indexed where it is (read-only media); the file must stay there.
+    Link,
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Stored,
+    /// Same SOP Instance UID and same bytes as what the cache holds: skipped.
+    Duplicate,
+    /// Same SOP Instance UID, different bytes: kept as a new version.
+    NewVersion(u32),
+}
+
+/// A file that could not be imported, and why.
+type Failure = (PathBuf, String);
+
+/// Summary of an import.
+#[derive(Debug, Default, Serialize)]
+pub struct ImportReport {
+    pub studies: usize,
+    pub series: usize,
+    pub stored: usize,
+    pub duplicates: usize,
+    pub new_versions: Vec<String>,
+    /// (file, reason) for files that are not DICOM, unsupported, or failed to store.
+    pub failures: Vec<(PathBuf, String)>,
+}
+
+/// A study as the browser lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StudyRow {
+    pub study_uid: String,
+    pub patient_id: String,
+    pub patient_name: String,
+    pub date: Option<String>,
+    pub description: Option<String>,
+    pub modalities: String,
+    pub series: usize,
+    pub instances: usize,
+    pub bytes: u64,
+    pub pinned: bool,
+}
+
+/// Findings of `verify`.
+#[derive(Debug, Default, Serialize)]
+pub struct VerifyReport {
+    pub checked: usize,
+    /// Indexed instances whose file is gone.
+    pub missing: Vec<String>,
+    /// Files under `objects/` that no index row names.
+    pub orphaned: Vec<PathBuf>,
+    /// Files whose size or CRC-32 no longer match the index.
+    pub corrupt: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn is_clean(&self) -> bool {
+        self.missing.is_empty() && self.orphaned.is_empty() && self.corrupt.is_empty()
+    }
+}
+
+/// An open cache.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    conn: Connection,
+}
+
+fn db_err(e: rusqlite::Error) -> Error {
+    Error::Series(format!("cache index: {e}"))
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A UID as a path component: itself when it is a valid UID, else `x` + a hash.
+pub fn uid_component(uid: &str) -> String {
+    let valid = !uid.is_empty()
+        && uid.len() <= 64
+        && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && !uid.starts_with('.')
+        && !uid.ends_with('.')
+        && !uid.contains("..");
+    if valid {
+        uid.to_string()
+    } else {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in uid.bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("x{h:016x}")
+    }
+}
+
+/// The default cache root: `$LIGHTBOX_CACHE`, else `$XDG_DATA_HOME/lightbox/cache`,
+/// else `~/.local/share/lightbox/cache`.
+pub fn default_root() -> PathBuf {
+    if let Some(p) = std::env::var_os("LIGHTBOX_CACHE") {
+        return PathBuf::from(p);
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data.join("lightbox").join("cache")
+}
+
+impl Store {
+    /// Open (creating if needed) the cache at `root` and bring its schema up to date.
+    pub fn open(root: &Path) -> Result<Store> {
+        for d in [root.join("objects"), root.join("tmp")] {
+            std::fs::create_dir_all(&d).map_err(io_err(&d))?;
+        }
+        let conn = Connection::open(root.join("index.sqlite")).map_err(db_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db_err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        )
+        .map_err(db_err)?;
+        let mut store = Store {
+            root: root.to_path_buf(),
+            conn,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The cache root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db_err)?;
+        if version as usize > MIGRATIONS.len() {
+            return Err(Error::Series(format!(
+                "cache index schema version {version} is newer than this Lightbox knows ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction().map_err(db_err)?;
+            tx.execute_batch(sql).map_err(db_err)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Where an instance's file lives (relative to the root).
+    fn object_path(h: &ImageHeader, version: u32) -> PathBuf {
+        let name = if version <= 1 {
+            format!("{}.dcm", uid_component(&h.sop_instance_uid))
+        } else {
+            format!("{}.v{version}.dcm", uid_component(&h.sop_instance_uid))
+        };
+        PathBuf::from("objects")
+            .join(uid_component(&h.study_uid))
+            .join(uid_component(&h.series_uid))
+            .join(name)
+    }
+
+    /// Import files and folders (folders recursively, CD roots through their
+    /// DICOMDIR). Files are read and copied in parallel, each made durable; then the
+    /// index is updated in one transaction.
+    pub fn import(&mut self, inputs: &[PathBuf], mode: ImportMode) -> Result<ImportReport> {
+        let mut report = ImportReport::default();
+        let mut headers = Vec::new();
+        for input in inputs {
+            let s = scan::scan(input).map_err(io_err(input))?;
+            report.failures.extend(s.failures);
+            headers.extend(
+                s.headers
+                    .into_iter()
+                    .filter(|h| h.sop_class_uid != crate::model::MEDIA_STORAGE_DIRECTORY),
+            );
+        }
+        // Decide each file's fate against the index, then write files in parallel.
+        struct Plan {
+            header: ImageHeader,
+            bytes_crc: (u64, u32),
+            outcome: Outcome,
+            rel: PathBuf,
+        }
+        let checked: Vec<std::result::Result<(ImageHeader, u64, u32), Failure>> = headers
+            .into_par_iter()
+            .map(|h| match file_crc(&h.path) {
+                Ok((size, crc)) => Ok((h, size, crc)),
+                Err(e) => Err((h.path.clone(), e.to_string())),
+            })
+            .collect();
+        let mut plans = Vec::new();
+        for c in checked {
+            let (h, size, crc) = match c {
+                Ok(v) => v,
+                Err(f) => {
+                    report.failures.push(f);
+                    continue;
+                }
+            };
+            let existing: Vec<(u32, u64, u32)> = {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached("SELECT version, size, crc32 FROM instances WHERE sop_uid = ?1 ORDER BY version")
+                    .map_err(db_err)?;
+                stmt.query_map(params![h.sop_instance_uid], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .map_err(db_err)?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(db_err)?
+            };
+            // The same instance twice in one import is a duplicate too.
+            let same_batch = plans.iter().any(|p: &Plan| {
+                p.header.sop_instance_uid == h.sop_instance_uid && p.bytes_crc == (size, crc)
+            });
+            if same_batch || existing.iter().any(|&(_, s, c)| (s, c) == (size, crc)) {
+                report.duplicates += 1;
+                continue;
+            }
+            let earlier_in_batch = plans
+                .iter()
+                .filter(|p| p.header.sop_instance_uid == h.sop_instance_uid)
+                .count() as u32;
+            let version = existing.iter().map(|e| e.0).max().unwrap_or(0) + earlier_in_batch + 1;
+            let outcome = if version > 1 {
+                Outcome::NewVersion(version)
+            } else {
+                Outcome::Stored
+            };
+            let rel = match mode {
+                ImportMode::Copy => Self::object_path(&h, version),
+                ImportMode::Link => {
+                    std::fs::canonicalize(&h.path).unwrap_or_else(|_| h.path.clone())
+                }
+            };
+            plans.push(Plan {
+                header: h,
+                bytes_crc: (size, crc),
+                outcome,
+                rel,
+            });
+        }
+        let root = self.root.clone();
+        let written: Vec<std::result::Result<Plan, Failure>> = plans
+            .into_par_iter()
+            .map(|p| {
+                if mode == ImportMode::Copy {
+                    if let Err(e) = durable_copy(&p.header.path, &root, &p.rel) {
+                        return Err((p.header.path.clone(), e.to_string()));
+                    }
+                }
+                Ok(p)
+            })
+            .collect();
+        // Files are durable: index them in one transaction.
+        let tx = self.conn.transaction().map_err(db_err)?;
+        let mut studies = std::collections::HashSet::new();
+        let mut series = std::collections::HashSet::new();
+        let source = match mode {
+            ImportMode::Copy => "import",
+            ImportMode::Link => "import-link",
+        };
+        for w in written {
+            let p = match w {
+                Ok(p) => p,
+                Err(f) => {
+                    report.failures.push(f);
+                    continue;
+                }
+            };
+            index_instance(
+                &tx,
+                &p.header,
+                &p.rel,
+                mode == ImportMode::Link,
+                p.bytes_crc,
+                p.outcome.clone(),
+                source,
+            )?;
+            studies.insert(p.header.study_uid.clone());
+            series.insert(p.header.series_uid.clone());
+            match p.outcome {
+                Outcome::NewVersion(v) => report.new_versions.push(format!(
+                    "{}: SOP Instance {} differs from the cached copy; kept as version {v}",
+                    p.header.path.display(),
+                    p.header.sop_instance_uid
+                )),
+                _ => report.stored += 1,
+            }
+        }
+        tx.commit().map_err(db_err)?;
+        report.studies = studies.len();
+        report.series = series.len();
+        Ok(report)
+    }
+
+    /// Studies in the cache, most recent study date first.
+    pub fn studies(&self) -> Result<Vec<StudyRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT st.study_uid, p.patient_id, p.name, st.date, st.description,
+                        (SELECT group_concat(DISTINCT se.modality) FROM series se WHERE se.study_uid = st.study_uid),
+                        (SELECT count(*) FROM series se WHERE se.study_uid = st.study_uid),
+                        (SELECT count(*) FROM instances i JOIN series se ON i.series_uid = se.series_uid
+                            WHERE se.study_uid = st.study_uid),
+                        (SELECT coalesce(sum(i.size), 0) FROM instances i JOIN series se ON i.series_uid = se.series_uid
+                            WHERE se.study_uid = st.study_uid),
+                        st.pinned
+                 FROM studies st JOIN patients p ON p.key = st.patient_key
+                 ORDER BY st.date DESC, st.study_uid",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(StudyRow {
+                    study_uid: r.get(0)?,
+                    patient_id: r.get(1)?,
+                    patient_name: r.get(2)?,
+                    date: r.get(3)?,
+                    description: r.get(4)?,
+                    modalities: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                    series: r.get::<_, i64>(6)? as usize,
+                    instances: r.get::<_, i64>(7)? as usize,
+                    bytes: r.get::<_, i64>(8)? as u64,
+                    pinned: r.get::<_, i64>(9)? != 0,
+                })
+            })
+            .map_err(db_err)?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        Ok(rows)
+    }
+
+    /// Check every indexed file (present, same size and CRC-32) and look for files no
+    /// row names.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT sop_uid, version, path, linked, size, crc32 FROM instances")
+            .map_err(db_err)?;
+        let rows: Vec<(String, u32, String, bool, u64, u32)> = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, i64>(3)? != 0,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .map_err(db_err)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(db_err)?;
+        let mut report = VerifyReport {
+            checked: rows.len(),
+            ..Default::default()
+        };
+        let known: std::collections::HashSet<PathBuf> = rows
+            .iter()
+            .filter(|r| !r.3)
+            .map(|r| self.root.join(&r.2))
+            .collect();
+        let root = &self.root;
+        let results: Vec<(String, Option<bool>)> = rows
+            .par_iter()
+            .map(|(sop, version, path, linked, size, crc)| {
+                let full = if *linked {
+                    PathBuf::from(path)
+                } else {
+                    root.join(path)
+                };
+                let label = format!("{sop} (version {version}) at {}", full.display());
+                match file_crc(&full) {
+                    Err(_) => (label, None),
+                    Ok((s, c)) => (label, Some((s, c) == (*size, *crc))),
+                }
+            })
+            .collect();
+        for (label, state) in results {
+            match state {
+                None => report.missing.push(label),
+                Some(false) => report.corrupt.push(label),
+                Some(true) => {}
+            }
+        }
+        let objects = self.root.join("objects");
+        for f in scan::list_files(&objects).map_err(io_err(&objects))? {
+            if !known.contains(&f) {
+                report.orphaned.push(f);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Recreate the index from the files under `objects/` alone (linked files are
+    /// dropped: re-import them). Returns the number of instances indexed.
+    pub fn rebuild(&mut self) -> Result<usize> {
+        let objects = self.root.join("objects");
+        let files = scan::list_files(&objects).map_err(io_err(&objects))?;
+        let s = scan::scan_files(&files);
+        let with_crc: Vec<(ImageHeader, u64, u32)> = s
+            .headers
+            .into_par_iter()
+            .filter_map(|h| file_crc(&h.path).ok().map(|(size, crc)| (h, size, crc)))
+            .collect();
+        let root = self.root.clone();
+        let tx = self.conn.transaction().map_err(db_err)?;
+        tx.execute_batch(
+            "DELETE FROM instances; DELETE FROM series; DELETE FROM studies; DELETE FROM patients;",
+        )
+        .map_err(db_err)?;
+        let mut n = 0;
+        for (h, size, crc) in with_crc {
+            let rel = h
+                .path
+                .strip_prefix(&root)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|_| h.path.clone());
+            let version = version_from_name(&rel);
+            let outcome = if version > 1 {
+                Outcome::NewVersion(version)
+            } else {
+                Outcome::Stored
+            };
+            index_instance(&tx, &h, &rel, false, (size, crc), outcome, "rebuild")?;
+            n += 1;
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(n)
+    }
+}
+
+fn version_from_name(rel: &Path) -> u32 {
+    rel.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".dcm"))
+        .and_then(|n| n.rsplit_once(".v"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Size and CRC-32 of a file.
+fn file_crc(path: &Path) -> std::io::Result<(u64, u32)> {
+    let bytes = std::fs::read(path)?;
+    Ok((bytes.len() as u64, crc32fast::hash(&bytes)))
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Copy `src` to `root/rel`: write a temporary file in `root/tmp`, fsync it, rename
+/// it into place, fsync the folder.
+fn durable_copy(src: &Path, root: &Path, rel: &Path) -> Result<()> {
+    use std::io::Write;
+    let bytes = std::fs::read(src).map_err(io_err(src))?;
+    let dst = root.join(rel);
+    let dir = dst
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| root.to_path_buf());
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let tmp = root.join("tmp").join(format!(
+        "{}-{}.part",
+        std::process::id(),
+        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &dst)?;
+        std::fs::File::open(&dir)?.sync_all()
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::Write {
+            path: dst.clone(),
+            reason: e.to_string(),
+        }
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn index_instance(
+    tx: &rusqlite::Transaction<'_>,
+    h: &ImageHeader,
+    rel: &Path,
+    linked: bool,
+    (size, crc): (u64, u32),
+    outcome: Outcome,
+    source: &str,
+) -> Result<()> {
+    let pid = h.patient_id.clone().unwrap_or_default();
+    let pname = h.patient_name.clone().unwrap_or_default();
+    tx.execute(
+        "INSERT INTO patients (patient_id, name, birth_date, sex) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (patient_id, name) DO UPDATE SET birth_date = coalesce(excluded.birth_date, birth_date),
+             sex = coalesce(excluded.sex, sex)",
+        params![pid, pname, h.patient_birth_date, h.patient_sex],
+    )
+    .map_err(db_err)?;
+    let key: i64 = tx
+        .query_row(
+            "SELECT key FROM patients WHERE patient_id = ?1 AND name = ?2",
+            params![pid, pname],
+            |r| r.get(0),
+        )
+        .map_err(db_err)?;
+    tx.execute(
+        "INSERT INTO studies (study_uid, patient_key, date, time, description, accession, referring_physician, last_access)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (study_uid) DO NOTHING",
+        params![h.study_uid, key, h.study_date, h.study_time, h.study_description, h.accession_number, h.referring_physician, now()],
+    )
+    .map_err(db_err)?;
+    tx.execute(
+        "INSERT INTO series (series_uid, study_uid, number, modality, description, body_part)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (series_uid) DO NOTHING",
+        params![
+            h.series_uid,
+            h.study_uid,
+            h.series_number,
+            h.modality,
+            h.series_description,
+            h.body_part
+        ],
+    )
+    .map_err(db_err)?;
+    let version = match outcome {
+        Outcome::NewVersion(v) => v,
+        _ => 1,
+    };
+    let exists: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM instances WHERE sop_uid = ?1 AND version = ?2",
+            params![h.sop_instance_uid, version],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db_err)?;
+    if exists.is_none() {
+        tx.execute(
+            "INSERT INTO instances (sop_uid, version, series_uid, sop_class, instance_number, transfer_syntax,
+                                    path, linked, size, crc32, source, stored_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                h.sop_instance_uid,
+                version,
+                h.series_uid,
+                h.sop_class_uid,
+                h.instance_number,
+                h.transfer_syntax,
+                rel.to_string_lossy(),
+                linked as i64,
+                size as i64,
+                crc,
+                source,
+                now()
+            ],
+        )
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Read one stored instance's header back (for tools and tests).
+pub fn read_stored(root: &Path, rel: &str) -> Result<ImageHeader> {
+    dicom::read_header(&root.join(rel))
+}

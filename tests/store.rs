@@ -1,0 +1,256 @@
+//! The local cache: import, duplicates and versions, verify (missing, corrupt,
+//! unindexed files), rebuild from files, linked import of read-only media, and UIDs
+//! that try to leave the cache root.
+
+mod common;
+
+use std::path::Path;
+
+use lightbox::store::{ImportMode, Store};
+use lightbox::synth;
+
+fn study(dir: &Path) {
+    synth::write_ct(
+        &dir.join("ct"),
+        &synth::CtSpec {
+            slices: 8,
+            size: 32,
+            ..Default::default()
+        },
+    )
+    .expect("ct");
+    synth::write_mr(
+        &dir.join("mr"),
+        &synth::MrSpec {
+            slices: 3,
+            size: 32,
+            ..Default::default()
+        },
+    )
+    .expect("mr");
+}
+
+#[test]
+fn import_lists_and_verifies_then_skips_duplicates() {
+    let tmp = common::tempdir();
+    study(&tmp.path().join("in"));
+    let mut store = Store::open(&tmp.path().join("cache")).expect("open");
+    let r = store
+        .import(&[tmp.path().join("in")], ImportMode::Copy)
+        .expect("import");
+    assert_eq!((r.stored, r.series, r.studies, r.duplicates), (11, 2, 2, 0));
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    let rows = store.studies().expect("ls");
+    assert_eq!(rows.len(), 2);
+    let ct = rows.iter().find(|r| r.modalities == "CT").expect("ct row");
+    assert_eq!(
+        (
+            ct.patient_name.as_str(),
+            ct.patient_id.as_str(),
+            ct.series,
+            ct.instances
+        ),
+        ("PHANTOM^CHEST", "LBX0001", 1, 8)
+    );
+    assert!(store.verify().expect("verify").is_clean());
+    // Files live under objects/<study>/<series>/<sop>.dcm and are byte-identical.
+    let objects = lightbox::scan::list_files(&tmp.path().join("cache/objects")).expect("list");
+    assert_eq!(objects.len(), 11);
+    for f in &objects {
+        let h = lightbox::dicom::read_header(f).expect("stored file readable");
+        assert_eq!(
+            f.file_name().expect("name").to_string_lossy(),
+            format!("{}.dcm", h.sop_instance_uid)
+        );
+    }
+
+    let again = store
+        .import(&[tmp.path().join("in")], ImportMode::Copy)
+        .expect("import again");
+    assert_eq!((again.stored, again.duplicates), (0, 11));
+    assert_eq!(
+        store.studies().expect("ls")[0].instances + store.studies().expect("ls")[1].instances,
+        11
+    );
+}
+
+#[test]
+fn changed_bytes_under_the_same_uid_are_kept_as_a_new_version() {
+    let tmp = common::tempdir();
+    let input = tmp.path().join("in");
+    study(&input);
+    let mut store = Store::open(&tmp.path().join("cache")).expect("open");
+    store
+        .import(std::slice::from_ref(&input), ImportMode::Copy)
+        .expect("import");
+    // Change one pixel of one CT file (same UIDs, different bytes).
+    let f = lightbox::scan::list_files(&input.join("ct"))
+        .expect("list")
+        .remove(0);
+    let mut bytes = std::fs::read(&f).expect("read");
+    let n = bytes.len();
+    bytes[n - 2] ^= 0x01;
+    std::fs::write(&f, &bytes).expect("write");
+    let r = store
+        .import(std::slice::from_ref(&f), ImportMode::Copy)
+        .expect("import changed");
+    assert_eq!(r.new_versions.len(), 1, "{r:?}");
+    assert!(r.new_versions[0].contains("kept as version 2"));
+    assert!(store.verify().expect("verify").is_clean());
+}
+
+#[test]
+fn verify_finds_missing_corrupt_and_unindexed_files_and_rebuild_restores_the_index() {
+    let tmp = common::tempdir();
+    study(&tmp.path().join("in"));
+    let root = tmp.path().join("cache");
+    let mut store = Store::open(&root).expect("open");
+    store
+        .import(&[tmp.path().join("in")], ImportMode::Copy)
+        .expect("import");
+    let mut files = lightbox::scan::list_files(&root.join("objects")).expect("list");
+    files.sort();
+    std::fs::remove_file(&files[0]).expect("remove");
+    let mut b = std::fs::read(&files[1]).expect("read");
+    let last = b.len() - 1;
+    b[last] ^= 0xFF;
+    std::fs::write(&files[1], &b).expect("corrupt");
+    std::fs::copy(&files[2], root.join("objects").join("stray.dcm")).expect("stray");
+    let v = store.verify().expect("verify");
+    assert_eq!(
+        (v.missing.len(), v.corrupt.len(), v.orphaned.len()),
+        (1, 1, 1),
+        "{v:?}"
+    );
+    assert!(!v.is_clean());
+
+    // Lose the index entirely: rebuild from the files.
+    drop(store);
+    for f in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+        let _ = std::fs::remove_file(root.join(f));
+    }
+    std::fs::remove_file(root.join("objects").join("stray.dcm")).expect("rm stray");
+    let mut store = Store::open(&root).expect("reopen");
+    assert!(store.studies().expect("ls").is_empty());
+    let n = store.rebuild().expect("rebuild");
+    assert_eq!(n, 10, "11 imported, one deleted");
+    assert!(store.verify().expect("verify").is_clean());
+    let total: usize = store
+        .studies()
+        .expect("ls")
+        .iter()
+        .map(|r| r.instances)
+        .sum();
+    assert_eq!(total, 10);
+}
+
+#[test]
+fn linked_import_indexes_media_in_place() {
+    let tmp = common::tempdir();
+    let media = common::pydicom_test_files().join("dicomdirtests");
+    let mut store = Store::open(&tmp.path().join("cache")).expect("open");
+    let r = store.import(&[media], ImportMode::Link).expect("import");
+    assert_eq!(r.stored, 31);
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    assert!(
+        lightbox::scan::list_files(&tmp.path().join("cache/objects"))
+            .expect("list")
+            .is_empty(),
+        "nothing copied"
+    );
+    assert_eq!(store.studies().expect("ls").len(), 6);
+    assert!(store.verify().expect("verify").is_clean());
+}
+
+#[test]
+fn hostile_uids_never_leave_the_cache_root() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::{tags, uids};
+    use dicom_object::InMemDicomObject;
+    use dicom_object::meta::FileMetaTableBuilder;
+    let tmp = common::tempdir();
+    let mut o = InMemDicomObject::new_empty();
+    let t = |tag, vr, v: &str| DataElement::new(tag, vr, PrimitiveValue::from(v));
+    o.put(t(
+        tags::SOP_CLASS_UID,
+        VR::UI,
+        uids::SECONDARY_CAPTURE_IMAGE_STORAGE,
+    ));
+    o.put(t(tags::SOP_INSTANCE_UID, VR::UI, "../../../../tmp/escaped"));
+    o.put(t(tags::STUDY_INSTANCE_UID, VR::UI, "/etc"));
+    o.put(t(tags::SERIES_INSTANCE_UID, VR::UI, ".."));
+    let f = o
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+                .media_storage_sop_class_uid(uids::SECONDARY_CAPTURE_IMAGE_STORAGE)
+                .media_storage_sop_instance_uid("1.2.3"),
+        )
+        .expect("meta");
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    f.write_to_file(input.join("evil.dcm")).expect("write");
+    let root = tmp.path().join("cache");
+    let mut store = Store::open(&root).expect("open");
+    let r = store.import(&[input], ImportMode::Copy).expect("import");
+    assert_eq!(r.stored, 1, "{r:?}");
+    let files = lightbox::scan::list_files(&root.join("objects")).expect("list");
+    assert_eq!(files.len(), 1);
+    let canon = std::fs::canonicalize(&files[0]).expect("canon");
+    assert!(
+        canon.starts_with(std::fs::canonicalize(root.join("objects")).expect("root")),
+        "{}",
+        canon.display()
+    );
+    assert!(!Path::new("/tmp/escaped.dcm").exists());
+    assert!(store.verify().expect("verify").is_clean());
+}
+
+#[test]
+fn importer_killed_mid_transfer_leaves_no_half_indexed_instance() {
+    let tmp = common::tempdir();
+    let input = tmp.path().join("in");
+    synth::write_ct(
+        &input,
+        &synth::CtSpec {
+            slices: 120,
+            size: 128,
+            ..Default::default()
+        },
+    )
+    .expect("ct");
+    let root = tmp.path().join("cache");
+    let bin = env!("CARGO_BIN_EXE_lightbox");
+    for i in 0..12u64 {
+        let mut child = std::process::Command::new(bin)
+            .args([
+                "import",
+                input.to_str().expect("utf8"),
+                "--cache",
+                root.to_str().expect("utf8"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(3 + i * 7));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        // After every crash: nothing indexed without its file, nothing corrupt.
+        let store = Store::open(&root).expect("reopen after crash");
+        let v = store.verify().expect("verify");
+        assert!(
+            v.missing.is_empty() && v.corrupt.is_empty(),
+            "after kill {i}: {v:?}"
+        );
+    }
+    // Re-sending completes the study and leaves the cache clean.
+    let mut store = Store::open(&root).expect("open");
+    let r = store
+        .import(&[input], ImportMode::Copy)
+        .expect("final import");
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    let v = store.verify().expect("verify");
+    assert!(v.is_clean(), "{v:?}");
+    assert_eq!(store.studies().expect("ls")[0].instances, 120);
+}
