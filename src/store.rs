@@ -263,43 +263,73 @@ impl Store {
             );
         }
         // Decide each file's fate against the index, then write files in parallel.
+        // The common case — a SOP Instance UID the cache has never seen, once in this
+        // import — is read once, checksummed while it is copied. Only known UIDs are
+        // checksummed first, to tell duplicates from new versions.
         struct Plan {
             header: ImageHeader,
-            bytes_crc: (u64, u32),
+            bytes_crc: Option<(u64, u32)>,
             outcome: Outcome,
             rel: PathBuf,
         }
-        let checked: Vec<std::result::Result<(ImageHeader, u64, u32), Failure>> = headers
+        let mut per_uid: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::new();
+        for h in &headers {
+            *per_uid.entry(h.sop_instance_uid.clone()).or_default() += 1;
+        }
+        let existing_of = |uid: &str| -> Result<Vec<(u32, u64, u32)>> {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT version, size, crc32 FROM instances WHERE sop_uid = ?1 ORDER BY version")
+                .map_err(db_err)?;
+            stmt.query_map(params![uid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(db_err)?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(db_err)
+        };
+        let mut fresh = Vec::new();
+        let mut known = Vec::new();
+        for h in headers {
+            let existing = existing_of(&h.sop_instance_uid)?;
+            if existing.is_empty() && per_uid.get(&h.sop_instance_uid) == Some(&1) {
+                fresh.push(h);
+            } else {
+                known.push((h, existing));
+            }
+        }
+        let rel_for = |h: &ImageHeader, version: u32| match mode {
+            ImportMode::Copy => Self::object_path(h, version),
+            ImportMode::Link => std::fs::canonicalize(&h.path).unwrap_or_else(|_| h.path.clone()),
+        };
+        let mut plans: Vec<Plan> = fresh
+            .into_iter()
+            .map(|h| Plan {
+                rel: rel_for(&h, 1),
+                header: h,
+                bytes_crc: None,
+                outcome: Outcome::Stored,
+            })
+            .collect();
+        let checked: Vec<
+            std::result::Result<(ImageHeader, Vec<(u32, u64, u32)>, u64, u32), Failure>,
+        > = known
             .into_par_iter()
-            .map(|h| match file_crc(&h.path) {
-                Ok((size, crc)) => Ok((h, size, crc)),
+            .map(|(h, existing)| match file_crc(&h.path) {
+                Ok((size, crc)) => Ok((h, existing, size, crc)),
                 Err(e) => Err((h.path.clone(), e.to_string())),
             })
             .collect();
-        let mut plans = Vec::new();
         for c in checked {
-            let (h, size, crc) = match c {
+            let (h, existing, size, crc) = match c {
                 Ok(v) => v,
                 Err(f) => {
                     report.failures.push(f);
                     continue;
                 }
             };
-            let existing: Vec<(u32, u64, u32)> = {
-                let mut stmt = self
-                    .conn
-                    .prepare_cached("SELECT version, size, crc32 FROM instances WHERE sop_uid = ?1 ORDER BY version")
-                    .map_err(db_err)?;
-                stmt.query_map(params![h.sop_instance_uid], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .map_err(db_err)?
-                .collect::<std::result::Result<_, _>>()
-                .map_err(db_err)?
-            };
             // The same instance twice in one import is a duplicate too.
-            let same_batch = plans.iter().any(|p: &Plan| {
-                p.header.sop_instance_uid == h.sop_instance_uid && p.bytes_crc == (size, crc)
+            let same_batch = plans.iter().any(|p| {
+                p.header.sop_instance_uid == h.sop_instance_uid && p.bytes_crc == Some((size, crc))
             });
             if same_batch || existing.iter().any(|&(_, s, c)| (s, c) == (size, crc)) {
                 report.duplicates += 1;
@@ -315,31 +345,46 @@ impl Store {
             } else {
                 Outcome::Stored
             };
-            let rel = match mode {
-                ImportMode::Copy => Self::object_path(&h, version),
-                ImportMode::Link => {
-                    std::fs::canonicalize(&h.path).unwrap_or_else(|_| h.path.clone())
-                }
-            };
             plans.push(Plan {
+                rel: rel_for(&h, version),
                 header: h,
-                bytes_crc: (size, crc),
+                bytes_crc: Some((size, crc)),
                 outcome,
-                rel,
             });
         }
         let root = self.root.clone();
         let written: Vec<std::result::Result<Plan, Failure>> = plans
             .into_par_iter()
-            .map(|p| {
-                if mode == ImportMode::Copy {
-                    if let Err(e) = durable_copy(&p.header.path, &root, &p.rel) {
-                        return Err((p.header.path.clone(), e.to_string()));
+            .map(|mut p| {
+                let done = match mode {
+                    ImportMode::Copy => durable_copy(&p.header.path, &root, &p.rel),
+                    ImportMode::Link => match p.bytes_crc {
+                        Some(v) => Ok(v),
+                        None => file_crc(&p.header.path).map_err(io_err(&p.header.path)),
+                    },
+                };
+                match done {
+                    Ok(v) => {
+                        p.bytes_crc = Some(v);
+                        Ok(p)
                     }
+                    Err(e) => Err((p.header.path.clone(), e.to_string())),
                 }
-                Ok(p)
             })
             .collect();
+        // Make the renames durable: each folder written to, once.
+        if mode == ImportMode::Copy {
+            let dirs: std::collections::BTreeSet<PathBuf> = written
+                .iter()
+                .filter_map(|w| w.as_ref().ok())
+                .filter_map(|p| self.root.join(&p.rel).parent().map(Path::to_path_buf))
+                .collect();
+            for d in dirs {
+                std::fs::File::open(&d)
+                    .and_then(|f| f.sync_all())
+                    .map_err(io_err(&d))?;
+            }
+        }
         // Files are durable: index them in one transaction.
         let tx = self.conn.transaction().map_err(db_err)?;
         let mut studies = std::collections::HashSet::new();
@@ -361,7 +406,7 @@ impl Store {
                 &p.header,
                 &p.rel,
                 mode == ImportMode::Link,
-                p.bytes_crc,
+                p.bytes_crc.unwrap_or_default(),
                 p.outcome.clone(),
                 source,
             )?;
@@ -537,9 +582,10 @@ fn file_crc(path: &Path) -> std::io::Result<(u64, u32)> {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Copy `src` to `root/rel`: write a temporary file in `root/tmp`, fsync it, rename
-/// it into place, fsync the folder.
-fn durable_copy(src: &Path, root: &Path, rel: &Path) -> Result<()> {
+/// Copy `src` to `root/rel`: write a temporary file in `root/tmp`, fsync it and
+/// rename it into place. The caller fsyncs the folders (once each) before indexing.
+/// Returns the size and CRC-32 of what was written.
+fn durable_copy(src: &Path, root: &Path, rel: &Path) -> Result<(u64, u32)> {
     use std::io::Write;
     let bytes = std::fs::read(src).map_err(io_err(src))?;
     let dst = root.join(rel);
@@ -557,8 +603,7 @@ fn durable_copy(src: &Path, root: &Path, rel: &Path) -> Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, &dst)?;
-        std::fs::File::open(&dir)?.sync_all()
+        std::fs::rename(&tmp, &dst)
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
@@ -566,7 +611,8 @@ fn durable_copy(src: &Path, root: &Path, rel: &Path) -> Result<()> {
             path: dst.clone(),
             reason: e.to_string(),
         }
-    })
+    })?;
+    Ok((bytes.len() as u64, crc32fast::hash(&bytes)))
 }
 
 #[allow(clippy::too_many_arguments)]
