@@ -84,6 +84,10 @@ pub enum Outcome {
 /// A file that could not be imported, and why.
 type Failure = (PathBuf, String);
 
+/// A file whose SOP Instance UID is known: its header, the cached versions
+/// (version, size, CRC-32), and its own size and CRC-32.
+type Checked = (ImageHeader, Vec<(u32, u64, u32)>, u64, u32);
+
 /// Summary of an import.
 #[derive(Debug, Default, Serialize)]
 pub struct ImportReport {
@@ -310,9 +314,7 @@ impl Store {
                 outcome: Outcome::Stored,
             })
             .collect();
-        let checked: Vec<
-            std::result::Result<(ImageHeader, Vec<(u32, u64, u32)>, u64, u32), Failure>,
-        > = known
+        let checked: Vec<std::result::Result<Checked, Failure>> = known
             .into_par_iter()
             .map(|(h, existing)| match file_crc(&h.path) {
                 Ok((size, crc)) => Ok((h, existing, size, crc)),
