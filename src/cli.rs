@@ -96,6 +96,20 @@ enum CacheAction {
     Verify,
     /// Recreate the index from the files alone.
     Rebuild,
+    /// Totals: patients, studies, series, instances, size, pins.
+    Stats,
+    /// Pin a study: it is never evicted.
+    Pin { study: String },
+    /// Unpin a study.
+    Unpin { study: String },
+    /// Remove a study (rows first, then files).
+    Rm { study: String },
+    /// Evict least recently opened, unpinned studies down to a size cap.
+    Evict {
+        /// Size cap in megabytes.
+        #[arg(long)]
+        max_mb: u64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -702,6 +716,48 @@ fn cmd_cache(action: CacheAction, cache: Option<PathBuf>) -> Result<ExitCode> {
         CacheAction::Rebuild => {
             let n = store.rebuild()?;
             out!("index rebuilt from the files: {n} instance(s)");
+            Ok(ExitCode::SUCCESS)
+        }
+        CacheAction::Stats => {
+            let s = store.stats()?;
+            out!(
+                "{} patient(s), {} study(ies) ({} pinned), {} series, {} instance(s), {:.1} MB in {}",
+                s.patients,
+                s.studies,
+                s.pinned_studies,
+                s.series,
+                s.instances,
+                s.bytes as f64 / 1e6,
+                store.root().display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        CacheAction::Pin { study } => {
+            store.set_pinned(&study, true)?;
+            out!("pinned {study}");
+            Ok(ExitCode::SUCCESS)
+        }
+        CacheAction::Unpin { study } => {
+            store.set_pinned(&study, false)?;
+            out!("unpinned {study}");
+            Ok(ExitCode::SUCCESS)
+        }
+        CacheAction::Rm { study } => {
+            let n = store.remove_study(&study)?;
+            out!("removed {study} ({n} file(s))");
+            Ok(ExitCode::SUCCESS)
+        }
+        CacheAction::Evict { max_mb } => {
+            let removed = store.evict(max_mb * 1_000_000)?;
+            for u in &removed {
+                out!("evicted {u}");
+            }
+            let s = store.stats()?;
+            out!(
+                "{} study(ies) evicted; {:.1} MB remain",
+                removed.len(),
+                s.bytes as f64 / 1e6
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

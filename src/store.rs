@@ -115,6 +115,17 @@ pub struct StudyRow {
     pub pinned: bool,
 }
 
+/// Totals of the cache.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Stats {
+    pub patients: usize,
+    pub studies: usize,
+    pub series: usize,
+    pub instances: usize,
+    pub bytes: u64,
+    pub pinned_studies: usize,
+}
+
 /// Findings of `verify`.
 #[derive(Debug, Default, Serialize)]
 pub struct VerifyReport {
@@ -465,6 +476,140 @@ impl Store {
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(db_err)?;
         Ok(rows)
+    }
+
+    /// Totals: patients, studies, series, instances, bytes of copied files, pins.
+    pub fn stats(&self) -> Result<Stats> {
+        let count = |sql: &str| -> Result<i64> {
+            self.conn.query_row(sql, [], |r| r.get(0)).map_err(db_err)
+        };
+        Ok(Stats {
+            patients: count("SELECT count(*) FROM patients")? as usize,
+            studies: count("SELECT count(*) FROM studies")? as usize,
+            series: count("SELECT count(*) FROM series")? as usize,
+            instances: count("SELECT count(*) FROM instances")? as usize,
+            bytes: count("SELECT coalesce(sum(size), 0) FROM instances WHERE linked = 0")? as u64,
+            pinned_studies: count("SELECT count(*) FROM studies WHERE pinned = 1")? as usize,
+        })
+    }
+
+    fn require_study(&self, study_uid: &str) -> Result<()> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM studies WHERE study_uid = ?1",
+                params![study_uid],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        if n == 0 {
+            return Err(Error::Usage(format!("no study {study_uid} in the cache")));
+        }
+        Ok(())
+    }
+
+    /// Pin (or unpin) a study: pinned studies are never evicted.
+    pub fn set_pinned(&self, study_uid: &str, pinned: bool) -> Result<()> {
+        self.require_study(study_uid)?;
+        self.conn
+            .execute(
+                "UPDATE studies SET pinned = ?2 WHERE study_uid = ?1",
+                params![study_uid, pinned as i64],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Record that a study was opened now (eviction removes the least recently opened).
+    pub fn touch(&self, study_uid: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE studies SET last_access = ?2 WHERE study_uid = ?1",
+                params![study_uid, now()],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Remove a whole study: its rows first (one transaction), then its copied files,
+    /// so a crash in between leaves unindexed files (reported by `verify`), never rows
+    /// without files. Linked files are left where they are. Returns the files removed.
+    pub fn remove_study(&mut self, study_uid: &str) -> Result<usize> {
+        self.require_study(study_uid)?;
+        let tx = self.conn.transaction().map_err(db_err)?;
+        let paths: Vec<String> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT i.path FROM instances i JOIN series se ON i.series_uid = se.series_uid
+                     WHERE se.study_uid = ?1 AND i.linked = 0",
+                )
+                .map_err(db_err)?;
+            stmt.query_map(params![study_uid], |r| r.get(0))
+                .map_err(db_err)?
+                .collect::<std::result::Result<_, _>>()
+                .map_err(db_err)?
+        };
+        tx.execute(
+            "DELETE FROM instances WHERE series_uid IN (SELECT series_uid FROM series WHERE study_uid = ?1)",
+            params![study_uid],
+        )
+        .map_err(db_err)?;
+        tx.execute(
+            "DELETE FROM series WHERE study_uid = ?1",
+            params![study_uid],
+        )
+        .map_err(db_err)?;
+        tx.execute(
+            "DELETE FROM studies WHERE study_uid = ?1",
+            params![study_uid],
+        )
+        .map_err(db_err)?;
+        tx.execute(
+            "DELETE FROM patients WHERE key NOT IN (SELECT patient_key FROM studies)",
+            [],
+        )
+        .map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        let mut removed = 0;
+        for p in &paths {
+            let full = self.root.join(p);
+            if std::fs::remove_file(&full).is_ok() {
+                removed += 1;
+            }
+            // Drop emptied series/study folders.
+            let mut dir = full.parent().map(Path::to_path_buf);
+            while let Some(d) = dir {
+                if d == self.root.join("objects") || std::fs::remove_dir(&d).is_err() {
+                    break;
+                }
+                dir = d.parent().map(Path::to_path_buf);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Remove least recently opened, unpinned studies until the copied files take at
+    /// most `cap_bytes`. Returns the study UIDs removed, in order.
+    pub fn evict(&mut self, cap_bytes: u64) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        loop {
+            if self.stats()?.bytes <= cap_bytes {
+                break;
+            }
+            let next: Option<String> = self
+                .conn
+                .query_row(
+                    "SELECT study_uid FROM studies WHERE pinned = 0 ORDER BY last_access, study_uid LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            let Some(uid) = next else { break };
+            self.remove_study(&uid)?;
+            removed.push(uid);
+        }
+        Ok(removed)
     }
 
     /// Check every indexed file (present, same size and CRC-32) and look for files no

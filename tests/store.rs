@@ -254,3 +254,59 @@ fn importer_killed_mid_transfer_leaves_no_half_indexed_instance() {
     assert!(v.is_clean(), "{v:?}");
     assert_eq!(store.studies().expect("ls")[0].instances, 120);
 }
+
+#[test]
+fn eviction_removes_least_recently_opened_unpinned_studies_whole() {
+    let tmp = common::tempdir();
+    let input = tmp.path().join("in");
+    // Three studies: CT (8×32² ≈ 17 KB each), MR, CR (≈ 2.6 MB).
+    study(&input);
+    synth::write_cr(&input.join("cr")).expect("cr");
+    let mut store = Store::open(&tmp.path().join("cache")).expect("open");
+    store.import(&[input], ImportMode::Copy).expect("import");
+    let rows = store.studies().expect("ls");
+    let uid = |m: &str| {
+        rows.iter()
+            .find(|r| r.modalities == m)
+            .expect("study")
+            .study_uid
+            .clone()
+    };
+    let (ct, mr, cr) = (uid("CT"), uid("MR"), uid("CR"));
+    let before = store.stats().expect("stats");
+    assert_eq!((before.studies, before.instances), (3, 12));
+
+    // The CR is the biggest and least recently opened, but pinned: it stays.
+    store.set_pinned(&cr, true).expect("pin");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    store.touch(&mr).expect("touch");
+    let removed = store.evict(1).expect("evict");
+    assert_eq!(
+        removed,
+        vec![ct.clone(), mr.clone()],
+        "oldest first, pinned kept"
+    );
+    let after = store.stats().expect("stats");
+    assert_eq!(
+        (after.studies, after.instances, after.pinned_studies),
+        (1, 1, 1)
+    );
+    assert!(store.verify().expect("verify").is_clean());
+    assert_eq!(
+        lightbox::scan::list_files(&tmp.path().join("cache/objects"))
+            .expect("list")
+            .len(),
+        1
+    );
+
+    store.set_pinned(&cr, false).expect("unpin");
+    assert_eq!(store.remove_study(&cr).expect("rm"), 1);
+    assert_eq!(
+        store.stats().expect("stats"),
+        lightbox::store::Stats::default()
+    );
+    assert!(
+        store.remove_study(&cr).is_err(),
+        "removing twice names the missing study"
+    );
+}
