@@ -75,6 +75,11 @@ enum Command {
         #[arg(long)]
         cache: Option<PathBuf>,
     },
+    /// Show the effective configuration and where each value came from.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Inspect and repair the local cache.
     Cache {
         #[command(subcommand)]
@@ -82,6 +87,15 @@ enum Command {
         /// Cache folder (default: $LIGHTBOX_CACHE or ~/.local/share/lightbox/cache).
         #[arg(long, global = true)]
         cache: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigAction {
+    /// Print the effective configuration.
+    Show {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -106,9 +120,9 @@ enum CacheAction {
     Rm { study: String },
     /// Evict least recently opened, unpinned studies down to a size cap.
     Evict {
-        /// Size cap in megabytes.
+        /// Size cap in megabytes (default: cache_max_mb from the configuration).
         #[arg(long)]
-        max_mb: u64,
+        max_mb: Option<u64>,
     },
 }
 
@@ -199,6 +213,9 @@ pub fn main() -> ExitCode {
         Command::Synth(a) => cmd_synth(a),
         Command::Import { paths, link, cache } => cmd_import(&paths, link, cache),
         Command::Cache { action, cache } => cmd_cache(action, cache),
+        Command::Config {
+            action: ConfigAction::Show { json },
+        } => cmd_config_show(json),
     };
     match result {
         Ok(code) => code,
@@ -615,8 +632,49 @@ fn cmd_synth(a: SynthArgs) -> Result<ExitCode> {
 }
 
 fn open_store(cache: Option<PathBuf>) -> Result<crate::store::Store> {
-    let root = cache.unwrap_or_else(crate::store::default_root);
+    let root = match cache {
+        Some(c) => c,
+        None => {
+            crate::config::load(&crate::config::default_path())?
+                .cache_root
+                .0
+        }
+    };
     crate::store::Store::open(&root)
+}
+
+fn cmd_config_show(json: bool) -> Result<ExitCode> {
+    let path = crate::config::default_path();
+    let c = crate::config::load(&path)?;
+    if json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&c).map_err(|e| Error::Usage(e.to_string()))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    match &c.file {
+        Some(f) => out!("# from {}", f.display()),
+        None => out!("# {} does not exist: defaults", path.display()),
+    }
+    let o = |o: crate::config::Origin| format!("{o:?}").to_lowercase();
+    out!("ae_title     = {:?}  ({})", c.ae_title.0, o(c.ae_title.1));
+    out!("scp_port     = {}  ({})", c.scp_port.0, o(c.scp_port.1));
+    out!(
+        "allowed_aes  = {:?}  ({})",
+        c.allowed_aes.0,
+        o(c.allowed_aes.1)
+    );
+    out!(
+        "cache_root   = {:?}  ({})",
+        c.cache_root.0.display().to_string(),
+        o(c.cache_root.1)
+    );
+    match c.cache_max_mb.0 {
+        Some(v) => out!("cache_max_mb = {v}  ({})", o(c.cache_max_mb.1)),
+        None => out!("cache_max_mb = none  (default: no cap)"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn cmd_import(paths: &[PathBuf], link: bool, cache: Option<PathBuf>) -> Result<ExitCode> {
@@ -748,7 +806,18 @@ fn cmd_cache(action: CacheAction, cache: Option<PathBuf>) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         CacheAction::Evict { max_mb } => {
-            let removed = store.evict(max_mb * 1_000_000)?;
+            let cap = match max_mb {
+                Some(v) => v,
+                None => crate::config::load(&crate::config::default_path())?
+                    .cache_max_mb
+                    .0
+                    .ok_or_else(|| {
+                        Error::Usage(
+                            "no cap: give --max-mb or set cache_max_mb in the configuration".into(),
+                        )
+                    })?,
+            };
+            let removed = store.evict(cap * 1_000_000)?;
             for u in &removed {
                 out!("evicted {u}");
             }

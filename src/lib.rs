@@ -23,6 +23,7 @@
 //! bad files still yields the good ones, with the bad ones listed.
 
 pub mod cli;
+pub mod config;
 pub mod dicom;
 pub mod error;
 pub mod imaging;

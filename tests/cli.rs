@@ -266,3 +266,73 @@ fn render_a_folder_picks_slices_in_position_order() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn import_and_cache_commands_with_a_config_file() {
+    let tmp = common::tempdir();
+    small_study(tmp.path());
+    let cfg = tmp.path().join("config.toml");
+    let cache = tmp.path().join("cache");
+    std::fs::write(
+        &cfg,
+        format!(
+            "ae_title = \"READ1\"\ncache_root = {:?}\ncache_max_mb = 0\n",
+            cache.display().to_string()
+        ),
+    )
+    .expect("config");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_lightbox"))
+            .args(args)
+            .env("LIGHTBOX_CONFIG", &cfg)
+            .env_remove("LIGHTBOX_CACHE")
+            .output()
+            .expect("run")
+    };
+    let out = run(&["config", "show"]);
+    let t = text(&out.stdout);
+    assert!(
+        t.contains("ae_title     = \"READ1\"  (file)") && t.contains("cache_max_mb = 0  (file)"),
+        "{t}"
+    );
+
+    let out = run(&["import", tmp.path().join("ct").to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("12 instance(s) stored in 1 series of 1 study(ies)"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        cache.join("index.sqlite").exists(),
+        "the configured cache root is used"
+    );
+
+    let out = run(&["cache", "ls", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let uid = v[0]["study_uid"].as_str().expect("uid").to_string();
+    assert_eq!(v[0]["instances"], 12);
+    assert!(run(&["cache", "pin", &uid]).status.success());
+    let out = run(&["cache", "evict"]);
+    assert!(
+        text(&out.stdout).contains("0 study(ies) evicted"),
+        "pinned: {}",
+        text(&out.stdout)
+    );
+    assert!(run(&["cache", "unpin", &uid]).status.success());
+    let out = run(&["cache", "evict"]);
+    assert!(
+        text(&out.stdout).contains(&format!("evicted {uid}")),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["cache", "verify"]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let out = run(&["cache", "pin", "1.2.3"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no study 1.2.3 in the cache"),
+        "{}",
+        text(&out.stderr)
+    );
+}

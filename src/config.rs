@@ -1,0 +1,173 @@
+//! Configuration: a TOML file in the platform config folder
+//! (`$LIGHTBOX_CONFIG`, else `$XDG_CONFIG_HOME/lightbox/config.toml`, else
+//! `~/.config/lightbox/config.toml`). Every key is optional; `lightbox config show`
+//! prints the effective values and where each came from.
+//!
+//! ```toml
+//! ae_title = "LIGHTBOX"        # our AE title
+//! scp_port = 11112             # Storage SCP port
+//! allowed_aes = ["CT1", "PACS"] # calling AE titles the SCP accepts (empty: any)
+//! cache_root = "/data/lightbox" # local cache folder
+//! cache_max_mb = 50000         # eviction cap
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The file's contents; absent keys take defaults.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub ae_title: Option<String>,
+    pub scp_port: Option<u16>,
+    pub allowed_aes: Option<Vec<String>>,
+    pub cache_root: Option<PathBuf>,
+    pub cache_max_mb: Option<u64>,
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    Default,
+    File,
+    Environment,
+    CommandLine,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// The file read, if it exists.
+    pub file: Option<PathBuf>,
+    pub ae_title: (String, Origin),
+    pub scp_port: (u16, Origin),
+    pub allowed_aes: (Vec<String>, Origin),
+    pub cache_root: (PathBuf, Origin),
+    pub cache_max_mb: (Option<u64>, Origin),
+}
+
+/// The config file's path.
+pub fn default_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("LIGHTBOX_CONFIG") {
+        return PathBuf::from(p);
+    }
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("lightbox")
+        .join("config.toml")
+}
+
+fn pick<T>(file: Option<T>, default: T) -> (T, Origin) {
+    match file {
+        Some(v) => (v, Origin::File),
+        None => (default, Origin::Default),
+    }
+}
+
+/// AE titles: 1–16 characters of the default repertoire, no backslash, not all spaces.
+pub fn valid_ae_title(ae: &str) -> bool {
+    !ae.trim().is_empty()
+        && ae.len() <= 16
+        && ae
+            .chars()
+            .all(|c| c.is_ascii() && !c.is_ascii_control() && c != '\\')
+}
+
+/// Load the configuration from `path` (missing file: all defaults). A file that
+/// exists but cannot be read or parsed is an error naming the file and the key.
+pub fn load(path: &Path) -> Result<Config> {
+    let (fc, file) = match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let fc: FileConfig = toml::from_str(&text).map_err(|e| Error::Invalid {
+                path: path.to_path_buf(),
+                attribute: "configuration",
+                reason: e.to_string().trim().replace('\n', " "),
+            })?;
+            (fc, Some(path.to_path_buf()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (FileConfig::default(), None),
+        Err(source) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let invalid = |attribute: &'static str, reason: String| Error::Invalid {
+        path: path.to_path_buf(),
+        attribute,
+        reason,
+    };
+    let ae_title = pick(fc.ae_title, "LIGHTBOX".to_string());
+    if !valid_ae_title(&ae_title.0) {
+        return Err(invalid(
+            "ae_title",
+            format!("{:?} is not a valid AE title", ae_title.0),
+        ));
+    }
+    let allowed = pick(fc.allowed_aes, Vec::new());
+    if let Some(bad) = allowed.0.iter().find(|a| !valid_ae_title(a)) {
+        return Err(invalid(
+            "allowed_aes",
+            format!("{bad:?} is not a valid AE title"),
+        ));
+    }
+    let scp_port = pick(fc.scp_port, 11112);
+    if scp_port.0 == 0 {
+        return Err(invalid("scp_port", "0 is not a port".into()));
+    }
+    let cache_root = match (std::env::var_os("LIGHTBOX_CACHE"), fc.cache_root) {
+        (Some(p), _) => (PathBuf::from(p), Origin::Environment),
+        (None, Some(p)) => (p, Origin::File),
+        (None, None) => (crate::store::default_root(), Origin::Default),
+    };
+    Ok(Config {
+        file,
+        ae_title,
+        scp_port,
+        allowed_aes: allowed,
+        cache_root,
+        cache_max_mb: match fc.cache_max_mb {
+            Some(v) => (Some(v), Origin::File),
+            None => (None, Origin::Default),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_come_from_the_file_or_defaults() {
+        let dir = std::env::temp_dir().join(format!("lightbox-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let p = dir.join("config.toml");
+        std::fs::write(
+            &p,
+            "ae_title = \"READING1\"\nscp_port = 4242\nallowed_aes = [\"CT1\"]\n",
+        )
+        .expect("write");
+        let c = load(&p).expect("load");
+        assert_eq!(c.ae_title, ("READING1".to_string(), Origin::File));
+        assert_eq!(c.scp_port, (4242, Origin::File));
+        assert_eq!(c.allowed_aes.0, vec!["CT1".to_string()]);
+        assert_eq!(c.cache_max_mb, (None, Origin::Default));
+        std::fs::write(&p, "ae_title = \"WAY_TOO_LONG_AE_TITLE\"\n").expect("write");
+        let e = load(&p).expect_err("invalid AE").to_string();
+        assert!(e.contains("ae_title") && e.contains("config.toml"), "{e}");
+        std::fs::write(&p, "scp_prot = 1\n").expect("write");
+        let e = load(&p).expect_err("unknown key").to_string();
+        assert!(e.contains("scp_prot"), "{e}");
+        let missing = load(&dir.join("absent.toml")).expect("defaults");
+        assert!(missing.file.is_none());
+        assert_eq!(missing.scp_port, (11112, Origin::Default));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
