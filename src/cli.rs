@@ -75,6 +75,21 @@ enum Command {
         #[arg(long)]
         cache: Option<PathBuf>,
     },
+    /// Run the Storage SCP: receive C-STORE (and answer C-ECHO) into the cache.
+    Listen {
+        /// Port (default: scp_port from the configuration, 11112).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Our AE title (default: ae_title from the configuration, LIGHTBOX).
+        #[arg(long)]
+        aet: Option<String>,
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind: String,
+        /// Cache folder.
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
     /// Show the effective configuration and where each value came from.
     Config {
         #[command(subcommand)]
@@ -216,6 +231,12 @@ pub fn main() -> ExitCode {
         Command::Config {
             action: ConfigAction::Show { json },
         } => cmd_config_show(json),
+        Command::Listen {
+            port,
+            aet,
+            bind,
+            cache,
+        } => cmd_listen(port, aet, &bind, cache),
     };
     match result {
         Ok(code) => code,
@@ -830,4 +851,38 @@ fn cmd_cache(action: CacheAction, cache: Option<PathBuf>) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn cmd_listen(
+    port: Option<u16>,
+    aet: Option<String>,
+    bind: &str,
+    cache: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let cfg = crate::config::load(&crate::config::default_path())?;
+    let port = port.unwrap_or(cfg.scp_port.0);
+    let ae = aet.unwrap_or(cfg.ae_title.0);
+    if !crate::config::valid_ae_title(&ae) {
+        return Err(Error::Usage(format!("{ae:?} is not a valid AE title")));
+    }
+    let root = cache.unwrap_or(cfg.cache_root.0);
+    // Open once up front: a cache that cannot be opened is reported before listening.
+    drop(crate::store::Store::open(&root)?);
+    let listener = std::net::TcpListener::bind((bind, port))
+        .map_err(|e| Error::Usage(format!("cannot listen on {bind}:{port}: {e}")))?;
+    let mut scp = crate::net::ScpConfig::new(&ae, &root);
+    scp.allowed_aes = cfg.allowed_aes.0;
+    out!(
+        "Storage SCP {ae} listening on {bind}:{port}, storing into {}{}",
+        root.display(),
+        if scp.allowed_aes.is_empty() {
+            String::new()
+        } else {
+            format!(", accepting {}", scp.allowed_aes.join(", "))
+        }
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stats = std::sync::Arc::new(crate::net::ScpStats::default());
+    crate::net::serve(listener, scp, stop, stats)?;
+    Ok(ExitCode::SUCCESS)
 }

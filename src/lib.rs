@@ -28,6 +28,7 @@ pub mod dicom;
 pub mod error;
 pub mod imaging;
 pub mod model;
+pub mod net;
 pub mod scan;
 pub mod store;
 pub mod synth;
