@@ -7,6 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use std::time::Duration;
 
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
@@ -18,7 +19,7 @@ use dicom_ul::pdu::{AssociationRJServiceUserReason, PDataValue, PDataValueType, 
 use dicom_ul::{Pdu, ServerAssociationOptions};
 
 use crate::error::{Error, Result};
-use crate::store::{ImportMode, Store};
+use crate::store::Store;
 
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
 const VERIFICATION: &str = "1.2.840.10008.1.1";
@@ -251,12 +252,7 @@ fn handle_association(stream: TcpStream, cfg: &ScpConfig, stats: &ScpStats) -> R
                             let sop =
                                 string(&cmd, tags::AFFECTED_SOP_INSTANCE_UID).unwrap_or_default();
                             let st = match store_object(
-                                &mut store,
-                                &cfg.cache_root,
-                                &class,
-                                &sop,
-                                &ts,
-                                &data,
+                                &mut store, &calling, &class, &sop, &ts, &data,
                             ) {
                                 Ok(()) => {
                                     stats.stored.fetch_add(1, Ordering::Relaxed);
@@ -294,56 +290,37 @@ fn handle_association(stream: TcpStream, cfg: &ScpConfig, stats: &ScpStats) -> R
     }
 }
 
-static RECEIVE_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Write the received data set as a Part 10 file (meta group + the bytes exactly as
-/// received) into the cache's tmp folder, import it, and remove the temporary file.
+/// Put the received data set behind a file meta group (the bytes exactly as
+/// received) and store it in the cache.
 fn store_object(
     store: &mut Store,
-    root: &Path,
+    calling: &str,
     class: &str,
     sop: &str,
     ts: &str,
     dataset: &[u8],
 ) -> std::result::Result<(), (u16, String)> {
-    use std::io::Write;
     let meta = FileMetaTableBuilder::new()
         .media_storage_sop_class_uid(class)
         .media_storage_sop_instance_uid(sop)
         .transfer_syntax(ts)
+        .source_application_entity_title(calling)
         .build()
         .map_err(|e| (status::CANNOT_UNDERSTAND, e.to_string()))?;
-    let tmp = root.join("tmp").join(format!(
-        "scp-{}-{}.dcm",
-        std::process::id(),
-        RECEIVE_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        f.write_all(&[0u8; 128])?;
-        f.write_all(b"DICM")?;
-        meta.write(&mut f).map_err(std::io::Error::other)?;
-        f.write_all(dataset)?;
-        f.flush()
-    };
-    let result = write()
-        .map_err(|e| {
-            (
-                status::OUT_OF_RESOURCES,
-                format!("cannot write {}: {e}", tmp.display()),
-            )
-        })
-        .and_then(|()| {
-            let r = store
-                .import(std::slice::from_ref(&tmp), ImportMode::Copy)
-                .map_err(|e| (status::OUT_OF_RESOURCES, e.to_string()))?;
-            match r.failures.first() {
-                Some((_, why)) => Err((status::CANNOT_UNDERSTAND, why.clone())),
-                None => Ok(()),
-            }
-        });
-    let _ = std::fs::remove_file(&tmp);
-    result
+    let mut file = Vec::with_capacity(dataset.len() + 512);
+    file.extend_from_slice(&[0u8; 128]);
+    file.extend_from_slice(b"DICM");
+    meta.write(&mut file)
+        .map_err(|e| (status::CANNOT_UNDERSTAND, e.to_string()))?;
+    file.extend_from_slice(dataset);
+    let label = PathBuf::from(format!("C-STORE {sop} from {calling}"));
+    match store.store_bytes(&file, &label, "c-store") {
+        Ok(_) => Ok(()),
+        Err(e @ (Error::NotDicom { .. } | Error::Missing { .. } | Error::Invalid { .. })) => {
+            Err((status::CANNOT_UNDERSTAND, e.to_string()))
+        }
+        Err(e) => Err((status::OUT_OF_RESOURCES, e.to_string())),
+    }
 }
 
 fn parse_command(bytes: &[u8]) -> Result<InMemDicomObject> {

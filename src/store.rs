@@ -440,6 +440,47 @@ impl Store {
         Ok(report)
     }
 
+    /// Store one object received over the network (a whole Part 10 file in memory):
+    /// one durable write, then its index row, before the sender is told it succeeded.
+    pub fn store_bytes(&mut self, part10: &[u8], label: &Path, source: &str) -> Result<Outcome> {
+        let obj = dicom::open_bytes(part10, label, dicom::ReadMode::HeaderOnly)?;
+        let mut h = ImageHeader::from_object(label, &obj)?;
+        let (size, crc) = (part10.len() as u64, crc32fast::hash(part10));
+        let existing: Vec<(u32, u64, u32)> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT version, size, crc32 FROM instances WHERE sop_uid = ?1 ORDER BY version")
+                .map_err(db_err)?;
+            stmt.query_map(params![h.sop_instance_uid], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(db_err)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(db_err)?
+        };
+        if existing.iter().any(|&(_, s, c)| (s, c) == (size, crc)) {
+            return Ok(Outcome::Duplicate);
+        }
+        let version = existing.iter().map(|e| e.0).max().unwrap_or(0) + 1;
+        let rel = Self::object_path(&h, version);
+        durable_write(part10, &self.root, &rel)?;
+        let dir = self.root.join(&rel);
+        let dir = dir.parent().unwrap_or(&self.root);
+        std::fs::File::open(dir)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(dir))?;
+        h.path = self.root.join(&rel);
+        let outcome = if version > 1 {
+            Outcome::NewVersion(version)
+        } else {
+            Outcome::Stored
+        };
+        let tx = self.conn.transaction().map_err(db_err)?;
+        index_instance(&tx, &h, &rel, false, (size, crc), outcome.clone(), source)?;
+        tx.commit().map_err(db_err)?;
+        Ok(outcome)
+    }
+
     /// Studies in the cache, most recent study date first.
     pub fn studies(&self) -> Result<Vec<StudyRow>> {
         let mut stmt = self
@@ -729,12 +770,17 @@ fn file_crc(path: &Path) -> std::io::Result<(u64, u32)> {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Copy `src` to `root/rel`: write a temporary file in `root/tmp`, fsync it and
-/// rename it into place. The caller fsyncs the folders (once each) before indexing.
-/// Returns the size and CRC-32 of what was written.
+/// Copy `src` to `root/rel` durably (see [`durable_write`]). Returns the size and
+/// CRC-32 of what was written.
 fn durable_copy(src: &Path, root: &Path, rel: &Path) -> Result<(u64, u32)> {
-    use std::io::Write;
     let bytes = std::fs::read(src).map_err(io_err(src))?;
+    durable_write(&bytes, root, rel)
+}
+
+/// Write `bytes` to `root/rel`: a temporary file in `root/tmp`, fsynced and renamed
+/// into place. The caller fsyncs the folders (once each) before indexing.
+fn durable_write(bytes: &[u8], root: &Path, rel: &Path) -> Result<(u64, u32)> {
+    use std::io::Write;
     let dst = root.join(rel);
     let dir = dst
         .parent()
@@ -748,7 +794,7 @@ fn durable_copy(src: &Path, root: &Path, rel: &Path) -> Result<(u64, u32)> {
     ));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
+        f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, &dst)
     };
@@ -759,7 +805,7 @@ fn durable_copy(src: &Path, root: &Path, rel: &Path) -> Result<(u64, u32)> {
             reason: e.to_string(),
         }
     })?;
-    Ok((bytes.len() as u64, crc32fast::hash(&bytes)))
+    Ok((bytes.len() as u64, crc32fast::hash(bytes)))
 }
 
 #[allow(clippy::too_many_arguments)]

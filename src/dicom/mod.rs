@@ -117,6 +117,18 @@ pub fn open(path: &Path, mode: ReadMode) -> Result<DefaultDicomObject> {
     }
 }
 
+/// Parse a Part 10 file held in memory (e.g. received over the network); `label`
+/// names it in errors.
+pub fn open_bytes(bytes: &[u8], label: &Path, mode: ReadMode) -> Result<DefaultDicomObject> {
+    parse_bytes(bytes, bytes.len(), mode).map_err(|e| Error::NotDicom {
+        path: label.to_path_buf(),
+        reason: match e {
+            Parse::NeedMore => "data set ends inside its header".into(),
+            Parse::Bad(r) => r,
+        },
+    })
+}
+
 enum Parse {
     /// The prefix ended before the header did.
     NeedMore,
