@@ -267,6 +267,42 @@ impl Store {
     /// index is updated in one transaction.
     pub fn import(&mut self, inputs: &[PathBuf], mode: ImportMode) -> Result<ImportReport> {
         let mut report = ImportReport::default();
+        // Zip archives are unpacked (with limits) into tmp/ and imported as folders.
+        let mut unpacked = Vec::new();
+        let mut sources: Vec<PathBuf> = Vec::new();
+        for input in inputs {
+            if is_zip(input) {
+                if mode == ImportMode::Link {
+                    report.failures.push((
+                        input.clone(),
+                        "a zip archive cannot be linked in place; import it without --link".into(),
+                    ));
+                    continue;
+                }
+                match unzip(input, &self.root.join("tmp")) {
+                    Ok(dir) => {
+                        sources.push(dir.clone());
+                        unpacked.push(dir);
+                    }
+                    Err(e) => report.failures.push((input.clone(), e)),
+                }
+            } else {
+                sources.push(input.clone());
+            }
+        }
+        let result = self.import_sources(&sources, mode, &mut report);
+        for d in unpacked {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        result.map(|()| report)
+    }
+
+    fn import_sources(
+        &mut self,
+        inputs: &[PathBuf],
+        mode: ImportMode,
+        report: &mut ImportReport,
+    ) -> Result<()> {
         let mut headers = Vec::new();
         for input in inputs {
             let s = scan::scan(input).map_err(io_err(input))?;
@@ -289,7 +325,7 @@ impl Store {
         }
         let mut per_uid: std::collections::HashMap<String, usize> =
             std::collections::HashMap::new();
-        for h in &headers {
+        for h in headers.iter() {
             *per_uid.entry(h.sop_instance_uid.clone()).or_default() += 1;
         }
         let existing_of = |uid: &str| -> Result<Vec<(u32, u64, u32)>> {
@@ -437,7 +473,7 @@ impl Store {
         tx.commit().map_err(db_err)?;
         report.studies = studies.len();
         report.series = series.len();
-        Ok(report)
+        Ok(())
     }
 
     /// Store one object received over the network (a whole Part 10 file in memory):
@@ -760,6 +796,95 @@ fn version_from_name(rel: &Path) -> u32 {
         .and_then(|n| n.rsplit_once(".v"))
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(1)
+}
+
+/// Largest expansion accepted from a zip archive (a zip bomb stops here).
+const MAX_ZIP_RATIO: u64 = 200;
+const MAX_ZIP_BYTES: u64 = 32 << 30;
+const MAX_ZIP_ENTRIES: usize = 200_000;
+
+fn is_zip(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    path.is_file()
+        && std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok()
+        && magic == *b"PK\x03\x04"
+}
+
+static UNZIP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Unpack a zip archive into a fresh folder under `tmp`, refusing entries that would
+/// leave it and stopping at MAX_ZIP_RATIO × the archive's size (zip bombs).
+fn unzip(archive: &Path, tmp: &Path) -> std::result::Result<PathBuf, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(archive).map_err(|e| format!("cannot open: {e}"))?;
+    let archive_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let budget = (archive_len.saturating_mul(MAX_ZIP_RATIO)).clamp(1 << 20, MAX_ZIP_BYTES);
+    let mut zip =
+        zip::ZipArchive::new(file).map_err(|e| format!("not a readable zip archive: {e}"))?;
+    if zip.len() > MAX_ZIP_ENTRIES {
+        return Err(format!(
+            "{} entries: more than the {MAX_ZIP_ENTRIES} accepted",
+            zip.len()
+        ));
+    }
+    let dir = tmp.join(format!(
+        "zip-{}-{}",
+        std::process::id(),
+        UNZIP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut used = 0u64;
+    let fail = |dir: &Path, msg: String| {
+        let _ = std::fs::remove_dir_all(dir);
+        Err(msg)
+    };
+    for i in 0..zip.len() {
+        let mut entry = match zip.by_index(i) {
+            Ok(e) => e,
+            Err(e) => return fail(&dir, format!("entry {i}: {e}")),
+        };
+        if entry.is_dir() {
+            continue;
+        }
+        let Some(name) = entry.enclosed_name() else {
+            return fail(
+                &dir,
+                format!(
+                    "entry {:?} would be written outside the archive folder",
+                    entry.name()
+                ),
+            );
+        };
+        let dst = dir.join(name);
+        if let Some(parent) = dst.parent() {
+            if let Err(e) = std::fs::create_dir_all(parent) {
+                return fail(&dir, format!("cannot create {}: {e}", parent.display()));
+            }
+        }
+        let mut out = match std::fs::File::create(&dst) {
+            Ok(f) => f,
+            Err(e) => return fail(&dir, format!("cannot create {}: {e}", dst.display())),
+        };
+        let left = budget - used;
+        let copied = match std::io::copy(&mut (&mut entry).take(left + 1), &mut out) {
+            Ok(n) => n,
+            Err(e) => return fail(&dir, format!("entry {:?}: {e}", entry.name())),
+        };
+        used += copied;
+        if used > budget {
+            return fail(
+                &dir,
+                format!(
+                    "expands past {} MiB ({MAX_ZIP_RATIO}× its size): refused as a possible zip bomb",
+                    budget >> 20
+                ),
+            );
+        }
+    }
+    Ok(dir)
 }
 
 /// Size and CRC-32 of a file.

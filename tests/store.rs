@@ -310,3 +310,73 @@ fn eviction_removes_least_recently_opened_unpinned_studies_whole() {
         "removing twice names the missing study"
     );
 }
+
+fn write_zip(path: &Path, entries: &[(&str, Vec<u8>)]) {
+    use std::io::Write;
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).expect("create zip"));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in entries {
+        z.start_file(*name, opts).expect("entry");
+        z.write_all(bytes).expect("write entry");
+    }
+    z.finish().expect("finish zip");
+}
+
+#[test]
+fn zip_archives_import_and_bombs_and_traversal_are_refused() {
+    let tmp = common::tempdir();
+    let input = tmp.path().join("in");
+    study(&input);
+    let entries: Vec<(String, Vec<u8>)> = lightbox::scan::list_files(&input.join("mr"))
+        .expect("list")
+        .iter()
+        .map(|p| {
+            (
+                format!(
+                    "export/MR/{}",
+                    p.file_name().expect("name").to_string_lossy()
+                ),
+                std::fs::read(p).expect("read"),
+            )
+        })
+        .collect();
+    let good = tmp.path().join("study.zip");
+    write_zip(
+        &good,
+        &entries
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.clone()))
+            .collect::<Vec<_>>(),
+    );
+    // 300 MB of zeros deflate to ~300 KB: a 1000:1 bomb.
+    let bomb = tmp.path().join("bomb.zip");
+    write_zip(&bomb, &[("zeros.dcm", vec![0u8; 300 << 20])]);
+    let sneaky = tmp.path().join("sneaky.zip");
+    write_zip(&sneaky, &[("../../outside.dcm", entries[0].1.clone())]);
+
+    let root = tmp.path().join("cache");
+    let mut store = Store::open(&root).expect("open");
+    let r = store
+        .import(&[good, bomb.clone(), sneaky.clone()], ImportMode::Copy)
+        .expect("import");
+    assert_eq!(r.stored, 3, "the MR series from the good archive: {r:?}");
+    assert_eq!(r.failures.len(), 2, "{:?}", r.failures);
+    let why = |p: &Path| {
+        r.failures
+            .iter()
+            .find(|f| f.0 == p)
+            .map(|f| f.1.clone())
+            .unwrap_or_default()
+    };
+    assert!(why(&bomb).contains("zip bomb"), "{}", why(&bomb));
+    assert!(
+        why(&sneaky).contains("outside the archive folder"),
+        "{}",
+        why(&sneaky)
+    );
+    assert!(!tmp.path().join("outside.dcm").exists() && !root.join("outside.dcm").exists());
+    // Nothing left behind in tmp/.
+    assert_eq!(std::fs::read_dir(root.join("tmp")).expect("tmp").count(), 0);
+    assert!(store.verify().expect("verify").is_clean());
+}
