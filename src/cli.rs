@@ -118,6 +118,12 @@ enum ConfigAction {
 enum CacheAction {
     /// List cached studies with patient, counts and UIDs.
     Ls {
+        /// Also list each study's series.
+        #[arg(long)]
+        series: bool,
+        /// Also list each series' instances (implies --series).
+        #[arg(long)]
+        instances: bool,
         #[arg(long)]
         json: bool,
     },
@@ -714,7 +720,18 @@ fn cmd_import(paths: &[PathBuf], link: bool, cache: Option<PathBuf>) -> Result<E
     } else {
         crate::store::ImportMode::Copy
     };
-    let r = store.import(paths, mode)?;
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {per_sec} {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let r = store.import_with_progress(paths, mode, &|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    let r = r?;
     out!(
         "{} instance(s) stored in {} series of {} study(ies) in {:.2} s; {} duplicate(s) skipped; {} new version(s); cache {}",
         r.stored,
@@ -741,31 +758,91 @@ fn cmd_import(paths: &[PathBuf], link: bool, cache: Option<PathBuf>) -> Result<E
 fn cmd_cache(action: CacheAction, cache: Option<PathBuf>) -> Result<ExitCode> {
     let mut store = open_store(cache)?;
     match action {
-        CacheAction::Ls { json } => {
+        CacheAction::Ls {
+            series,
+            instances,
+            json,
+        } => {
             let rows = store.studies()?;
+            let series = series || instances;
             if json {
+                let mut v = Vec::new();
+                for r in &rows {
+                    let mut st =
+                        serde_json::to_value(r).map_err(|e| Error::Usage(e.to_string()))?;
+                    if series {
+                        let mut list = Vec::new();
+                        for se in store.series_of(&r.study_uid)? {
+                            let mut sv = serde_json::to_value(&se)
+                                .map_err(|e| Error::Usage(e.to_string()))?;
+                            if instances {
+                                sv["instance_list"] =
+                                    serde_json::to_value(store.instances_of(&se.series_uid)?)
+                                        .map_err(|e| Error::Usage(e.to_string()))?;
+                            }
+                            list.push(sv);
+                        }
+                        st["series_list"] = serde_json::Value::Array(list);
+                    }
+                    v.push(st);
+                }
                 out!(
                     "{}",
-                    serde_json::to_string_pretty(&rows).map_err(|e| Error::Usage(e.to_string()))?
+                    serde_json::to_string_pretty(&v).map_err(|e| Error::Usage(e.to_string()))?
                 );
-            } else {
-                for r in &rows {
-                    out!(
-                        "{} ({})  {}  {}  {}  {} series, {} instances, {:.1} MB{}  {}",
-                        r.patient_name,
-                        r.patient_id,
-                        r.date.as_deref().unwrap_or("-"),
-                        r.modalities,
-                        r.description.as_deref().unwrap_or(""),
-                        r.series,
-                        r.instances,
-                        r.bytes as f64 / 1e6,
-                        if r.pinned { ", pinned" } else { "" },
-                        r.study_uid
-                    );
-                }
-                out!("{} study(ies) in {}", rows.len(), store.root().display());
+                return Ok(ExitCode::SUCCESS);
             }
+            for r in &rows {
+                out!(
+                    "{} ({})  {}  {}  {}  {} series, {} instances, {:.1} MB{}  {}",
+                    r.patient_name,
+                    r.patient_id,
+                    r.date.as_deref().unwrap_or("-"),
+                    r.modalities,
+                    r.description.as_deref().unwrap_or(""),
+                    r.series,
+                    r.instances,
+                    r.bytes as f64 / 1e6,
+                    if r.pinned { ", pinned" } else { "" },
+                    r.study_uid
+                );
+                if !series {
+                    continue;
+                }
+                for se in store.series_of(&r.study_uid)? {
+                    out!(
+                        "    Series {} {} {} — {} instance(s)  {}",
+                        se.number
+                            .map(|n| n.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        se.modality.as_deref().unwrap_or("??"),
+                        se.description.as_deref().unwrap_or(""),
+                        se.instances,
+                        se.series_uid
+                    );
+                    if instances {
+                        for i in store.instances_of(&se.series_uid)? {
+                            out!(
+                                "        #{} {}  {}  {} bytes{}{}  {}",
+                                i.instance_number
+                                    .map(|n| n.to_string())
+                                    .unwrap_or_else(|| "-".into()),
+                                i.sop_uid,
+                                crate::dicom::pixels::transfer_syntax_name(&i.transfer_syntax),
+                                i.size,
+                                if i.version > 1 {
+                                    format!(", version {}", i.version)
+                                } else {
+                                    String::new()
+                                },
+                                if i.linked { ", linked" } else { "" },
+                                i.path
+                            );
+                        }
+                    }
+                }
+            }
+            out!("{} study(ies) in {}", rows.len(), store.root().display());
             Ok(ExitCode::SUCCESS)
         }
         CacheAction::Verify => {

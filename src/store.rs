@@ -115,6 +115,30 @@ pub struct StudyRow {
     pub pinned: bool,
 }
 
+/// A series as listings show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesRow {
+    pub series_uid: String,
+    pub study_uid: String,
+    pub number: Option<i64>,
+    pub modality: Option<String>,
+    pub description: Option<String>,
+    pub instances: usize,
+}
+
+/// An instance as listings show it (latest version).
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceRow {
+    pub sop_uid: String,
+    pub series_uid: String,
+    pub instance_number: Option<i64>,
+    pub version: u32,
+    pub transfer_syntax: String,
+    pub size: u64,
+    pub path: String,
+    pub linked: bool,
+}
+
 /// Totals of the cache.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Stats {
@@ -266,6 +290,17 @@ impl Store {
     /// DICOMDIR). Files are read and copied in parallel, each made durable; then the
     /// index is updated in one transaction.
     pub fn import(&mut self, inputs: &[PathBuf], mode: ImportMode) -> Result<ImportReport> {
+        self.import_with_progress(inputs, mode, &|_, _| {})
+    }
+
+    /// [`Store::import`], calling `progress(done, total)` as files are written (from
+    /// worker threads), for a progress bar.
+    pub fn import_with_progress(
+        &mut self,
+        inputs: &[PathBuf],
+        mode: ImportMode,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<ImportReport> {
         let mut report = ImportReport::default();
         // Zip archives are unpacked (with limits) into tmp/ and imported as folders.
         let mut unpacked = Vec::new();
@@ -290,7 +325,7 @@ impl Store {
                 sources.push(input.clone());
             }
         }
-        let result = self.import_sources(&sources, mode, &mut report);
+        let result = self.import_sources(&sources, mode, &mut report, progress);
         for d in unpacked {
             let _ = std::fs::remove_dir_all(d);
         }
@@ -302,6 +337,7 @@ impl Store {
         inputs: &[PathBuf],
         mode: ImportMode,
         report: &mut ImportReport,
+        progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<()> {
         let mut headers = Vec::new();
         for input in inputs {
@@ -402,9 +438,12 @@ impl Store {
             });
         }
         let root = self.root.clone();
+        let total = plans.len() as u64;
+        let done = AtomicU64::new(0);
         let written: Vec<std::result::Result<Plan, Failure>> = plans
             .into_par_iter()
             .map(|mut p| {
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
                 let done = match mode {
                     ImportMode::Copy => durable_copy(&p.header.path, &root, &p.rel),
                     ImportMode::Link => match p.bytes_crc {
@@ -553,6 +592,57 @@ impl Store {
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(db_err)?;
         Ok(rows)
+    }
+
+    /// Series of a study, by series number.
+    pub fn series_of(&self, study_uid: &str) -> Result<Vec<SeriesRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT se.series_uid, se.study_uid, se.number, se.modality, se.description,
+                        (SELECT count(*) FROM instances i WHERE i.series_uid = se.series_uid)
+                 FROM series se WHERE se.study_uid = ?1 ORDER BY se.number, se.series_uid",
+            )
+            .map_err(db_err)?;
+        stmt.query_map(params![study_uid], |r| {
+            Ok(SeriesRow {
+                series_uid: r.get(0)?,
+                study_uid: r.get(1)?,
+                number: r.get(2)?,
+                modality: r.get(3)?,
+                description: r.get(4)?,
+                instances: r.get::<_, i64>(5)? as usize,
+            })
+        })
+        .map_err(db_err)?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(db_err)
+    }
+
+    /// Instances of a series (latest version of each), by instance number.
+    pub fn instances_of(&self, series_uid: &str) -> Result<Vec<InstanceRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT sop_uid, series_uid, instance_number, max(version), transfer_syntax, size, path, linked
+                 FROM instances WHERE series_uid = ?1 GROUP BY sop_uid ORDER BY instance_number, sop_uid",
+            )
+            .map_err(db_err)?;
+        stmt.query_map(params![series_uid], |r| {
+            Ok(InstanceRow {
+                sop_uid: r.get(0)?,
+                series_uid: r.get(1)?,
+                instance_number: r.get(2)?,
+                version: r.get(3)?,
+                transfer_syntax: r.get(4)?,
+                size: r.get::<_, i64>(5)? as u64,
+                path: r.get(6)?,
+                linked: r.get::<_, i64>(7)? != 0,
+            })
+        })
+        .map_err(db_err)?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(db_err)
     }
 
     /// Totals: patients, studies, series, instances, bytes of copied files, pins.

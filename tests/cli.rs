@@ -312,6 +312,17 @@ fn import_and_cache_commands_with_a_config_file() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let uid = v[0]["study_uid"].as_str().expect("uid").to_string();
     assert_eq!(v[0]["instances"], 12);
+    let out = run(&["cache", "ls", "--instances", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let series = &v[0]["series_list"][0];
+    assert_eq!(series["modality"], "CT");
+    let numbers: Vec<i64> = series["instance_list"]
+        .as_array()
+        .expect("instances")
+        .iter()
+        .map(|i| i["instance_number"].as_i64().expect("n"))
+        .collect();
+    assert_eq!(numbers, (1..=12).collect::<Vec<_>>());
     assert!(run(&["cache", "pin", &uid]).status.success());
     let out = run(&["cache", "evict"]);
     assert!(
