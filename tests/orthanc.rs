@@ -4,39 +4,11 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use lightbox::store::Store;
 use lightbox::synth;
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn wait_port(port: u16, what: &str) {
-    for _ in 0..200 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what} did not open port {port}");
-}
 
 fn curl(args: &[&str]) -> String {
     let exe = common::require_tool("curl", "curl");
@@ -68,7 +40,11 @@ fn orthanc_pushes_a_study_into_the_cache() {
         },
     )
     .expect("ct");
-    let (http, dicom, scp_port) = (free_port(), free_port(), free_port());
+    let (http, dicom, scp_port) = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
     let db = tmp.path().join("orthanc-db");
     std::fs::create_dir_all(&db).expect("mkdir");
     let config = serde_json::json!({
@@ -80,7 +56,7 @@ fn orthanc_pushes_a_study_into_the_cache() {
     });
     let cfg_path = tmp.path().join("orthanc.json");
     std::fs::write(&cfg_path, config.to_string()).expect("config");
-    let _orthanc = Killed(
+    let _orthanc = common::KillOnDrop(
         Command::new(orthanc)
             .arg(&cfg_path)
             .env("TCP_NODELAY", "1")
@@ -92,7 +68,7 @@ fn orthanc_pushes_a_study_into_the_cache() {
     let lb_cfg = tmp.path().join("lightbox.toml");
     std::fs::write(&lb_cfg, "ae_title = \"LIGHTBOX\"\n").expect("config");
     let cache = tmp.path().join("cache");
-    let _scp = Killed(
+    let _scp = common::KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_lightbox"))
             .args([
                 "listen",
@@ -108,8 +84,8 @@ fn orthanc_pushes_a_study_into_the_cache() {
             .spawn()
             .expect("start lightbox listen"),
     );
-    wait_port(http, "Orthanc");
-    wait_port(scp_port, "lightbox listen");
+    common::wait_port(http, "Orthanc");
+    common::wait_port(scp_port, "lightbox listen");
     let base = format!("http://127.0.0.1:{http}");
     let mut sent = std::collections::BTreeSet::new();
     for f in lightbox::scan::list_files(&src).expect("list") {

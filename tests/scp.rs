@@ -5,32 +5,14 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
 use lightbox::store::Store;
 use lightbox::synth;
 
-/// The SCP process, killed when dropped.
-struct Scp(Child);
-impl Drop for Scp {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn start_scp(cache: &Path, config: &Path, port: u16) -> Scp {
+fn start_scp(cache: &Path, config: &Path, port: u16) -> common::KillOnDrop {
     let child = Command::new(env!("CARGO_BIN_EXE_lightbox"))
         .args([
             "listen",
@@ -45,14 +27,9 @@ fn start_scp(cache: &Path, config: &Path, port: u16) -> Scp {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("start lightbox listen");
-    let scp = Scp(child);
-    for _ in 0..100 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return scp;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("lightbox listen did not open port {port}");
+    let scp = common::KillOnDrop(child);
+    common::wait_port(port, "lightbox listen");
+    scp
 }
 
 fn dcmtk(tool: &str, args: &[String]) -> std::process::Output {
@@ -121,7 +98,7 @@ fn storescu_pushes_concurrently_and_every_instance_arrives_identical() {
     let config = tmp.path().join("config.toml");
     std::fs::write(&config, "ae_title = \"LIGHTBOX\"\n").expect("config");
     let cache = tmp.path().join("cache");
-    let port = free_port();
+    let port = common::free_port();
     let scp = start_scp(&cache, &config, port);
     let addr = ["127.0.0.1".to_string(), port.to_string()];
 
@@ -227,7 +204,7 @@ fn allow_list_rejects_unknown_calling_ae_titles() {
     )
     .expect("config");
     let cache = tmp.path().join("cache");
-    let port = free_port();
+    let port = common::free_port();
     let scp = start_scp(&cache, &config, port);
     let file = files(&src)[0].display().to_string();
     let send = |aet: &str| {
@@ -294,7 +271,7 @@ fn scp_and_senders_killed_mid_transfer_leave_a_consistent_cache() {
             .expect("storescu")
     };
     for round in 0..6u64 {
-        let port = free_port();
+        let port = common::free_port();
         let scp = start_scp(&cache, &config, port);
         let mut sender = push(port);
         std::thread::sleep(Duration::from_millis(20 + round * 25));
@@ -322,7 +299,7 @@ fn scp_and_senders_killed_mid_transfer_leave_a_consistent_cache() {
         );
     }
     // Re-sending completes the study; nothing is lost or duplicated.
-    let port = free_port();
+    let port = common::free_port();
     let scp = start_scp(&cache, &config, port);
     let mut sender = push(port);
     assert!(sender.wait().expect("wait").success());

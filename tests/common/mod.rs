@@ -190,3 +190,33 @@ pub fn pydicom_oracle(files: &[PathBuf]) -> std::collections::HashMap<PathBuf, O
     }
     map
 }
+
+/// A free TCP port on 127.0.0.1 (bound and released; tests start their servers on it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Wait (bounded: 10 s) until something listens on 127.0.0.1:`port`.
+pub fn wait_port(port: u16, what: &str) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{what} did not open port {port}");
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped: tests stop what they start.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
