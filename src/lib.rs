@@ -14,7 +14,13 @@
 //!        │                                              volume + patient affine)
 //!        ▼
 //!  imaging (Modality LUT ▸ VOI ▸ Presentation LUT; colour; geometry) ──▶ PNG / screen
+//!
+//!  import (files, folders, DICOMDIR, zip) ─┐
+//!  net (Storage SCP, C-STORE / C-ECHO) ────┴──▶ store (files + SQLite index)
 //! ```
+//!
+//! `config` holds the TOML configuration; `synth` writes the synthetic studies the
+//! tests, benchmarks and quick start use; `cli` is the command line.
 //!
 //! ## Failures
 //!
