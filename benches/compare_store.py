@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Local-archive speed, side by side in one run, as ratios.
+
+- Import of a 400-slice CT folder: `lightbox import` (copy, fsync, index) against
+  `cp -r` of the same folder.
+- Storage SCP: DCMTK `storescu -xi` pushing the same files over loopback to DCMTK's
+  `storescp` and to `lightbox listen` (both with TCP_NODELAY=1).
+
+usage: python3 benches/compare_store.py [--slices 400] [--size 512] [--repeat 5]
+Needs a release build, dcmtk. Medians of --repeat runs; the machine is shared and
+noisy, read the ratios.
+"""
+import argparse
+import glob
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port):
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--slices", type=int, default=400)
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench-data"))
+    ap.add_argument("--lightbox", default=os.path.join(ROOT, "target", "release", "lightbox"))
+    a = ap.parse_args()
+    lb = a.lightbox
+    if not os.path.exists(lb):
+        sys.exit(f"{lb} not found: run `cargo build --release` first")
+    src = os.path.join(a.work, f"ct{a.size}x{a.slices}", "ct")
+    if len(glob.glob(os.path.join(src, "*.dcm"))) != a.slices:
+        subprocess.run([lb, "synth", os.path.dirname(src), "--what", "ct", "--slices", str(a.slices),
+                        "--size", str(a.size)], check=True, capture_output=True)
+    files = sorted(glob.glob(os.path.join(src, "*.dcm")))
+    env = dict(os.environ, TCP_NODELAY="1")
+    cp_t, imp_t, scp_dcmtk, scp_lb = [], [], [], []
+    with tempfile.TemporaryDirectory(dir=a.work) as tmp:
+        subprocess.run(["cat"] + files, check=True, stdout=subprocess.DEVNULL)  # warm cache
+        for i in range(a.repeat):
+            dst = os.path.join(tmp, f"cp{i}")
+            cp_t.append(timed(lambda: subprocess.run(["cp", "-r", src, dst], check=True)))
+            shutil.rmtree(dst)
+            cache = os.path.join(tmp, f"cache{i}")
+            imp_t.append(timed(lambda: subprocess.run([lb, "import", src, "--cache", cache], check=True,
+                                                      capture_output=True)))
+            shutil.rmtree(cache)
+        # Storage SCPs.
+        for i in range(a.repeat):
+            out = os.path.join(tmp, f"storescp{i}")
+            os.makedirs(out)
+            port = free_port()
+            p = subprocess.Popen(["storescp", "--output-directory", out, str(port)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_port(port)
+            scp_dcmtk.append(timed(lambda: subprocess.run(
+                ["storescu", "-xi", "-aec", "ANY-SCP", "127.0.0.1", str(port)] + files,
+                env=env, check=True, capture_output=True)))
+            p.kill()
+            p.wait()
+            shutil.rmtree(out)
+            cache = os.path.join(tmp, f"scpcache{i}")
+            port = free_port()
+            p = subprocess.Popen([lb, "listen", "--port", str(port), "--bind", "127.0.0.1", "--cache", cache],
+                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_port(port)
+            scp_lb.append(timed(lambda: subprocess.run(
+                ["storescu", "-xi", "-aec", "LIGHTBOX", "127.0.0.1", str(port)] + files,
+                env=env, check=True, capture_output=True)))
+            p.kill()
+            p.wait()
+            shutil.rmtree(cache)
+    m = statistics.median
+    print(f"{a.slices} files of {a.size}x{a.size}; medians of {a.repeat}")
+    print(f"import:  cp -r {m(cp_t)*1e3:.0f} ms, lightbox import {m(imp_t)*1e3:.0f} ms "
+          f"-> {m(imp_t)/m(cp_t):.2f}x cp")
+    print(f"receive: storescp {m(scp_dcmtk)*1e3:.0f} ms, lightbox listen {m(scp_lb)*1e3:.0f} ms "
+          f"-> lightbox speed {m(scp_dcmtk)/m(scp_lb):.2f}x storescp")
+
+
+if __name__ == "__main__":
+    main()
