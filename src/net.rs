@@ -23,6 +23,8 @@ use crate::store::Store;
 
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
 const VERIFICATION: &str = "1.2.840.10008.1.1";
+/// Command sets are a few hundred bytes; anything past this is hostile.
+const MAX_COMMAND_BYTES: usize = 64 * 1024;
 
 /// Transfer syntaxes the SCP accepts: everything Lightbox decodes, so nothing is
 /// stored that cannot be displayed. Stored as received, never transcoded.
@@ -196,6 +198,12 @@ fn handle_association(stream: TcpStream, cfg: &ScpConfig, stats: &ScpStats) -> R
                 {
                     match value_type {
                         PDataValueType::Command => {
+                            if command.len() + bytes.len() > MAX_COMMAND_BYTES {
+                                let _ = assoc.abort();
+                                return Err(Error::Usage(format!(
+                                    "{calling}: command set larger than {MAX_COMMAND_BYTES} bytes; association aborted"
+                                )));
+                            }
                             command.extend_from_slice(&bytes);
                             if !is_last {
                                 continue;
