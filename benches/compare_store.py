@@ -76,30 +76,28 @@ def main():
             imp_t.append(timed(lambda: subprocess.run([lb, "import", src, "--cache", cache], check=True,
                                                       capture_output=True)))
             shutil.rmtree(cache)
-        # Storage SCPs.
+        # Storage SCPs: start one, push every file with storescu, stop it.
+        def receive(server_cmd, called_ae, port):
+            p = subprocess.Popen(server_cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_port(port)
+                return timed(lambda: subprocess.run(
+                    ["storescu", "-xi", "-aec", called_ae, "127.0.0.1", str(port)] + files,
+                    env=env, check=True, capture_output=True))
+            finally:
+                p.kill()
+                p.wait()
+
         for i in range(a.repeat):
             out = os.path.join(tmp, f"storescp{i}")
             os.makedirs(out)
             port = free_port()
-            p = subprocess.Popen(["storescp", "--output-directory", out, str(port)], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            wait_port(port)
-            scp_dcmtk.append(timed(lambda: subprocess.run(
-                ["storescu", "-xi", "-aec", "ANY-SCP", "127.0.0.1", str(port)] + files,
-                env=env, check=True, capture_output=True)))
-            p.kill()
-            p.wait()
+            scp_dcmtk.append(receive(["storescp", "--output-directory", out, str(port)], "ANY-SCP", port))
             shutil.rmtree(out)
             cache = os.path.join(tmp, f"scpcache{i}")
             port = free_port()
-            p = subprocess.Popen([lb, "listen", "--port", str(port), "--bind", "127.0.0.1", "--cache", cache],
-                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            wait_port(port)
-            scp_lb.append(timed(lambda: subprocess.run(
-                ["storescu", "-xi", "-aec", "LIGHTBOX", "127.0.0.1", str(port)] + files,
-                env=env, check=True, capture_output=True)))
-            p.kill()
-            p.wait()
+            scp_lb.append(receive([lb, "listen", "--port", str(port), "--bind", "127.0.0.1", "--cache", cache],
+                                  "LIGHTBOX", port))
             shutil.rmtree(cache)
     m = statistics.median
     print(f"{a.slices} files of {a.size}x{a.size}; medians of {a.repeat}")

@@ -364,20 +364,10 @@ impl Store {
         for h in headers.iter() {
             *per_uid.entry(h.sop_instance_uid.clone()).or_default() += 1;
         }
-        let existing_of = |uid: &str| -> Result<Vec<(u32, u64, u32)>> {
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT version, size, crc32 FROM instances WHERE sop_uid = ?1 ORDER BY version")
-                .map_err(db_err)?;
-            stmt.query_map(params![uid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .map_err(db_err)?
-                .collect::<std::result::Result<_, _>>()
-                .map_err(db_err)
-        };
         let mut fresh = Vec::new();
         let mut known = Vec::new();
         for h in headers {
-            let existing = existing_of(&h.sop_instance_uid)?;
+            let existing = self.versions_of(&h.sop_instance_uid)?;
             if existing.is_empty() && per_uid.get(&h.sop_instance_uid) == Some(&1) {
                 fresh.push(h);
             } else {
@@ -515,24 +505,27 @@ impl Store {
         Ok(())
     }
 
+    /// Cached versions of a SOP instance: (version, size, CRC-32), oldest first.
+    fn versions_of(&self, sop_uid: &str) -> Result<Vec<(u32, u64, u32)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT version, size, crc32 FROM instances WHERE sop_uid = ?1 ORDER BY version",
+            )
+            .map_err(db_err)?;
+        stmt.query_map(params![sop_uid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(db_err)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(db_err)
+    }
+
     /// Store one object received over the network (a whole Part 10 file in memory):
     /// one durable write, then its index row, before the sender is told it succeeded.
     pub fn store_bytes(&mut self, part10: &[u8], label: &Path, source: &str) -> Result<Outcome> {
         let obj = dicom::open_bytes(part10, label, dicom::ReadMode::HeaderOnly)?;
         let mut h = ImageHeader::from_object(label, &obj)?;
         let (size, crc) = (part10.len() as u64, crc32fast::hash(part10));
-        let existing: Vec<(u32, u64, u32)> = {
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT version, size, crc32 FROM instances WHERE sop_uid = ?1 ORDER BY version")
-                .map_err(db_err)?;
-            stmt.query_map(params![h.sop_instance_uid], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .map_err(db_err)?
-            .collect::<std::result::Result<_, _>>()
-            .map_err(db_err)?
-        };
+        let existing = self.versions_of(&h.sop_instance_uid)?;
         if existing.iter().any(|&(_, s, c)| (s, c) == (size, crc)) {
             return Ok(Outcome::Duplicate);
         }
@@ -1103,9 +1096,4 @@ fn index_instance(
         .map_err(db_err)?;
     }
     Ok(())
-}
-
-/// Read one stored instance's header back (for tools and tests).
-pub fn read_stored(root: &Path, rel: &str) -> Result<ImageHeader> {
-    dicom::read_header(&root.join(rel))
 }

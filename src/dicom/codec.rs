@@ -173,10 +173,6 @@ fn packbits(src: &[u8], n: usize) -> Result<Vec<u8>, String> {
 pub struct JpegInfo {
     pub jfif: bool,
     pub adobe: bool,
-    /// Sample precision of the frame header (8 or 12 for DCT processes).
-    pub precision: u8,
-    /// Start-of-frame marker (0xC0 baseline, 0xC1 extended, 0xC3 lossless...).
-    pub sof: u8,
 }
 
 /// Scan JPEG markers up to the first SOS.
@@ -198,10 +194,6 @@ pub fn jpeg_info(data: &[u8]) -> JpegInfo {
         match m {
             0xE0 if body.starts_with(b"JFIF") => info.jfif = true,
             0xEE if body.starts_with(b"Adobe") => info.adobe = true,
-            0xC0..=0xCF if m != 0xC4 && m != 0xC8 && m != 0xCC => {
-                info.sof = m;
-                info.precision = body.first().copied().unwrap_or(0);
-            }
             0xDA => break,
             _ => {}
         }
