@@ -506,21 +506,19 @@ fn print_tree(patients: &[Patient], headers: &[dicom::ImageHeader]) {
                         spacing
                     );
                     if let Some(g) = &ds.geometry {
-                        if let Some(f) = headers[ds.frames[0].instance].frames.first() {
-                            if let (Some(p), Some(o)) = (f.image_position, f.image_orientation) {
-                                if let Some(plane) =
-                                    crate::imaging::geometry::ImagePlane::new(p, o, [1.0, 1.0])
-                                {
-                                    let l = plane.edge_labels();
-                                    out!(
-                                        "        orientation: left {} right {} top {} bottom {}",
-                                        l.left,
-                                        l.right,
-                                        l.top,
-                                        l.bottom
-                                    );
-                                }
-                            }
+                        if let Some(f) = headers[ds.frames[0].instance].frames.first()
+                            && let (Some(p), Some(o)) = (f.image_position, f.image_orientation)
+                            && let Some(plane) =
+                                crate::imaging::geometry::ImagePlane::new(p, o, [1.0, 1.0])
+                        {
+                            let l = plane.edge_labels();
+                            out!(
+                                "        orientation: left {} right {} top {} bottom {}",
+                                l.left,
+                                l.right,
+                                l.top,
+                                l.bottom
+                            );
                         }
                         for issue in &g.issues {
                             out!("        ! {issue}");
@@ -700,6 +698,22 @@ fn cmd_config_show(json: bool) -> Result<ExitCode> {
     match c.cache_max_mb.0 {
         Some(v) => out!("cache_max_mb = {v}  ({})", o(c.cache_max_mb.1)),
         None => out!("cache_max_mb = none  (default: no cap)"),
+    }
+    out!(
+        "durability   = {:?}  ({})",
+        format!("{:?}", c.durability.0).to_lowercase(),
+        o(c.durability.1)
+    );
+    for n in &c.nodes {
+        out!(
+            "node {:?}: {}@{}:{} retrieve={:?} parallel={}  (file)",
+            n.name,
+            n.ae_title,
+            n.host,
+            n.port,
+            n.retrieve,
+            n.parallel
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -949,6 +963,7 @@ fn cmd_listen(
         .map_err(|e| Error::Usage(format!("cannot listen on {bind}:{port}: {e}")))?;
     let mut scp = crate::net::ScpConfig::new(&ae, &root);
     scp.allowed_aes = cfg.allowed_aes.0;
+    scp.durability = cfg.durability.0;
     out!(
         "Storage SCP {ae} listening on {bind}:{port}, storing into {}{}",
         root.display(),

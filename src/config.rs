@@ -9,6 +9,20 @@
 //! allowed_aes = ["CT1", "PACS"] # calling AE titles the SCP accepts (empty: any)
 //! cache_root = "/data/lightbox" # local cache folder
 //! cache_max_mb = 50000         # eviction cap
+//! durability = "batched"       # when the SCP acknowledges: "batched" or "strict"
+//!
+//! [[nodes]]                    # PACS nodes for echo / find / retrieve
+//! name = "pacs"
+//! ae_title = "ORTHANC"
+//! host = "10.0.0.5"
+//! port = 4242
+//! retrieve = "move"            # "move" (default) or "get"
+//! get_fallback = true          # try C-GET when C-MOVE is refused (default true)
+//! parallel = 4                 # associations used to retrieve series in parallel
+//! max_pdu = 65536
+//! connect_timeout_s = 5
+//! dimse_timeout_s = 30         # longest wait for any answer
+//! tls = false
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -26,6 +40,88 @@ pub struct FileConfig {
     pub allowed_aes: Option<Vec<String>>,
     pub cache_root: Option<PathBuf>,
     pub cache_max_mb: Option<u64>,
+    pub durability: Option<crate::store::Durability>,
+    #[serde(default)]
+    pub nodes: Vec<Node>,
+}
+
+/// How a node is retrieved from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RetrieveMethod {
+    #[default]
+    Move,
+    Get,
+}
+
+impl std::str::FromStr for RetrieveMethod {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "move" | "c-move" => Ok(RetrieveMethod::Move),
+            "get" | "c-get" => Ok(RetrieveMethod::Get),
+            _ => Err(format!("retrieve method must be move or get, not {s:?}")),
+        }
+    }
+}
+
+/// A remote DICOM node (a PACS).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    pub name: String,
+    pub ae_title: String,
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub retrieve: RetrieveMethod,
+    #[serde(default = "yes")]
+    pub get_fallback: bool,
+    #[serde(default = "default_parallel")]
+    pub parallel: usize,
+    #[serde(default = "default_max_pdu")]
+    pub max_pdu: u32,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_s: u64,
+    #[serde(default = "default_dimse_timeout")]
+    pub dimse_timeout_s: u64,
+    #[serde(default)]
+    pub tls: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_parallel() -> usize {
+    4
+}
+fn default_max_pdu() -> u32 {
+    64 * 1024
+}
+fn default_connect_timeout() -> u64 {
+    5
+}
+fn default_dimse_timeout() -> u64 {
+    30
+}
+
+impl Node {
+    /// An ad-hoc node typed on the command line.
+    pub fn ad_hoc(host: &str, port: u16, ae_title: &str) -> Node {
+        Node {
+            name: format!("{ae_title}@{host}:{port}"),
+            ae_title: ae_title.to_string(),
+            host: host.to_string(),
+            port,
+            retrieve: RetrieveMethod::Move,
+            get_fallback: true,
+            parallel: default_parallel(),
+            max_pdu: default_max_pdu(),
+            connect_timeout_s: default_connect_timeout(),
+            dimse_timeout_s: default_dimse_timeout(),
+            tls: false,
+        }
+    }
 }
 
 /// Where a value came from.
@@ -48,6 +144,17 @@ pub struct Config {
     pub allowed_aes: (Vec<String>, Origin),
     pub cache_root: (PathBuf, Origin),
     pub cache_max_mb: (Option<u64>, Origin),
+    pub durability: (crate::store::Durability, Origin),
+    pub nodes: Vec<Node>,
+}
+
+impl Config {
+    /// A configured node by name (case-insensitive).
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes
+            .iter()
+            .find(|n| n.name.eq_ignore_ascii_case(name))
+    }
 }
 
 /// The config file's path.
@@ -127,8 +234,39 @@ pub fn load(path: &Path) -> Result<Config> {
         (None, Some(p)) => (p, Origin::File),
         (None, None) => (crate::store::default_root(), Origin::Default),
     };
+    for n in &fc.nodes {
+        if !valid_ae_title(&n.ae_title) {
+            return Err(invalid(
+                "nodes",
+                format!(
+                    "node {:?}: {:?} is not a valid AE title",
+                    n.name, n.ae_title
+                ),
+            ));
+        }
+        if n.port == 0 || n.host.is_empty() || n.parallel == 0 {
+            return Err(invalid(
+                "nodes",
+                format!("node {:?}: host, port and parallel must be set", n.name),
+            ));
+        }
+        if fc
+            .nodes
+            .iter()
+            .filter(|m| m.name.eq_ignore_ascii_case(&n.name))
+            .count()
+            > 1
+        {
+            return Err(invalid(
+                "nodes",
+                format!("node {:?} is defined twice", n.name),
+            ));
+        }
+    }
     Ok(Config {
         file,
+        durability: pick(fc.durability, crate::store::Durability::default()),
+        nodes: fc.nodes,
         ae_title,
         scp_port,
         allowed_aes: allowed,

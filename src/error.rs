@@ -49,6 +49,9 @@ pub enum Error {
     /// A user-supplied option that makes no sense for this image.
     #[error("{0}")]
     Usage(String),
+    /// A DICOM network operation failed (connection, association, DIMSE).
+    #[error("{0}")]
+    Net(String),
     /// Writing an output file failed.
     #[error("{path}: cannot write: {reason}")]
     Write { path: PathBuf, reason: String },

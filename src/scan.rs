@@ -52,36 +52,35 @@ pub fn list_files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Read the header of every file under `root` in parallel (through its DICOMDIR
 /// when it has one).
 pub fn scan(root: &Path) -> std::io::Result<Scan> {
-    if root.is_dir() {
-        if let Some(dd_path) = dicomdir::find(root) {
-            match dicomdir::read(&dd_path) {
-                Ok(dd) if !dd.files.is_empty() => {
-                    let found: Vec<PathBuf> =
-                        dd.files.iter().filter_map(|f| f.path.clone()).collect();
-                    let mut scan = scan_files(&found);
-                    for f in dd.files.iter().filter(|f| f.path.is_none()) {
-                        scan.failures.push((
-                            dd.root.join(&f.file_id),
-                            format!(
-                                "{}: references {} ({}), which is not on the media",
-                                dd_path.display(),
-                                f.file_id,
-                                f.record_type
-                            ),
-                        ));
-                    }
-                    scan.dicomdir = Some((dd_path, dd.record_counts));
-                    return Ok(scan);
+    if root.is_dir()
+        && let Some(dd_path) = dicomdir::find(root)
+    {
+        match dicomdir::read(&dd_path) {
+            Ok(dd) if !dd.files.is_empty() => {
+                let found: Vec<PathBuf> = dd.files.iter().filter_map(|f| f.path.clone()).collect();
+                let mut scan = scan_files(&found);
+                for f in dd.files.iter().filter(|f| f.path.is_none()) {
+                    scan.failures.push((
+                        dd.root.join(&f.file_id),
+                        format!(
+                            "{}: references {} ({}), which is not on the media",
+                            dd_path.display(),
+                            f.file_id,
+                            f.record_type
+                        ),
+                    ));
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    let files = list_files(root)?;
-                    let mut scan = scan_files(&files);
-                    scan.failures.retain(|(p, _)| p != &dd_path);
-                    scan.failures
-                        .push((dd_path, format!("{e} (the folder was scanned instead)")));
-                    return Ok(scan);
-                }
+                scan.dicomdir = Some((dd_path, dd.record_counts));
+                return Ok(scan);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let files = list_files(root)?;
+                let mut scan = scan_files(&files);
+                scan.failures.retain(|(p, _)| p != &dd_path);
+                scan.failures
+                    .push((dd_path, format!("{e} (the folder was scanned instead)")));
+                return Ok(scan);
             }
         }
     }

@@ -28,17 +28,17 @@ fn start_watchdog(keep: std::path::PathBuf) {
         loop {
             std::thread::sleep(std::time::Duration::from_secs(1));
             let cur = *CURRENT.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((n, t)) = cur {
-                if t.elapsed().as_secs() > PER_MUTANT_SECS {
-                    // Straight to stderr: the harness's capture would swallow eprintln!.
-                    use std::io::Write;
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "mutant {n} has not finished after {PER_MUTANT_SECS} s: kept as {}",
-                        keep.join(format!("mutant{n}.dcm")).display()
-                    );
-                    std::process::exit(101);
-                }
+            if let Some((n, t)) = cur
+                && t.elapsed().as_secs() > PER_MUTANT_SECS
+            {
+                // Straight to stderr: the harness's capture would swallow eprintln!.
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "mutant {n} has not finished after {PER_MUTANT_SECS} s: kept as {}",
+                    keep.join(format!("mutant{n}.dcm")).display()
+                );
+                std::process::exit(101);
             }
         }
     });
@@ -50,17 +50,13 @@ fn exercise(bytes: &[u8], tmp: &std::path::Path, n: usize) {
     *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some((n, std::time::Instant::now()));
     let _ = dicom::read_header(&p);
     let _ = dicom::open(&p, ReadMode::HeaderOnly);
-    if let Ok(img) = Image::open(&p) {
-        if let Some(px) = &img.header.pixel {
-            for f in [0, px.number_of_frames.saturating_sub(1)] {
-                if let Ok(frame) = img.frame(f) {
-                    let _ = lightbox::imaging::render::render(
-                        &img.header,
-                        f,
-                        &frame,
-                        &Default::default(),
-                    );
-                }
+    if let Ok(img) = Image::open(&p)
+        && let Some(px) = &img.header.pixel
+    {
+        for f in [0, px.number_of_frames.saturating_sub(1)] {
+            if let Ok(frame) = img.frame(f) {
+                let _ =
+                    lightbox::imaging::render::render(&img.header, f, &frame, &Default::default());
             }
         }
     }
@@ -103,7 +99,7 @@ fn truncated_and_corrupted_files_never_panic() {
             let mut m = bytes.clone();
             let flips = 1 + rng.next() as usize % 8;
             for _ in 0..flips {
-                let span = if rng.next() % 2 == 0 {
+                let span = if rng.next().is_multiple_of(2) {
                     m.len().min(2048)
                 } else {
                     m.len()

@@ -30,6 +30,30 @@ fn study(dir: &Path) {
     .expect("mr");
 }
 
+/// The counts a listing shows (kept by triggers) agree with the rows themselves.
+fn listing_agrees_with_rows(store: &Store) {
+    let mut bytes = 0;
+    for st in store.studies().expect("ls") {
+        let series = store.series_of(&st.study_uid).expect("series");
+        let instances: usize = series
+            .iter()
+            .map(|se| {
+                let rows = store.instances_of(&se.series_uid).expect("instances");
+                assert_eq!(se.instances, rows.len(), "series {}", se.series_uid);
+                rows.len()
+            })
+            .sum();
+        assert_eq!(
+            (st.series, st.instances),
+            (series.len(), instances),
+            "study {}",
+            st.study_uid
+        );
+        bytes += st.bytes;
+    }
+    assert_eq!(bytes, store.stats().expect("stats").bytes);
+}
+
 #[test]
 fn import_lists_and_verifies_then_skips_duplicates() {
     let tmp = common::tempdir();
@@ -97,6 +121,9 @@ fn changed_bytes_under_the_same_uid_are_kept_as_a_new_version() {
     assert_eq!(r.new_versions.len(), 1, "{r:?}");
     assert!(r.new_versions[0].contains("kept as version 2"));
     assert!(store.verify().expect("verify").is_clean());
+    // Two versions of one instance: listed once, both versions' bytes counted.
+    listing_agrees_with_rows(&store);
+    assert_eq!(store.stats().expect("stats").instances, 11);
 }
 
 #[test]
@@ -275,6 +302,7 @@ fn eviction_removes_least_recently_opened_unpinned_studies_whole() {
     let (ct, mr, cr) = (uid("CT"), uid("MR"), uid("CR"));
     let before = store.stats().expect("stats");
     assert_eq!((before.studies, before.instances), (3, 12));
+    listing_agrees_with_rows(&store);
 
     // The CR is the biggest and least recently opened, but pinned: it stays.
     store.set_pinned(&cr, true).expect("pin");
@@ -292,6 +320,7 @@ fn eviction_removes_least_recently_opened_unpinned_studies_whole() {
         (1, 1, 1)
     );
     assert!(store.verify().expect("verify").is_clean());
+    listing_agrees_with_rows(&store);
     assert_eq!(
         lightbox::scan::list_files(&tmp.path().join("cache/objects"))
             .expect("list")

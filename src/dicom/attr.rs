@@ -19,10 +19,11 @@ pub fn string(obj: &Item, tag: Tag) -> Option<String> {
 /// All numeric values of a DS/IS/FL/FD/US/SS/... attribute.
 pub fn floats(obj: &Item, tag: Tag) -> Option<Vec<f64>> {
     let e = obj.get(tag)?;
-    if let Ok(v) = e.to_multi_float64() {
-        if !v.is_empty() && v.iter().all(|x| x.is_finite()) {
-            return Some(v);
-        }
+    if let Ok(v) = e.to_multi_float64()
+        && !v.is_empty()
+        && v.iter().all(|x| x.is_finite())
+    {
+        return Some(v);
     }
     // Fall back to lenient text parsing ("1.0 \ 2.0", stray NULs).
     let s = e.to_str().ok()?;
@@ -83,10 +84,11 @@ pub fn bytes(obj: &Item, tag: Tag) -> Option<Vec<u8>> {
 /// Words of a US/SS/OW attribute (LUT descriptors and data), native order.
 pub fn words(obj: &Item, tag: Tag) -> Option<Vec<u16>> {
     let e = obj.get(tag)?;
-    if let Ok(v) = e.to_multi_int::<i64>() {
-        if e.vr() != dicom_core::VR::OW && e.vr() != dicom_core::VR::OB {
-            return Some(v.into_iter().map(|x| x as u16).collect());
-        }
+    if let Ok(v) = e.to_multi_int::<i64>()
+        && e.vr() != dicom_core::VR::OW
+        && e.vr() != dicom_core::VR::OB
+    {
+        return Some(v.into_iter().map(|x| x as u16).collect());
     }
     let b = e.to_bytes().ok()?;
     Some(

@@ -435,15 +435,15 @@ fn frame_infos(ds: &Item, n: u32) -> Vec<FrameInfo> {
         return vec![base; n as usize];
     }
     let apply = |info: &mut FrameInfo, group: &Item| {
-        if let Some(i) = attr::first_item(group, tags::PLANE_POSITION_SEQUENCE) {
-            if let Some(p) = attr::floats_n::<3>(i, tags::IMAGE_POSITION_PATIENT) {
-                info.image_position = Some(p);
-            }
+        if let Some(i) = attr::first_item(group, tags::PLANE_POSITION_SEQUENCE)
+            && let Some(p) = attr::floats_n::<3>(i, tags::IMAGE_POSITION_PATIENT)
+        {
+            info.image_position = Some(p);
         }
-        if let Some(i) = attr::first_item(group, tags::PLANE_ORIENTATION_SEQUENCE) {
-            if let Some(o) = attr::floats_n::<6>(i, tags::IMAGE_ORIENTATION_PATIENT) {
-                info.image_orientation = Some(o);
-            }
+        if let Some(i) = attr::first_item(group, tags::PLANE_ORIENTATION_SEQUENCE)
+            && let Some(o) = attr::floats_n::<6>(i, tags::IMAGE_ORIENTATION_PATIENT)
+        {
+            info.image_orientation = Some(o);
         }
         if let Some(i) = attr::first_item(group, tags::PIXEL_MEASURES_SEQUENCE) {
             if let Some(s) = attr::floats_n::<2>(i, tags::PIXEL_SPACING) {
@@ -453,10 +453,10 @@ fn frame_infos(ds: &Item, n: u32) -> Vec<FrameInfo> {
                 info.slice_thickness = Some(t);
             }
         }
-        if let Some(i) = attr::first_item(group, tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE) {
-            if let Some(r) = rescale(i) {
-                info.rescale = r;
-            }
+        if let Some(i) = attr::first_item(group, tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE)
+            && let Some(r) = rescale(i)
+        {
+            info.rescale = r;
         }
         if let Some(i) = attr::first_item(group, tags::FRAME_VOILUT_SEQUENCE) {
             let w = windows(i);

@@ -533,7 +533,7 @@ fn decode_scan(
     let mut mcus = 0usize;
     for my in 0..mcuy {
         for mx in 0..mcux {
-            if restart_interval > 0 && mcus > 0 && mcus % restart_interval == 0 {
+            if restart_interval > 0 && mcus > 0 && mcus.is_multiple_of(restart_interval) {
                 bits.restart();
                 for &(ci, _, _) in scan {
                     comps[ci].dc_pred = 0;
@@ -631,7 +631,7 @@ fn decode_lossless_scan(
     {
         return Err(JpegError::Unsupported("subsampled lossless JPEG".into()));
     }
-    if restart_interval > 0 && restart_interval % width != 0 {
+    if restart_interval > 0 && !restart_interval.is_multiple_of(width) {
         return Err(JpegError::Unsupported(
             "restart interval not a multiple of the line".into(),
         ));

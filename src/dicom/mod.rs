@@ -57,7 +57,7 @@ fn sniff(head: &[u8]) -> std::result::Result<Layout, String> {
         return Ok(Layout::MetaNoPreamble);
     }
     // A bare data set starts with a low, even group number (0008 in practice).
-    let plausible = |g: u16| (0x0002..=0x0028).contains(&g) && g % 2 == 0;
+    let plausible = |g: u16| (0x0002..=0x0028).contains(&g) && g.is_multiple_of(2);
     if plausible(group_le) {
         return Ok(Layout::Bare(if vr_like {
             "1.2.840.10008.1.2.1"

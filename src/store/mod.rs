@@ -1,11 +1,13 @@
 //! The local study cache: one file per SOP instance under `objects/`, indexed in
 //! SQLite (`index.sqlite`, WAL, versioned schema).
 //!
-//! Nothing is lost and nothing is half-indexed: a file is written to `tmp/`, fsynced
-//! and renamed into place (and its folder fsynced) before the transaction that
-//! indexes it begins. A crash in between leaves an orphan file, which `verify`
-//! reports and `rebuild` (or re-importing) indexes — never an index row without its
-//! file. Paths come from UIDs only when they are valid UIDs (digits and dots, at most
+//! Nothing is lost and nothing is half-indexed: an imported file is written to
+//! `tmp/`, fsynced and renamed into place (and its folder fsynced) before the
+//! transaction that indexes it begins; a received one goes through a staging folder
+//! under `incoming/` and is adopted in groups by [`ingest`] under the same rule. A
+//! crash in between leaves an orphan file, which `verify` reports and `rebuild` (or
+//! re-importing) indexes, or a staged file, which the next open adopts — never an
+//! index row without its file. Paths come from UIDs only when they are valid UIDs (digits and dots, at most
 //! 64 characters); anything else is replaced by a hash, so a crafted UID cannot
 //! leave the cache root.
 
@@ -21,8 +23,26 @@ use crate::dicom::{self, ImageHeader};
 use crate::error::{Error, Result};
 use crate::scan;
 
+pub mod ingest;
+pub use ingest::{Durability, Ingest, Receipt, Receiving};
+
+/// A received object in a staging file, ready to be adopted into the cache.
+#[derive(Debug, Clone)]
+pub(crate) struct Staged {
+    /// Its header; `path` is the staging file.
+    pub header: ImageHeader,
+    pub size: u64,
+    pub crc: u32,
+    /// Recorded in the index: "c-store", "c-move", "c-get", "recovered".
+    pub source: String,
+}
+
+/// Most threads fsyncing a group at once (the file system merges their commits).
+const SYNC_THREADS: usize = 8;
+
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE patients (
     key INTEGER PRIMARY KEY,
     patient_id TEXT NOT NULL,
@@ -60,7 +80,58 @@ CREATE TABLE instances (
     PRIMARY KEY (sop_uid, version)
 );
 CREATE INDEX instances_by_series ON instances(series_uid);
-"#];
+"#,
+    r#"
+-- Counts kept per series and per study by triggers, so listings never scan or
+-- aggregate the instances.
+ALTER TABLE series ADD COLUMN instances INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE series ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE studies ADD COLUMN modalities TEXT NOT NULL DEFAULT '';
+ALTER TABLE studies ADD COLUMN series_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE studies ADD COLUMN instances INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE studies ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+UPDATE series SET
+    instances = (SELECT count(DISTINCT i.sop_uid) FROM instances i WHERE i.series_uid = series.series_uid),
+    bytes = (SELECT coalesce(sum(i.size), 0) FROM instances i WHERE i.series_uid = series.series_uid);
+UPDATE studies SET
+    modalities = (SELECT coalesce(group_concat(DISTINCT se.modality), '') FROM series se WHERE se.study_uid = studies.study_uid),
+    series_count = (SELECT count(*) FROM series se WHERE se.study_uid = studies.study_uid),
+    instances = (SELECT coalesce(sum(se.instances), 0) FROM series se WHERE se.study_uid = studies.study_uid),
+    bytes = (SELECT coalesce(sum(se.bytes), 0) FROM series se WHERE se.study_uid = studies.study_uid);
+-- `instances` counts SOP instances (not versions); `bytes` counts every version.
+CREATE TRIGGER instances_counted AFTER INSERT ON instances BEGIN
+    UPDATE series SET bytes = bytes + NEW.size,
+        instances = instances + NOT EXISTS (SELECT 1 FROM instances o
+                                           WHERE o.sop_uid = NEW.sop_uid AND o.version <> NEW.version)
+    WHERE series_uid = NEW.series_uid;
+    UPDATE studies SET bytes = bytes + NEW.size,
+        instances = instances + NOT EXISTS (SELECT 1 FROM instances o
+                                           WHERE o.sop_uid = NEW.sop_uid AND o.version <> NEW.version)
+    WHERE study_uid = (SELECT study_uid FROM series WHERE series_uid = NEW.series_uid);
+END;
+CREATE TRIGGER instances_uncounted AFTER DELETE ON instances BEGIN
+    UPDATE series SET bytes = bytes - OLD.size,
+        instances = instances - NOT EXISTS (SELECT 1 FROM instances o WHERE o.sop_uid = OLD.sop_uid)
+    WHERE series_uid = OLD.series_uid;
+    UPDATE studies SET bytes = bytes - OLD.size,
+        instances = instances - NOT EXISTS (SELECT 1 FROM instances o WHERE o.sop_uid = OLD.sop_uid)
+    WHERE study_uid = (SELECT study_uid FROM series WHERE series_uid = OLD.series_uid);
+END;
+CREATE TRIGGER series_counted AFTER INSERT ON series BEGIN
+    UPDATE studies SET series_count = series_count + 1,
+        modalities = (SELECT coalesce(group_concat(DISTINCT se.modality), '') FROM series se
+                      WHERE se.study_uid = NEW.study_uid)
+    WHERE study_uid = NEW.study_uid;
+END;
+CREATE TRIGGER series_uncounted AFTER DELETE ON series BEGIN
+    UPDATE studies SET series_count = series_count - 1,
+        modalities = (SELECT coalesce(group_concat(DISTINCT se.modality), '') FROM series se
+                      WHERE se.study_uid = OLD.study_uid)
+    WHERE study_uid = OLD.study_uid;
+END;
+CREATE INDEX studies_by_date ON studies(date DESC, study_uid);
+"#,
+];
 
 /// How an imported file enters the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,7 +315,206 @@ impl Store {
             conn,
         };
         store.migrate()?;
+        if let Err(e) = store.recover_incoming() {
+            tracing::warn!("{}: staged objects not recovered: {e}", root.display());
+        }
         Ok(store)
+    }
+
+    /// Adopt what dead receivers left staged under `incoming/` (folders whose lock
+    /// nobody holds): objects they acknowledged but had not yet indexed. Staged
+    /// files that are not readable DICOM (cut short by a power failure) are moved
+    /// to `quarantine/`. Returns the number of objects adopted.
+    pub fn recover_incoming(&mut self) -> Result<usize> {
+        let incoming = self.root.join("incoming");
+        let Ok(dirs) = std::fs::read_dir(&incoming) else {
+            return Ok(0);
+        };
+        let mut adopted = 0;
+        for dir in dirs.flatten() {
+            let dir = dir.path();
+            if !dir.is_dir() {
+                continue;
+            }
+            let lock_path = dir.join(".lock");
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(io_err(&lock_path))?;
+            if lock.try_lock().is_err() {
+                continue; // a live receiver owns it
+            }
+            let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map_err(io_err(&dir))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "dcm"))
+                .collect();
+            let mut staged = Vec::new();
+            for f in files {
+                let read = dicom::read_header(&f)
+                    .and_then(|h| file_crc(&f).map(|sc| (h, sc)).map_err(io_err(&f)));
+                match read {
+                    Ok((header, (size, crc))) => staged.push(Staged {
+                        header,
+                        size,
+                        crc,
+                        source: "recovered".into(),
+                    }),
+                    Err(e) => {
+                        let q = self.root.join("quarantine");
+                        let _ = std::fs::create_dir_all(&q);
+                        let name = format!(
+                            "{}-{}",
+                            dir.file_name().unwrap_or_default().to_string_lossy(),
+                            f.file_name().unwrap_or_default().to_string_lossy()
+                        );
+                        tracing::warn!(
+                            "staged object {} is unreadable ({e}); moved to {}",
+                            f.display(),
+                            q.join(&name).display()
+                        );
+                        let _ = std::fs::rename(&f, q.join(name));
+                    }
+                }
+            }
+            for chunk in staged.chunks(128) {
+                for (s, r) in chunk.iter().zip(self.adopt(chunk)) {
+                    match r {
+                        Ok(_) => adopted += 1,
+                        Err(e) => tracing::warn!(
+                            "staged object {} not recovered: {e}",
+                            s.header.path.display()
+                        ),
+                    }
+                }
+            }
+            let _ = std::fs::remove_file(&lock_path);
+            let _ = std::fs::remove_dir(&dir);
+        }
+        if adopted > 0 {
+            tracing::info!("recovered {adopted} staged object(s) into the cache");
+        }
+        Ok(adopted)
+    }
+
+    /// Adopt a group of staged objects (see [`ingest`]): fsync the staged files,
+    /// hard-link each to its place under `objects/` (a new version when the SOP
+    /// instance is cached with other bytes; skipped when identical), fsync those
+    /// folders, index the group in one transaction, then drop the staged names.
+    pub(crate) fn adopt(&mut self, group: &[Staged]) -> Vec<std::result::Result<Outcome, String>> {
+        let mut results: Vec<std::result::Result<Outcome, String>> =
+            vec![Err("not adopted".to_string()); group.len()];
+        // 1. The staged bytes are durable.
+        let synced = sync_files(group.iter().map(|s| s.header.path.as_path()));
+        // 2. Place each under objects/, inside a write transaction so that versions
+        //    are decided against everyone else's commits.
+        let root = self.root.clone();
+        let tx = match self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        {
+            Ok(tx) => tx,
+            Err(e) => return vec![Err(db_err(e).to_string()); group.len()],
+        };
+        let mut known: std::collections::HashMap<&str, Vec<(u32, u64, u32)>> =
+            std::collections::HashMap::new();
+        let mut placed: Vec<(usize, PathBuf, Outcome)> = Vec::new();
+        let mut dirs = std::collections::BTreeSet::new();
+        for (i, s) in group.iter().enumerate() {
+            if let Err(e) = &synced[i] {
+                results[i] = Err(e.clone());
+                continue;
+            }
+            let sop = s.header.sop_instance_uid.as_str();
+            let versions = match known.get_mut(sop) {
+                Some(v) => v,
+                None => match versions_in(&tx, sop) {
+                    Ok(v) => known.entry(sop).or_insert(v),
+                    Err(e) => {
+                        results[i] = Err(e.to_string());
+                        continue;
+                    }
+                },
+            };
+            if versions
+                .iter()
+                .any(|&(_, sz, c)| (sz, c) == (s.size, s.crc))
+            {
+                results[i] = Ok(Outcome::Duplicate);
+                continue;
+            }
+            let mut version = versions.iter().map(|v| v.0).max().unwrap_or(0) + 1;
+            let rel = loop {
+                let rel = Self::object_path(&s.header, version);
+                match place(&s.header.path, &root.join(&rel), (s.size, s.crc)) {
+                    Ok(true) => break Ok(rel),
+                    Ok(false) => version += 1, // another file holds that name
+                    Err(e) => break Err(e),
+                }
+            };
+            match rel {
+                Ok(rel) => {
+                    if let Some(d) = root.join(&rel).parent() {
+                        dirs.insert(d.to_path_buf());
+                    }
+                    versions.push((version, s.size, s.crc));
+                    let outcome = if version > 1 {
+                        Outcome::NewVersion(version)
+                    } else {
+                        Outcome::Stored
+                    };
+                    placed.push((i, rel, outcome));
+                }
+                Err(e) => results[i] = Err(e),
+            }
+        }
+        // 3. The names are durable, 4. then the rows.
+        let dir_sync = sync_files(dirs.iter().map(PathBuf::as_path))
+            .into_iter()
+            .find_map(|r| r.err());
+        let indexed = match dir_sync {
+            Some(e) => Err(e),
+            None => placed
+                .iter()
+                .try_for_each(|(i, rel, outcome)| {
+                    let s = &group[*i];
+                    index_instance(
+                        &tx,
+                        &s.header,
+                        rel,
+                        false,
+                        (s.size, s.crc),
+                        outcome.clone(),
+                        &s.source,
+                    )
+                })
+                .and_then(|()| tx.commit().map_err(db_err))
+                .map_err(|e| e.to_string()),
+        };
+        match indexed {
+            Ok(()) => {
+                for (i, _, outcome) in placed {
+                    results[i] = Ok(outcome);
+                }
+            }
+            // Rolled back: the links stay as orphans and the staged files stay, so the
+            // next recovery adopts them again.
+            Err(e) => {
+                for (i, _, _) in placed {
+                    results[i] = Err(e.clone());
+                }
+            }
+        }
+        // 5. Staged names of what is now in the cache go.
+        for (s, r) in group.iter().zip(&results) {
+            if r.is_ok() {
+                let _ = std::fs::remove_file(&s.header.path);
+            }
+        }
+        results
     }
 
     /// The cache root.
@@ -430,26 +700,96 @@ impl Store {
         let root = self.root.clone();
         let total = plans.len() as u64;
         let done = AtomicU64::new(0);
-        let written: Vec<std::result::Result<Plan, Failure>> = plans
-            .into_par_iter()
-            .map(|mut p| {
-                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                let done = match mode {
-                    ImportMode::Copy => durable_copy(&p.header.path, &root, &p.rel),
-                    ImportMode::Link => match p.bytes_crc {
-                        Some(v) => Ok(v),
-                        None => file_crc(&p.header.path).map_err(io_err(&p.header.path)),
-                    },
-                };
-                match done {
-                    Ok(v) => {
-                        p.bytes_crc = Some(v);
-                        Ok(p)
+        // Copy: each file is written to tmp/ (in parallel, checksummed as it goes)
+        // and fsynced by a pool of threads as soon as it is written, so the disk
+        // writes back while the copy goes on (concurrent fsyncs also share journal
+        // commits); then the files are renamed into place and their folders fsynced
+        // once each.
+        type StagedPlan = std::result::Result<(Plan, Option<PathBuf>), Failure>;
+        let (sync_tx, sync_rx) = std::sync::mpsc::channel::<(usize, PathBuf)>();
+        let sync_rx = std::sync::Mutex::new(sync_rx);
+        let sync_results: std::sync::Mutex<
+            std::collections::HashMap<usize, std::result::Result<(), String>>,
+        > = Default::default();
+        let staged: Vec<StagedPlan> = std::thread::scope(|scope| {
+            for _ in 0..SYNC_THREADS {
+                scope.spawn(|| {
+                    loop {
+                        let next = match sync_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok((i, path)) = next else { return };
+                        let r = std::fs::File::open(&path)
+                            .and_then(|f| f.sync_all())
+                            .map_err(|e| format!("{}: cannot fsync: {e}", path.display()));
+                        if let Ok(mut m) = sync_results.lock() {
+                            m.insert(i, r);
+                        }
                     }
-                    Err(e) => Err((p.header.path.clone(), e.to_string())),
+                });
+            }
+            let staged = plans
+                .into_par_iter()
+                .enumerate()
+                .map(|(i, mut p)| {
+                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                    let r = match mode {
+                        ImportMode::Copy => stage_copy(&p.header.path, &root).map(|(t, v)| {
+                            let _ = sync_tx.send((i, t.clone()));
+                            (Some(t), v)
+                        }),
+                        ImportMode::Link => match p.bytes_crc {
+                            Some(v) => Ok((None, v)),
+                            None => file_crc(&p.header.path)
+                                .map(|v| (None, v))
+                                .map_err(io_err(&p.header.path)),
+                        },
+                    };
+                    match r {
+                        Ok((tmp, v)) => {
+                            p.bytes_crc = Some(v);
+                            Ok((p, tmp))
+                        }
+                        Err(e) => Err((p.header.path.clone(), e.to_string())),
+                    }
+                })
+                .collect();
+            drop(sync_tx);
+            staged
+        });
+        let mut sync_results = sync_results.into_inner().unwrap_or_default();
+        let mut written: Vec<std::result::Result<Plan, Failure>> = Vec::with_capacity(staged.len());
+        for (i, s) in staged.into_iter().enumerate() {
+            let (p, tmp) = match s {
+                Ok(v) => v,
+                Err(f) => {
+                    written.push(Err(f));
+                    continue;
                 }
-            })
-            .collect();
+            };
+            let Some(tmp) = tmp else {
+                written.push(Ok(p));
+                continue;
+            };
+            let dst = root.join(&p.rel);
+            let placed = sync_results
+                .remove(&i)
+                .unwrap_or_else(|| Err(format!("{}: not fsynced", tmp.display())))
+                .and_then(|()| {
+                    let dir = dst.parent().unwrap_or(&root);
+                    std::fs::create_dir_all(dir)
+                        .and_then(|()| std::fs::rename(&tmp, &dst))
+                        .map_err(|e| format!("{}: cannot write: {e}", dst.display()))
+                });
+            match placed {
+                Ok(()) => written.push(Ok(p)),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    written.push(Err((p.header.path.clone(), e)));
+                }
+            }
+        }
         // Make the renames durable: each folder written to, once.
         if mode == ImportMode::Copy {
             let dirs: std::collections::BTreeSet<PathBuf> = written
@@ -457,10 +797,14 @@ impl Store {
                 .filter_map(|w| w.as_ref().ok())
                 .filter_map(|p| self.root.join(&p.rel).parent().map(Path::to_path_buf))
                 .collect();
-            for d in dirs {
-                std::fs::File::open(&d)
-                    .and_then(|f| f.sync_all())
-                    .map_err(io_err(&d))?;
+            if let Some(e) = sync_files(dirs.iter().map(PathBuf::as_path))
+                .into_iter()
+                .find_map(|r| r.err())
+            {
+                return Err(Error::Write {
+                    path: self.root.join("objects"),
+                    reason: e,
+                });
             }
         }
         // Files are durable: index them in one transaction.
@@ -519,49 +863,13 @@ impl Store {
             .map_err(db_err)
     }
 
-    /// Store one object received over the network (a whole Part 10 file in memory):
-    /// one durable write, then its index row, before the sender is told it succeeded.
-    pub fn store_bytes(&mut self, part10: &[u8], label: &Path, source: &str) -> Result<Outcome> {
-        let obj = dicom::open_bytes(part10, label, dicom::ReadMode::HeaderOnly)?;
-        let mut h = ImageHeader::from_object(label, &obj)?;
-        let (size, crc) = (part10.len() as u64, crc32fast::hash(part10));
-        let existing = self.versions_of(&h.sop_instance_uid)?;
-        if existing.iter().any(|&(_, s, c)| (s, c) == (size, crc)) {
-            return Ok(Outcome::Duplicate);
-        }
-        let version = existing.iter().map(|e| e.0).max().unwrap_or(0) + 1;
-        let rel = Self::object_path(&h, version);
-        durable_write(part10, &self.root, &rel)?;
-        let dir = self.root.join(&rel);
-        let dir = dir.parent().unwrap_or(&self.root);
-        std::fs::File::open(dir)
-            .and_then(|f| f.sync_all())
-            .map_err(io_err(dir))?;
-        h.path = self.root.join(&rel);
-        let outcome = if version > 1 {
-            Outcome::NewVersion(version)
-        } else {
-            Outcome::Stored
-        };
-        let tx = self.conn.transaction().map_err(db_err)?;
-        index_instance(&tx, &h, &rel, false, (size, crc), outcome.clone(), source)?;
-        tx.commit().map_err(db_err)?;
-        Ok(outcome)
-    }
-
     /// Studies in the cache, most recent study date first.
     pub fn studies(&self) -> Result<Vec<StudyRow>> {
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT st.study_uid, p.patient_id, p.name, st.date, st.description,
-                        (SELECT group_concat(DISTINCT se.modality) FROM series se WHERE se.study_uid = st.study_uid),
-                        (SELECT count(*) FROM series se WHERE se.study_uid = st.study_uid),
-                        (SELECT count(*) FROM instances i JOIN series se ON i.series_uid = se.series_uid
-                            WHERE se.study_uid = st.study_uid),
-                        (SELECT coalesce(sum(i.size), 0) FROM instances i JOIN series se ON i.series_uid = se.series_uid
-                            WHERE se.study_uid = st.study_uid),
-                        st.pinned
+                        st.modalities, st.series_count, st.instances, st.bytes, st.pinned
                  FROM studies st JOIN patients p ON p.key = st.patient_key
                  ORDER BY st.date DESC, st.study_uid",
             )
@@ -592,8 +900,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT se.series_uid, se.study_uid, se.number, se.modality, se.description,
-                        (SELECT count(*) FROM instances i WHERE i.series_uid = se.series_uid)
+                "SELECT se.series_uid, se.study_uid, se.number, se.modality, se.description, se.instances
                  FROM series se WHERE se.study_uid = ?1 ORDER BY se.number, se.series_uid",
             )
             .map_err(db_err)?;
@@ -647,7 +954,7 @@ impl Store {
             patients: count("SELECT count(*) FROM patients")? as usize,
             studies: count("SELECT count(*) FROM studies")? as usize,
             series: count("SELECT count(*) FROM series")? as usize,
-            instances: count("SELECT count(*) FROM instances")? as usize,
+            instances: count("SELECT count(DISTINCT sop_uid) FROM instances")? as usize,
             bytes: count("SELECT coalesce(sum(size), 0) FROM instances WHERE linked = 0")? as u64,
             pinned_studies: count("SELECT count(*) FROM studies WHERE pinned = 1")? as usize,
         })
@@ -942,10 +1249,10 @@ fn unzip(archive: &Path, tmp: &Path) -> std::result::Result<PathBuf, String> {
             );
         };
         let dst = dir.join(name);
-        if let Some(parent) = dst.parent() {
-            if let Err(e) = std::fs::create_dir_all(parent) {
-                return fail(&dir, format!("cannot create {}: {e}", parent.display()));
-            }
+        if let Some(parent) = dst.parent()
+            && let Err(e) = std::fs::create_dir_all(parent)
+        {
+            return fail(&dir, format!("cannot create {}: {e}", parent.display()));
         }
         let mut out = match std::fs::File::create(&dst) {
             Ok(f) => f,
@@ -970,6 +1277,81 @@ fn unzip(archive: &Path, tmp: &Path) -> std::result::Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// Cached versions of a SOP instance inside a transaction.
+fn versions_in(tx: &rusqlite::Transaction<'_>, sop_uid: &str) -> Result<Vec<(u32, u64, u32)>> {
+    let mut stmt = tx
+        .prepare_cached("SELECT version, size, crc32 FROM instances WHERE sop_uid = ?1")
+        .map_err(db_err)?;
+    stmt.query_map(params![sop_uid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .map_err(db_err)?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(db_err)
+}
+
+/// fsync files or folders, several at once (the file system merges the journal
+/// commits of concurrent fsyncs). One result per path, in order.
+fn sync_files<'a>(paths: impl Iterator<Item = &'a Path>) -> Vec<std::result::Result<(), String>> {
+    let paths: Vec<&Path> = paths.collect();
+    if paths.is_empty() {
+        return Vec::new();
+    }
+    let sync = |p: &Path| {
+        std::fs::File::open(p)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| format!("{}: cannot fsync: {e}", p.display()))
+    };
+    let per = paths.len().div_ceil(SYNC_THREADS).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = paths
+            .chunks(per)
+            .map(|c| scope.spawn(move || c.iter().map(|p| sync(p)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .zip(paths.chunks(per))
+            .flat_map(|(h, c)| {
+                h.join().unwrap_or_else(|_| {
+                    c.iter()
+                        .map(|p| Err(format!("{}: fsync thread failed", p.display())))
+                        .collect()
+                })
+            })
+            .collect()
+    })
+}
+
+/// Put a staged file at `dst`: a hard link (same file system, no copy), else a
+/// durable copy. `Ok(false)`: `dst` already holds other bytes (try another name);
+/// `Ok(true)` also when it holds these very bytes (left by an interrupted adopt).
+fn place(staged: &Path, dst: &Path, (size, crc): (u64, u32)) -> std::result::Result<bool, String> {
+    if let Some(d) = dst.parent() {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    match std::fs::hard_link(staged, dst) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(file_crc(dst).is_ok_and(|v| v == (size, crc)))
+        }
+        Err(_) => {
+            // No hard links here (another file system, FAT): copy, fsync, rename.
+            let bytes = std::fs::read(staged).map_err(|e| format!("{}: {e}", staged.display()))?;
+            let tmp = dst.with_extension("part");
+            let write = || -> std::io::Result<()> {
+                use std::io::Write;
+                let mut f = std::fs::File::create(&tmp)?;
+                f.write_all(&bytes)?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, dst)
+            };
+            write().map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                format!("{}: cannot write: {e}", dst.display())
+            })?;
+            Ok(true)
+        }
+    }
+}
+
 /// Size and CRC-32 of a file.
 fn file_crc(path: &Path) -> std::io::Result<(u64, u32)> {
     let bytes = std::fs::read(path)?;
@@ -978,42 +1360,23 @@ fn file_crc(path: &Path) -> std::io::Result<(u64, u32)> {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Copy `src` to `root/rel` durably (see [`durable_write`]). Returns the size and
-/// CRC-32 of what was written.
-fn durable_copy(src: &Path, root: &Path, rel: &Path) -> Result<(u64, u32)> {
+/// Copy `src` into a new file under `root/tmp` (not yet fsynced). Returns its path,
+/// size and CRC-32.
+fn stage_copy(src: &Path, root: &Path) -> Result<(PathBuf, (u64, u32))> {
     let bytes = std::fs::read(src).map_err(io_err(src))?;
-    durable_write(&bytes, root, rel)
-}
-
-/// Write `bytes` to `root/rel`: a temporary file in `root/tmp`, fsynced and renamed
-/// into place. The caller fsyncs the folders (once each) before indexing.
-fn durable_write(bytes: &[u8], root: &Path, rel: &Path) -> Result<(u64, u32)> {
-    use std::io::Write;
-    let dst = root.join(rel);
-    let dir = dst
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| root.to_path_buf());
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let tmp = root.join("tmp").join(format!(
         "{}-{}.part",
         std::process::id(),
         TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &dst)
-    };
-    write().map_err(|e| {
+    std::fs::write(&tmp, &bytes).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         Error::Write {
-            path: dst.clone(),
+            path: tmp.clone(),
             reason: e.to_string(),
         }
     })?;
-    Ok((bytes.len() as u64, crc32fast::hash(bytes)))
+    Ok((tmp, (bytes.len() as u64, crc32fast::hash(&bytes))))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,0 +1,369 @@
+//! A small DIMSE layer over `dicom-ul` (which has none): command sets built,
+//! encoded and parsed; messages split into P-DATA PDUs within the peer's maximum
+//! PDU length; incoming PDUs turned into events (a whole command set, or a chunk of
+//! a data set as it arrives, so large objects stream to disk).
+
+use std::collections::VecDeque;
+use std::net::TcpStream;
+
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use dicom_ul::pdu::{AbortRQSource, PDataValue, PDataValueType};
+use dicom_ul::{ClientAssociation, Pdu, ServerAssociation};
+
+use super::{IMPLICIT_LE, net_err};
+use crate::error::{Error, Result};
+
+/// Command sets are a few hundred bytes; anything past this is hostile.
+pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
+
+/// DIMSE command fields (PS3.7 E.1).
+pub mod field {
+    pub const C_STORE_RQ: u16 = 0x0001;
+    pub const C_STORE_RSP: u16 = 0x8001;
+    pub const C_GET_RQ: u16 = 0x0010;
+    pub const C_GET_RSP: u16 = 0x8010;
+    pub const C_FIND_RQ: u16 = 0x0020;
+    pub const C_FIND_RSP: u16 = 0x8020;
+    pub const C_MOVE_RQ: u16 = 0x0021;
+    pub const C_MOVE_RSP: u16 = 0x8021;
+    pub const C_ECHO_RQ: u16 = 0x0030;
+    pub const C_ECHO_RSP: u16 = 0x8030;
+    pub const C_CANCEL_RQ: u16 = 0x0FFF;
+}
+
+/// No data set follows the command.
+pub const NO_DATA_SET: u16 = 0x0101;
+/// A data set follows the command (any value but 0x0101).
+pub const HAS_DATA_SET: u16 = 0x0000;
+
+/// An association either side of which we are: the SCP's or the SCU's.
+pub trait Link {
+    fn send_pdu(&mut self, pdu: &Pdu) -> Result<()>;
+    fn receive_pdu(&mut self) -> Result<Pdu>;
+    /// Largest PDU the peer accepts (0: unlimited).
+    fn peer_max_pdu(&self) -> u32;
+    /// The transfer syntax negotiated for a presentation context.
+    fn context_syntax(&self, pc_id: u8) -> Option<String>;
+    /// Send A-ABORT and close (errors ignored: the peer may already be gone).
+    fn abort_now(&mut self) {
+        let _ = self.send_pdu(&Pdu::AbortRQ {
+            source: AbortRQSource::ServiceUser,
+        });
+    }
+}
+
+impl Link for ServerAssociation<TcpStream> {
+    fn send_pdu(&mut self, pdu: &Pdu) -> Result<()> {
+        self.send(pdu).map_err(net_err)
+    }
+    fn receive_pdu(&mut self) -> Result<Pdu> {
+        self.receive().map_err(net_err)
+    }
+    fn peer_max_pdu(&self) -> u32 {
+        use dicom_ul::association::Association;
+        Association::peer_max_pdu_length(self)
+    }
+    fn context_syntax(&self, pc_id: u8) -> Option<String> {
+        self.presentation_contexts()
+            .iter()
+            .find(|c| c.id == pc_id)
+            .map(|c| c.transfer_syntax.clone())
+    }
+}
+
+impl Link for ClientAssociation<TcpStream> {
+    fn send_pdu(&mut self, pdu: &Pdu) -> Result<()> {
+        self.send(pdu).map_err(net_err)
+    }
+    fn receive_pdu(&mut self) -> Result<Pdu> {
+        self.receive().map_err(net_err)
+    }
+    fn peer_max_pdu(&self) -> u32 {
+        use dicom_ul::association::Association;
+        Association::peer_max_pdu_length(self)
+    }
+    fn context_syntax(&self, pc_id: u8) -> Option<String> {
+        self.presentation_contexts()
+            .iter()
+            .find(|c| c.id == pc_id)
+            .map(|c| c.transfer_syntax.clone())
+    }
+}
+
+/// What arrived on an association.
+#[derive(Debug)]
+pub enum Event {
+    /// A complete command set.
+    Command {
+        pc_id: u8,
+        command: InMemDicomObject,
+    },
+    /// Part of a data set; `last` ends it.
+    Data {
+        pc_id: u8,
+        bytes: Vec<u8>,
+        last: bool,
+    },
+    ReleaseRQ,
+    ReleaseRP,
+    Abort,
+    /// Any other PDU (an error at this point of the protocol).
+    Other(Box<Pdu>),
+}
+
+/// Turns PDUs into [`Event`]s.
+#[derive(Debug, Default)]
+pub struct Reader {
+    queue: VecDeque<PDataValue>,
+    command: Vec<u8>,
+}
+
+impl Reader {
+    /// The next event (blocking on the association's read timeout).
+    pub fn next(&mut self, link: &mut dyn Link) -> Result<Event> {
+        loop {
+            while let Some(v) = self.queue.pop_front() {
+                match v.value_type {
+                    PDataValueType::Data => {
+                        return Ok(Event::Data {
+                            pc_id: v.presentation_context_id,
+                            bytes: v.data,
+                            last: v.is_last,
+                        });
+                    }
+                    PDataValueType::Command => {
+                        if self.command.len() + v.data.len() > MAX_COMMAND_BYTES {
+                            link.abort_now();
+                            return Err(net_err(format!(
+                                "command set larger than {MAX_COMMAND_BYTES} bytes; association aborted"
+                            )));
+                        }
+                        self.command.extend_from_slice(&v.data);
+                        if v.is_last {
+                            let command = parse_command(&self.command)?;
+                            self.command.clear();
+                            return Ok(Event::Command {
+                                pc_id: v.presentation_context_id,
+                                command,
+                            });
+                        }
+                    }
+                }
+            }
+            match link.receive_pdu()? {
+                Pdu::PData { data } => self.queue.extend(data),
+                Pdu::ReleaseRQ => return Ok(Event::ReleaseRQ),
+                Pdu::ReleaseRP => return Ok(Event::ReleaseRP),
+                Pdu::AbortRQ { .. } => return Ok(Event::Abort),
+                other => return Ok(Event::Other(Box::new(other))),
+            }
+        }
+    }
+
+    /// Read a whole (small) data set: C-FIND identifiers and the like, at most
+    /// `limit` bytes.
+    pub fn read_dataset(&mut self, link: &mut dyn Link, limit: usize) -> Result<(u8, Vec<u8>)> {
+        let mut out = Vec::new();
+        loop {
+            match self.next(link)? {
+                Event::Data { pc_id, bytes, last } => {
+                    if out.len() + bytes.len() > limit {
+                        link.abort_now();
+                        return Err(net_err(format!(
+                            "data set larger than {limit} bytes; association aborted"
+                        )));
+                    }
+                    out.extend_from_slice(&bytes);
+                    if last {
+                        return Ok((pc_id, out));
+                    }
+                }
+                Event::Abort => return Err(net_err("the peer aborted the association")),
+                other => {
+                    return Err(net_err(format!(
+                        "expected a data set, received {}",
+                        describe(&other)
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// One line naming an event, for errors.
+pub fn describe(e: &Event) -> String {
+    match e {
+        Event::Command { command, .. } => format!(
+            "a command (field 0x{:04X})",
+            int(command, tags::COMMAND_FIELD).unwrap_or(0)
+        ),
+        Event::Data { .. } => "a data set".into(),
+        Event::ReleaseRQ => "A-RELEASE-RQ".into(),
+        Event::ReleaseRP => "A-RELEASE-RP".into(),
+        Event::Abort => "A-ABORT".into(),
+        Event::Other(p) => format!("an unexpected PDU ({})", pdu_name(p)),
+    }
+}
+
+fn pdu_name(p: &Pdu) -> &'static str {
+    match p {
+        Pdu::Unknown { .. } => "unknown type",
+        Pdu::AssociationRQ(_) => "A-ASSOCIATE-RQ",
+        Pdu::AssociationAC(_) => "A-ASSOCIATE-AC",
+        Pdu::AssociationRJ(_) => "A-ASSOCIATE-RJ",
+        Pdu::PData { .. } => "P-DATA",
+        Pdu::ReleaseRQ => "A-RELEASE-RQ",
+        Pdu::ReleaseRP => "A-RELEASE-RP",
+        Pdu::AbortRQ { .. } => "A-ABORT",
+    }
+}
+
+/// Parse a command set (always implicit VR little endian).
+pub fn parse_command(bytes: &[u8]) -> Result<InMemDicomObject> {
+    parse_dataset(bytes, IMPLICIT_LE).map_err(|e| net_err(format!("bad command set: {e}")))
+}
+
+/// Parse a data set received on a context with transfer syntax `ts`.
+pub fn parse_dataset(bytes: &[u8], ts: &str) -> Result<InMemDicomObject> {
+    use dicom_encoding::TransferSyntaxIndex;
+    let syntax = dicom_transfer_syntax_registry::TransferSyntaxRegistry
+        .get(ts)
+        .ok_or_else(|| net_err(format!("transfer syntax {ts} not known")))?;
+    if let Err(crate::dicom::guard::Problem::Bad(why)) =
+        crate::dicom::guard::check(bytes, 0, ts, false, bytes.len())
+    {
+        return Err(net_err(why));
+    }
+    InMemDicomObject::read_dataset_with_ts(bytes, syntax).map_err(net_err)
+}
+
+/// Encode a data set in transfer syntax `ts`.
+pub fn encode_dataset(obj: &InMemDicomObject, ts: &str) -> Result<Vec<u8>> {
+    use dicom_encoding::TransferSyntaxIndex;
+    let syntax = dicom_transfer_syntax_registry::TransferSyntaxRegistry
+        .get(ts)
+        .ok_or_else(|| net_err(format!("transfer syntax {ts} not known")))?;
+    let mut out = Vec::new();
+    obj.write_dataset_with_ts(&mut out, syntax)
+        .map_err(net_err)?;
+    Ok(out)
+}
+
+/// Encode a command set in implicit VR little endian with its group length.
+pub fn encode_command(cmd: &InMemDicomObject) -> Result<Vec<u8>> {
+    let body = encode_dataset(cmd, IMPLICIT_LE)?;
+    let mut out = Vec::with_capacity(body.len() + 12);
+    out.extend_from_slice(&[0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00]);
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Send a command and, if given, its data set, split to fit the peer's PDUs.
+pub fn send_message(
+    link: &mut dyn Link,
+    pc_id: u8,
+    cmd: &InMemDicomObject,
+    data: Option<&[u8]>,
+) -> Result<()> {
+    send_value(link, pc_id, PDataValueType::Command, &encode_command(cmd)?)?;
+    if let Some(d) = data {
+        send_value(link, pc_id, PDataValueType::Data, d)?;
+    }
+    Ok(())
+}
+
+fn send_value(
+    link: &mut dyn Link,
+    pc_id: u8,
+    value_type: PDataValueType,
+    bytes: &[u8],
+) -> Result<()> {
+    // PDU header (6) + PDV item header (6) around each fragment.
+    let max = match link.peer_max_pdu() {
+        0 => 1 << 20,
+        n => (n as usize).saturating_sub(12).max(1024),
+    };
+    let mut chunks = bytes.chunks(max).peekable();
+    if bytes.is_empty() {
+        return link.send_pdu(&Pdu::PData {
+            data: vec![PDataValue {
+                presentation_context_id: pc_id,
+                value_type,
+                is_last: true,
+                data: Vec::new(),
+            }],
+        });
+    }
+    while let Some(c) = chunks.next() {
+        link.send_pdu(&Pdu::PData {
+            data: vec![PDataValue {
+                presentation_context_id: pc_id,
+                value_type: value_type.clone(),
+                is_last: chunks.peek().is_none(),
+                data: c.to_vec(),
+            }],
+        })?;
+    }
+    Ok(())
+}
+
+/// A 16-bit command attribute.
+pub fn int(obj: &InMemDicomObject, tag: Tag) -> Option<u16> {
+    obj.get(tag).and_then(|e| e.to_int::<u16>().ok())
+}
+
+/// A string command attribute, trimmed.
+pub fn string(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+    crate::dicom::attr::string(obj, tag)
+}
+
+pub fn put_us(o: &mut InMemDicomObject, tag: Tag, v: u16) {
+    o.put(DataElement::new(tag, VR::US, PrimitiveValue::from(v)));
+}
+
+pub fn put_ui(o: &mut InMemDicomObject, tag: Tag, v: &str) {
+    o.put(DataElement::new(tag, VR::UI, PrimitiveValue::from(v)));
+}
+
+pub fn put_ae(o: &mut InMemDicomObject, tag: Tag, v: &str) {
+    o.put(DataElement::new(tag, VR::AE, PrimitiveValue::from(v)));
+}
+
+/// A request command set.
+pub fn request(field: u16, message_id: u16, class: &str, has_data: bool) -> InMemDicomObject {
+    let mut o = InMemDicomObject::new_empty();
+    put_ui(&mut o, tags::AFFECTED_SOP_CLASS_UID, class);
+    put_us(&mut o, tags::COMMAND_FIELD, field);
+    put_us(&mut o, tags::MESSAGE_ID, message_id);
+    put_us(
+        &mut o,
+        tags::COMMAND_DATA_SET_TYPE,
+        if has_data { HAS_DATA_SET } else { NO_DATA_SET },
+    );
+    o
+}
+
+/// A response command set to `rq` (no data set).
+pub fn response(rq: &InMemDicomObject, field: u16, status: u16, class: &str) -> InMemDicomObject {
+    let id = int(rq, tags::MESSAGE_ID).unwrap_or(0);
+    let mut o = InMemDicomObject::new_empty();
+    put_ui(&mut o, tags::AFFECTED_SOP_CLASS_UID, class);
+    put_us(&mut o, tags::COMMAND_FIELD, field);
+    put_us(&mut o, tags::MESSAGE_ID_BEING_RESPONDED_TO, id);
+    put_us(&mut o, tags::COMMAND_DATA_SET_TYPE, NO_DATA_SET);
+    put_us(&mut o, tags::STATUS, status);
+    o
+}
+
+/// Does a command say a data set follows?
+pub fn has_data_set(cmd: &InMemDicomObject) -> bool {
+    int(cmd, tags::COMMAND_DATA_SET_TYPE).unwrap_or(NO_DATA_SET) != NO_DATA_SET
+}
+
+/// Map a dicom-ul error for messages.
+pub fn ul_error(e: impl std::fmt::Display) -> Error {
+    net_err(e)
+}
