@@ -43,7 +43,7 @@ impl ScpConfig {
             ae_title: ae_title.to_string(),
             allowed_aes: Vec::new(),
             cache_root: cache_root.to_path_buf(),
-            max_pdu: 64 * 1024,
+            max_pdu: 128 * 1024,
             max_object_bytes: 2 << 30,
             timeout: Duration::from_secs(60),
             durability: Durability::default(),
@@ -159,11 +159,12 @@ fn handle_association(
     for ts in ACCEPTED_SYNTAXES {
         options = options.with_transfer_syntax(*ts);
     }
-    let mut assoc = options.establish(stream).map_err(net_err)?;
+    let assoc = options.establish(stream).map_err(net_err)?;
     let calling = {
         use dicom_ul::association::Association;
         assoc.peer_ae_title().trim().to_string()
     };
+    let mut assoc = dimse::Conn::server(assoc, cfg.max_pdu)?;
     let mut reader = dimse::Reader::default();
     let mut inbound = Inbound::new(ingest, &calling, "c-store", cfg.max_object_bytes);
     loop {

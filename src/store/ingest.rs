@@ -180,7 +180,7 @@ impl Ingest {
         })?;
         let mut r = Receiving {
             ingest: self,
-            file: Some(std::io::BufWriter::with_capacity(256 * 1024, file)),
+            file: Some(std::io::BufWriter::with_capacity(64 * 1024, file)),
             path,
             size: 0,
             crc: crc32fast::Hasher::new(),
