@@ -4,14 +4,18 @@
 //! Every socket has TCP_NODELAY (Nagle plus delayed ACKs costs 20–30× on loopback).
 
 pub mod dimse;
+pub mod find;
 pub mod inbound;
+pub mod retrieve;
 pub mod scp;
+pub mod scu;
 
 pub use scp::{ScpConfig, ScpStats, serve};
 
 use crate::error::Error;
 
 pub(crate) const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
+pub(crate) const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 pub const VERIFICATION: &str = "1.2.840.10008.1.1";
 
 /// Transfer syntaxes accepted for storage: everything Lightbox decodes, so nothing

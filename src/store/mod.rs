@@ -131,6 +131,19 @@ CREATE TRIGGER series_uncounted AFTER DELETE ON series BEGIN
 END;
 CREATE INDEX studies_by_date ON studies(date DESC, study_uid);
 "#,
+    r#"
+-- The last retrieve of a study from a PACS: complete only when the node's final
+-- response said so, nothing failed, and every instance it listed is cached.
+CREATE TABLE retrievals (
+    study_uid TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('in-progress', 'incomplete', 'complete')),
+    expected INTEGER NOT NULL,
+    cached INTEGER NOT NULL,
+    note TEXT,
+    updated_at INTEGER NOT NULL
+);
+"#,
 ];
 
 /// How an imported file enters the cache.
@@ -184,6 +197,20 @@ pub struct StudyRow {
     pub instances: usize,
     pub bytes: u64,
     pub pinned: bool,
+    /// State of the last retrieve from a PACS ("complete", "incomplete",
+    /// "in-progress"); None for studies that were imported or pushed.
+    pub retrieval: Option<String>,
+}
+
+/// The last retrieve of a study.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Retrieval {
+    pub study_uid: String,
+    pub node: String,
+    pub state: String,
+    pub expected: usize,
+    pub cached: usize,
+    pub note: Option<String>,
 }
 
 /// A series as listings show it.
@@ -869,8 +896,9 @@ impl Store {
             .conn
             .prepare(
                 "SELECT st.study_uid, p.patient_id, p.name, st.date, st.description,
-                        st.modalities, st.series_count, st.instances, st.bytes, st.pinned
+                        st.modalities, st.series_count, st.instances, st.bytes, st.pinned, r.state
                  FROM studies st JOIN patients p ON p.key = st.patient_key
+                 LEFT JOIN retrievals r ON r.study_uid = st.study_uid
                  ORDER BY st.date DESC, st.study_uid",
             )
             .map_err(db_err)?;
@@ -887,6 +915,7 @@ impl Store {
                     instances: r.get::<_, i64>(7)? as usize,
                     bytes: r.get::<_, i64>(8)? as u64,
                     pinned: r.get::<_, i64>(9)? != 0,
+                    retrieval: r.get(10)?,
                 })
             })
             .map_err(db_err)?
@@ -917,6 +946,65 @@ impl Store {
         .map_err(db_err)?
         .collect::<std::result::Result<_, _>>()
         .map_err(db_err)
+    }
+
+    /// SOP Instance UIDs cached for a study.
+    pub fn sop_uids_of_study(&self, study_uid: &str) -> Result<std::collections::HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT i.sop_uid FROM instances i JOIN series se ON i.series_uid = se.series_uid
+                 WHERE se.study_uid = ?1",
+            )
+            .map_err(db_err)?;
+        stmt.query_map(params![study_uid], |r| r.get(0))
+            .map_err(db_err)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(db_err)
+    }
+
+    /// Record the state of a retrieve (see [`Retrieval`]).
+    pub fn set_retrieval(&self, r: &Retrieval) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO retrievals (study_uid, node, state, expected, cached, note, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (study_uid) DO UPDATE SET node = excluded.node, state = excluded.state,
+                     expected = excluded.expected, cached = excluded.cached, note = excluded.note,
+                     updated_at = excluded.updated_at",
+                params![
+                    r.study_uid,
+                    r.node,
+                    r.state,
+                    r.expected as i64,
+                    r.cached as i64,
+                    r.note,
+                    now()
+                ],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// The last retrieve of a study, if any.
+    pub fn retrieval(&self, study_uid: &str) -> Result<Option<Retrieval>> {
+        self.conn
+            .query_row(
+                "SELECT study_uid, node, state, expected, cached, note FROM retrievals WHERE study_uid = ?1",
+                params![study_uid],
+                |r| {
+                    Ok(Retrieval {
+                        study_uid: r.get(0)?,
+                        node: r.get(1)?,
+                        state: r.get(2)?,
+                        expected: r.get::<_, i64>(3)? as usize,
+                        cached: r.get::<_, i64>(4)? as usize,
+                        note: r.get(5)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db_err)
     }
 
     /// Instances of a series (latest version of each), by instance number.
@@ -1028,6 +1116,11 @@ impl Store {
         .map_err(db_err)?;
         tx.execute(
             "DELETE FROM studies WHERE study_uid = ?1",
+            params![study_uid],
+        )
+        .map_err(db_err)?;
+        tx.execute(
+            "DELETE FROM retrievals WHERE study_uid = ?1",
             params![study_uid],
         )
         .map_err(db_err)?;

@@ -20,6 +20,8 @@ macro_rules! out {
         }
     }};
 }
+mod net;
+
 use crate::error::{Error, Result};
 use crate::imaging::lut::{VoiFunction, Window};
 use crate::imaging::render::{self, RenderOptions, VoiChoice};
@@ -90,6 +92,17 @@ enum Command {
         #[arg(long)]
         cache: Option<PathBuf>,
     },
+    /// List the PACS nodes in the configuration.
+    Nodes {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a PACS node (C-ECHO): round trip and the services it accepts.
+    Echo(net::EchoArgs),
+    /// Query a PACS node (C-FIND) at patient, study, series or image level.
+    Find(net::FindArgs),
+    /// Retrieve a study or series from a PACS node into the cache (C-MOVE or C-GET).
+    Retrieve(net::RetrieveArgs),
     /// Show the effective configuration and where each value came from.
     Config {
         #[command(subcommand)]
@@ -243,6 +256,10 @@ pub fn main() -> ExitCode {
             bind,
             cache,
         } => cmd_listen(port, aet, &bind, cache),
+        Command::Nodes { json } => net::cmd_nodes(json),
+        Command::Echo(a) => net::cmd_echo(a),
+        Command::Find(a) => net::cmd_find(a),
+        Command::Retrieve(a) => net::cmd_retrieve(a),
     };
     match result {
         Ok(code) => code,

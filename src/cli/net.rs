@@ -1,0 +1,480 @@
+//! Network subcommands: `nodes`, `echo`, `find`, `retrieve`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::Args;
+use dicom_dictionary_std::tags;
+
+use crate::config::{Config, Node, RetrieveMethod};
+use crate::error::{Error, Result};
+use crate::net::find::{self, Keys, Level, Match, Model, Query};
+use crate::net::retrieve::{self, Progress, Request};
+use crate::net::scu::{self, Peer};
+use crate::store::Ingest;
+
+/// Which node to talk to: a configured name, or an ad-hoc peer typed the DCMTK way.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// A node name from the configuration (see `lightbox nodes`).
+    node: Option<String>,
+    /// Ad-hoc peer: host (with --port and --called-aet).
+    #[arg(long, conflicts_with = "node")]
+    host: Option<String>,
+    /// Ad-hoc peer: port.
+    #[arg(long, requires = "host")]
+    port: Option<u16>,
+    /// Ad-hoc peer: its AE title (default ANY-SCP).
+    #[arg(long = "called-aet", requires = "host")]
+    called_aet: Option<String>,
+    /// Our AE title (default: ae_title from the configuration).
+    #[arg(long)]
+    aet: Option<String>,
+    /// Seconds to wait for any answer (default: the node's dimse_timeout_s, 30).
+    #[arg(long)]
+    timeout: Option<u64>,
+}
+
+fn load_config() -> Result<Config> {
+    crate::config::load(&crate::config::default_path())
+}
+
+fn resolve(t: &Target, cfg: &Config) -> Result<Peer> {
+    let mut node = match (&t.node, &t.host) {
+        (Some(name), None) => cfg.node(name).cloned().ok_or_else(|| {
+            let known: Vec<&str> = cfg.nodes.iter().map(|n| n.name.as_str()).collect();
+            Error::Usage(format!(
+                "no node {name:?} in the configuration{} (or give --host, --port and --called-aet)",
+                if known.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (known: {})", known.join(", "))
+                }
+            ))
+        })?,
+        (None, Some(host)) => {
+            let port = t
+                .port
+                .ok_or_else(|| Error::Usage("--host needs --port".into()))?;
+            let ae = t.called_aet.clone().unwrap_or_else(|| "ANY-SCP".into());
+            if !crate::config::valid_ae_title(&ae) {
+                return Err(Error::Usage(format!("{ae:?} is not a valid AE title")));
+            }
+            Node::ad_hoc(host, port, &ae)
+        }
+        _ => {
+            return Err(Error::Usage(
+                "name a configured node, or give --host, --port and --called-aet".into(),
+            ));
+        }
+    };
+    if let Some(s) = t.timeout {
+        node.dimse_timeout_s = s;
+        node.connect_timeout_s = node.connect_timeout_s.min(s);
+    }
+    let aet = t.aet.clone().unwrap_or_else(|| cfg.ae_title.0.clone());
+    if !crate::config::valid_ae_title(&aet) {
+        return Err(Error::Usage(format!("{aet:?} is not a valid AE title")));
+    }
+    Ok(Peer::new(node, &aet))
+}
+
+pub fn cmd_nodes(json: bool) -> Result<ExitCode> {
+    let cfg = load_config()?;
+    if json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&cfg.nodes).map_err(|e| Error::Usage(e.to_string()))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if cfg.nodes.is_empty() {
+        out!(
+            "no nodes configured (add [[nodes]] to {})",
+            cfg.file
+                .clone()
+                .unwrap_or_else(crate::config::default_path)
+                .display()
+        );
+    }
+    for n in &cfg.nodes {
+        out!(
+            "{:<12} {}@{}:{}  retrieve {}{}  parallel {}  max PDU {}  timeouts {} s / {} s{}",
+            n.name,
+            n.ae_title,
+            n.host,
+            n.port,
+            match n.retrieve {
+                RetrieveMethod::Move => "C-MOVE",
+                RetrieveMethod::Get => "C-GET",
+            },
+            if n.get_fallback && n.retrieve == RetrieveMethod::Move {
+                " (C-GET fallback)"
+            } else {
+                ""
+            },
+            n.parallel,
+            n.max_pdu,
+            n.connect_timeout_s,
+            n.dimse_timeout_s,
+            if n.tls { "  TLS" } else { "" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct EchoArgs {
+    #[command(flatten)]
+    target: Target,
+    #[arg(long)]
+    json: bool,
+}
+
+fn sop_name(uid: &str) -> String {
+    let name = match uid {
+        "1.2.840.10008.1.1" => "Verification",
+        scu::sop::STUDY_ROOT_FIND => "Study Root C-FIND",
+        scu::sop::STUDY_ROOT_MOVE => "Study Root C-MOVE",
+        scu::sop::STUDY_ROOT_GET => "Study Root C-GET",
+        scu::sop::PATIENT_ROOT_FIND => "Patient Root C-FIND",
+        scu::sop::PATIENT_ROOT_MOVE => "Patient Root C-MOVE",
+        scu::sop::PATIENT_ROOT_GET => "Patient Root C-GET",
+        _ => return uid.to_string(),
+    };
+    name.to_string()
+}
+
+pub fn cmd_echo(a: EchoArgs) -> Result<ExitCode> {
+    let cfg = load_config()?;
+    let peer = resolve(&a.target, &cfg)?;
+    let r = scu::echo(&peer)?;
+    if a.json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&r).map_err(|e| Error::Usage(e.to_string()))?
+        );
+    } else {
+        out!(
+            "{}: C-ECHO {} in {:.1} ms (association {:.1} ms), max PDU {}",
+            r.peer,
+            crate::net::status::describe(r.status),
+            r.echo_ms,
+            r.associate_ms,
+            r.peer_max_pdu
+        );
+        for (a, ts) in &r.accepted {
+            out!("  accepted  {:<20} {ts}", sop_name(a));
+        }
+        for a in &r.refused {
+            out!("  refused   {}", sop_name(a));
+        }
+    }
+    Ok(if r.status == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    #[command(flatten)]
+    target: Target,
+    /// patient, study, series or image.
+    #[arg(long, default_value = "study")]
+    level: Level,
+    /// Information model: study (Study Root) or patient (Patient Root).
+    #[arg(long, default_value = "study", value_parser = parse_model)]
+    model: Model,
+    /// Patient name; `*` and `?` are wildcards ('DOE*').
+    #[arg(long)]
+    patient_name: Option<String>,
+    #[arg(long)]
+    patient_id: Option<String>,
+    #[arg(long)]
+    accession: Option<String>,
+    /// Study date (series date at series level): YYYYMMDD, or a range
+    /// 20240101-, -20241231, 20240101-20241231.
+    #[arg(long)]
+    date: Option<String>,
+    /// Modality (ModalitiesInStudy at study level).
+    #[arg(long)]
+    modality: Option<String>,
+    #[arg(long)]
+    study_description: Option<String>,
+    /// Referring physician's name (wildcards allowed).
+    #[arg(long)]
+    referring: Option<String>,
+    /// Body part examined (series level).
+    #[arg(long)]
+    body_part: Option<String>,
+    /// Study Instance UID (needed below study level).
+    #[arg(long)]
+    study: Option<String>,
+    /// Series Instance UID (needed at image level).
+    #[arg(long)]
+    series: Option<String>,
+    /// SOP Instance UID.
+    #[arg(long)]
+    instance: Option<String>,
+    /// Stop after this many answers (the query is cancelled with C-CANCEL).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// The answers in the DICOM JSON model.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_model(s: &str) -> std::result::Result<Model, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "study" | "study-root" => Ok(Model::StudyRoot),
+        "patient" | "patient-root" => Ok(Model::PatientRoot),
+        _ => Err(format!("model must be study or patient, not {s:?}")),
+    }
+}
+
+pub fn cmd_find(a: FindArgs) -> Result<ExitCode> {
+    let cfg = load_config()?;
+    let peer = resolve(&a.target, &cfg)?;
+    let model = if a.level == Level::Patient {
+        Model::PatientRoot
+    } else {
+        a.model
+    };
+    let q = Query {
+        model,
+        level: a.level,
+        keys: Keys {
+            patient_name: a.patient_name,
+            patient_id: a.patient_id,
+            accession: a.accession,
+            date: a.date,
+            modality: a.modality,
+            study_description: a.study_description,
+            referring_physician: a.referring,
+            body_part: a.body_part,
+            study_uid: a.study,
+            series_uid: a.series,
+            sop_uid: a.instance,
+        },
+        limit: a.limit,
+    };
+    q.validate()?;
+    let cancel = AtomicBool::new(false);
+    let outcome = find::find(&peer, &q, &cancel, &mut |_| {})?;
+    if a.json {
+        let v: Vec<serde_json::Value> = outcome.matches.iter().map(Match::to_json).collect();
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(|e| Error::Usage(e.to_string()))?
+        );
+    } else {
+        print_table(q.level, &outcome.matches);
+        let more = if outcome.cancelled {
+            format!(" (stopped at --limit {})", q.limit.unwrap_or(0))
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "{} {} match(es) from {}{more}",
+            outcome.matches.len(),
+            q.level.code().to_lowercase(),
+            peer.label()
+        );
+    }
+    if outcome.partial_keys {
+        eprintln!("warning: the node does not support some of the requested keys");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(level: Level, matches: &[Match]) {
+    let g = |m: &Match, t| m.get(t).unwrap_or_else(|| "-".into());
+    let rows: Vec<Vec<String>> = matches
+        .iter()
+        .map(|m| match level {
+            Level::Patient => vec![
+                g(m, tags::PATIENT_NAME),
+                g(m, tags::PATIENT_ID),
+                g(m, tags::PATIENT_BIRTH_DATE),
+                g(m, tags::PATIENT_SEX),
+                format!("{} studies", g(m, tags::NUMBER_OF_PATIENT_RELATED_STUDIES)),
+            ],
+            Level::Study => vec![
+                g(m, tags::STUDY_DATE),
+                g(m, tags::PATIENT_NAME),
+                g(m, tags::PATIENT_ID),
+                g(m, tags::ACCESSION_NUMBER),
+                g(m, tags::MODALITIES_IN_STUDY),
+                g(m, tags::STUDY_DESCRIPTION),
+                format!(
+                    "{} series, {} instances",
+                    g(m, tags::NUMBER_OF_STUDY_RELATED_SERIES),
+                    g(m, tags::NUMBER_OF_STUDY_RELATED_INSTANCES)
+                ),
+                g(m, tags::STUDY_INSTANCE_UID),
+            ],
+            Level::Series => vec![
+                g(m, tags::SERIES_NUMBER),
+                g(m, tags::MODALITY),
+                g(m, tags::SERIES_DESCRIPTION),
+                g(m, tags::BODY_PART_EXAMINED),
+                format!("{} instances", g(m, tags::NUMBER_OF_SERIES_RELATED_INSTANCES)),
+                g(m, tags::SERIES_INSTANCE_UID),
+            ],
+            Level::Image => vec![
+                g(m, tags::INSTANCE_NUMBER),
+                g(m, tags::SOP_CLASS_UID),
+                g(m, tags::SOP_INSTANCE_UID),
+            ],
+        })
+        .collect();
+    let cols = rows.first().map(Vec::len).unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                if i + 1 == cols {
+                    v.clone()
+                } else {
+                    format!("{v:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        out!("{}", line.join("  ").trim_end());
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RetrieveArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Study Instance UID.
+    #[arg(long, required = true)]
+    study: String,
+    /// Only this series (repeatable).
+    #[arg(long)]
+    series: Vec<String>,
+    /// move (C-MOVE to our Storage SCP) or get (C-GET); default: the node's.
+    #[arg(long)]
+    method: Option<RetrieveMethod>,
+    /// C-MOVE: port our Storage SCP listens on (default: scp_port, 11112).
+    #[arg(long)]
+    scp_port: Option<u16>,
+    /// C-MOVE: address our Storage SCP binds to.
+    #[arg(long, default_value = "0.0.0.0")]
+    scp_bind: String,
+    /// Associations at once (default: the node's `parallel`, 4).
+    #[arg(long)]
+    parallel: Option<usize>,
+    /// Cache folder.
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// The report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn cmd_retrieve(a: RetrieveArgs) -> Result<ExitCode> {
+    let cfg = load_config()?;
+    let peer = resolve(&a.target, &cfg)?;
+    let root = a.cache.clone().unwrap_or_else(|| cfg.cache_root.0.clone());
+    let req = Request {
+        study_uid: a.study.clone(),
+        series: a.series.clone(),
+        method: a.method.unwrap_or(peer.node.retrieve),
+        parallel: a.parallel.unwrap_or(peer.node.parallel).max(1),
+        scp_port: a.scp_port.unwrap_or(cfg.scp_port.0),
+        scp_bind: a.scp_bind.clone(),
+    };
+    let ingest = Arc::new(Ingest::start(&root, cfg.durability.0)?);
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let c = Arc::clone(&cancel);
+        // Ctrl-C cancels (C-CANCEL); a second one ends the program.
+        let _ = ctrlc::set_handler(move || {
+            if c.swap(true, Ordering::Relaxed) {
+                std::process::exit(130);
+            }
+            eprintln!("cancelling (Ctrl-C again to quit at once)...");
+        });
+    }
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} instances {per_sec} {eta} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = |p: Progress| match p {
+        Progress::Planned {
+            series,
+            instances,
+            already_cached,
+        } => {
+            bar.set_length((instances - already_cached) as u64);
+            bar.set_message(format!(
+                "{series} series, {instances} instances, {already_cached} already cached"
+            ));
+        }
+        Progress::Received { received, .. } => bar.set_position(received as u64),
+        Progress::Note(n) => bar.println(format!("note: {n}")),
+    };
+    let r = retrieve::retrieve(&peer, &req, &ingest, &cancel, &progress);
+    bar.finish_and_clear();
+    drop(ingest);
+    let r = r?;
+    if a.json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&r).map_err(|e| Error::Usage(e.to_string()))?
+        );
+    } else {
+        out!(
+            "{} {}: {} of {} instance(s) in {} series now cached ({} received by {}, {} already cached) in {:.2} s{}",
+            if r.complete { "complete" } else { "INCOMPLETE" },
+            r.study_uid,
+            r.expected - r.missing.len(),
+            r.expected,
+            r.series,
+            r.received,
+            r.method,
+            r.already_cached,
+            r.seconds,
+            if r.received > 0 && r.seconds > 0.0 {
+                format!(" ({:.0} instances/s)", r.received as f64 / r.seconds)
+            } else {
+                String::new()
+            }
+        );
+        for p in &r.problems {
+            eprintln!("problem: {p}");
+        }
+        for f in r.failed_instances.iter().take(20) {
+            eprintln!("failed: {f}");
+        }
+        if !r.complete {
+            eprintln!("run the same command again to fetch only what is missing");
+        }
+    }
+    Ok(if r.complete {
+        ExitCode::SUCCESS
+    } else if r.expected > r.missing.len() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,795 @@
+//! Retrieving a study (or some of its series) from a PACS into the cache, by
+//! C-MOVE to our own Storage SCP or by C-GET on the same association.
+//!
+//! 1. **Plan**: C-FIND the study's series, then each series' instances (SOP
+//!    Instance and Class UIDs), and subtract what the cache already holds — a second
+//!    retrieve fetches only what is missing.
+//! 2. **Fetch** in parallel associations (the node's `parallel`): whole series when
+//!    nothing of them is cached and there are enough of them to keep every
+//!    association busy, else lists of instances (UID list matching at IMAGE level).
+//!    Objects are stored as received (no transcoding): C-GET proposes one context
+//!    per storage SOP class and transfer syntax. A C-MOVE the node refuses for its
+//!    destination falls back to C-GET when the node allows it.
+//! 3. **Account**: the study is complete only when every final response said
+//!    success, nothing failed, and every instance the node listed is in the cache;
+//!    otherwise it is marked incomplete with the reason, and what arrived stays.
+//!
+//! The caller (CLI or GUI) gets [`Progress`] events from worker threads and can
+//! cancel through an `AtomicBool` (C-CANCEL is sent for requests in flight).
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use serde::Serialize;
+
+use super::dimse::{self, Event, Link, field};
+use super::find::{self, Level, Query};
+use super::inbound::{Inbound, Stored};
+use super::scp::{self, ScpConfig, ScpStats};
+use super::scu::{self, Peer, SubOps, sop};
+use super::{ACCEPTED_SYNTAXES, EXPLICIT_LE, IMPLICIT_LE, status};
+use crate::config::RetrieveMethod;
+use crate::error::{Error, Result};
+use crate::store::{Ingest, Retrieval, Store};
+
+/// What to retrieve and how.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub study_uid: String,
+    /// Only these series (empty: the whole study).
+    pub series: Vec<String>,
+    pub method: RetrieveMethod,
+    /// Associations at once.
+    pub parallel: usize,
+    /// C-MOVE: the port our Storage SCP listens on (the node must know our AE
+    /// title at this address) and the address to bind it to.
+    pub scp_port: u16,
+    pub scp_bind: String,
+}
+
+/// Progress, reported from worker threads.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// The plan: instances the node lists, and how many are already cached.
+    Planned {
+        series: usize,
+        instances: usize,
+        already_cached: usize,
+    },
+    /// One more instance arrived (and was accepted).
+    Received { received: usize, to_fetch: usize },
+    /// Something worth telling the user (a fallback, a failure).
+    Note(String),
+}
+
+/// How a retrieve ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub study_uid: String,
+    pub node: String,
+    /// The method that fetched (after any fallback).
+    pub method: String,
+    pub series: usize,
+    /// Instances the node listed.
+    pub expected: usize,
+    pub already_cached: usize,
+    /// Instances received in this retrieve.
+    pub received: usize,
+    /// Sub-operations the node reported failed / with warnings.
+    pub failed: u32,
+    pub warnings: u32,
+    /// SOP instances named as failed (by the node or by our side).
+    pub failed_instances: Vec<String>,
+    /// Listed instances that are still not in the cache.
+    pub missing: Vec<String>,
+    pub complete: bool,
+    pub cancelled: bool,
+    /// Why the study is incomplete, when it is.
+    pub problems: Vec<String>,
+    pub seconds: f64,
+}
+
+/// One instance the node lists.
+#[derive(Debug, Clone)]
+struct Remote {
+    sop: String,
+    class: Option<String>,
+}
+
+/// A piece of work for one request.
+#[derive(Debug, Clone)]
+struct Unit {
+    series_uid: String,
+    /// Empty: the whole series.
+    sops: Vec<String>,
+    classes: Vec<String>,
+}
+
+/// Shared by the workers.
+struct Shared<'a> {
+    peer: &'a Peer,
+    req: &'a Request,
+    ingest: &'a Arc<Ingest>,
+    cancel: &'a AtomicBool,
+    progress: &'a (dyn Fn(Progress) + Sync),
+    queue: Mutex<Vec<Unit>>,
+    /// Set when a C-MOVE was refused for its destination and C-GET takes over.
+    use_get: AtomicBool,
+    received: Mutex<HashSet<String>>,
+    /// SOP instances our C-MOVE Storage SCP accepted, not yet counted.
+    inbox: Arc<Mutex<Vec<String>>>,
+    to_fetch: usize,
+    failed: AtomicUsize,
+    warnings: AtomicUsize,
+    failed_instances: Mutex<Vec<String>>,
+    problems: Mutex<Vec<String>>,
+}
+
+impl Shared<'_> {
+    fn note_received(&self, sop: &str) {
+        let n = match self.received.lock() {
+            Ok(mut r) => {
+                r.insert(sop.to_string());
+                r.len()
+            }
+            Err(_) => return,
+        };
+        (self.progress)(Progress::Received {
+            received: n,
+            to_fetch: self.to_fetch,
+        });
+    }
+
+    /// Count what the C-MOVE Storage SCP received since the last call.
+    fn drain_inbox(&self) {
+        let got: Vec<String> = self
+            .inbox
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default();
+        for sop in got {
+            self.note_received(&sop);
+        }
+    }
+
+    fn problem(&self, p: String) {
+        (self.progress)(Progress::Note(p.clone()));
+        if let Ok(mut v) = self.problems.lock() {
+            v.push(p);
+        }
+    }
+}
+
+/// Retrieve a study from `peer` into the cache behind `ingest`.
+pub fn retrieve(
+    peer: &Peer,
+    req: &Request,
+    ingest: &Arc<Ingest>,
+    cancel: &AtomicBool,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Report> {
+    let t0 = Instant::now();
+    if let Err(e) = find::check_uid("study UID", &req.study_uid) {
+        return Err(Error::Usage(e));
+    }
+    let root = ingest.root().to_path_buf();
+    // 1. Plan.
+    let remote = plan(peer, req, cancel)?;
+    let store = Store::open(&root)?;
+    let cached = store.sop_uids_of_study(&req.study_uid)?;
+    let expected: usize = remote.values().map(Vec::len).sum();
+    let already_cached = remote
+        .values()
+        .flatten()
+        .filter(|r| cached.contains(&r.sop))
+        .count();
+    progress(Progress::Planned {
+        series: remote.len(),
+        instances: expected,
+        already_cached,
+    });
+    let units = make_units(&remote, &cached, req.parallel.max(1));
+    let to_fetch = expected - already_cached;
+    store.set_retrieval(&Retrieval {
+        study_uid: req.study_uid.clone(),
+        node: peer.node.name.clone(),
+        state: "in-progress".into(),
+        expected,
+        cached: already_cached,
+        note: None,
+    })?;
+    let shared = Shared {
+        peer,
+        req,
+        ingest,
+        cancel,
+        progress,
+        queue: Mutex::new(units.into_iter().rev().collect()),
+        use_get: AtomicBool::new(req.method == RetrieveMethod::Get),
+        received: Mutex::new(HashSet::new()),
+        inbox: Arc::new(Mutex::new(Vec::new())),
+        to_fetch,
+        failed: AtomicUsize::new(0),
+        warnings: AtomicUsize::new(0),
+        failed_instances: Mutex::new(Vec::new()),
+        problems: Mutex::new(Vec::new()),
+    };
+    // 2. Fetch.
+    if to_fetch > 0 {
+        fetch(&shared)?;
+    }
+    // 3. Account: everything received is durable and indexed first.
+    if let Err(e) = ingest.flush() {
+        shared.problem(e.to_string());
+    }
+    let cached = store.sop_uids_of_study(&req.study_uid)?;
+    let missing: Vec<String> = remote
+        .values()
+        .flatten()
+        .filter(|r| !cached.contains(&r.sop))
+        .map(|r| r.sop.clone())
+        .collect();
+    let received = shared.received.lock().map(|r| r.len()).unwrap_or(0);
+    let failed = shared.failed.load(Ordering::Relaxed) as u32;
+    let mut problems = shared.problems.lock().map(|p| p.clone()).unwrap_or_default();
+    let cancelled = cancel.load(Ordering::Relaxed);
+    if cancelled {
+        problems.push("cancelled".into());
+    }
+    if !missing.is_empty() {
+        problems.push(format!(
+            "{} of {expected} instance(s) listed by the node are not in the cache",
+            missing.len()
+        ));
+    }
+    let complete = missing.is_empty() && failed == 0 && problems.is_empty();
+    store.set_retrieval(&Retrieval {
+        study_uid: req.study_uid.clone(),
+        node: peer.node.name.clone(),
+        state: if complete { "complete" } else { "incomplete" }.into(),
+        expected,
+        cached: expected - missing.len(),
+        note: (!problems.is_empty()).then(|| problems.join("; ")),
+    })?;
+    Ok(Report {
+        study_uid: req.study_uid.clone(),
+        node: peer.label(),
+        method: if shared.use_get.load(Ordering::Relaxed) {
+            "C-GET"
+        } else {
+            "C-MOVE"
+        }
+        .into(),
+        series: remote.len(),
+        expected,
+        already_cached,
+        received,
+        failed,
+        warnings: shared.warnings.load(Ordering::Relaxed) as u32,
+        failed_instances: shared
+            .failed_instances
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default(),
+        missing,
+        complete,
+        cancelled,
+        problems,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// The study's series and their instances, as the node lists them.
+fn plan(
+    peer: &Peer,
+    req: &Request,
+    cancel: &AtomicBool,
+) -> Result<BTreeMap<String, Vec<Remote>>> {
+    let ts = vec![EXPLICIT_LE.to_string(), IMPLICIT_LE.to_string()];
+    let mut assoc = scu::associate(peer, &[(sop::STUDY_ROOT_FIND.to_string(), ts)], &[])?;
+    let result = (|| {
+        let mut q = Query::new(Level::Series);
+        q.keys.study_uid = Some(req.study_uid.clone());
+        let series = find::find_on(peer, &mut assoc, &q, cancel, &mut |_| {})?;
+        let mut out = BTreeMap::new();
+        for m in &series.matches {
+            let Some(uid) = m.get(tags::SERIES_INSTANCE_UID) else {
+                continue;
+            };
+            if !req.series.is_empty() && !req.series.contains(&uid) {
+                continue;
+            }
+            let mut q = Query::new(Level::Image);
+            q.keys.study_uid = Some(req.study_uid.clone());
+            q.keys.series_uid = Some(uid.clone());
+            let images = find::find_on(peer, &mut assoc, &q, cancel, &mut |_| {})?;
+            let list: Vec<Remote> = images
+                .matches
+                .iter()
+                .filter_map(|m| {
+                    m.get(tags::SOP_INSTANCE_UID).map(|sop| Remote {
+                        sop,
+                        class: m.get(tags::SOP_CLASS_UID),
+                    })
+                })
+                .collect();
+            out.insert(uid, list);
+        }
+        Ok(out)
+    })();
+    match &result {
+        Ok(_) => scu::release(assoc),
+        Err(_) => assoc.abort_now(),
+    }
+    let out = result?;
+    if out.is_empty() {
+        return Err(Error::Net(if req.series.is_empty() {
+            format!("{}: no study {} on this node", peer.label(), req.study_uid)
+        } else {
+            format!(
+                "{}: study {} has none of the series asked for",
+                peer.label(),
+                req.study_uid
+            )
+        }));
+    }
+    if let Some(s) = req.series.iter().find(|s| !out.contains_key(*s)) {
+        return Err(Error::Net(format!(
+            "{}: study {} has no series {s}",
+            peer.label(),
+            req.study_uid
+        )));
+    }
+    Ok(out)
+}
+
+/// Split the missing instances into work for `parallel` associations.
+fn make_units(
+    remote: &BTreeMap<String, Vec<Remote>>,
+    cached: &HashSet<String>,
+    parallel: usize,
+) -> Vec<Unit> {
+    let missing: Vec<(&String, Vec<&Remote>)> = remote
+        .iter()
+        .map(|(s, v)| (s, v.iter().filter(|r| !cached.contains(&r.sop)).collect::<Vec<_>>()))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    let total: usize = missing.iter().map(|(_, v)| v.len()).sum();
+    // Pieces of about total / parallel instances keep every association busy.
+    let piece = total.div_ceil(parallel).max(1);
+    let mut units = Vec::new();
+    for (series, list) in missing {
+        let classes = |l: &[&Remote]| {
+            let mut c: Vec<String> = l.iter().filter_map(|r| r.class.clone()).collect();
+            c.sort();
+            c.dedup();
+            c
+        };
+        let whole = list.len() == remote[series].len();
+        if whole && list.len() <= piece {
+            units.push(Unit {
+                series_uid: series.clone(),
+                sops: Vec::new(),
+                classes: classes(&list),
+            });
+        } else {
+            for chunk in list.chunks(piece) {
+                units.push(Unit {
+                    series_uid: series.clone(),
+                    sops: chunk.iter().map(|r| r.sop.clone()).collect(),
+                    classes: classes(chunk),
+                });
+            }
+        }
+    }
+    units
+}
+
+/// Run the units on up to `parallel` associations.
+fn fetch(shared: &Shared<'_>) -> Result<()> {
+    let n_units = shared.queue.lock().map(|q| q.len()).unwrap_or(0);
+    let workers = shared.req.parallel.max(1).min(n_units.max(1));
+    // C-MOVE needs our Storage SCP listening; it feeds the same ingest.
+    let scp = if shared.req.method == RetrieveMethod::Move {
+        Some(LocalScp::start(shared)?)
+    } else {
+        None
+    };
+    let errors: Vec<Error> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| scope.spawn(|| worker(shared)))
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| match h.join() {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(_) => Some(Error::Net("a retrieve worker failed".into())),
+            })
+            .collect()
+    });
+    if let Some(scp) = scp {
+        scp.stop();
+    }
+    shared.drain_inbox();
+    for e in &errors {
+        shared.problem(e.to_string());
+    }
+    // Nothing at all came: report the first error as the failure of the retrieve.
+    let nothing = shared.received.lock().map(|r| r.is_empty()).unwrap_or(true);
+    match errors.into_iter().next() {
+        Some(e) if nothing => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn worker(shared: &Shared<'_>) -> Result<()> {
+    let mut conn: Option<(bool, scu::Association)> = None;
+    let result = (|| {
+        loop {
+            if shared.cancel.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let Some(unit) = shared.queue.lock().ok().and_then(|mut q| q.pop()) else {
+                return Ok(());
+            };
+            let use_get = shared.use_get.load(Ordering::Relaxed);
+            // C-GET needs the unit's storage classes on the association: one per unit.
+            if use_get || conn.as_ref().is_some_and(|(g, _)| *g != use_get) {
+                if let Some((_, a)) = conn.take() {
+                    scu::release(a);
+                }
+            }
+            if conn.is_none() {
+                conn = Some((use_get, open(shared, use_get, &unit)?));
+            }
+            let Some((_, assoc)) = conn.as_mut() else {
+                return Ok(());
+            };
+            let outcome = if use_get {
+                get_unit(shared, assoc, &unit)?
+            } else {
+                move_unit(shared, assoc, &unit)?
+            };
+            if outcome == Outcome::DestinationRefused {
+                if shared.peer.node.get_fallback {
+                    if !shared.use_get.swap(true, Ordering::Relaxed) {
+                        (shared.progress)(Progress::Note(format!(
+                            "{} refused the C-MOVE destination {}; retrieving with C-GET",
+                            shared.peer.label(),
+                            shared.peer.calling_ae
+                        )));
+                    }
+                    if let Ok(mut q) = shared.queue.lock() {
+                        q.push(unit);
+                    }
+                } else {
+                    return Err(Error::Net(format!(
+                        "{}: C-MOVE refused: the node does not know our AE title {:?} as a \
+                         destination (add it to the node's configuration, or allow C-GET)",
+                        shared.peer.label(),
+                        shared.peer.calling_ae
+                    )));
+                }
+            }
+        }
+    })();
+    if let Some((_, a)) = conn {
+        match &result {
+            Ok(()) => scu::release(a),
+            Err(_) => {
+                let mut a = a;
+                a.abort_now();
+            }
+        }
+    }
+    result
+}
+
+fn open(shared: &Shared<'_>, use_get: bool, unit: &Unit) -> Result<scu::Association> {
+    let ts = vec![EXPLICIT_LE.to_string(), IMPLICIT_LE.to_string()];
+    if !use_get {
+        return scu::associate(
+            shared.peer,
+            &[(sop::STUDY_ROOT_MOVE.to_string(), ts)],
+            &[],
+        );
+    }
+    let mut contexts = vec![(sop::STUDY_ROOT_GET.to_string(), ts)];
+    let classes = if unit.classes.is_empty() {
+        COMMON_STORAGE.iter().map(|s| s.to_string()).collect()
+    } else {
+        unit.classes.clone()
+    };
+    // One context per class and transfer syntax (the node sends what it holds,
+    // untranscoded), within the 127 a requestor may propose.
+    let per_class = (126 / classes.len().max(1)).clamp(1, ACCEPTED_SYNTAXES.len());
+    for c in &classes {
+        for ts in ACCEPTED_SYNTAXES.iter().take(per_class) {
+            contexts.push((c.clone(), vec![ts.to_string()]));
+        }
+    }
+    contexts.truncate(127);
+    scu::associate(shared.peer, &contexts, &classes)
+}
+
+/// Storage classes proposed for C-GET when the node did not say which it holds.
+const COMMON_STORAGE: &[&str] = &[
+    "1.2.840.10008.5.1.4.1.1.2",     // CT
+    "1.2.840.10008.5.1.4.1.1.4",     // MR
+    "1.2.840.10008.5.1.4.1.1.1",     // CR
+    "1.2.840.10008.5.1.4.1.1.1.1",   // DX
+    "1.2.840.10008.5.1.4.1.1.1.2",   // MG
+    "1.2.840.10008.5.1.4.1.1.6.1",   // US
+    "1.2.840.10008.5.1.4.1.1.7",     // Secondary Capture
+    "1.2.840.10008.5.1.4.1.1.128",   // PET
+    "1.2.840.10008.5.1.4.1.1.88.22", // Enhanced SR
+];
+
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    DestinationRefused,
+}
+
+/// The C-MOVE/C-GET identifier for a unit.
+fn identifier(study: &str, unit: &Unit) -> InMemDicomObject {
+    let mut o = InMemDicomObject::new_empty();
+    let level = if unit.sops.is_empty() { "SERIES" } else { "IMAGE" };
+    o.put(DataElement::new(
+        tags::QUERY_RETRIEVE_LEVEL,
+        VR::CS,
+        PrimitiveValue::from(level),
+    ));
+    o.put(DataElement::new(
+        tags::STUDY_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from(study),
+    ));
+    o.put(DataElement::new(
+        tags::SERIES_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from(unit.series_uid.as_str()),
+    ));
+    if !unit.sops.is_empty() {
+        o.put(DataElement::new(
+            tags::SOP_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::Strs(unit.sops.iter().cloned().collect()),
+        ));
+    }
+    o
+}
+
+fn move_unit(shared: &Shared<'_>, assoc: &mut scu::Association, unit: &Unit) -> Result<Outcome> {
+    let peer = shared.peer;
+    let Some((pc, ts)) = scu::context_for(assoc, sop::STUDY_ROOT_MOVE) else {
+        return Ok(Outcome::DestinationRefused);
+    };
+    let id = scu::next_message_id();
+    let mut rq = dimse::request(field::C_MOVE_RQ, id, sop::STUDY_ROOT_MOVE, true);
+    dimse::put_us(&mut rq, tags::PRIORITY, 0);
+    dimse::put_ae(&mut rq, tags::MOVE_DESTINATION, &peer.calling_ae);
+    let data = dimse::encode_dataset(&identifier(&shared.req.study_uid, unit), &ts)?;
+    dimse::send_message(assoc, pc, &rq, Some(&data))?;
+    responses(shared, assoc, pc, id, &ts, &unit.series_uid, None)
+}
+
+fn get_unit(shared: &Shared<'_>, assoc: &mut scu::Association, unit: &Unit) -> Result<Outcome> {
+    let peer = shared.peer;
+    let Some((pc, ts)) = scu::context_for(assoc, sop::STUDY_ROOT_GET) else {
+        return Err(Error::Net(format!(
+            "{}: the node does not offer C-GET",
+            peer.label()
+        )));
+    };
+    let id = scu::next_message_id();
+    let mut rq = dimse::request(field::C_GET_RQ, id, sop::STUDY_ROOT_GET, true);
+    dimse::put_us(&mut rq, tags::PRIORITY, 0);
+    let data = dimse::encode_dataset(&identifier(&shared.req.study_uid, unit), &ts)?;
+    dimse::send_message(assoc, pc, &rq, Some(&data))?;
+    let mut inbound = Inbound::new(shared.ingest, &peer.node.ae_title, "c-get", 2 << 30);
+    responses(
+        shared,
+        assoc,
+        pc,
+        id,
+        &ts,
+        &unit.series_uid,
+        Some(&mut inbound),
+    )
+}
+
+/// Read C-MOVE/C-GET responses until the final one (C-GET: with the C-STORE
+/// sub-operations on the same association).
+fn responses(
+    shared: &Shared<'_>,
+    assoc: &mut scu::Association,
+    pc: u8,
+    id: u16,
+    ts: &str,
+    series_uid: &str,
+    mut inbound: Option<&mut Inbound<'_>>,
+) -> Result<Outcome> {
+    let peer = shared.peer;
+    let mut reader = dimse::Reader::default();
+    let mut cancel_sent = false;
+    loop {
+        if !cancel_sent && shared.cancel.load(Ordering::Relaxed) {
+            scu::send_cancel(assoc, pc, id)?;
+            cancel_sent = true;
+        }
+        let ev = reader
+            .next(assoc)
+            .map_err(|e| scu::in_context(peer, e))?;
+        match ev {
+            Event::Command { pc_id, command } => {
+                let f = dimse::int(&command, tags::COMMAND_FIELD).unwrap_or(0);
+                if f == field::C_STORE_RQ {
+                    match inbound.as_deref_mut() {
+                        Some(ib) => ib.begin(&*assoc, pc_id, command),
+                        None => {
+                            return Err(scu::unexpected(
+                                peer,
+                                assoc,
+                                "a C-MOVE response",
+                                &Event::Command { pc_id, command },
+                            ));
+                        }
+                    }
+                    continue;
+                }
+                if f != field::C_MOVE_RSP && f != field::C_GET_RSP {
+                    return Err(scu::unexpected(
+                        peer,
+                        assoc,
+                        "a retrieve response",
+                        &Event::Command { pc_id, command },
+                    ));
+                }
+                let st = dimse::int(&command, tags::STATUS).unwrap_or(0xFFFF);
+                let ops = SubOps::from_command(&command);
+                let failed_list = if dimse::has_data_set(&command) {
+                    let (_, bytes) = reader
+                        .read_dataset(assoc, 1 << 22)
+                        .map_err(|e| scu::in_context(peer, e))?;
+                    dimse::parse_dataset(&bytes, ts)
+                        .ok()
+                        .and_then(|o| {
+                            o.get(tags::FAILED_SOP_INSTANCE_UID_LIST).and_then(|e| {
+                                e.to_multi_str().ok().map(|v| v.iter().map(|s| s.trim().to_string()).collect::<Vec<_>>())
+                            })
+                        })
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                shared.drain_inbox();
+                if scu::is_pending(st) {
+                    continue;
+                }
+                if st == status::MOVE_DESTINATION_UNKNOWN {
+                    return Ok(Outcome::DestinationRefused);
+                }
+                shared.failed.fetch_add(ops.failed as usize, Ordering::Relaxed);
+                shared
+                    .warnings
+                    .fetch_add(ops.warning as usize, Ordering::Relaxed);
+                if !failed_list.is_empty() {
+                    if let Ok(mut v) = shared.failed_instances.lock() {
+                        v.extend(failed_list);
+                    }
+                }
+                match st {
+                    status::SUCCESS | status::CANCEL => {}
+                    status::SUBOPS_WARNING => shared.problem(format!(
+                        "{}: {} sub-operation(s) failed, {} with warnings",
+                        peer.label(),
+                        ops.failed,
+                        ops.warning
+                    )),
+                    _ => {
+                        let comment = dimse::string(&command, tags::ERROR_COMMENT)
+                            .map(|c| format!(": {c}"))
+                            .unwrap_or_default();
+                        shared.problem(format!(
+                            "{}: retrieve of series {series_uid} ended with status {}{comment}",
+                            peer.label(),
+                            status::describe(st)
+                        ));
+                    }
+                }
+                return Ok(Outcome::Done);
+            }
+            Event::Data { bytes, last, .. } => {
+                let Some(ib) = inbound.as_deref_mut() else {
+                    continue;
+                };
+                if let Some(stored) = ib.data(assoc, &bytes, last)? {
+                    record(shared, &stored);
+                }
+            }
+            Event::Abort => {
+                return Err(Error::Net(format!(
+                    "{}: the node aborted the association during the retrieve",
+                    peer.label()
+                )));
+            }
+            other => return Err(scu::unexpected(peer, assoc, "a retrieve response", &other)),
+        }
+    }
+}
+
+fn record(shared: &Shared<'_>, stored: &Stored) {
+    if stored.status == status::SUCCESS {
+        shared.note_received(&stored.sop_instance_uid);
+    } else {
+        if let Ok(mut v) = shared.failed_instances.lock() {
+            v.push(stored.sop_instance_uid.clone());
+        }
+        shared.problem(format!(
+            "{}: not stored: {}",
+            stored.sop_instance_uid,
+            stored.error.clone().unwrap_or_default()
+        ));
+    }
+}
+
+/// Our Storage SCP for the duration of a C-MOVE.
+struct LocalScp {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Result<()>>,
+}
+
+impl LocalScp {
+    fn start(shared: &Shared<'_>) -> Result<LocalScp> {
+        let req = shared.req;
+        let listener = TcpListener::bind((req.scp_bind.as_str(), req.scp_port)).map_err(|e| {
+            Error::Net(format!(
+                "cannot listen on {}:{} for C-MOVE ({e}); is `lightbox listen` running on \
+                 that port? use --scp-port, or --method get",
+                req.scp_bind, req.scp_port
+            ))
+        })?;
+        let mut cfg = ScpConfig::new(&shared.peer.calling_ae, shared.ingest.root());
+        cfg.durability = shared.ingest.durability();
+        let stop = Arc::new(AtomicBool::new(false));
+        let sink = Arc::clone(&shared.inbox);
+        let observer: scp::Observer = Arc::new(move |_calling: &str, s: &Stored| {
+            if s.status == status::SUCCESS {
+                if let Ok(mut v) = sink.lock() {
+                    v.push(s.sop_instance_uid.clone());
+                }
+            }
+        });
+        let ingest = Arc::clone(shared.ingest);
+        let stop2 = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("lightbox-move-scp".into())
+            .spawn(move || {
+                scp::serve_with(
+                    listener,
+                    cfg,
+                    ingest,
+                    stop2,
+                    Arc::new(ScpStats::default()),
+                    Some(observer),
+                )
+            })
+            .map_err(|e| Error::Net(format!("cannot start the Storage SCP: {e}")))?;
+        Ok(LocalScp { stop, thread })
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Ok(Err(e)) = self.thread.join() {
+            tracing::warn!("Storage SCP for C-MOVE: {e}");
+        }
+    }
+}

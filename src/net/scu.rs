@@ -1,0 +1,293 @@
+//! The SCU side: associations to a PACS node (timeouts, TCP_NODELAY, clear errors
+//! for refused connections, rejections and silence), C-ECHO, and the DIMSE
+//! request/response loop that C-FIND, C-MOVE and C-GET share.
+
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use dicom_ul::{ClientAssociation, ClientAssociationOptions};
+use serde::Serialize;
+
+use super::dimse::{self, Conn, Event, Link, field};
+use super::{EXPLICIT_LE, IMPLICIT_LE, VERIFICATION, status};
+use crate::config::Node;
+use crate::error::{Error, Result};
+
+/// Query/Retrieve information models (PS3.4 C.6).
+pub mod sop {
+    pub const PATIENT_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.1.1";
+    pub const PATIENT_ROOT_MOVE: &str = "1.2.840.10008.5.1.4.1.2.1.2";
+    pub const PATIENT_ROOT_GET: &str = "1.2.840.10008.5.1.4.1.2.1.3";
+    pub const STUDY_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.2.1";
+    pub const STUDY_ROOT_MOVE: &str = "1.2.840.10008.5.1.4.1.2.2.2";
+    pub const STUDY_ROOT_GET: &str = "1.2.840.10008.5.1.4.1.2.2.3";
+}
+
+/// A node and the AE title we call it with.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub node: Node,
+    pub calling_ae: String,
+}
+
+impl Peer {
+    pub fn new(node: Node, calling_ae: &str) -> Peer {
+        Peer {
+            node,
+            calling_ae: calling_ae.to_string(),
+        }
+    }
+
+    /// "NAME (AE@host:port)" for messages.
+    pub fn label(&self) -> String {
+        let n = &self.node;
+        if n.name == format!("{}@{}:{}", n.ae_title, n.host, n.port) {
+            n.name.clone()
+        } else {
+            format!("{} ({}@{}:{})", n.name, n.ae_title, n.host, n.port)
+        }
+    }
+}
+
+/// An open association to a peer.
+pub type Association = Conn<ClientAssociation<TcpStream>>;
+
+/// Message IDs unique across this process, so that C-STORE sub-operations of
+/// parallel C-MOVEs can be told apart by their Move Originator Message ID.
+static MESSAGE_ID: AtomicU16 = AtomicU16::new(1);
+
+pub fn next_message_id() -> u16 {
+    loop {
+        let id = MESSAGE_ID.fetch_add(1, Ordering::Relaxed);
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+/// Open an association proposing `contexts` (abstract syntax, transfer syntaxes),
+/// taking the SCP role for the SOP classes in `scp_roles` (C-GET).
+pub fn associate(
+    peer: &Peer,
+    contexts: &[(String, Vec<String>)],
+    scp_roles: &[String],
+) -> Result<Association> {
+    let n = &peer.node;
+    if n.tls {
+        return Err(Error::Net(format!(
+            "{}: DICOM over TLS is configured for this node but this build of Lightbox \
+             does not speak TLS; use a TLS tunnel or set tls = false",
+            peer.label()
+        )));
+    }
+    if contexts.len() > 127 {
+        return Err(Error::Net(format!(
+            "{}: {} presentation contexts proposed (at most 127)",
+            peer.label(),
+            contexts.len()
+        )));
+    }
+    let mut o = ClientAssociationOptions::new()
+        .calling_ae_title(peer.calling_ae.as_str())
+        .called_ae_title(n.ae_title.as_str())
+        .max_pdu_length(n.max_pdu)
+        .connection_timeout(Duration::from_secs(n.connect_timeout_s.max(1)))
+        .read_timeout(Duration::from_secs(n.dimse_timeout_s.max(1)));
+    for (a, ts) in contexts {
+        o = o.with_presentation_context(a.as_str(), ts.iter().map(String::as_str).collect());
+    }
+    for c in scp_roles {
+        o = o.with_role_selection(c.as_str(), true, true);
+    }
+    let addr = format!("{}:{}", n.host, n.port);
+    let assoc = o
+        .establish(addr.as_str())
+        .map_err(|e| establish_error(peer, &e))?;
+    Conn::client(assoc, n.max_pdu)
+}
+
+fn establish_error(peer: &Peer, e: &dicom_ul::association::Error) -> Error {
+    let text = crate::dicom::chain(e);
+    let why = if text.contains("rejected") {
+        format!(
+            "rejected the association ({text}); check that the node's AE title is {:?} and that it knows ours ({:?})",
+            peer.node.ae_title, peer.calling_ae
+        )
+    } else if text.contains("refused") {
+        format!("refused the connection ({text}); is the node running on this port?")
+    } else if text.contains("timed out") || text.contains("WouldBlock") || text.contains("would block") {
+        format!(
+            "did not answer within {} s ({text})",
+            peer.node.connect_timeout_s.max(peer.node.dimse_timeout_s)
+        )
+    } else if text.contains("presentation context") {
+        format!("accepted none of the proposed services ({text})")
+    } else {
+        text
+    };
+    Error::Net(format!("{}: {why}", peer.label()))
+}
+
+/// Release an association politely (errors ignored: the work is done).
+pub fn release(assoc: Association) {
+    let _ = assoc.assoc.release();
+}
+
+/// The accepted presentation context for an abstract syntax.
+pub fn context_for(assoc: &Association, abstract_syntax: &str) -> Option<(u8, String)> {
+    assoc
+        .assoc
+        .presentation_contexts()
+        .iter()
+        .find(|c| c.abstract_syntax == abstract_syntax)
+        .map(|c| (c.id, c.transfer_syntax.clone()))
+}
+
+/// What C-ECHO found.
+#[derive(Debug, Serialize)]
+pub struct EchoReport {
+    pub peer: String,
+    /// Time to open the association.
+    pub associate_ms: f64,
+    /// C-ECHO round trip.
+    pub echo_ms: f64,
+    pub status: u16,
+    /// Accepted contexts: (abstract syntax, transfer syntax).
+    pub accepted: Vec<(String, String)>,
+    /// Proposed abstract syntaxes the peer did not accept.
+    pub refused: Vec<String>,
+    pub peer_max_pdu: u32,
+}
+
+/// C-ECHO: also proposes the Query/Retrieve services, to report what the node offers.
+pub fn echo(peer: &Peer) -> Result<EchoReport> {
+    let ts = vec![EXPLICIT_LE.to_string(), IMPLICIT_LE.to_string()];
+    let proposed: Vec<(String, Vec<String>)> = [
+        VERIFICATION,
+        sop::STUDY_ROOT_FIND,
+        sop::STUDY_ROOT_MOVE,
+        sop::STUDY_ROOT_GET,
+        sop::PATIENT_ROOT_FIND,
+        sop::PATIENT_ROOT_MOVE,
+        sop::PATIENT_ROOT_GET,
+    ]
+    .iter()
+    .map(|a| (a.to_string(), ts.clone()))
+    .collect();
+    let t0 = Instant::now();
+    let mut assoc = associate(peer, &proposed, &[])?;
+    let associate_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let accepted: Vec<(String, String)> = assoc
+        .assoc
+        .presentation_contexts()
+        .iter()
+        .map(|c| (c.abstract_syntax.clone(), c.transfer_syntax.clone()))
+        .collect();
+    let refused = proposed
+        .iter()
+        .filter(|(a, _)| !accepted.iter().any(|(b, _)| b == a))
+        .map(|(a, _)| a.clone())
+        .collect();
+    let peer_max_pdu = assoc.peer_max_pdu();
+    let Some((pc, _)) = context_for(&assoc, VERIFICATION) else {
+        assoc.abort_now();
+        return Err(Error::Net(format!(
+            "{}: the node does not accept the Verification service",
+            peer.label()
+        )));
+    };
+    let t1 = Instant::now();
+    let id = next_message_id();
+    let rq = dimse::request(field::C_ECHO_RQ, id, VERIFICATION, false);
+    dimse::send_message(&mut assoc, pc, &rq, None)?;
+    let mut reader = dimse::Reader::default();
+    let rsp = loop {
+        match reader.next(&mut assoc).map_err(|e| in_context(peer, e))? {
+            Event::Command { command, .. } => break command,
+            Event::Abort => return Err(Error::Net(format!("{}: aborted the association", peer.label()))),
+            other => {
+                assoc.abort_now();
+                return Err(Error::Net(format!(
+                    "{}: answered C-ECHO with {}",
+                    peer.label(),
+                    dimse::describe(&other)
+                )));
+            }
+        }
+    };
+    let echo_ms = t1.elapsed().as_secs_f64() * 1e3;
+    let st = dimse::int(&rsp, tags::STATUS).unwrap_or(0xFFFF);
+    release(assoc);
+    Ok(EchoReport {
+        peer: peer.label(),
+        associate_ms,
+        echo_ms,
+        status: st,
+        accepted,
+        refused,
+        peer_max_pdu,
+    })
+}
+
+/// Prefix a network error with the peer.
+pub fn in_context(peer: &Peer, e: Error) -> Error {
+    match e {
+        Error::Net(m) if !m.starts_with(&peer.label()) => {
+            let m = if m.contains("timed out") {
+                format!("{m} (no answer within {} s)", peer.node.dimse_timeout_s)
+            } else {
+                m
+            };
+            Error::Net(format!("{}: {m}", peer.label()))
+        }
+        other => other,
+    }
+}
+
+/// Sub-operation counts of a C-MOVE/C-GET response.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SubOps {
+    pub remaining: u32,
+    pub completed: u32,
+    pub failed: u32,
+    pub warning: u32,
+}
+
+impl SubOps {
+    pub fn from_command(c: &InMemDicomObject) -> SubOps {
+        let n = |t| dimse::int(c, t).map(u32::from).unwrap_or(0);
+        SubOps {
+            remaining: n(tags::NUMBER_OF_REMAINING_SUBOPERATIONS),
+            completed: n(tags::NUMBER_OF_COMPLETED_SUBOPERATIONS),
+            failed: n(tags::NUMBER_OF_FAILED_SUBOPERATIONS),
+            warning: n(tags::NUMBER_OF_WARNING_SUBOPERATIONS),
+        }
+    }
+}
+
+/// Is this a pending status?
+pub fn is_pending(st: u16) -> bool {
+    st == status::PENDING || st == status::PENDING_WARNING
+}
+
+/// Send C-CANCEL-RQ for the request `message_id` on context `pc`.
+pub fn send_cancel(assoc: &mut Association, pc: u8, message_id: u16) -> Result<()> {
+    let mut c = InMemDicomObject::new_empty();
+    dimse::put_us(&mut c, tags::COMMAND_FIELD, field::C_CANCEL_RQ);
+    dimse::put_us(&mut c, tags::MESSAGE_ID_BEING_RESPONDED_TO, message_id);
+    dimse::put_us(&mut c, tags::COMMAND_DATA_SET_TYPE, dimse::NO_DATA_SET);
+    dimse::send_message(assoc, pc, &c, None)
+}
+
+/// A PDU other than what the protocol expects: abort with a message.
+pub fn unexpected(peer: &Peer, assoc: &mut Association, what: &str, e: &Event) -> Error {
+    assoc.abort_now();
+    Error::Net(format!(
+        "{}: {} while waiting for {what}; association aborted",
+        peer.label(),
+        dimse::describe(e)
+    ))
+}
