@@ -85,6 +85,10 @@ pub struct SeriesSpec {
     /// A Modality LUT Sequence item (replaces Rescale Slope/Intercept).
     pub modality_lut: Option<(u16, u16, Vec<u16>)>,
     pub frame_of_reference: String,
+    pub accession: String,
+    pub referring_physician: String,
+    /// Body Part Examined (empty: absent).
+    pub body_part: String,
 }
 
 impl SeriesSpec {
@@ -124,6 +128,9 @@ impl SeriesSpec {
             voi_lut: None,
             modality_lut: None,
             frame_of_reference: uid(&format!("{seed}.for")),
+            accession: "SYN0001".into(),
+            referring_physician: "REFERRER^SYNTHETIC".into(),
+            body_part: String::new(),
         }
     }
 }
@@ -196,7 +203,15 @@ fn instance(spec: &SeriesSpec, k: usize, sop: &str, pixels: Vec<u16>) -> InMemDi
     s(tags::STUDY_DATE, VR::DA, &spec.study_date);
     s(tags::SERIES_DATE, VR::DA, &spec.study_date);
     s(tags::STUDY_TIME, VR::TM, "083000");
-    s(tags::ACCESSION_NUMBER, VR::SH, "SYN0001");
+    s(tags::ACCESSION_NUMBER, VR::SH, &spec.accession);
+    s(
+        tags::REFERRING_PHYSICIAN_NAME,
+        VR::PN,
+        &spec.referring_physician,
+    );
+    if !spec.body_part.is_empty() {
+        s(tags::BODY_PART_EXAMINED, VR::CS, &spec.body_part);
+    }
     s(tags::MODALITY, VR::CS, &spec.modality);
     s(tags::MANUFACTURER, VR::LO, "Lightbox synthetic phantom");
     s(tags::STUDY_DESCRIPTION, VR::LO, &spec.study_description);
@@ -328,6 +343,9 @@ pub struct CtSpec {
     pub patient_id: String,
     pub study_date: String,
     pub transfer_syntax: String,
+    pub study_description: String,
+    pub accession: String,
+    pub referring_physician: String,
 }
 
 impl Default for CtSpec {
@@ -342,6 +360,9 @@ impl Default for CtSpec {
             patient_id: "LBX0001".into(),
             study_date: "20260105".into(),
             transfer_syntax: uids::IMPLICIT_VR_LITTLE_ENDIAN.into(),
+            study_description: "CT CHEST ABDOMEN (synthetic)".into(),
+            accession: "SYN0001".into(),
+            referring_physician: "REFERRER^SYNTHETIC".into(),
         }
     }
 }
@@ -422,7 +443,7 @@ pub fn write_ct(dir: &Path, spec: &CtSpec) -> Result<usize> {
         patient_id: spec.patient_id.clone(),
         study_uid: study_uid_for(&spec.seed),
         study_date: spec.study_date.clone(),
-        study_description: "CT CHEST ABDOMEN (synthetic)".into(),
+        study_description: spec.study_description.clone(),
         series_uid: uid(&format!("{}.series.ct", spec.seed)),
         series_number: 2,
         series_description: format!("Axial {} mm", fmt_ds(spec.spacing_mm)),
@@ -449,6 +470,9 @@ pub fn write_ct(dir: &Path, spec: &CtSpec) -> Result<usize> {
         voi_lut: None,
         modality_lut: None,
         frame_of_reference: uid(&format!("{}.for", spec.seed)),
+        accession: spec.accession.clone(),
+        referring_physician: spec.referring_physician.clone(),
+        body_part: "CHEST".into(),
     };
     let files = write_series(dir, &series, |k, c, r| {
         let p = positions[k];
@@ -516,6 +540,9 @@ pub fn write_mr(dir: &Path, spec: &MrSpec) -> Result<usize> {
         voi_lut: None,
         modality_lut: None,
         frame_of_reference: uid(&format!("{}.for", spec.seed)),
+        accession: "SYN0002".into(),
+        referring_physician: "REFERRER^SYNTHETIC".into(),
+        body_part: "HEAD".into(),
     };
     let files = write_series(dir, &series, |k, c, r| {
         let p = Point3::from(positions[k]);
@@ -573,6 +600,9 @@ pub fn write_cr(dir: &Path) -> Result<usize> {
         voi_lut: None,
         modality_lut: None,
         frame_of_reference: String::new(),
+        accession: "SYN0003".into(),
+        referring_physician: "REFERRER^SYNTHETIC".into(),
+        body_part: "CHEST".into(),
     };
     let files = write_series(dir, &series, |_, c, r| {
         let (x, y) = (c as f64 - cols as f64 / 2.0, r as f64 - rows as f64 / 2.0);

@@ -322,7 +322,10 @@ fn print_table(level: Level, matches: &[Match]) {
                 g(m, tags::MODALITY),
                 g(m, tags::SERIES_DESCRIPTION),
                 g(m, tags::BODY_PART_EXAMINED),
-                format!("{} instances", g(m, tags::NUMBER_OF_SERIES_RELATED_INSTANCES)),
+                format!(
+                    "{} instances",
+                    g(m, tags::NUMBER_OF_SERIES_RELATED_INSTANCES)
+                ),
                 g(m, tags::SERIES_INSTANCE_UID),
             ],
             Level::Image => vec![
@@ -334,12 +337,7 @@ fn print_table(level: Level, matches: &[Match]) {
         .collect();
     let cols = rows.first().map(Vec::len).unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .map(|r| r[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     for r in rows {
         let line: Vec<String> = r

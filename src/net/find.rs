@@ -45,7 +45,9 @@ impl std::str::FromStr for Level {
             "study" => Ok(Level::Study),
             "series" => Ok(Level::Series),
             "image" | "instance" => Ok(Level::Image),
-            _ => Err(format!("level must be patient, study, series or image, not {s:?}")),
+            _ => Err(format!(
+                "level must be patient, study, series or image, not {s:?}"
+            )),
         }
     }
 }
@@ -121,9 +123,9 @@ pub fn check_date(v: &str) -> std::result::Result<(), String> {
 
 pub fn check_uid(name: &str, v: &str) -> std::result::Result<(), String> {
     // A backslash-separated list is allowed (UID list matching).
-    let ok = v
-        .split('\\')
-        .all(|u| !u.is_empty() && u.len() <= 64 && u.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
+    let ok = v.split('\\').all(|u| {
+        !u.is_empty() && u.len() <= 64 && u.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    });
     if ok {
         Ok(())
     } else {
@@ -161,7 +163,9 @@ impl Query {
         let single = |v: &Option<String>| v.as_ref().is_some_and(|u| !u.contains('\\'));
         match (self.model, self.level) {
             (Model::StudyRoot, Level::Patient) => {
-                return bad("the study root model has no PATIENT level: use --model patient".into());
+                return bad(
+                    "the study root model has no PATIENT level: use --model patient".into(),
+                );
             }
             (Model::PatientRoot, Level::Study) if !single(&k.patient_id) => {
                 return bad("a patient root query at STUDY level needs --patient-id".into());
@@ -178,7 +182,9 @@ impl Query {
             ));
         }
         if self.level == Level::Image && !single(&k.series_uid) {
-            return bad("an IMAGE level query needs --series UID (queries are hierarchical)".into());
+            return bad(
+                "an IMAGE level query needs --series UID (queries are hierarchical)".into(),
+            );
         }
         let series_only = [("--body-part", &k.body_part)];
         if matches!(self.level, Level::Patient | Level::Study) {
@@ -223,7 +229,11 @@ impl Query {
             ));
         };
         let none = &None;
-        put(tags::QUERY_RETRIEVE_LEVEL, VR::CS, &Some(self.level.code().into()));
+        put(
+            tags::QUERY_RETRIEVE_LEVEL,
+            VR::CS,
+            &Some(self.level.code().into()),
+        );
         let patient_keys = self.level == Level::Patient
             || (self.level == Level::Study && self.model == Model::StudyRoot)
             || self.model == Model::PatientRoot;
@@ -247,7 +257,11 @@ impl Query {
                 put(tags::STUDY_ID, VR::SH, none);
                 put(tags::STUDY_DESCRIPTION, VR::LO, &k.study_description);
                 put(tags::MODALITIES_IN_STUDY, VR::CS, &k.modality);
-                put(tags::REFERRING_PHYSICIAN_NAME, VR::PN, &k.referring_physician);
+                put(
+                    tags::REFERRING_PHYSICIAN_NAME,
+                    VR::PN,
+                    &k.referring_physician,
+                );
                 put(tags::NUMBER_OF_STUDY_RELATED_SERIES, VR::IS, none);
                 put(tags::NUMBER_OF_STUDY_RELATED_INSTANCES, VR::IS, none);
             }
@@ -284,7 +298,11 @@ impl Query {
         .iter()
         .any(|v| v.as_ref().is_some_and(|s| !s.is_ascii()));
         if non_ascii {
-            put(tags::SPECIFIC_CHARACTER_SET, VR::CS, &Some("ISO_IR 192".into()));
+            put(
+                tags::SPECIFIC_CHARACTER_SET,
+                VR::CS,
+                &Some("ISO_IR 192".into()),
+            );
         }
         o
     }

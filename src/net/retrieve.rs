@@ -109,6 +109,9 @@ struct Unit {
     /// Empty: the whole series.
     sops: Vec<String>,
     classes: Vec<String>,
+    /// C-GET: 0 proposes the uncompressed syntaxes first; k > 0 puts the k-th
+    /// compressed syntax first (see [`open`]).
+    lead: usize,
 }
 
 /// Shared by the workers.
@@ -237,7 +240,11 @@ pub fn retrieve(
         .collect();
     let received = shared.received.lock().map(|r| r.len()).unwrap_or(0);
     let failed = shared.failed.load(Ordering::Relaxed) as u32;
-    let mut problems = shared.problems.lock().map(|p| p.clone()).unwrap_or_default();
+    let mut problems = shared
+        .problems
+        .lock()
+        .map(|p| p.clone())
+        .unwrap_or_default();
     let cancelled = cancel.load(Ordering::Relaxed);
     if cancelled {
         problems.push("cancelled".into());
@@ -286,11 +293,7 @@ pub fn retrieve(
 }
 
 /// The study's series and their instances, as the node lists them.
-fn plan(
-    peer: &Peer,
-    req: &Request,
-    cancel: &AtomicBool,
-) -> Result<BTreeMap<String, Vec<Remote>>> {
+fn plan(peer: &Peer, req: &Request, cancel: &AtomicBool) -> Result<BTreeMap<String, Vec<Remote>>> {
     let ts = vec![EXPLICIT_LE.to_string(), IMPLICIT_LE.to_string()];
     let mut assoc = scu::associate(peer, &[(sop::STUDY_ROOT_FIND.to_string(), ts)], &[])?;
     let result = (|| {
@@ -357,7 +360,14 @@ fn make_units(
 ) -> Vec<Unit> {
     let missing: Vec<(&String, Vec<&Remote>)> = remote
         .iter()
-        .map(|(s, v)| (s, v.iter().filter(|r| !cached.contains(&r.sop)).collect::<Vec<_>>()))
+        .map(|(s, v)| {
+            (
+                s,
+                v.iter()
+                    .filter(|r| !cached.contains(&r.sop))
+                    .collect::<Vec<_>>(),
+            )
+        })
         .filter(|(_, v)| !v.is_empty())
         .collect();
     let total: usize = missing.iter().map(|(_, v)| v.len()).sum();
@@ -377,6 +387,7 @@ fn make_units(
                 series_uid: series.clone(),
                 sops: Vec::new(),
                 classes: classes(&list),
+                lead: 0,
             });
         } else {
             for chunk in list.chunks(piece) {
@@ -384,6 +395,7 @@ fn make_units(
                     series_uid: series.clone(),
                     sops: chunk.iter().map(|r| r.sop.clone()).collect(),
                     classes: classes(chunk),
+                    lead: 0,
                 });
             }
         }
@@ -441,10 +453,10 @@ fn worker(shared: &Shared<'_>) -> Result<()> {
             };
             let use_get = shared.use_get.load(Ordering::Relaxed);
             // C-GET needs the unit's storage classes on the association: one per unit.
-            if use_get || conn.as_ref().is_some_and(|(g, _)| *g != use_get) {
-                if let Some((_, a)) = conn.take() {
-                    scu::release(a);
-                }
+            if (use_get || conn.as_ref().is_some_and(|(g, _)| *g != use_get))
+                && let Some((_, a)) = conn.take()
+            {
+                scu::release(a);
             }
             if conn.is_none() {
                 conn = Some((use_get, open(shared, use_get, &unit)?));
@@ -457,13 +469,23 @@ fn worker(shared: &Shared<'_>) -> Result<()> {
             } else {
                 move_unit(shared, assoc, &unit)?
             };
-            if outcome == Outcome::DestinationRefused {
+            if outcome == Outcome::Renegotiate {
+                if let Ok(mut q) = shared.queue.lock() {
+                    q.push(Unit {
+                        lead: unit.lead + 1,
+                        ..unit
+                    });
+                }
+                continue;
+            }
+            if let Outcome::DestinationRefused(st) = outcome {
                 if shared.peer.node.get_fallback {
                     if !shared.use_get.swap(true, Ordering::Relaxed) {
                         (shared.progress)(Progress::Note(format!(
-                            "{} refused the C-MOVE destination {}; retrieving with C-GET",
+                            "{} sent nothing for C-MOVE to {} (status {}); retrieving with C-GET",
                             shared.peer.label(),
-                            shared.peer.calling_ae
+                            shared.peer.calling_ae,
+                            status::describe(st)
                         )));
                     }
                     if let Ok(mut q) = shared.queue.lock() {
@@ -471,10 +493,13 @@ fn worker(shared: &Shared<'_>) -> Result<()> {
                     }
                 } else {
                     return Err(Error::Net(format!(
-                        "{}: C-MOVE refused: the node does not know our AE title {:?} as a \
-                         destination (add it to the node's configuration, or allow C-GET)",
+                        "{}: C-MOVE failed with status {} before sending anything: the node \
+                         probably does not know our AE title {:?} (port {}) as a destination; \
+                         add it to the node's configuration, or use --method get",
                         shared.peer.label(),
-                        shared.peer.calling_ae
+                        status::describe(st),
+                        shared.peer.calling_ae,
+                        shared.req.scp_port
                     )));
                 }
             }
@@ -495,11 +520,7 @@ fn worker(shared: &Shared<'_>) -> Result<()> {
 fn open(shared: &Shared<'_>, use_get: bool, unit: &Unit) -> Result<scu::Association> {
     let ts = vec![EXPLICIT_LE.to_string(), IMPLICIT_LE.to_string()];
     if !use_get {
-        return scu::associate(
-            shared.peer,
-            &[(sop::STUDY_ROOT_MOVE.to_string(), ts)],
-            &[],
-        );
+        return scu::associate(shared.peer, &[(sop::STUDY_ROOT_MOVE.to_string(), ts)], &[]);
     }
     let mut contexts = vec![(sop::STUDY_ROOT_GET.to_string(), ts)];
     let classes = if unit.classes.is_empty() {
@@ -507,17 +528,43 @@ fn open(shared: &Shared<'_>, use_get: bool, unit: &Unit) -> Result<scu::Associat
     } else {
         unit.classes.clone()
     };
-    // One context per class and transfer syntax (the node sends what it holds,
-    // untranscoded), within the 127 a requestor may propose.
-    let per_class = (126 / classes.len().max(1)).clamp(1, ACCEPTED_SYNTAXES.len());
+    // One context per class and transfer syntax (a node that picks the context
+    // matching what it holds sends it untranscoded), within the 127 a requestor
+    // may propose. DCMTK sends on an accepted context of the class of its own
+    // choosing (uncompressed first) and converts, which fails for compressed files
+    // it cannot decode: then the unit comes back with `lead` > 0 and only the
+    // lead-th compressed syntax is proposed.
+    let order: Vec<&str> = match unit.lead {
+        0 => ACCEPTED_SYNTAXES.to_vec(),
+        k => COMPRESSED_SYNTAXES
+            .get(k - 1)
+            .into_iter()
+            .copied()
+            .collect(),
+    };
+    let per_class = (126 / classes.len().max(1)).clamp(1, order.len());
     for c in &classes {
-        for ts in ACCEPTED_SYNTAXES.iter().take(per_class) {
+        for ts in order.iter().take(per_class) {
             contexts.push((c.clone(), vec![ts.to_string()]));
         }
     }
     contexts.truncate(127);
     scu::associate(shared.peer, &contexts, &classes)
 }
+
+/// The compressed syntaxes tried first, in turn, when a C-GET delivers nothing.
+const COMPRESSED_SYNTAXES: &[&str] = &[
+    "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.4.80",
+    "1.2.840.10008.1.2.4.70",
+    "1.2.840.10008.1.2.4.50",
+    "1.2.840.10008.1.2.4.91",
+    "1.2.840.10008.1.2.4.81",
+    "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.51",
+    "1.2.840.10008.1.2.5",
+    "1.2.840.10008.1.2.1.99",
+];
 
 /// Storage classes proposed for C-GET when the node did not say which it holds.
 const COMMON_STORAGE: &[&str] = &[
@@ -535,13 +582,23 @@ const COMMON_STORAGE: &[&str] = &[
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
     Done,
-    DestinationRefused,
+    /// The C-MOVE failed before anything was sent to us (0xA801, or a failure
+    /// status with no completed sub-operation: Orthanc answers an unknown
+    /// destination with 0xC000): the node will not send to our AE title.
+    DestinationRefused(u16),
+    /// A C-GET whose sub-operations all failed with nothing delivered: try again
+    /// with another syntax first (see [`open`]).
+    Renegotiate,
 }
 
 /// The C-MOVE/C-GET identifier for a unit.
 fn identifier(study: &str, unit: &Unit) -> InMemDicomObject {
     let mut o = InMemDicomObject::new_empty();
-    let level = if unit.sops.is_empty() { "SERIES" } else { "IMAGE" };
+    let level = if unit.sops.is_empty() {
+        "SERIES"
+    } else {
+        "IMAGE"
+    };
     o.put(DataElement::new(
         tags::QUERY_RETRIEVE_LEVEL,
         VR::CS,
@@ -570,7 +627,10 @@ fn identifier(study: &str, unit: &Unit) -> InMemDicomObject {
 fn move_unit(shared: &Shared<'_>, assoc: &mut scu::Association, unit: &Unit) -> Result<Outcome> {
     let peer = shared.peer;
     let Some((pc, ts)) = scu::context_for(assoc, sop::STUDY_ROOT_MOVE) else {
-        return Ok(Outcome::DestinationRefused);
+        return Err(Error::Net(format!(
+            "{}: the node does not offer C-MOVE (try --method get)",
+            peer.label()
+        )));
     };
     let id = scu::next_message_id();
     let mut rq = dimse::request(field::C_MOVE_RQ, id, sop::STUDY_ROOT_MOVE, true);
@@ -578,7 +638,14 @@ fn move_unit(shared: &Shared<'_>, assoc: &mut scu::Association, unit: &Unit) -> 
     dimse::put_ae(&mut rq, tags::MOVE_DESTINATION, &peer.calling_ae);
     let data = dimse::encode_dataset(&identifier(&shared.req.study_uid, unit), &ts)?;
     dimse::send_message(assoc, pc, &rq, Some(&data))?;
-    responses(shared, assoc, pc, id, &ts, &unit.series_uid, None)
+    let rq = InFlight {
+        pc,
+        id,
+        ts: &ts,
+        series_uid: &unit.series_uid,
+        can_renegotiate: false,
+    };
+    responses(shared, assoc, rq, None)
 }
 
 fn get_unit(shared: &Shared<'_>, assoc: &mut scu::Association, unit: &Unit) -> Result<Outcome> {
@@ -595,39 +662,55 @@ fn get_unit(shared: &Shared<'_>, assoc: &mut scu::Association, unit: &Unit) -> R
     let data = dimse::encode_dataset(&identifier(&shared.req.study_uid, unit), &ts)?;
     dimse::send_message(assoc, pc, &rq, Some(&data))?;
     let mut inbound = Inbound::new(shared.ingest, &peer.node.ae_title, "c-get", 2 << 30);
-    responses(
-        shared,
-        assoc,
+    let can_renegotiate = unit.lead < COMPRESSED_SYNTAXES.len();
+    let rq = InFlight {
         pc,
         id,
-        &ts,
-        &unit.series_uid,
-        Some(&mut inbound),
-    )
+        ts: &ts,
+        series_uid: &unit.series_uid,
+        can_renegotiate,
+    };
+    responses(shared, assoc, rq, Some(&mut inbound))
 }
 
 /// Read C-MOVE/C-GET responses until the final one (C-GET: with the C-STORE
 /// sub-operations on the same association).
+/// The request whose responses are awaited.
+struct InFlight<'a> {
+    pc: u8,
+    id: u16,
+    ts: &'a str,
+    series_uid: &'a str,
+    /// C-GET only: may ask for another context order (see [`Outcome::Renegotiate`]).
+    can_renegotiate: bool,
+}
+
 fn responses(
     shared: &Shared<'_>,
     assoc: &mut scu::Association,
-    pc: u8,
-    id: u16,
-    ts: &str,
-    series_uid: &str,
+    rq: InFlight<'_>,
     mut inbound: Option<&mut Inbound<'_>>,
 ) -> Result<Outcome> {
+    let InFlight {
+        pc,
+        id,
+        ts,
+        series_uid,
+        can_renegotiate,
+    } = rq;
     let peer = shared.peer;
     let mut reader = dimse::Reader::default();
     let mut cancel_sent = false;
+    // Sub-operations the node reported completed in pending responses.
+    let mut delivered = 0u32;
+    // C-GET: objects stored from this request.
+    let mut stored_here = 0usize;
     loop {
         if !cancel_sent && shared.cancel.load(Ordering::Relaxed) {
             scu::send_cancel(assoc, pc, id)?;
             cancel_sent = true;
         }
-        let ev = reader
-            .next(assoc)
-            .map_err(|e| scu::in_context(peer, e))?;
+        let ev = reader.next(assoc).map_err(|e| scu::in_context(peer, e))?;
         match ev {
             Event::Command { pc_id, command } => {
                 let f = dimse::int(&command, tags::COMMAND_FIELD).unwrap_or(0);
@@ -663,7 +746,9 @@ fn responses(
                         .ok()
                         .and_then(|o| {
                             o.get(tags::FAILED_SOP_INSTANCE_UID_LIST).and_then(|e| {
-                                e.to_multi_str().ok().map(|v| v.iter().map(|s| s.trim().to_string()).collect::<Vec<_>>())
+                                e.to_multi_str().ok().map(|v| {
+                                    v.iter().map(|s| s.trim().to_string()).collect::<Vec<_>>()
+                                })
                             })
                         })
                         .unwrap_or_default()
@@ -671,20 +756,42 @@ fn responses(
                     Vec::new()
                 };
                 shared.drain_inbox();
+                delivered = delivered.max(ops.completed + ops.warning);
                 if scu::is_pending(st) {
                     continue;
                 }
-                if st == status::MOVE_DESTINATION_UNKNOWN {
-                    return Ok(Outcome::DestinationRefused);
+                let is_failure = !matches!(
+                    st,
+                    status::SUCCESS | status::CANCEL | status::SUBOPS_WARNING
+                ) && st & 0xF000 != 0xB000;
+                if inbound.is_none()
+                    && is_failure
+                    && ops.completed == 0
+                    && ops.warning == 0
+                    && !cancel_sent
+                    && (st == status::MOVE_DESTINATION_UNKNOWN || delivered == 0)
+                {
+                    return Ok(Outcome::DestinationRefused(st));
                 }
-                shared.failed.fetch_add(ops.failed as usize, Ordering::Relaxed);
+                if can_renegotiate
+                    && ops.completed == 0
+                    && ops.warning == 0
+                    && ops.failed > 0
+                    && stored_here == 0
+                    && !cancel_sent
+                {
+                    return Ok(Outcome::Renegotiate);
+                }
+                shared
+                    .failed
+                    .fetch_add(ops.failed as usize, Ordering::Relaxed);
                 shared
                     .warnings
                     .fetch_add(ops.warning as usize, Ordering::Relaxed);
-                if !failed_list.is_empty() {
-                    if let Ok(mut v) = shared.failed_instances.lock() {
-                        v.extend(failed_list);
-                    }
+                if !failed_list.is_empty()
+                    && let Ok(mut v) = shared.failed_instances.lock()
+                {
+                    v.extend(failed_list);
                 }
                 match st {
                     status::SUCCESS | status::CANCEL => {}
@@ -712,6 +819,9 @@ fn responses(
                     continue;
                 };
                 if let Some(stored) = ib.data(assoc, &bytes, last)? {
+                    if stored.status == status::SUCCESS {
+                        stored_here += 1;
+                    }
                     record(shared, &stored);
                 }
             }
@@ -762,10 +872,10 @@ impl LocalScp {
         let stop = Arc::new(AtomicBool::new(false));
         let sink = Arc::clone(&shared.inbox);
         let observer: scp::Observer = Arc::new(move |_calling: &str, s: &Stored| {
-            if s.status == status::SUCCESS {
-                if let Ok(mut v) = sink.lock() {
-                    v.push(s.sop_instance_uid.clone());
-                }
+            if s.status == status::SUCCESS
+                && let Ok(mut v) = sink.lock()
+            {
+                v.push(s.sop_instance_uid.clone());
             }
         });
         let ingest = Arc::clone(shared.ingest);

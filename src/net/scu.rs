@@ -118,7 +118,10 @@ fn establish_error(peer: &Peer, e: &dicom_ul::association::Error) -> Error {
         )
     } else if text.contains("refused") {
         format!("refused the connection ({text}); is the node running on this port?")
-    } else if text.contains("timed out") || text.contains("WouldBlock") || text.contains("would block") {
+    } else if text.contains("timed out")
+        || text.contains("WouldBlock")
+        || text.contains("would block")
+    {
         format!(
             "did not answer within {} s ({text})",
             peer.node.connect_timeout_s.max(peer.node.dimse_timeout_s)
@@ -204,18 +207,21 @@ pub fn echo(peer: &Peer) -> Result<EchoReport> {
     let rq = dimse::request(field::C_ECHO_RQ, id, VERIFICATION, false);
     dimse::send_message(&mut assoc, pc, &rq, None)?;
     let mut reader = dimse::Reader::default();
-    let rsp = loop {
-        match reader.next(&mut assoc).map_err(|e| in_context(peer, e))? {
-            Event::Command { command, .. } => break command,
-            Event::Abort => return Err(Error::Net(format!("{}: aborted the association", peer.label()))),
-            other => {
-                assoc.abort_now();
-                return Err(Error::Net(format!(
-                    "{}: answered C-ECHO with {}",
-                    peer.label(),
-                    dimse::describe(&other)
-                )));
-            }
+    let rsp = match reader.next(&mut assoc).map_err(|e| in_context(peer, e))? {
+        Event::Command { command, .. } => command,
+        Event::Abort => {
+            return Err(Error::Net(format!(
+                "{}: aborted the association",
+                peer.label()
+            )));
+        }
+        other => {
+            assoc.abort_now();
+            return Err(Error::Net(format!(
+                "{}: answered C-ECHO with {}",
+                peer.label(),
+                dimse::describe(&other)
+            )));
         }
     };
     let echo_ms = t1.elapsed().as_secs_f64() * 1e3;

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod pacs;
+
 /// Path of an executable on PATH, or a panic telling how to install it.
 pub fn require_tool(name: &str, package: &str) -> PathBuf {
     let out = Command::new("sh")
