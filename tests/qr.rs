@@ -249,7 +249,7 @@ fn brief(r: &retrieve::Report) -> String {
         r.already_cached,
         r.received,
         r.failed,
-        r.missing.len(),
+        r.missing,
         r.problems
     )
 }

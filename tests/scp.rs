@@ -349,3 +349,71 @@ fn scp_and_senders_killed_mid_transfer_leave_a_consistent_cache() {
     assert!(store.verify().expect("verify").is_clean());
     assert_eq!(store.stats().expect("stats").instances, sent.len());
 }
+
+#[test]
+fn malformed_pdus_and_hostile_peers_do_not_stop_the_scp() {
+    use std::io::Write;
+    let tmp = common::tempdir();
+    let config = tmp.path().join("config.toml");
+    std::fs::write(&config, "ae_title = \"LIGHTBOX\"\n").expect("config");
+    let cache = tmp.path().join("cache");
+    let port = common::free_port();
+    let _scp = start_scp(&cache, &config, port);
+    let associate = || {
+        dicom_ul::ClientAssociationOptions::new()
+            .calling_ae_title("HOSTILE")
+            .called_ae_title("LIGHTBOX")
+            .with_abstract_syntax("1.2.840.10008.1.1")
+            .with_presentation_context("1.2.840.10008.5.1.4.1.1.2", vec!["1.2.840.10008.1.2.1"])
+            .establish(("127.0.0.1", port))
+            .expect("associate")
+    };
+    let hostile: Vec<(&str, Vec<u8>)> = vec![
+        // Not DICOM at all, before any association.
+        ("garbage", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
+        // P-DATA whose PDV item claims more bytes than the PDU holds.
+        (
+            "bad PDV length",
+            vec![0x04, 0, 0, 0, 0, 8, 0, 0, 0, 99, 1, 3, 0, 0],
+        ),
+        // P-DATA announcing 2 GiB: refused before anything is allocated.
+        (
+            "huge PDU",
+            vec![0x04, 0, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 2, 1, 3],
+        ),
+        // A command set that is not a data set.
+        (
+            "bad command",
+            vec![
+                0x04, 0, 0, 0, 0, 10, 0, 0, 0, 6, 1, 3, 0xff, 0xff, 0xff, 0xff,
+            ],
+        ),
+        // An unknown PDU type.
+        ("unknown PDU", vec![0x42, 0, 0, 0, 0, 2, 0, 0]),
+    ];
+    for (what, bytes) in &hostile {
+        if *what == "garbage" {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            let _ = s.write_all(bytes);
+            drop(s);
+        } else {
+            let mut a = associate();
+            let _ = a.inner_stream().write_all(bytes);
+            // The SCP drops this association (reading gives EOF or an abort).
+            let _ = a
+                .inner_stream()
+                .set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = [0u8; 64];
+            let _ = std::io::Read::read(a.inner_stream(), &mut buf);
+        }
+        let echo = dcmtk(
+            "echoscu",
+            &["-aec", "LIGHTBOX", "127.0.0.1", &port.to_string()].map(String::from),
+        );
+        assert!(echo.status.success(), "SCP stopped serving after {what}");
+    }
+    // A peer that opens an object and vanishes leaves nothing behind.
+    let store = Store::open(&cache).expect("open");
+    assert!(store.verify().expect("verify").is_clean());
+    assert_eq!(store.stats().expect("stats").instances, 0);
+}

@@ -825,7 +825,7 @@ fn cmd_cache(action: CacheAction, cache: Option<PathBuf>) -> Result<ExitCode> {
             }
             for r in &rows {
                 out!(
-                    "{} ({})  {}  {}  {}  {} series, {} instances, {:.1} MB{}  {}",
+                    "{} ({})  {}  {}  {}  {} series, {} instances, {:.1} MB{}{}  {}",
                     r.patient_name,
                     r.patient_id,
                     r.date.as_deref().unwrap_or("-"),
@@ -835,6 +835,11 @@ fn cmd_cache(action: CacheAction, cache: Option<PathBuf>) -> Result<ExitCode> {
                     r.instances,
                     r.bytes as f64 / 1e6,
                     if r.pinned { ", pinned" } else { "" },
+                    match r.retrieval.as_deref() {
+                        Some("incomplete") => ", INCOMPLETE retrieve",
+                        Some("in-progress") => ", retrieve in progress or interrupted",
+                        _ => "",
+                    },
                     r.study_uid
                 );
                 if !series {

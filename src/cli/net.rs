@@ -445,7 +445,7 @@ pub fn cmd_retrieve(a: RetrieveArgs) -> Result<ExitCode> {
             "{} {}: {} of {} instance(s) in {} series now cached ({} received by {}, {} already cached) in {:.2} s{}",
             if r.complete { "complete" } else { "INCOMPLETE" },
             r.study_uid,
-            r.expected - r.missing.len(),
+            r.expected - r.missing,
             r.expected,
             r.series,
             r.received,
@@ -470,7 +470,7 @@ pub fn cmd_retrieve(a: RetrieveArgs) -> Result<ExitCode> {
     }
     Ok(if r.complete {
         ExitCode::SUCCESS
-    } else if r.expected > r.missing.len() {
+    } else if r.expected > r.missing {
         ExitCode::from(2)
     } else {
         ExitCode::from(1)

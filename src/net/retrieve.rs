@@ -1,15 +1,19 @@
 //! Retrieving a study (or some of its series) from a PACS into the cache, by
 //! C-MOVE to our own Storage SCP or by C-GET on the same association.
 //!
-//! 1. **Plan**: C-FIND the study's series, then each series' instances (SOP
-//!    Instance and Class UIDs), and subtract what the cache already holds — a second
-//!    retrieve fetches only what is missing.
-//! 2. **Fetch** in parallel associations (the node's `parallel`): whole series when
-//!    nothing of them is cached and there are enough of them to keep every
-//!    association busy, else lists of instances (UID list matching at IMAGE level).
-//!    Objects are stored as received (no transcoding): C-GET proposes one context
-//!    per storage SOP class and transfer syntax. A C-MOVE the node refuses for its
-//!    destination falls back to C-GET when the node allows it.
+//! 1. **Plan**: C-FIND the study's series (with their instance counts). A series
+//!    of which something is cached (or whose count the node does not give) is also
+//!    listed instance by instance and what the cache holds is subtracted — a second
+//!    retrieve fetches only what is missing. A series of which nothing is cached is
+//!    moved whole, sparing the node an IMAGE level query.
+//! 2. **Fetch** over parallel associations (the node's `parallel`), one series (or
+//!    one piece of a partly cached series, by UID list matching at IMAGE level) per
+//!    request. Objects are stored as received (no transcoding): C-GET proposes one
+//!    context per storage SOP class and transfer syntax, and if a node sends
+//!    nothing that way (DCMTK converts to a context of its choosing), one
+//!    compressed syntax at a time. A C-MOVE the node answers with a failure before
+//!    sending anything (an unknown destination) falls back to C-GET when the node
+//!    allows it.
 //! 3. **Account**: the study is complete only when every final response said
 //!    success, nothing failed, and every instance the node listed is in the cache;
 //!    otherwise it is marked incomplete with the reason, and what arrived stays.
@@ -86,8 +90,10 @@ pub struct Report {
     pub warnings: u32,
     /// SOP instances named as failed (by the node or by our side).
     pub failed_instances: Vec<String>,
-    /// Listed instances that are still not in the cache.
-    pub missing: Vec<String>,
+    /// Instances the node listed that are still not in the cache ...
+    pub missing: usize,
+    /// ... and their SOP Instance UIDs, where known.
+    pub missing_instances: Vec<String>,
     pub complete: bool,
     pub cancelled: bool,
     /// Why the study is incomplete, when it is.
@@ -182,23 +188,30 @@ pub fn retrieve(
         return Err(Error::Usage(e));
     }
     let root = ingest.root().to_path_buf();
-    // 1. Plan.
-    let remote = plan(peer, req, cancel)?;
     let store = Store::open(&root)?;
+    // 1. Plan.
     let cached = store.sop_uids_of_study(&req.study_uid)?;
-    let expected: usize = remote.values().map(Vec::len).sum();
-    let already_cached = remote
-        .values()
-        .flatten()
-        .filter(|r| cached.contains(&r.sop))
-        .count();
+    let cached_in = |series: &str| -> Result<HashSet<String>> {
+        Ok(store
+            .instances_of(series)?
+            .into_iter()
+            .map(|i| i.sop_uid)
+            .collect())
+    };
+    let plan = plan(peer, req, cancel, &cached_in)?;
+    tracing::debug!(
+        "retrieve: planned in {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    let expected: usize = plan.values().map(|p| p.count).sum();
+    let already_cached: usize = plan.values().map(|p| p.cached).sum();
     progress(Progress::Planned {
-        series: remote.len(),
+        series: plan.len(),
         instances: expected,
         already_cached,
     });
-    let units = make_units(&remote, &cached, req.parallel.max(1));
-    let to_fetch = expected - already_cached;
+    let units = make_units(&plan, &cached, req.parallel.max(1));
+    let to_fetch = expected.saturating_sub(already_cached);
     store.set_retrieval(&Retrieval {
         study_uid: req.study_uid.clone(),
         node: peer.node.name.clone(),
@@ -227,17 +240,48 @@ pub fn retrieve(
     if to_fetch > 0 {
         fetch(&shared)?;
     }
+    tracing::debug!(
+        "retrieve: fetched in {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
     // 3. Account: everything received is durable and indexed first.
     if let Err(e) = ingest.flush() {
         shared.problem(e.to_string());
     }
+    tracing::debug!(
+        "retrieve: durable in {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
     let cached = store.sop_uids_of_study(&req.study_uid)?;
-    let missing: Vec<String> = remote
-        .values()
-        .flatten()
-        .filter(|r| !cached.contains(&r.sop))
-        .map(|r| r.sop.clone())
-        .collect();
+    let mut missing = 0;
+    let mut missing_instances = Vec::new();
+    for (series, p) in &plan {
+        match &p.listed {
+            Some(list) => {
+                let gone: Vec<String> = list
+                    .iter()
+                    .filter(|r| !cached.contains(&r.sop))
+                    .map(|r| r.sop.clone())
+                    .collect();
+                missing += gone.len();
+                missing_instances.extend(gone);
+            }
+            None => {
+                let have = cached_in(series)?.len();
+                if have < p.count {
+                    missing += p.count - have;
+                    // Name them if the node still answers.
+                    if let Ok(list) = list_images(peer, &req.study_uid, series, cancel) {
+                        missing_instances.extend(
+                            list.into_iter()
+                                .filter(|r| !cached.contains(&r.sop))
+                                .map(|r| r.sop),
+                        );
+                    }
+                }
+            }
+        }
+    }
     let received = shared.received.lock().map(|r| r.len()).unwrap_or(0);
     let failed = shared.failed.load(Ordering::Relaxed) as u32;
     let mut problems = shared
@@ -249,19 +293,18 @@ pub fn retrieve(
     if cancelled {
         problems.push("cancelled".into());
     }
-    if !missing.is_empty() {
+    if missing > 0 {
         problems.push(format!(
-            "{} of {expected} instance(s) listed by the node are not in the cache",
-            missing.len()
+            "{missing} of {expected} instance(s) listed by the node are not in the cache"
         ));
     }
-    let complete = missing.is_empty() && failed == 0 && problems.is_empty();
+    let complete = missing == 0 && failed == 0 && problems.is_empty();
     store.set_retrieval(&Retrieval {
         study_uid: req.study_uid.clone(),
         node: peer.node.name.clone(),
         state: if complete { "complete" } else { "incomplete" }.into(),
         expected,
-        cached: expected - missing.len(),
+        cached: expected.saturating_sub(missing),
         note: (!problems.is_empty()).then(|| problems.join("; ")),
     })?;
     Ok(Report {
@@ -273,7 +316,7 @@ pub fn retrieve(
             "C-MOVE"
         }
         .into(),
-        series: remote.len(),
+        series: plan.len(),
         expected,
         already_cached,
         received,
@@ -285,6 +328,7 @@ pub fn retrieve(
             .map(|v| v.clone())
             .unwrap_or_default(),
         missing,
+        missing_instances,
         complete,
         cancelled,
         problems,
@@ -292,8 +336,25 @@ pub fn retrieve(
     })
 }
 
-/// The study's series and their instances, as the node lists them.
-fn plan(peer: &Peer, req: &Request, cancel: &AtomicBool) -> Result<BTreeMap<String, Vec<Remote>>> {
+/// What the node holds of one series.
+#[derive(Debug)]
+struct SeriesPlan {
+    /// Instances the node has.
+    count: usize,
+    /// Of them, already cached.
+    cached: usize,
+    /// Its instances, when listed (not for a series nothing of which is cached and
+    /// whose count the node gave: it is moved whole, sparing the node a query).
+    listed: Option<Vec<Remote>>,
+}
+
+/// The study's series and what the node holds of each.
+fn plan(
+    peer: &Peer,
+    req: &Request,
+    cancel: &AtomicBool,
+    cached_in: &dyn Fn(&str) -> Result<HashSet<String>>,
+) -> Result<BTreeMap<String, SeriesPlan>> {
     let ts = vec![EXPLICIT_LE.to_string(), IMPLICIT_LE.to_string()];
     let mut assoc = scu::associate(peer, &[(sop::STUDY_ROOT_FIND.to_string(), ts)], &[])?;
     let result = (|| {
@@ -308,21 +369,26 @@ fn plan(peer: &Peer, req: &Request, cancel: &AtomicBool) -> Result<BTreeMap<Stri
             if !req.series.is_empty() && !req.series.contains(&uid) {
                 continue;
             }
-            let mut q = Query::new(Level::Image);
-            q.keys.study_uid = Some(req.study_uid.clone());
-            q.keys.series_uid = Some(uid.clone());
-            let images = find::find_on(peer, &mut assoc, &q, cancel, &mut |_| {})?;
-            let list: Vec<Remote> = images
-                .matches
-                .iter()
-                .filter_map(|m| {
-                    m.get(tags::SOP_INSTANCE_UID).map(|sop| Remote {
-                        sop,
-                        class: m.get(tags::SOP_CLASS_UID),
-                    })
-                })
-                .collect();
-            out.insert(uid, list);
+            let have = cached_in(&uid)?;
+            let count = m
+                .count(tags::NUMBER_OF_SERIES_RELATED_INSTANCES)
+                .filter(|&c| c > 0);
+            let plan = match count {
+                Some(count) if have.is_empty() => SeriesPlan {
+                    count,
+                    cached: 0,
+                    listed: None,
+                },
+                _ => {
+                    let list = images_on(peer, &mut assoc, &req.study_uid, &uid, cancel)?;
+                    SeriesPlan {
+                        count: list.len(),
+                        cached: list.iter().filter(|r| have.contains(&r.sop)).count(),
+                        listed: Some(list),
+                    }
+                }
+            };
+            out.insert(uid, plan);
         }
         Ok(out)
     })();
@@ -352,45 +418,79 @@ fn plan(peer: &Peer, req: &Request, cancel: &AtomicBool) -> Result<BTreeMap<Stri
     Ok(out)
 }
 
-/// Split the missing instances into work for `parallel` associations.
+/// A series' instances (IMAGE level C-FIND on an open association).
+fn images_on(
+    peer: &Peer,
+    assoc: &mut scu::Association,
+    study: &str,
+    series: &str,
+    cancel: &AtomicBool,
+) -> Result<Vec<Remote>> {
+    let mut q = Query::new(Level::Image);
+    q.keys.study_uid = Some(study.to_string());
+    q.keys.series_uid = Some(series.to_string());
+    let images = find::find_on(peer, assoc, &q, cancel, &mut |_| {})?;
+    Ok(images
+        .matches
+        .iter()
+        .filter_map(|m| {
+            m.get(tags::SOP_INSTANCE_UID).map(|sop| Remote {
+                sop,
+                class: m.get(tags::SOP_CLASS_UID),
+            })
+        })
+        .collect())
+}
+
+/// A series' instances, on an association of its own.
+fn list_images(peer: &Peer, study: &str, series: &str, cancel: &AtomicBool) -> Result<Vec<Remote>> {
+    let ts = vec![EXPLICIT_LE.to_string(), IMPLICIT_LE.to_string()];
+    let mut assoc = scu::associate(peer, &[(sop::STUDY_ROOT_FIND.to_string(), ts)], &[])?;
+    let r = images_on(peer, &mut assoc, study, series, cancel);
+    scu::release(assoc);
+    r
+}
+
+/// Split the missing instances into work for `parallel` associations: whole
+/// series where nothing of them is cached and nothing was listed, else lists of
+/// instances in pieces of about (instances to fetch) / `parallel`.
 fn make_units(
-    remote: &BTreeMap<String, Vec<Remote>>,
+    plan: &BTreeMap<String, SeriesPlan>,
     cached: &HashSet<String>,
     parallel: usize,
 ) -> Vec<Unit> {
-    let missing: Vec<(&String, Vec<&Remote>)> = remote
-        .iter()
-        .map(|(s, v)| {
-            (
-                s,
-                v.iter()
-                    .filter(|r| !cached.contains(&r.sop))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
-    let total: usize = missing.iter().map(|(_, v)| v.len()).sum();
-    // Pieces of about total / parallel instances keep every association busy.
+    let total: usize = plan.values().map(|p| p.count - p.cached).sum();
     let piece = total.div_ceil(parallel).max(1);
     let mut units = Vec::new();
-    for (series, list) in missing {
+    for (series, p) in plan {
+        let Some(list) = &p.listed else {
+            units.push(Unit {
+                series_uid: series.clone(),
+                sops: Vec::new(),
+                classes: Vec::new(),
+                lead: 0,
+            });
+            continue;
+        };
+        let todo: Vec<&Remote> = list.iter().filter(|r| !cached.contains(&r.sop)).collect();
+        if todo.is_empty() {
+            continue;
+        }
         let classes = |l: &[&Remote]| {
             let mut c: Vec<String> = l.iter().filter_map(|r| r.class.clone()).collect();
             c.sort();
             c.dedup();
             c
         };
-        let whole = list.len() == remote[series].len();
-        if whole && list.len() <= piece {
+        if todo.len() == list.len() && todo.len() <= piece {
             units.push(Unit {
                 series_uid: series.clone(),
                 sops: Vec::new(),
-                classes: classes(&list),
+                classes: classes(&todo),
                 lead: 0,
             });
         } else {
-            for chunk in list.chunks(piece) {
+            for chunk in todo.chunks(piece) {
                 units.push(Unit {
                     series_uid: series.clone(),
                     sops: chunk.iter().map(|r| r.sop.clone()).collect(),
@@ -426,6 +526,10 @@ fn fetch(shared: &Shared<'_>) -> Result<()> {
             })
             .collect()
     });
+    tracing::debug!(
+        "retrieve: last response after {:?}",
+        std::time::Instant::now()
+    );
     if let Some(scp) = scp {
         scp.stop();
     }
