@@ -16,7 +16,8 @@
 //!  imaging (Modality LUT ▸ VOI ▸ Presentation LUT; colour; geometry) ──▶ PNG / screen
 //!
 //!  import (files, folders, DICOMDIR, zip) ─┐
-//!  net (Storage SCP, C-STORE / C-ECHO) ────┴──▶ store (files + SQLite index)
+//!  net (Storage SCP, C-STORE / C-ECHO) ────┼──▶ store (files + SQLite index)
+//!  net (C-FIND / C-MOVE / C-GET SCU) ──────┘
 //! ```
 //!
 //! `config` holds the TOML configuration; `synth` writes the synthetic studies the
