@@ -300,8 +300,20 @@ fn run_retrieve(
         scp_port,
         scp_bind: "127.0.0.1".into(),
     };
-    retrieve::retrieve(p, &req, &ingest, &AtomicBool::new(false), &|_| {})
-        .unwrap_or_else(|e| panic!("retrieve {study}: {e}"))
+    let pending = AtomicUsize::new(0);
+    let r = retrieve::retrieve(p, &req, &ingest, &AtomicBool::new(false), &|ev| {
+        if let Progress::SubOps { .. } = ev {
+            pending.fetch_add(1, Ordering::Relaxed);
+        }
+    })
+    .unwrap_or_else(|e| panic!("retrieve {study}: {e}"));
+    // Progress comes from the node's pending responses, one per sub-operation
+    // (DCMTK and Orthanc both send them).
+    assert!(
+        r.received == 0 || pending.load(Ordering::Relaxed) > 0,
+        "no pending responses seen"
+    );
+    r
 }
 
 /// The queries and retrieves both PACS must answer the same way.

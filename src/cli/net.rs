@@ -429,6 +429,10 @@ pub fn cmd_retrieve(a: RetrieveArgs) -> Result<ExitCode> {
             ));
         }
         Progress::Received { received, .. } => bar.set_position(received as u64),
+        Progress::SubOps { ops, .. } => bar.set_message(format!(
+            "node: {} remaining, {} completed, {} failed, {} warning",
+            ops.remaining, ops.completed, ops.failed, ops.warning
+        )),
         Progress::Note(n) => bar.println(format!("note: {n}")),
     };
     let r = retrieve::retrieve(&peer, &req, &ingest, &cancel, &progress);

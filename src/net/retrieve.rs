@@ -68,6 +68,9 @@ pub enum Progress {
     },
     /// One more instance arrived (and was accepted).
     Received { received: usize, to_fetch: usize },
+    /// A pending C-MOVE/C-GET response: the node's sub-operation counts for the
+    /// request fetching (part of) `series_uid`.
+    SubOps { series_uid: String, ops: SubOps },
     /// Something worth telling the user (a fallback, a failure).
     Note(String),
 }
@@ -862,6 +865,10 @@ fn responses(
                 shared.drain_inbox();
                 delivered = delivered.max(ops.completed + ops.warning);
                 if scu::is_pending(st) {
+                    (shared.progress)(Progress::SubOps {
+                        series_uid: series_uid.to_string(),
+                        ops,
+                    });
                     continue;
                 }
                 let is_failure = !matches!(
