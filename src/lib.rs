@@ -36,9 +36,11 @@ pub mod error;
 pub mod imaging;
 pub mod model;
 pub mod net;
+pub mod render;
 pub mod scan;
 pub mod store;
 pub mod synth;
+pub mod ui;
 pub mod volume;
 
 pub use error::{Error, Result};

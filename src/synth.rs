@@ -625,3 +625,30 @@ pub fn write_cr(dir: &Path) -> Result<usize> {
     })?;
     Ok(files.len())
 }
+
+/// The demo studies: the chest CT phantom (`slices` × `size`²), its prior two years
+/// earlier (half the slices, another seed), the head MR and the chest CR. Returns
+/// the number of files and the current and prior CT study UIDs.
+pub fn write_demo(dir: &Path, slices: usize, size: usize) -> Result<(usize, String, String)> {
+    let current = CtSpec {
+        slices,
+        size,
+        accession: "DEMO-CT-2026".into(),
+        ..Default::default()
+    };
+    let prior = CtSpec {
+        slices: (slices / 2).max(1),
+        size,
+        spacing_mm: 2.0,
+        seed: "lightbox-ct-prior".into(),
+        study_date: "20240105".into(),
+        study_description: "CT CHEST ABDOMEN (synthetic prior)".into(),
+        accession: "DEMO-CT-2024".into(),
+        ..Default::default()
+    };
+    let mut n = write_ct(&dir.join("ct"), &current)?;
+    n += write_ct(&dir.join("ct-prior"), &prior)?;
+    n += write_mr(&dir.join("mr"), &MrSpec::default())?;
+    n += write_cr(&dir.join("cr"))?;
+    Ok((n, study_uid_for(&current.seed), study_uid_for(&prior.seed)))
+}

@@ -252,88 +252,9 @@ fn pydicom_corpus_matches_dcmtk_within_one_level() {
 
 #[test]
 fn synthetic_series_match_dcmtk_within_one_level() {
-    use lightbox::synth::{self, SeriesSpec};
     let tmp = common::tempdir();
     let dir = tmp.path();
-    synth::write_ct(
-        &dir.join("ct"),
-        &synth::CtSpec {
-            slices: 3,
-            size: 96,
-            ..Default::default()
-        },
-    )
-    .expect("ct");
-    synth::write_mr(
-        &dir.join("mr"),
-        &synth::MrSpec {
-            slices: 2,
-            size: 64,
-            ..Default::default()
-        },
-    )
-    .expect("mr");
-    synth::write_cr(&dir.join("cr")).expect("cr");
-    // Signed 16-bit values, no rescale; two windows.
-    let mut signed = SeriesSpec::axial("signed16", 2, 48, 1.0);
-    signed.bits_stored = 16;
-    signed.signed = true;
-    signed.rescale = None;
-    signed.windows = vec![(0.0, 2000.0, "A".into()), (-500.0, 300.0, "B".into())];
-    synth::write_series(&dir.join("signed"), &signed, |k, c, r| {
-        (c as i32 - 24) * 700 + (r as i32 - 24) * 13 + k as i32
-    })
-    .expect("signed");
-    // Signed 12-bit in 16 with a fractional rescale.
-    let mut s12 = SeriesSpec::axial("signed12", 1, 40, 1.0);
-    s12.signed = true;
-    s12.rescale = Some((0.5, -20.0));
-    s12.windows = vec![(10.0, 700.0, "W".into())];
-    synth::write_series(&dir.join("s12"), &s12, |_, c, r| {
-        ((c * 40 + r) as i32 * 5) % 4096 - 2048
-    })
-    .expect("s12");
-    // MONOCHROME1 with a window and no presentation LUT shape.
-    let mut m1 = SeriesSpec::axial("mono1", 1, 40, 1.0);
-    m1.photometric = "MONOCHROME1".into();
-    m1.rescale = None;
-    m1.windows = vec![(1000.0, 1500.0, "W".into())];
-    synth::write_series(&dir.join("m1"), &m1, |_, c, r| ((c * 40 + r) * 3) as i32).expect("m1");
-    // Window width 1 (a threshold).
-    let mut w1 = SeriesSpec::axial("width1", 1, 32, 1.0);
-    w1.rescale = None;
-    w1.windows = vec![(500.0, 1.0, "THRESHOLD".into())];
-    synth::write_series(&dir.join("w1"), &w1, |_, c, r| (c * 32 + r) as i32).expect("w1");
-    // A VOI LUT Sequence (12-bit entries, a gamma-like curve) on 12-bit data.
-    let mut voi = SeriesSpec::axial("voilut", 1, 40, 1.0);
-    voi.rescale = None;
-    voi.windows = vec![];
-    let curve: Vec<u16> = (0..4096u32)
-        .map(|i| ((i as f64 / 4095.0).powf(0.6) * 4095.0).round() as u16)
-        .collect();
-    voi.voi_lut = Some((0, 12, curve));
-    synth::write_series(&dir.join("voilut"), &voi, |_, c, r| {
-        ((c * 40 + r) * 2) as i32
-    })
-    .expect("voilut");
-    // A Modality LUT Sequence (piecewise, 16-bit output) with a window on its output.
-    let mut mlut = SeriesSpec::axial("modlut", 1, 40, 1.0);
-    mlut.rescale = None;
-    mlut.windows = vec![(30000.0, 40000.0, "W".into())];
-    let table: Vec<u16> = (0..4096u32)
-        .map(|i| {
-            if i < 2048 {
-                (i * 4) as u16
-            } else {
-                (8192 + (i - 2048) * 24) as u16
-            }
-        })
-        .collect();
-    mlut.modality_lut = Some((0, 16, table));
-    synth::write_series(&dir.join("modlut"), &mlut, |_, c, r| {
-        ((c * 40 + r) * 2) as i32
-    })
-    .expect("modlut");
+    common::write_display_cases(dir);
     let files = lightbox::scan::list_files(dir).expect("list");
     assert!(files.len() >= 12);
     let (failures, notes, matched) = run_corpus(&files);

@@ -34,13 +34,40 @@ use crate::{scan, synth, volume};
     version,
     about = "Lightbox: a diagnostic DICOM display workstation"
 )]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Files, folders or CD/USB roots to open in the viewer (imported into the
+    /// cache first). With nothing, the viewer opens on the cache's study list.
+    paths: Vec<PathBuf>,
+    /// Cache folder for the viewer.
+    #[arg(long)]
+    cache: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Open the viewer on the synthetic demo studies (CT with its prior side by
+    /// side, MR, CR), generating them into the cache on first use.
+    Demo {
+        /// Cache folder.
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// CT slices (the prior has half).
+        #[arg(long, default_value_t = 400)]
+        slices: usize,
+        /// CT matrix size.
+        #[arg(long, default_value_t = 512)]
+        size: usize,
+    },
+    /// Open the viewer (on files, folders or CDs, or on the cache's study list).
+    View {
+        paths: Vec<PathBuf>,
+        /// Cache folder.
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
     /// Render one frame through the CPU display pipeline to a PNG.
     Render(RenderArgs),
     /// Print a file's header (text, or the DICOM JSON model with --json).
@@ -239,7 +266,16 @@ pub fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = match cli.command {
+    let Some(command) = cli.command else {
+        return finish(cmd_view(&cli.paths, cli.cache));
+    };
+    let result = match command {
+        Command::Demo {
+            cache,
+            slices,
+            size,
+        } => cmd_demo(cache, slices, size),
+        Command::View { paths, cache } => cmd_view(&paths, cache),
         Command::Render(a) => cmd_render(a),
         Command::Dump { file, json } => cmd_dump(&file, json),
         Command::Series { dir, json } => cmd_series(&dir, json),
@@ -261,6 +297,10 @@ pub fn main() -> ExitCode {
         Command::Find(a) => net::cmd_find(a),
         Command::Retrieve(a) => net::cmd_retrieve(a),
     };
+    finish(result)
+}
+
+fn finish(result: Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -268,6 +308,84 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn viewer_cache(cache: Option<PathBuf>) -> Result<PathBuf> {
+    Ok(match cache {
+        Some(c) => c,
+        None => {
+            crate::config::load(&crate::config::default_path())?
+                .cache_root
+                .0
+        }
+    })
+}
+
+/// `lightbox [PATH...]` / `lightbox view`: import what is given, open the viewer.
+fn cmd_view(paths: &[PathBuf], cache: Option<PathBuf>) -> Result<ExitCode> {
+    let root = viewer_cache(cache)?;
+    let mut open = Vec::new();
+    if !paths.is_empty() {
+        let mut store = crate::store::Store::open(&root)?;
+        for p in paths {
+            if !p.exists() {
+                return Err(Error::Usage(format!(
+                    "{}: no such file or folder",
+                    p.display()
+                )));
+            }
+        }
+        let report = store.import(paths, crate::store::ImportMode::Copy)?;
+        report_failures(&report.failures);
+        // The studies of what was given, found by scanning it (already in the cache
+        // if these were duplicates).
+        let mut uids = std::collections::BTreeSet::new();
+        for p in paths {
+            if let Ok(s) = scan::scan(p) {
+                uids.extend(s.headers.into_iter().map(|h| h.study_uid));
+            }
+        }
+        open.extend(uids);
+    }
+    crate::ui::run(crate::ui::Launch {
+        cache: root,
+        layout: if open.len() > 1 { (1, 2) } else { (1, 1) },
+        open_studies: open,
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lightbox demo`: the synthetic studies, generated into the cache on first use,
+/// opened with the CT and its prior side by side.
+fn cmd_demo(cache: Option<PathBuf>, slices: usize, size: usize) -> Result<ExitCode> {
+    let root = viewer_cache(cache)?;
+    let mut store = crate::store::Store::open(&root)?;
+    let current = synth::uid("lightbox-ct.study");
+    let prior = synth::uid("lightbox-ct-prior.study");
+    let cached = store.studies()?;
+    let have = |uid: &str| cached.iter().any(|s| s.study_uid == uid);
+    if !have(&current) || !have(&prior) {
+        eprintln!(
+            "writing the demo studies into {} (first use)…",
+            root.display()
+        );
+        let src = root
+            .join("tmp")
+            .join(format!("demo-{}", std::process::id()));
+        let (n, c, p) = synth::write_demo(&src, slices, size)?;
+        debug_assert_eq!((c.as_str(), p.as_str()), (current.as_str(), prior.as_str()));
+        let r = store.import(std::slice::from_ref(&src), crate::store::ImportMode::Copy);
+        let _ = std::fs::remove_dir_all(&src);
+        let r = r?;
+        eprintln!("{n} file(s) generated, {} imported", r.stored);
+    }
+    drop(store);
+    crate::ui::run(crate::ui::Launch {
+        cache: root,
+        open_studies: vec![current, prior],
+        layout: (1, 2),
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_window(s: &str) -> Result<Window> {

@@ -194,6 +194,60 @@ pub fn image_inverts(header: &ImageHeader) -> bool {
     mono1 || inverse_shape
 }
 
+/// How one frame becomes display values: what the CPU renderer applies below and
+/// what the GPU renderer loads into its uniforms and LUT buffer — one decision, two
+/// executions.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DisplayPlan {
+    /// Grayscale: Modality LUT ▸ VOI ▸ inversion.
+    Gray(GrayPipeline),
+    /// PALETTE COLOR: stored value ▸ red/green/blue LUTs.
+    Palette(crate::imaging::color::Palette),
+    /// True colour, displayed as stored (inverted if asked).
+    Rgb { bits_stored: u16, invert: bool },
+}
+
+/// Decide how a frame is displayed, and describe the VOI for annotations.
+pub fn display_plan(
+    header: &ImageHeader,
+    frame: u32,
+    pixels: &FramePixels,
+    opts: &RenderOptions,
+) -> Result<(DisplayPlan, String)> {
+    let is_palette = header
+        .pixel
+        .as_ref()
+        .is_some_and(|p| p.photometric == Photometric::PaletteColor);
+    match &pixels.samples {
+        Samples::Mono(_) if is_palette => {
+            let pal = header.palette.as_ref().ok_or_else(|| Error::Missing {
+                path: header.path.clone(),
+                attribute: "Palette Color Lookup Table",
+            })?;
+            Ok((DisplayPlan::Palette(pal.clone()), "palette".into()))
+        }
+        Samples::Mono(_) => {
+            let info = header.frame(frame)?;
+            let (voi, voi_description) = resolve_voi(header, frame, pixels, opts)?;
+            Ok((
+                DisplayPlan::Gray(GrayPipeline {
+                    modality: header.modality_transform(info),
+                    voi,
+                    invert: image_inverts(header) ^ opts.invert,
+                }),
+                voi_description,
+            ))
+        }
+        Samples::Rgb(_) => Ok((
+            DisplayPlan::Rgb {
+                bits_stored: pixels.bits_stored,
+                invert: opts.invert,
+            },
+            "true colour".into(),
+        )),
+    }
+}
+
 /// Render one decoded frame.
 pub fn render(
     header: &ImageHeader,
@@ -203,16 +257,9 @@ pub fn render(
 ) -> Result<Rendered> {
     let max_level: u16 = if opts.sixteen_bit { 65535 } else { 255 };
     let (width, height) = (pixels.columns, pixels.rows);
-    let is_palette = header
-        .pixel
-        .as_ref()
-        .is_some_and(|p| p.photometric == Photometric::PaletteColor);
-    match &pixels.samples {
-        Samples::Mono(v) if is_palette => {
-            let pal = header.palette.as_ref().ok_or_else(|| Error::Missing {
-                path: header.path.clone(),
-                attribute: "Palette Color Lookup Table",
-            })?;
+    let (plan, voi_description) = display_plan(header, frame, pixels, opts)?;
+    let (channels, data) = match (&plan, &pixels.samples) {
+        (DisplayPlan::Palette(pal), Samples::Mono(v)) => {
             let scale = max_level as f64;
             let mut data = Vec::with_capacity(v.len() * 3);
             for &x in v {
@@ -221,23 +268,9 @@ pub fn render(
                     data.push((y * scale).round() as u16);
                 }
             }
-            Ok(Rendered {
-                width,
-                height,
-                channels: 3,
-                max_level,
-                data,
-                voi_description: "palette".into(),
-            })
+            (3, data)
         }
-        Samples::Mono(v) => {
-            let info = header.frame(frame)?;
-            let (voi, voi_description) = resolve_voi(header, frame, pixels, opts)?;
-            let pipeline = GrayPipeline {
-                modality: header.modality_transform(info),
-                voi,
-                invert: image_inverts(header) ^ opts.invert,
-            };
+        (DisplayPlan::Gray(pipeline), Samples::Mono(v)) => {
             let (lo, hi) = pixels.min_max().unwrap_or((0, 0));
             let data = if (hi as i64 - lo as i64) <= (1 << 20) {
                 // One evaluation per distinct stored value.
@@ -248,38 +281,43 @@ pub fn render(
                     .map(|&x| pipeline.level(x as i64, max_level))
                     .collect()
             };
-            Ok(Rendered {
-                width,
-                height,
-                channels: 1,
-                max_level,
-                data,
-                voi_description,
-            })
+            (1, data)
         }
-        Samples::Rgb(v) => {
+        (
+            DisplayPlan::Rgb {
+                bits_stored,
+                invert,
+            },
+            Samples::Rgb(v),
+        ) => {
             // True colour is displayed as stored (no VOI), scaled to the output depth;
             // inversion, if asked for, applies to each channel.
-            let in_max = ((1u64 << pixels.bits_stored.clamp(1, 32)) - 1) as f64;
-            let invert = opts.invert;
+            let in_max = ((1u64 << (*bits_stored).clamp(1, 32)) - 1) as f64;
             let data = v
                 .iter()
                 .map(|&s| {
                     let y = s as f64 / in_max;
-                    let y = if invert { 1.0 - y } else { y };
+                    let y = if *invert { 1.0 - y } else { y };
                     lut::quantize(y, max_level)
                 })
                 .collect();
-            Ok(Rendered {
-                width,
-                height,
-                channels: 3,
-                max_level,
-                data,
-                voi_description: "true colour".into(),
-            })
+            (3, data)
         }
-    }
+        _ => {
+            return Err(Error::Series(format!(
+                "{}: display plan does not fit the decoded samples",
+                header.path.display()
+            )));
+        }
+    };
+    Ok(Rendered {
+        width,
+        height,
+        channels,
+        max_level,
+        data,
+        voi_description,
+    })
 }
 
 impl Rendered {

@@ -1,0 +1,133 @@
+//! Loading a study off the UI thread: headers are scanned and grouped into display
+//! sets, then every frame is decoded in the background (rayon) and handed to the UI
+//! over a channel as it is ready — the first image shows as soon as it is decoded.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
+
+use crate::dicom::pixels::FramePixels;
+use crate::dicom::{self, ImageHeader};
+use crate::model::{self, DisplaySet, Patient};
+
+/// One display set ready to be shown, with its headers.
+#[derive(Debug, Clone)]
+pub struct LoadedSet {
+    pub label: String,
+    pub modality: String,
+    pub study_uid: String,
+    pub study_date: String,
+    pub study_description: String,
+    pub series_description: String,
+    pub set: DisplaySet,
+}
+
+/// What the loader sends.
+#[derive(Debug)]
+pub enum Loaded {
+    /// The study's display sets (headers scanned and grouped).
+    Study {
+        headers: Arc<Vec<ImageHeader>>,
+        patients: Vec<Patient>,
+        sets: Vec<LoadedSet>,
+        failures: Vec<String>,
+    },
+    /// One decoded frame (or why it could not be).
+    Frame {
+        set: usize,
+        index: usize,
+        pixels: Result<Arc<FramePixels>, String>,
+    },
+}
+
+/// Scan `files`, group them, and decode every frame of every display set, most
+/// useful first (each set's middle slice, then outwards), reporting over `tx`.
+pub fn load(files: Vec<PathBuf>, tx: Sender<Loaded>, ctx: eframe::egui::Context) {
+    std::thread::spawn(move || {
+        let scan = crate::scan::scan_files(&files);
+        let failures: Vec<String> = scan
+            .failures
+            .iter()
+            .map(|(p, e)| format!("{}: {e}", p.display()))
+            .collect();
+        let headers = Arc::new(scan.headers);
+        let patients = model::build(&headers);
+        let mut sets = Vec::new();
+        for p in &patients {
+            for st in &p.studies {
+                for se in &st.series {
+                    for ds in &se.display_sets {
+                        sets.push(LoadedSet {
+                            label: format!(
+                                "{} {} ({})",
+                                se.number.map(|n| n.to_string()).unwrap_or_default(),
+                                se.description.clone().unwrap_or_default(),
+                                ds.frames.len()
+                            ),
+                            modality: se.modality.clone().unwrap_or_default(),
+                            study_uid: st.uid.clone(),
+                            study_date: st.date.clone().unwrap_or_default(),
+                            study_description: st.description.clone().unwrap_or_default(),
+                            series_description: se.description.clone().unwrap_or_default(),
+                            set: ds.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        let order: Vec<(usize, usize)> = sets
+            .iter()
+            .enumerate()
+            .flat_map(|(s, ls)| {
+                let n = ls.set.frames.len();
+                let mid = n / 2;
+                let mut idx: Vec<usize> = (0..n).collect();
+                idx.sort_by_key(|&i| i.abs_diff(mid));
+                idx.into_iter().map(move |i| (s, i))
+            })
+            .collect();
+        let jobs: Vec<(usize, usize, PathBuf, u32)> = order
+            .iter()
+            .map(|&(s, i)| {
+                let f = &sets[s].set.frames[i];
+                (s, i, headers[f.instance].path.clone(), f.frame)
+            })
+            .collect();
+        if tx
+            .send(Loaded::Study {
+                headers: Arc::clone(&headers),
+                patients,
+                sets,
+                failures,
+            })
+            .is_err()
+        {
+            return;
+        }
+        ctx.request_repaint();
+        // Multi-frame files are opened once per frame here; stacks are one file per
+        // frame, the common case.
+        let tx = Mutex::new(tx);
+        jobs.par_iter().for_each(|(s, i, path, frame)| {
+            let pixels = dicom::Image::open(path)
+                .and_then(|img| img.frame(*frame))
+                .map(Arc::new)
+                .map_err(|e| e.to_string());
+            if let Ok(tx) = tx.lock() {
+                let _ = tx.send(Loaded::Frame {
+                    set: *s,
+                    index: *i,
+                    pixels,
+                });
+            }
+            ctx.request_repaint();
+        });
+    });
+}
+
+/// A channel pair for the loader.
+pub fn channel_pair() -> (Sender<Loaded>, Receiver<Loaded>) {
+    channel()
+}

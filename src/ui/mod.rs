@@ -1,0 +1,591 @@
+//! The viewer: an eframe (winit + wgpu) window with egui panels. A study list from
+//! the local cache (searchable), the open study's series strip, a grid of viewports
+//! drawn by the GPU display pipeline, annotations, and the reading shortcuts.
+//! Loading and decoding run on worker threads; the UI never waits for them.
+
+pub mod loader;
+pub mod viewport;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+use eframe::egui::{self, Color32, Key, Rect, Vec2};
+
+use crate::dicom::ImageHeader;
+use crate::dicom::pixels::FramePixels;
+use crate::error::{Error, Result};
+use crate::imaging::lut::{self, Window};
+use crate::render::{GpuDisplay, ImageTexture};
+use crate::store::{Store, StudyRow};
+use loader::{Loaded, LoadedSet};
+use viewport::{FrameView, ViewerGpu, Viewport};
+
+/// How the viewer starts.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub cache: PathBuf,
+    /// Studies to open at once (their UIDs in the cache), current first.
+    pub open_studies: Vec<String>,
+    /// Initial layout (rows, columns).
+    pub layout: (usize, usize),
+}
+
+/// Start the viewer (blocks until the window is closed).
+pub fn run(launch: Launch) -> Result<()> {
+    let options = eframe::NativeOptions {
+        renderer: eframe::Renderer::Wgpu,
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Lightbox")
+            .with_inner_size([1400.0, 900.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Lightbox",
+        options,
+        Box::new(move |cc| {
+            let rs = cc
+                .wgpu_render_state
+                .as_ref()
+                .ok_or("the viewer needs the wgpu renderer (no GPU adapter found)")?;
+            let gpu = GpuDisplay::new(&rs.device, rs.target_format);
+            rs.renderer
+                .write()
+                .callback_resources
+                .insert(ViewerGpu::new(gpu));
+            Ok(Box::new(App::new(launch, cc.egui_ctx.clone())))
+        }),
+    )
+    .map_err(|e| Error::Usage(format!("viewer: {e}")))
+}
+
+/// One frame slot of a display set.
+#[derive(Default)]
+struct Slot {
+    pixels: Option<Arc<FramePixels>>,
+    error: Option<String>,
+    texture: Option<Arc<ImageTexture>>,
+}
+
+struct App {
+    launch: Launch,
+    studies: Vec<StudyRow>,
+    search: String,
+    ctx: egui::Context,
+    rx: Option<Receiver<Loaded>>,
+    headers: Arc<Vec<ImageHeader>>,
+    sets: Vec<LoadedSet>,
+    slots: Vec<Vec<Slot>>,
+    viewports: Vec<Viewport>,
+    layout: (usize, usize),
+    active: usize,
+    maximized: Option<usize>,
+    status: String,
+    failures: Vec<String>,
+    opened_at: Option<Instant>,
+    first_image_ms: Option<f64>,
+    frame_ms: f64,
+    last_frame: Instant,
+    show_help: bool,
+}
+
+const PRESET_KEYS: [Key; 8] = [
+    Key::Num1,
+    Key::Num2,
+    Key::Num3,
+    Key::Num4,
+    Key::Num5,
+    Key::Num6,
+    Key::Num7,
+    Key::Num8,
+];
+
+/// Shortcuts, in one place (shown by F1 / ?).
+const SHORTCUTS: &[(&str, &str)] = &[
+    ("wheel / ↑ ↓", "previous / next image"),
+    ("PgUp / PgDn", "10 images back / forward"),
+    ("Home / End", "first / last image"),
+    ("left drag", "window: ← → width, ↑ ↓ level"),
+    ("middle drag", "pan"),
+    ("ctrl + wheel", "zoom"),
+    (
+        "1 … 8",
+        "CT presets: brain, subdural, stroke, lung, mediastinum, abdomen, liver, bone",
+    ),
+    ("0", "the file's window"),
+    ("I", "invert"),
+    ("R", "reset window, zoom and pan"),
+    ("B", "bilinear / nearest interpolation"),
+    ("double click", "maximise / restore the viewport"),
+    ("F1 or ?", "this help"),
+];
+
+impl App {
+    fn new(launch: Launch, ctx: egui::Context) -> App {
+        let layout = launch.layout;
+        let mut app = App {
+            studies: Vec::new(),
+            search: String::new(),
+            ctx,
+            rx: None,
+            headers: Arc::new(Vec::new()),
+            sets: Vec::new(),
+            slots: Vec::new(),
+            viewports: (0..layout.0 * layout.1).map(|_| Viewport::new()).collect(),
+            layout,
+            active: 0,
+            maximized: None,
+            status: String::new(),
+            failures: Vec::new(),
+            opened_at: None,
+            first_image_ms: None,
+            frame_ms: 0.0,
+            last_frame: Instant::now(),
+            show_help: false,
+            launch,
+        };
+        app.refresh_studies();
+        let open = app.launch.open_studies.clone();
+        if !open.is_empty() {
+            app.open(&open);
+        }
+        app
+    }
+
+    fn refresh_studies(&mut self) {
+        match Store::open(&self.launch.cache).and_then(|s| s.studies()) {
+            Ok(s) => self.studies = s,
+            Err(e) => self.status = format!("cache: {e}"),
+        }
+    }
+
+    /// Open studies from the cache: their files are scanned and decoded in the
+    /// background; viewports fill as soon as the first frames arrive.
+    fn open(&mut self, study_uids: &[String]) {
+        let store = match Store::open(&self.launch.cache) {
+            Ok(s) => s,
+            Err(e) => {
+                self.status = format!("cache: {e}");
+                return;
+            }
+        };
+        let mut files = Vec::new();
+        for uid in study_uids {
+            let _ = store.touch(uid);
+            for se in store.series_of(uid).unwrap_or_default() {
+                for i in store.instances_of(&se.series_uid).unwrap_or_default() {
+                    files.push(if i.linked {
+                        PathBuf::from(&i.path)
+                    } else {
+                        self.launch.cache.join(&i.path)
+                    });
+                }
+            }
+        }
+        self.sets.clear();
+        self.slots.clear();
+        for v in &mut self.viewports {
+            *v = Viewport::new();
+        }
+        self.opened_at = Some(Instant::now());
+        self.first_image_ms = None;
+        self.status = format!("loading {} file(s)…", files.len());
+        let (tx, rx) = loader::channel_pair();
+        loader::load(files, tx, self.ctx.clone());
+        self.rx = Some(rx);
+    }
+
+    /// Take what the loader has finished.
+    fn receive(&mut self, frame: &eframe::Frame) {
+        let Some(rx) = &self.rx else { return };
+        let mut got = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            got.push(m);
+        }
+        for m in got {
+            match m {
+                Loaded::Study {
+                    headers,
+                    sets,
+                    failures,
+                    ..
+                } => {
+                    self.headers = headers;
+                    self.slots = sets
+                        .iter()
+                        .map(|s| (0..s.set.frames.len()).map(|_| Slot::default()).collect())
+                        .collect();
+                    self.sets = sets;
+                    self.failures = failures;
+                    self.hang();
+                }
+                Loaded::Frame { set, index, pixels } => {
+                    if let Some(slot) = self.slots.get_mut(set).and_then(|s| s.get_mut(index)) {
+                        match pixels {
+                            Ok(p) => slot.pixels = Some(p),
+                            Err(e) => slot.error = Some(e),
+                        }
+                    }
+                }
+            }
+        }
+        // Upload what the viewports show (once per frame; W/L never uploads).
+        let Some(rs) = frame.wgpu_render_state() else {
+            return;
+        };
+        for v in &self.viewports {
+            let Some(set) = v.set else { continue };
+            let Some(slot) = self.slots.get_mut(set).and_then(|s| s.get_mut(v.index)) else {
+                continue;
+            };
+            if slot.texture.is_none()
+                && let Some(p) = &slot.pixels
+            {
+                let renderer = rs.renderer.read();
+                if let Some(g) = renderer.callback_resources.get::<ViewerGpu>() {
+                    match g.gpu.upload(&rs.device, &rs.queue, p) {
+                        Ok(t) => slot.texture = Some(Arc::new(t)),
+                        Err(e) => slot.error = Some(e.to_string()),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hanging: the newest study's largest display set in the first viewport, the
+    /// same modality of older studies (priors) in the next ones, then the rest.
+    fn hang(&mut self) {
+        let mut order: Vec<usize> = (0..self.sets.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (sa, sb) = (&self.sets[a], &self.sets[b]);
+            sb.study_date
+                .cmp(&sa.study_date)
+                .then(sb.set.frames.len().cmp(&sa.set.frames.len()))
+        });
+        let Some(&first) = order.first() else { return };
+        let modality = self.sets[first].modality.clone();
+        let first_study = self.sets[first].study_uid.clone();
+        let mut picks = vec![first];
+        // Priors of the same modality, newest first, largest set of each study.
+        let mut seen = vec![first_study];
+        for &i in &order {
+            let s = &self.sets[i];
+            if s.modality == modality && !seen.contains(&s.study_uid) {
+                seen.push(s.study_uid.clone());
+                picks.push(i);
+            }
+        }
+        for &i in &order {
+            if !picks.contains(&i) {
+                picks.push(i);
+            }
+        }
+        for (v, &set) in self.viewports.iter_mut().zip(&picks) {
+            v.set = Some(set);
+            v.index = self.sets[set].set.frames.len() / 2;
+        }
+    }
+
+    fn keys(&mut self, ctx: &egui::Context) {
+        let count = self
+            .viewports
+            .get(self.active)
+            .and_then(|v| v.set)
+            .map(|s| self.sets[s].set.frames.len())
+            .unwrap_or(0);
+        let Some(v) = self.viewports.get_mut(self.active) else {
+            return;
+        };
+        ctx.input(|i| {
+            if i.key_pressed(Key::ArrowUp) || i.key_pressed(Key::ArrowLeft) {
+                v.step(-1, count);
+            }
+            if i.key_pressed(Key::ArrowDown) || i.key_pressed(Key::ArrowRight) {
+                v.step(1, count);
+            }
+            if i.key_pressed(Key::PageUp) {
+                v.step(-10, count);
+            }
+            if i.key_pressed(Key::PageDown) {
+                v.step(10, count);
+            }
+            if i.key_pressed(Key::Home) {
+                v.index = 0;
+            }
+            if i.key_pressed(Key::End) {
+                v.index = count.saturating_sub(1);
+            }
+            for (k, (_, c, w)) in PRESET_KEYS.iter().zip(lut::CT_PRESETS) {
+                if i.key_pressed(*k) {
+                    v.window = Some(Window::new(*c, *w));
+                }
+            }
+            if i.key_pressed(Key::Num0) {
+                v.window = None;
+            }
+            if i.key_pressed(Key::I) {
+                v.invert = !v.invert;
+            }
+            if i.key_pressed(Key::R) {
+                v.reset();
+            }
+            if i.key_pressed(Key::B) {
+                v.bilinear = !v.bilinear;
+            }
+            if i.key_pressed(Key::F1) || i.key_pressed(Key::Questionmark) {
+                self.show_help = !self.show_help;
+            }
+        });
+    }
+
+    fn set_layout(&mut self, rows: usize, cols: usize) {
+        self.layout = (rows, cols);
+        self.maximized = None;
+        let n = rows * cols;
+        while self.viewports.len() < n {
+            let mut v = Viewport::new();
+            // Fill new viewports with sets not shown yet.
+            let shown: Vec<usize> = self.viewports.iter().filter_map(|v| v.set).collect();
+            if let Some(s) = (0..self.sets.len()).find(|s| !shown.contains(s)) {
+                v.set = Some(s);
+                v.index = self.sets[s].set.frames.len() / 2;
+            }
+            self.viewports.push(v);
+        }
+        self.viewports.truncate(n);
+        self.active = self.active.min(n - 1);
+    }
+
+    fn browser(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Studies");
+        ui.horizontal(|ui| {
+            ui.label("Search");
+            ui.text_edit_singleline(&mut self.search)
+                .on_hover_text("name, ID, date, modality or description");
+        });
+        if ui.button("Refresh").clicked() {
+            self.refresh_studies();
+        }
+        ui.separator();
+        let needle = self.search.to_lowercase();
+        let mut open = None;
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            for s in &self.studies {
+                let text = format!(
+                    "{}  {}\n{}  {}  {}{}",
+                    s.patient_name.replace('^', " "),
+                    s.patient_id,
+                    s.date.clone().unwrap_or_default(),
+                    s.modalities,
+                    s.description.clone().unwrap_or_default(),
+                    match s.retrieval.as_deref() {
+                        Some("incomplete") => "  (incomplete)",
+                        _ => "",
+                    }
+                );
+                if !needle.is_empty() && !text.to_lowercase().contains(&needle) {
+                    continue;
+                }
+                if ui.selectable_label(false, text).clicked() {
+                    open = Some(s.study_uid.clone());
+                }
+            }
+        });
+        if let Some(uid) = open {
+            self.open(&[uid]);
+        }
+    }
+
+    fn series_strip(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Series:");
+            for (i, s) in self.sets.iter().enumerate() {
+                let loaded = self.slots[i].iter().filter(|s| s.pixels.is_some()).count();
+                let label = format!(
+                    "{} {}  {}{}",
+                    s.study_date,
+                    s.modality,
+                    s.label,
+                    if loaded < s.set.frames.len() {
+                        format!(" {loaded}/{}", s.set.frames.len())
+                    } else {
+                        String::new()
+                    }
+                );
+                let shown = self.viewports.get(self.active).and_then(|v| v.set) == Some(i);
+                if ui
+                    .selectable_label(shown, label)
+                    .on_hover_text(&s.series_description)
+                    .clicked()
+                    && let Some(v) = self.viewports.get_mut(self.active)
+                {
+                    *v = Viewport::new();
+                    v.set = Some(i);
+                    v.index = s.set.frames.len() / 2;
+                }
+            }
+        });
+    }
+
+    fn toolbar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.label("Layout");
+            for (r, c) in [(1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 3)] {
+                if ui
+                    .selectable_label(self.layout == (r, c), format!("{r}×{c}"))
+                    .clicked()
+                {
+                    self.set_layout(r, c);
+                }
+            }
+            ui.separator();
+            ui.label("W/L");
+            for (name, c, w) in lut::CT_PRESETS {
+                if ui.button(*name).clicked()
+                    && let Some(v) = self.viewports.get_mut(self.active)
+                {
+                    v.window = Some(Window::new(*c, *w));
+                }
+            }
+            if ui.button("invert").clicked()
+                && let Some(v) = self.viewports.get_mut(self.active)
+            {
+                v.invert = !v.invert;
+            }
+            if ui.button("reset").clicked()
+                && let Some(v) = self.viewports.get_mut(self.active)
+            {
+                v.reset();
+            }
+            ui.separator();
+            if ui.button("help (F1)").clicked() {
+                self.show_help = !self.show_help;
+            }
+        });
+    }
+
+    fn viewports(&mut self, ui: &mut egui::Ui) {
+        let area = ui.available_rect_before_wrap();
+        ui.allocate_rect(area, egui::Sense::hover());
+        let (rows, cols) = self.layout;
+        let cells: Vec<(usize, Rect)> = match self.maximized {
+            Some(i) => vec![(i, area)],
+            None => (0..rows * cols)
+                .map(|i| {
+                    let (r, c) = (i / cols, i % cols);
+                    let size = Vec2::new(area.width() / cols as f32, area.height() / rows as f32);
+                    let min = area.min + Vec2::new(c as f32 * size.x, r as f32 * size.y);
+                    (i, Rect::from_min_size(min, size).shrink(1.0))
+                })
+                .collect(),
+        };
+        for (i, rect) in cells {
+            let Some(mut vp) = self.viewports.get(i).cloned() else {
+                continue;
+            };
+            let view = vp.set.and_then(|s| {
+                let ls = self.sets.get(s)?;
+                let slot = self.slots.get(s)?.get(vp.index)?;
+                let fr = ls.set.frames.get(vp.index)?;
+                Some(FrameView {
+                    header: self.headers.get(fr.instance)?,
+                    frame: fr.frame,
+                    pixels: slot.pixels.as_ref(),
+                    error: slot.error.as_deref(),
+                    texture: slot.texture.clone(),
+                    count: ls.set.frames.len(),
+                    study_line: format!("{}  {}", ls.study_date, ls.study_description),
+                    series_line: format!("{} {}", ls.modality, ls.label),
+                })
+            });
+            let has_image = view.as_ref().is_some_and(|v| v.texture.is_some());
+            let act = vp.show(ui, rect, i as u64, i == self.active, view);
+            if act.clicked {
+                self.active = i;
+            }
+            if act.double_clicked {
+                self.maximized = if self.maximized.is_some() {
+                    None
+                } else {
+                    Some(i)
+                };
+            }
+            if has_image && self.first_image_ms.is_none() {
+                self.first_image_ms = self.opened_at.map(|t| t.elapsed().as_secs_f64() * 1e3);
+            }
+            self.viewports[i] = vp;
+        }
+    }
+}
+
+impl eframe::App for App {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        let now = Instant::now();
+        self.frame_ms =
+            0.9 * self.frame_ms + 0.1 * now.duration_since(self.last_frame).as_secs_f64() * 1e3;
+        self.last_frame = now;
+        self.receive(frame);
+        let ctx = ui.ctx().clone();
+        self.keys(&ctx);
+        egui::Panel::left("studies")
+            .default_size(300.0)
+            .show(ui, |ui| self.browser(ui));
+        egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
+        egui::Panel::bottom("series").show(ui, |ui| {
+            self.series_strip(ui);
+            ui.horizontal(|ui| {
+                let loaded: usize = self
+                    .slots
+                    .iter()
+                    .map(|s| s.iter().filter(|x| x.pixels.is_some()).count())
+                    .sum();
+                let total: usize = self.slots.iter().map(Vec::len).sum();
+                ui.colored_label(
+                    Color32::GRAY,
+                    format!(
+                        "{loaded}/{total} images decoded  first image {}  frame {:.1} ms{}{}",
+                        self.first_image_ms
+                            .map(|m| format!("{m:.0} ms"))
+                            .unwrap_or_else(|| "-".into()),
+                        self.frame_ms,
+                        if self.failures.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  {} unreadable file(s)", self.failures.len())
+                        },
+                        if self.status.is_empty() || loaded > 0 {
+                            String::new()
+                        } else {
+                            format!("  {}", self.status)
+                        }
+                    ),
+                );
+            });
+        });
+        egui::CentralPanel::default()
+            .frame(egui::Frame::new().fill(Color32::BLACK))
+            .show(ui, |ui| self.viewports(ui));
+        if self.show_help {
+            egui::Window::new("Shortcuts")
+                .collapsible(false)
+                .show(&ctx, |ui| {
+                    egui::Grid::new("keys").striped(true).show(ui, |ui| {
+                        for (k, what) in SHORTCUTS {
+                            ui.monospace(*k);
+                            ui.label(*what);
+                            ui.end_row();
+                        }
+                    });
+                });
+        }
+        // Keep decoding progress visible while the loader works.
+        let pending = self
+            .slots
+            .iter()
+            .any(|s| s.iter().any(|x| x.pixels.is_none() && x.error.is_none()));
+        if pending {
+            ctx.request_repaint_after(std::time::Duration::from_millis(50));
+        }
+    }
+}

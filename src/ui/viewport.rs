@@ -1,0 +1,455 @@
+//! One viewport: which display set and slice it shows, its window, zoom and pan;
+//! the mapping from screen to image; drawing through the GPU display pipeline (an
+//! `egui_wgpu` paint callback); corner annotations and orientation markers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use eframe::egui::{self, Color32, FontId, Pos2, Rect, Sense, Vec2};
+use eframe::egui_wgpu::{self, wgpu};
+
+use crate::dicom::ImageHeader;
+use crate::dicom::pixels::FramePixels;
+use crate::imaging::geometry::ImagePlane;
+use crate::imaging::lut::{Voi, Window};
+use crate::imaging::render::{self, DisplayPlan, RenderOptions, VoiChoice};
+use crate::render::{GpuDisplay, ImageTexture, Placement, Prepared};
+
+/// GPU state shared by all viewports (lives in egui_wgpu's callback resources).
+#[derive(Debug)]
+pub struct ViewerGpu {
+    pub gpu: GpuDisplay,
+    prepared: HashMap<u64, (usize, Prepared)>,
+}
+
+impl ViewerGpu {
+    pub fn new(gpu: GpuDisplay) -> ViewerGpu {
+        ViewerGpu {
+            gpu,
+            prepared: HashMap::new(),
+        }
+    }
+}
+
+/// Viewport state.
+#[derive(Debug, Clone, Default)]
+pub struct Viewport {
+    /// Display set shown (index into the app's sets).
+    pub set: Option<usize>,
+    pub index: usize,
+    /// A window the user chose (None: the file's, or the default).
+    pub window: Option<Window>,
+    pub invert: bool,
+    pub zoom: f32,
+    pub pan: Vec2,
+    pub bilinear: bool,
+}
+
+/// What the viewport needs to draw its current frame.
+#[derive(Debug)]
+pub struct FrameView<'a> {
+    pub header: &'a ImageHeader,
+    pub frame: u32,
+    pub pixels: Option<&'a Arc<FramePixels>>,
+    pub error: Option<&'a str>,
+    pub texture: Option<Arc<ImageTexture>>,
+    pub count: usize,
+    pub study_line: String,
+    pub series_line: String,
+}
+
+/// What a user did in the viewport this frame.
+#[derive(Debug, Default)]
+pub struct Interaction {
+    pub clicked: bool,
+    pub double_clicked: bool,
+}
+
+struct ImageCallback {
+    key: u64,
+    texture: Arc<ImageTexture>,
+    plan: DisplayPlan,
+    placement: Placement,
+}
+
+impl egui_wgpu::CallbackTrait for ImageCallback {
+    fn prepare(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        _screen: &egui_wgpu::ScreenDescriptor,
+        _encoder: &mut wgpu::CommandEncoder,
+        resources: &mut egui_wgpu::CallbackResources,
+    ) -> Vec<wgpu::CommandBuffer> {
+        let Some(r) = resources.get_mut::<ViewerGpu>() else {
+            return Vec::new();
+        };
+        let id = Arc::as_ptr(&self.texture) as usize;
+        match r.prepared.get(&self.key) {
+            // Same image: only the uniforms change (window, zoom, pan).
+            Some((tex, p)) if *tex == id => {
+                r.gpu
+                    .update(queue, p, &self.texture, &self.plan, &self.placement)
+            }
+            _ => {
+                let p = r
+                    .gpu
+                    .prepare(device, &self.texture, &self.plan, &self.placement);
+                r.prepared.insert(self.key, (id, p));
+            }
+        }
+        Vec::new()
+    }
+
+    fn paint(
+        &self,
+        _info: egui::PaintCallbackInfo,
+        pass: &mut wgpu::RenderPass<'static>,
+        resources: &egui_wgpu::CallbackResources,
+    ) {
+        if let Some(r) = resources.get::<ViewerGpu>()
+            && let Some((_, p)) = r.prepared.get(&self.key)
+        {
+            r.gpu.draw(pass, p);
+        }
+    }
+}
+
+impl Viewport {
+    pub fn new() -> Viewport {
+        Viewport {
+            zoom: 1.0,
+            bilinear: true,
+            ..Default::default()
+        }
+    }
+
+    /// Back to the file's window, fit to the viewport.
+    pub fn reset(&mut self) {
+        self.window = None;
+        self.invert = false;
+        self.zoom = 1.0;
+        self.pan = Vec2::ZERO;
+    }
+
+    fn options(&self) -> RenderOptions {
+        RenderOptions {
+            voi: match &self.window {
+                Some(w) => VoiChoice::Explicit(w.clone()),
+                None => VoiChoice::Auto,
+            },
+            invert: self.invert,
+            ..Default::default()
+        }
+    }
+
+    /// Millimetres per image pixel (row spacing, column spacing); 1 when unknown.
+    fn spacing(header: &ImageHeader, frame: u32) -> (f32, f32) {
+        header
+            .frame(frame)
+            .ok()
+            .and_then(|f| f.pixel_spacing)
+            .or(header.imager_pixel_spacing)
+            .map(|s| (s[0] as f32, s[1] as f32))
+            .filter(|s| s.0 > 0.0 && s.1 > 0.0)
+            .unwrap_or((1.0, 1.0))
+    }
+
+    /// Screen points per image pixel (x, y) and the image's top-left on screen.
+    fn mapping(&self, rect: Rect, w: f32, h: f32, rs: f32, cs: f32) -> (Vec2, Pos2) {
+        let fit = (rect.width() / (w * cs)).min(rect.height() / (h * rs));
+        let s = fit * self.zoom;
+        let per_px = Vec2::new(cs * s, rs * s);
+        let size = Vec2::new(w * per_px.x, h * per_px.y);
+        let top_left = rect.center() + self.pan - size / 2.0;
+        (per_px, top_left)
+    }
+
+    /// Show the viewport in `rect`: the image, its annotations, and input.
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        rect: Rect,
+        key: u64,
+        active: bool,
+        view: Option<FrameView<'_>>,
+    ) -> Interaction {
+        let response = ui.interact(
+            rect,
+            ui.scope_id().with(("viewport", key)),
+            Sense::click_and_drag(),
+        );
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 0.0, Color32::BLACK);
+        let mut out = Interaction {
+            clicked: response.clicked() || response.drag_started(),
+            double_clicked: response.double_clicked(),
+        };
+        let Some(view) = view else {
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "drag a series here",
+                FontId::proportional(14.0),
+                Color32::GRAY,
+            );
+            self.frame_border(&painter, rect, active);
+            return out;
+        };
+        let (rs, cs) = Self::spacing(view.header, view.frame);
+        // Input: scroll slices, W/L with the left button, pan with the middle one,
+        // zoom with ctrl + wheel.
+        if response.hovered() {
+            let (scroll, ctrl) = ui.input(|i| (i.smooth_scroll_delta.y, i.modifiers.ctrl));
+            if scroll != 0.0 {
+                if ctrl {
+                    self.zoom = (self.zoom * (1.0 + scroll * 0.002)).clamp(0.05, 40.0);
+                } else {
+                    let step = if scroll > 0.0 { -1 } else { 1 };
+                    self.step(step, view.count);
+                }
+                out.clicked = true;
+            }
+        }
+        if response.dragged_by(egui::PointerButton::Middle) {
+            self.pan += response.drag_delta();
+        }
+        let plan = view
+            .pixels
+            .and_then(|p| render::display_plan(view.header, view.frame, p, &self.options()).ok());
+        if response.dragged_by(egui::PointerButton::Primary)
+            && let Some((plan, _)) = &plan
+        {
+            let d = response.drag_delta();
+            let current = current_window(plan);
+            let scale = (current.width / 400.0).max(1.0);
+            self.window = Some(Window::new(
+                current.center - d.y as f64 * scale,
+                (current.width + d.x as f64 * scale).max(1.0),
+            ));
+        }
+        let ppp = ui.ctx().pixels_per_point();
+        let (w, h) = (
+            view.pixels.map(|p| p.columns).unwrap_or(1) as f32,
+            view.pixels.map(|p| p.rows).unwrap_or(1) as f32,
+        );
+        let (per_px, top_left) = self.mapping(rect, w, h, rs, cs);
+        match (&plan, &view.texture) {
+            (Some((plan, voi_text)), Some(texture)) => {
+                // Screen pixel (relative to the viewport) → image pixel.
+                let (sx, sy) = (per_px.x * ppp, per_px.y * ppp);
+                let (ox, oy) = (
+                    (top_left.x - rect.min.x) * ppp,
+                    (top_left.y - rect.min.y) * ppp,
+                );
+                let placement = Placement {
+                    m: [[1.0 / sx, 0.0, -ox / sx], [0.0, 1.0 / sy, -oy / sy]],
+                    origin: [rect.min.x * ppp, rect.min.y * ppp],
+                    bilinear: self.bilinear,
+                };
+                ui.painter().add(egui_wgpu::Callback::new_paint_callback(
+                    rect,
+                    ImageCallback {
+                        key,
+                        texture: Arc::clone(texture),
+                        plan: plan.clone(),
+                        placement,
+                    },
+                ));
+                self.annotate(&painter, rect, &view, voi_text, per_px);
+            }
+            _ => {
+                let msg = match view.error {
+                    Some(e) => format!("cannot display this image:\n{e}"),
+                    None => "loading…".to_string(),
+                };
+                painter.text(
+                    rect.center(),
+                    egui::Align2::CENTER_CENTER,
+                    msg,
+                    FontId::proportional(14.0),
+                    Color32::from_rgb(230, 160, 60),
+                );
+            }
+        }
+        self.frame_border(&painter, rect, active);
+        out
+    }
+
+    fn frame_border(&self, painter: &egui::Painter, rect: Rect, active: bool) {
+        let color = if active {
+            Color32::from_rgb(90, 160, 255)
+        } else {
+            Color32::from_gray(60)
+        };
+        painter.rect_stroke(
+            rect.shrink(0.5),
+            0.0,
+            egui::Stroke::new(1.0, color),
+            egui::StrokeKind::Inside,
+        );
+    }
+
+    /// Move `step` slices, clamped to the stack.
+    pub fn step(&mut self, step: i64, count: usize) {
+        if count == 0 {
+            return;
+        }
+        let i = (self.index as i64 + step).clamp(0, count as i64 - 1);
+        self.index = i as usize;
+    }
+
+    fn annotate(
+        &self,
+        painter: &egui::Painter,
+        rect: Rect,
+        view: &FrameView<'_>,
+        voi_text: &str,
+        per_px: Vec2,
+    ) {
+        let h = view.header;
+        let font = FontId::monospace(12.0);
+        let color = Color32::from_rgb(220, 220, 200);
+        let pad = 6.0;
+        let name = h.patient_name.clone().unwrap_or_default().replace('^', " ");
+        let id = h.patient_id.clone().unwrap_or_default();
+        let sex_age = [h.patient_sex.clone(), h.patient_birth_date.clone()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("  ");
+        let top_left = format!("{name}\n{id}\n{sex_age}");
+        painter.text(
+            rect.min + Vec2::splat(pad),
+            egui::Align2::LEFT_TOP,
+            top_left,
+            font.clone(),
+            color,
+        );
+        painter.text(
+            Pos2::new(rect.max.x - pad, rect.min.y + pad),
+            egui::Align2::RIGHT_TOP,
+            format!("{}\n{}", view.study_line, view.series_line),
+            font.clone(),
+            color,
+        );
+        let info = h.frame(view.frame).ok();
+        let position = info
+            .and_then(|f| f.image_position)
+            .map(|p| format!("  z {:.1} mm", p[2]))
+            .unwrap_or_default();
+        let thickness = info
+            .and_then(|f| f.slice_thickness)
+            .map(|t| format!("  thk {t:.1} mm"))
+            .unwrap_or_default();
+        painter.text(
+            Pos2::new(rect.min.x + pad, rect.max.y - pad),
+            egui::Align2::LEFT_BOTTOM,
+            format!("Im {}/{}{position}{thickness}", self.index + 1, view.count),
+            font.clone(),
+            color,
+        );
+        let lossy = if matches!(
+            h.transfer_syntax.as_str(),
+            "1.2.840.10008.1.2.4.50"
+                | "1.2.840.10008.1.2.4.51"
+                | "1.2.840.10008.1.2.4.81"
+                | "1.2.840.10008.1.2.4.91"
+        ) {
+            "  LOSSY"
+        } else {
+            ""
+        };
+        painter.text(
+            Pos2::new(rect.max.x - pad, rect.max.y - pad),
+            egui::Align2::RIGHT_BOTTOM,
+            format!(
+                "{voi_text}{}\nzoom {:.0}%{lossy}",
+                if self.invert { "  inv" } else { "" },
+                self.zoom * 100.0
+            ),
+            font.clone(),
+            color,
+        );
+        // Orientation markers on all four edges, from the image plane.
+        if let Some(f) = info
+            && let (Some(p), Some(o)) = (f.image_position, f.image_orientation)
+            && let Some(plane) = ImagePlane::new(p, o, [1.0, 1.0])
+        {
+            let l = plane.edge_labels();
+            let c = rect.center();
+            let big = FontId::proportional(15.0);
+            let mark = Color32::from_rgb(255, 220, 120);
+            painter.text(
+                Pos2::new(rect.min.x + pad, c.y),
+                egui::Align2::LEFT_CENTER,
+                &l.left,
+                big.clone(),
+                mark,
+            );
+            painter.text(
+                Pos2::new(rect.max.x - pad, c.y),
+                egui::Align2::RIGHT_CENTER,
+                &l.right,
+                big.clone(),
+                mark,
+            );
+            // Below the three annotation lines at the top.
+            painter.text(
+                Pos2::new(c.x, rect.min.y + pad + 44.0),
+                egui::Align2::CENTER_TOP,
+                &l.top,
+                big.clone(),
+                mark,
+            );
+            painter.text(
+                Pos2::new(c.x, rect.max.y - pad - 16.0),
+                egui::Align2::CENTER_BOTTOM,
+                &l.bottom,
+                big,
+                mark,
+            );
+        }
+        // Scale bar: 5 cm (or 1 cm when zoomed in), with the calibration basis;
+        // none when the image has no spacing (it would be a lie).
+        if h.calibration.spacing_mm.is_none() {
+            return;
+        }
+        let (rs, _) = Self::spacing(h, view.frame);
+        let mm_per_point = rs / per_px.y.max(1e-6);
+        let bar_mm = if rect.height() * mm_per_point > 150.0 {
+            50.0
+        } else {
+            10.0
+        };
+        let len = bar_mm / mm_per_point;
+        let x = rect.max.x - pad - 4.0;
+        let y0 = rect.center().y - len / 2.0;
+        painter.line_segment(
+            [Pos2::new(x, y0), Pos2::new(x, y0 + len)],
+            egui::Stroke::new(1.5, color),
+        );
+        painter.text(
+            Pos2::new(x - 4.0, y0 + len),
+            egui::Align2::RIGHT_BOTTOM,
+            format!("{:.0} cm {}", bar_mm / 10.0, h.calibration.basis.label()),
+            FontId::proportional(11.0),
+            color,
+        );
+    }
+}
+
+/// The window a plan applies (for W/L drags that start from it).
+fn current_window(plan: &DisplayPlan) -> Window {
+    match plan {
+        DisplayPlan::Gray(g) => match &g.voi {
+            Voi::Window { window, .. } => window.clone(),
+            Voi::Identity { min, max } => Window::new((min + max) / 2.0, (max - min).max(1.0)),
+            Voi::Lut(l) => {
+                let n = l.data.len() as f64;
+                Window::new(l.first_mapped as f64 + n / 2.0, n.max(1.0))
+            }
+        },
+        _ => Window::new(128.0, 256.0),
+    }
+}
