@@ -1,8 +1,10 @@
 //! Pure imaging maths, the reference for every GPU path: the grayscale display
 //! pipeline (`lut`), colour (`color`), frame rendering (`render`), patient geometry
-//! (`geometry`). Nothing here touches a window or a GPU.
+//! (`geometry`), measurements with their calibration (`measure`). Nothing here
+//! touches a window or a GPU.
 
 pub mod color;
 pub mod geometry;
 pub mod lut;
+pub mod measure;
 pub mod render;

@@ -20,7 +20,7 @@ use crate::imaging::lut::{self, Window};
 use crate::render::{GpuDisplay, ImageTexture};
 use crate::store::{Store, StudyRow};
 use loader::{Loaded, LoadedSet};
-use viewport::{FrameView, ViewerGpu, Viewport};
+use viewport::{FrameView, Shape, Tool, ViewerGpu, Viewport};
 
 /// How the viewer starts.
 #[derive(Debug, Clone)]
@@ -88,6 +88,9 @@ struct App {
     frame_ms: f64,
     last_frame: Instant,
     show_help: bool,
+    tool: Tool,
+    /// Measurements: (display set, image index, shape).
+    measurements: Vec<(usize, usize, Shape)>,
 }
 
 const PRESET_KEYS: [Key; 8] = [
@@ -117,6 +120,8 @@ const SHORTCUTS: &[(&str, &str)] = &[
     ("I", "invert"),
     ("R", "reset window, zoom and pan"),
     ("B", "bilinear / nearest interpolation"),
+    ("L / E / Esc", "length / ellipse ROI tool / back to window"),
+    ("Delete", "remove the last measurement on this image"),
     ("double click", "maximise / restore the viewport"),
     ("F1 or ?", "this help"),
 ];
@@ -143,6 +148,8 @@ impl App {
             frame_ms: 0.0,
             last_frame: Instant::now(),
             show_help: false,
+            tool: Tool::Window,
+            measurements: Vec::new(),
             launch,
         };
         app.refresh_studies();
@@ -336,6 +343,24 @@ impl App {
             if i.key_pressed(Key::F1) || i.key_pressed(Key::Questionmark) {
                 self.show_help = !self.show_help;
             }
+            if i.key_pressed(Key::L) {
+                self.tool = Tool::Length;
+            }
+            if i.key_pressed(Key::E) {
+                self.tool = Tool::Ellipse;
+            }
+            if i.key_pressed(Key::Escape) {
+                self.tool = Tool::Window;
+            }
+            if i.key_pressed(Key::Delete)
+                && let Some(set) = v.set
+                && let Some(pos) = self
+                    .measurements
+                    .iter()
+                    .rposition(|m| m.0 == set && m.1 == v.index)
+            {
+                self.measurements.remove(pos);
+            }
         });
     }
 
@@ -429,7 +454,7 @@ impl App {
     }
 
     fn toolbar(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.label("Layout");
             for (r, c) in [(1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 3)] {
                 if ui
@@ -457,6 +482,17 @@ impl App {
                 && let Some(v) = self.viewports.get_mut(self.active)
             {
                 v.reset();
+            }
+            ui.separator();
+            ui.label("Tool");
+            for (t, name) in [
+                (Tool::Window, "W/L"),
+                (Tool::Length, "length"),
+                (Tool::Ellipse, "ellipse ROI"),
+            ] {
+                if ui.selectable_label(self.tool == t, name).clicked() {
+                    self.tool = t;
+                }
             }
             ui.separator();
             if ui.button("help (F1)").clicked() {
@@ -497,12 +533,22 @@ impl App {
                     count: ls.set.frames.len(),
                     study_line: format!("{}  {}", ls.study_date, ls.study_description),
                     series_line: format!("{} {}", ls.modality, ls.label),
+                    tool: self.tool,
+                    shapes: self
+                        .measurements
+                        .iter()
+                        .filter(|m| m.0 == s && m.1 == vp.index)
+                        .map(|m| m.2)
+                        .collect(),
                 })
             });
             let has_image = view.as_ref().is_some_and(|v| v.texture.is_some());
             let act = vp.show(ui, rect, i as u64, i == self.active, view);
             if act.clicked {
                 self.active = i;
+            }
+            if let (Some(shape), Some(set)) = (act.new_shape, vp.set) {
+                self.measurements.push((set, vp.index, shape));
             }
             if act.double_clicked {
                 self.maximized = if self.maximized.is_some() {

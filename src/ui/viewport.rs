@@ -31,9 +31,28 @@ impl ViewerGpu {
     }
 }
 
+/// What a left drag does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tool {
+    #[default]
+    Window,
+    Length,
+    Ellipse,
+}
+
+/// A measurement's shape, in image pixel coordinates (column, row).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Shape {
+    Line([f64; 2], [f64; 2]),
+    /// The ellipse inscribed in the box between two corners.
+    Ellipse([f64; 2], [f64; 2]),
+}
+
 /// Viewport state.
 #[derive(Debug, Clone, Default)]
 pub struct Viewport {
+    /// A shape being drawn (image coordinates).
+    pub drawing: Option<([f64; 2], [f64; 2])>,
     /// Display set shown (index into the app's sets).
     pub set: Option<usize>,
     pub index: usize,
@@ -56,6 +75,9 @@ pub struct FrameView<'a> {
     pub count: usize,
     pub study_line: String,
     pub series_line: String,
+    pub tool: Tool,
+    /// Measurements on this image.
+    pub shapes: Vec<Shape>,
 }
 
 /// What a user did in the viewport this frame.
@@ -63,6 +85,8 @@ pub struct FrameView<'a> {
 pub struct Interaction {
     pub clicked: bool,
     pub double_clicked: bool,
+    /// A measurement just finished.
+    pub new_shape: Option<Shape>,
 }
 
 struct ImageCallback {
@@ -184,6 +208,7 @@ impl Viewport {
         let mut out = Interaction {
             clicked: response.clicked() || response.drag_started(),
             double_clicked: response.double_clicked(),
+            new_shape: None,
         };
         let Some(view) = view else {
             painter.text(
@@ -217,7 +242,40 @@ impl Viewport {
         let plan = view
             .pixels
             .and_then(|p| render::display_plan(view.header, view.frame, p, &self.options()).ok());
-        if response.dragged_by(egui::PointerButton::Primary)
+        let ppp = ui.ctx().pixels_per_point();
+        let (w, h) = (
+            view.pixels.map(|p| p.columns).unwrap_or(1) as f32,
+            view.pixels.map(|p| p.rows).unwrap_or(1) as f32,
+        );
+        let (per_px, top_left) = self.mapping(rect, w, h, rs, cs);
+        let to_image = |p: Pos2| -> [f64; 2] {
+            [
+                ((p.x - top_left.x) / per_px.x) as f64,
+                ((p.y - top_left.y) / per_px.y) as f64,
+            ]
+        };
+        if view.tool != Tool::Window {
+            if response.drag_started_by(egui::PointerButton::Primary)
+                && let Some(p) = response.interact_pointer_pos()
+            {
+                let q = to_image(p);
+                self.drawing = Some((q, q));
+            }
+            if response.dragged_by(egui::PointerButton::Primary)
+                && let (Some(p), Some(d)) = (response.interact_pointer_pos(), self.drawing.as_mut())
+            {
+                d.1 = to_image(p);
+            }
+            if response.drag_stopped()
+                && let Some((a, b)) = self.drawing.take()
+                && (a[0] - b[0]).abs() + (a[1] - b[1]).abs() > 1.0
+            {
+                out.new_shape = Some(match view.tool {
+                    Tool::Ellipse => Shape::Ellipse(a, b),
+                    _ => Shape::Line(a, b),
+                });
+            }
+        } else if response.dragged_by(egui::PointerButton::Primary)
             && let Some((plan, _)) = &plan
         {
             let d = response.drag_delta();
@@ -228,12 +286,6 @@ impl Viewport {
                 (current.width + d.x as f64 * scale).max(1.0),
             ));
         }
-        let ppp = ui.ctx().pixels_per_point();
-        let (w, h) = (
-            view.pixels.map(|p| p.columns).unwrap_or(1) as f32,
-            view.pixels.map(|p| p.rows).unwrap_or(1) as f32,
-        );
-        let (per_px, top_left) = self.mapping(rect, w, h, rs, cs);
         match (&plan, &view.texture) {
             (Some((plan, voi_text)), Some(texture)) => {
                 // Screen pixel (relative to the viewport) → image pixel.
@@ -257,6 +309,23 @@ impl Viewport {
                     },
                 ));
                 self.annotate(&painter, rect, &view, voi_text, per_px);
+                let to_screen = |q: [f64; 2]| {
+                    top_left + Vec2::new(q[0] as f32 * per_px.x, q[1] as f32 * per_px.y)
+                };
+                let modality = match plan {
+                    DisplayPlan::Gray(g) => Some(&g.modality),
+                    _ => None,
+                };
+                let mut shapes = view.shapes.clone();
+                if let Some((a, b)) = self.drawing {
+                    shapes.push(match view.tool {
+                        Tool::Ellipse => Shape::Ellipse(a, b),
+                        _ => Shape::Line(a, b),
+                    });
+                }
+                for shape in &shapes {
+                    draw_measurement(&painter, rect, &view, modality, *shape, &to_screen);
+                }
             }
             _ => {
                 let msg = match view.error {
@@ -436,6 +505,84 @@ impl Viewport {
             FontId::proportional(11.0),
             color,
         );
+    }
+}
+
+/// Draw a measurement and its value (always with its calibration).
+fn draw_measurement(
+    painter: &egui::Painter,
+    rect: Rect,
+    view: &FrameView<'_>,
+    modality: Option<&crate::imaging::lut::ModalityTransform>,
+    shape: Shape,
+    to_screen: &dyn Fn([f64; 2]) -> Pos2,
+) {
+    use crate::imaging::measure;
+    let color = Color32::from_rgb(120, 255, 140);
+    let stroke = egui::Stroke::new(1.5, color);
+    let font = FontId::proportional(13.0);
+    let cal = &view.header.calibration;
+    match shape {
+        Shape::Line(a, b) => {
+            let (pa, pb) = (to_screen(a), to_screen(b));
+            painter.line_segment([pa, pb], stroke);
+            let m = measure::length(a, b, cal);
+            // Above the middle of the line, kept inside the viewport.
+            let mid = pa + (pb - pa) / 2.0 - Vec2::new(0.0, 6.0);
+            let mid = Pos2::new(mid.x.clamp(rect.min.x + 90.0, rect.max.x - 90.0), mid.y);
+            painter.text(mid, egui::Align2::CENTER_BOTTOM, m.label(), font, color);
+        }
+        Shape::Ellipse(a, b) => {
+            let (pa, pb) = (to_screen(a), to_screen(b));
+            let r = Rect::from_two_pos(pa, pb);
+            painter.add(egui::Shape::ellipse_stroke(
+                r.center(),
+                r.size() / 2.0,
+                stroke,
+            ));
+            let text = match (view.pixels, modality) {
+                (Some(px), Some(m)) => match &px.samples {
+                    crate::dicom::pixels::Samples::Mono(v) => {
+                        measure::ellipse_stats(v, px.columns, px.rows, a, b, m, cal).map(|s| {
+                            let unit = if view.header.modality.as_deref() == Some("CT") {
+                                " HU"
+                            } else {
+                                ""
+                            };
+                            format!(
+                                "mean {:.1}{unit}  SD {:.1}\nmin {:.0}  max {:.0}\narea {}",
+                                s.mean,
+                                s.sd,
+                                s.min,
+                                s.max,
+                                s.area.label()
+                            )
+                        })
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            // Beside the ellipse, on the side with room.
+            let (at, align) = if r.max.x + 230.0 < rect.max.x {
+                (
+                    Pos2::new(r.max.x + 6.0, r.center().y),
+                    egui::Align2::LEFT_CENTER,
+                )
+            } else {
+                (
+                    Pos2::new(r.min.x - 6.0, r.center().y),
+                    egui::Align2::RIGHT_CENTER,
+                )
+            };
+            painter.text(
+                at,
+                align,
+                text.unwrap_or_else(|| "no grey values here".into()),
+                font,
+                color,
+            );
+        }
     }
 }
 

@@ -1,0 +1,116 @@
+//! Measurements against the phantom's known geometry and hand-computed HU
+//! statistics, with the calibration basis stated: Pixel Spacing for CT, "at
+//! detector" for the CR (Imager Pixel Spacing only), pixels when there is none.
+
+mod common;
+
+use lightbox::dicom::Image;
+use lightbox::dicom::header::{Calibration, CalibrationBasis};
+use lightbox::dicom::pixels::Samples;
+use lightbox::imaging::measure::{ellipse_stats, length};
+use lightbox::synth;
+
+/// The middle CT slice of a 256² phantom (FOV 358.4 mm: 1.4 mm pixels).
+fn ct_slice() -> (Image, Vec<i32>) {
+    let tmp = common::tempdir();
+    synth::write_ct(
+        &tmp.path().join("ct"),
+        &synth::CtSpec {
+            slices: 3,
+            size: 256,
+            ..Default::default()
+        },
+    )
+    .expect("ct");
+    let f = lightbox::scan::list_files(&tmp.path().join("ct")).expect("list")[1].clone();
+    let image = Image::open(&f).expect("open");
+    let Samples::Mono(v) = image.frame(0).expect("frame").samples else {
+        panic!("grey CT")
+    };
+    (image, v)
+}
+
+/// Image coordinates (column, row) of a patient point (x, y) mm on an axial slice.
+fn at(image: &Image, x: f64, y: f64) -> [f64; 2] {
+    let f = image.header.frame(0).expect("frame");
+    let p = f.image_position.expect("position");
+    let s = f.pixel_spacing.expect("spacing");
+    // Pixel centres: position is the centre of the first pixel, at +0.5.
+    [(x - p[0]) / s[1] + 0.5, (y - p[1]) / s[0] + 0.5]
+}
+
+#[test]
+fn lengths_match_the_phantom_and_say_their_calibration() {
+    let (image, _) = ct_slice();
+    let cal = image.header.calibration;
+    assert_eq!(cal.basis, CalibrationBasis::Patient);
+    // The body is an ellipse 320 mm wide and 230 mm deep.
+    let w = length(at(&image, -160.0, 0.0), at(&image, 160.0, 0.0), &cal);
+    let d = length(at(&image, 0.0, -115.0), at(&image, 0.0, 115.0), &cal);
+    let px = cal.spacing_mm.expect("spacing")[0];
+    assert!((w.value - 320.0).abs() < 0.5 * px, "{w:?}");
+    assert!((d.value - 230.0).abs() < 0.5 * px, "{d:?}");
+    assert_eq!(w.label(), "320.0 mm (Pixel Spacing)");
+    // An oblique line: 3-4-5.
+    let o = length(at(&image, 0.0, 0.0), at(&image, 30.0, 40.0), &cal);
+    assert!((o.value - 50.0).abs() < 1e-6, "{o:?}");
+    // No spacing: pixels, and it says so.
+    let none = Calibration {
+        spacing_mm: None,
+        basis: CalibrationBasis::Pixels,
+    };
+    let p = length([0.0, 0.0], [3.0, 4.0], &none);
+    assert_eq!(p.label(), "5 px (uncalibrated)");
+}
+
+#[test]
+fn a_cr_measured_at_the_detector_says_so() {
+    let tmp = common::tempdir();
+    synth::write_cr(&tmp.path().join("cr")).expect("cr");
+    let f = lightbox::scan::list_files(&tmp.path().join("cr")).expect("list")[0].clone();
+    let image = Image::open(&f).expect("open");
+    let cal = image.header.calibration;
+    assert_eq!(cal.basis, CalibrationBasis::Detector);
+    let m = length([0.0, 0.0], [100.0, 0.0], &cal);
+    assert!(m.label().ends_with("mm at detector"), "{}", m.label());
+}
+
+#[test]
+fn roi_statistics_match_the_hand_computed_hounsfield_values() {
+    let (image, stored) = ct_slice();
+    let cal = image.header.calibration;
+    let modality = image
+        .header
+        .modality_transform(image.header.frame(0).expect("frame"));
+    let px = image.header.pixel.as_ref().expect("pixel format");
+    let (columns, rows) = (px.columns, px.rows);
+    // An 8 mm radius circle inside the aorta (centre (22, 35) mm, radius 12 mm,
+    // 45 HU, noise ±8 HU): the phantom's own values, computed by hand below.
+    let a = at(&image, 22.0 - 8.0, 35.0 - 8.0);
+    let b = at(&image, 22.0 + 8.0, 35.0 + 8.0);
+    let s = ellipse_stats(&stored, columns, rows, a, b, &modality, &cal).expect("stats");
+    // Hand computation: every pixel centre inside the circle, HU = stored - 1024.
+    let f = image.header.frame(0).expect("frame");
+    let (p, sp) = (f.image_position.expect("pos"), f.pixel_spacing.expect("sp"));
+    let mut v = Vec::new();
+    for r in 0..rows {
+        for c in 0..columns {
+            let (x, y) = (p[0] + c as f64 * sp[1], p[1] + r as f64 * sp[0]);
+            if ((x - 22.0).powi(2) + (y - 35.0).powi(2)).sqrt() <= 8.0 {
+                v.push(stored[(r * columns + c) as usize] as f64 - 1024.0);
+            }
+        }
+    }
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    assert_eq!(s.pixels, v.len());
+    assert!((s.mean - mean).abs() < 1e-9, "{s:?} vs {mean}");
+    assert!((s.mean - 45.0).abs() < 2.0, "aorta is 45 HU: {s:?}");
+    assert!(s.min >= 45.0 - 8.5 && s.max <= 45.0 + 8.5, "{s:?}");
+    let area = std::f64::consts::PI * 64.0;
+    assert!((s.area.value - area).abs() / area < 0.1, "{:?}", s.area);
+    assert!(
+        s.area.label().ends_with("mm² (Pixel Spacing)"),
+        "{}",
+        s.area.label()
+    );
+}
