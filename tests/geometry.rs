@@ -426,3 +426,23 @@ fn enhanced_multiframe_frames_sort_by_per_frame_position() {
     assert_eq!((m[(0, 3)], m[(1, 3)], m[(2, 3)]), (-10.0, -20.0, 0.0));
     assert!((m[(2, 2)] - 2.5).abs() < 1e-9);
 }
+
+#[test]
+fn image_and_patient_coordinates_round_trip_on_an_oblique_plane() {
+    use lightbox::imaging::geometry::ImagePlane;
+    let s = std::f64::consts::FRAC_1_SQRT_2;
+    let plane = ImagePlane::new(
+        [-120.0, 30.0, 75.0],
+        [s, s, 0.0, 0.0, 0.0, -1.0],
+        [0.8, 0.6],
+    )
+    .expect("plane");
+    for (c, r) in [(0.0, 0.0), (10.5, 3.25), (511.0, 255.5)] {
+        let p = plane.patient_point(c, r);
+        let (c2, r2) = plane.image_point(&p);
+        assert!(
+            (c - c2).abs() < 1e-9 && (r - r2).abs() < 1e-9,
+            "{c},{r} -> {c2},{r2}"
+        );
+    }
+}

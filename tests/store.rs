@@ -409,3 +409,56 @@ fn zip_archives_import_and_bombs_and_traversal_are_refused() {
     assert_eq!(std::fs::read_dir(root.join("tmp")).expect("tmp").count(), 0);
     assert!(store.verify().expect("verify").is_clean());
 }
+
+#[test]
+fn measurements_are_kept_per_instance_and_go_with_their_study() {
+    use lightbox::store::MeasurementRow;
+    let tmp = common::tempdir();
+    let input = tmp.path().join("in");
+    study(&input);
+    let root = tmp.path().join("cache");
+    let mut store = Store::open(&root).expect("open");
+    store.import(&[input], ImportMode::Copy).expect("import");
+    let rows = store.studies().expect("ls");
+    let ct = rows.iter().find(|r| r.modalities == "CT").expect("CT");
+    let series = store.series_of(&ct.study_uid).expect("series");
+    let sop = store
+        .instances_of(&series[0].series_uid)
+        .expect("instances")[0]
+        .sop_uid
+        .clone();
+    let m = MeasurementRow {
+        id: 0,
+        sop_uid: sop.clone(),
+        frame: 0,
+        kind: "length".into(),
+        space: "patient".into(),
+        points: vec![[-10.0, 5.0, 300.0], [20.0, 45.0, 300.0]],
+    };
+    let id = store.add_measurement(&m).expect("add");
+    let id2 = store
+        .add_measurement(&MeasurementRow {
+            kind: "ellipse".into(),
+            ..m.clone()
+        })
+        .expect("add");
+    // Reopened (the viewer opens the cache afresh), the measurements are there.
+    drop(store);
+    let mut store = Store::open(&root).expect("reopen");
+    let got = store
+        .measurements_of(std::slice::from_ref(&sop))
+        .expect("list");
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0], MeasurementRow { id, ..m.clone() });
+    store.delete_measurement(id2).expect("delete");
+    assert_eq!(
+        store
+            .measurements_of(std::slice::from_ref(&sop))
+            .expect("list")
+            .len(),
+        1
+    );
+    // Removing the study removes its measurements.
+    store.remove_study(&ct.study_uid).expect("rm");
+    assert!(store.measurements_of(&[sop]).expect("list").is_empty());
+}

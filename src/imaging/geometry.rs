@@ -70,6 +70,16 @@ impl ImagePlane {
         self.position + self.row_dir * (column * col_spacing) + self.col_dir * (row * row_spacing)
     }
 
+    /// Pixel coordinate (column, row) of a patient point projected on the plane.
+    pub fn image_point(&self, p: &Point3<f64>) -> (f64, f64) {
+        let [row_spacing, col_spacing] = self.spacing_mm;
+        let d = p - self.position;
+        (
+            d.dot(&self.row_dir) / col_spacing,
+            d.dot(&self.col_dir) / row_spacing,
+        )
+    }
+
     /// Distance of the plane along a direction (used to sort slices).
     pub fn distance_along(&self, normal: &Vector3<f64>) -> f64 {
         self.position.coords.dot(normal)

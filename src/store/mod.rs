@@ -144,6 +144,20 @@ CREATE TABLE retrievals (
     updated_at INTEGER NOT NULL
 );
 "#,
+    r#"
+-- Measurements, per instance and frame: points in patient coordinates (mm, LPS)
+-- when the image has a plane, else in image pixel coordinates.
+CREATE TABLE measurements (
+    id INTEGER PRIMARY KEY,
+    sop_uid TEXT NOT NULL,
+    frame INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('length', 'ellipse')),
+    space TEXT NOT NULL CHECK (space IN ('patient', 'image')),
+    points TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX measurements_by_sop ON measurements(sop_uid);
+"#,
 ];
 
 /// How an imported file enters the cache.
@@ -211,6 +225,20 @@ pub struct Retrieval {
     pub expected: usize,
     pub cached: usize,
     pub note: Option<String>,
+}
+
+/// A stored measurement.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MeasurementRow {
+    pub id: i64,
+    pub sop_uid: String,
+    pub frame: u32,
+    /// "length" or "ellipse".
+    pub kind: String,
+    /// "patient" (points in mm, LPS) or "image" (pixel coordinates).
+    pub space: String,
+    /// Two points, each `[x, y, z]` (z = 0 in image space).
+    pub points: Vec<[f64; 3]>,
 }
 
 /// A series as listings show it.
@@ -1007,6 +1035,68 @@ impl Store {
             .map_err(db_err)
     }
 
+    /// Keep a measurement; returns its id.
+    pub fn add_measurement(&self, m: &MeasurementRow) -> Result<i64> {
+        let points = serde_json::to_string(&m.points).map_err(|e| Error::Series(e.to_string()))?;
+        self.conn
+            .execute(
+                "INSERT INTO measurements (sop_uid, frame, kind, space, points, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![m.sop_uid, m.frame, m.kind, m.space, points, now()],
+            )
+            .map_err(db_err)?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Measurements on the given instances.
+    pub fn measurements_of(&self, sop_uids: &[String]) -> Result<Vec<MeasurementRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, sop_uid, frame, kind, space, points FROM measurements
+                 WHERE sop_uid = ?1 ORDER BY id",
+            )
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        for sop in sop_uids {
+            let rows = stmt
+                .query_map(params![sop], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, u32>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                    ))
+                })
+                .map_err(db_err)?;
+            for row in rows {
+                let (id, sop_uid, frame, kind, space, points) = row.map_err(db_err)?;
+                // A row whose points cannot be read is skipped, not fatal.
+                if let Ok(points) = serde_json::from_str(&points) {
+                    out.push(MeasurementRow {
+                        id,
+                        sop_uid,
+                        frame,
+                        kind,
+                        space,
+                        points,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Delete a measurement.
+    pub fn delete_measurement(&self, id: i64) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM measurements WHERE id = ?1", params![id])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     /// Instances of a series (latest version of each), by instance number.
     pub fn instances_of(&self, series_uid: &str) -> Result<Vec<InstanceRow>> {
         let mut stmt = self
@@ -1104,6 +1194,12 @@ impl Store {
                 .collect::<std::result::Result<_, _>>()
                 .map_err(db_err)?
         };
+        tx.execute(
+            "DELETE FROM measurements WHERE sop_uid IN (SELECT i.sop_uid FROM instances i
+             JOIN series se ON i.series_uid = se.series_uid WHERE se.study_uid = ?1)",
+            params![study_uid],
+        )
+        .map_err(db_err)?;
         tx.execute(
             "DELETE FROM instances WHERE series_uid IN (SELECT series_uid FROM series WHERE study_uid = ?1)",
             params![study_uid],

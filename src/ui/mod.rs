@@ -89,8 +89,26 @@ struct App {
     last_frame: Instant,
     show_help: bool,
     tool: Tool,
-    /// Measurements: (display set, image index, shape).
-    measurements: Vec<(usize, usize, Shape)>,
+    measurements: Vec<Meas>,
+}
+
+/// A measurement on screen: where it is and its row in the cache index.
+#[derive(Debug, Clone, Copy)]
+struct Meas {
+    id: i64,
+    set: usize,
+    index: usize,
+    shape: Shape,
+}
+
+/// The image plane of a frame (for patient coordinates), if it has one.
+fn plane_of(h: &ImageHeader, frame: u32) -> Option<crate::imaging::geometry::ImagePlane> {
+    let f = h.frame(frame).ok()?;
+    crate::imaging::geometry::ImagePlane::new(
+        f.image_position?,
+        f.image_orientation?,
+        f.pixel_spacing.unwrap_or([1.0, 1.0]),
+    )
 }
 
 const PRESET_KEYS: [Key; 8] = [
@@ -226,6 +244,7 @@ impl App {
                     self.sets = sets;
                     self.failures = failures;
                     self.hang();
+                    self.load_measurements();
                 }
                 Loaded::Frame { set, index, pixels } => {
                     if let Some(slot) = self.slots.get_mut(set).and_then(|s| s.get_mut(index)) {
@@ -257,6 +276,167 @@ impl App {
                     }
                 }
             }
+        }
+    }
+
+    /// Measurements kept in the cache for the open images, placed back on them.
+    fn load_measurements(&mut self) {
+        self.measurements.clear();
+        let Ok(store) = Store::open(&self.launch.cache) else {
+            return;
+        };
+        let mut at: std::collections::HashMap<(String, u32), (usize, usize)> =
+            std::collections::HashMap::new();
+        for (s, ls) in self.sets.iter().enumerate() {
+            for (i, f) in ls.set.frames.iter().enumerate() {
+                if let Some(h) = self.headers.get(f.instance) {
+                    at.insert((h.sop_instance_uid.clone(), f.frame), (s, i));
+                }
+            }
+        }
+        let sops: Vec<String> = self
+            .headers
+            .iter()
+            .map(|h| h.sop_instance_uid.clone())
+            .collect();
+        for m in store.measurements_of(&sops).unwrap_or_default() {
+            let Some(&(set, index)) = at.get(&(m.sop_uid.clone(), m.frame)) else {
+                continue;
+            };
+            let fr = &self.sets[set].set.frames[index];
+            let Some(h) = self.headers.get(fr.instance) else {
+                continue;
+            };
+            let to_image = |p: [f64; 3]| -> Option<[f64; 2]> {
+                if m.space == "patient" {
+                    let plane = plane_of(h, fr.frame)?;
+                    let (c, r) = plane.image_point(&nalgebra::Point3::new(p[0], p[1], p[2]));
+                    Some([c + 0.5, r + 0.5])
+                } else {
+                    Some([p[0], p[1]])
+                }
+            };
+            let (Some(a), Some(b)) = (
+                m.points.first().and_then(|p| to_image(*p)),
+                m.points.get(1).and_then(|p| to_image(*p)),
+            ) else {
+                continue;
+            };
+            let shape = if m.kind == "ellipse" {
+                Shape::Ellipse(a, b)
+            } else {
+                Shape::Line(a, b)
+            };
+            self.measurements.push(Meas {
+                id: m.id,
+                set,
+                index,
+                shape,
+            });
+        }
+    }
+
+    /// Keep a new measurement (in patient coordinates when the image has a plane).
+    fn add_measurement(&mut self, set: usize, index: usize, shape: Shape) {
+        let Some(fr) = self.sets.get(set).and_then(|s| s.set.frames.get(index)) else {
+            return;
+        };
+        let Some(h) = self.headers.get(fr.instance) else {
+            return;
+        };
+        let (kind, a, b) = match shape {
+            Shape::Line(a, b) => ("length", a, b),
+            Shape::Ellipse(a, b) => ("ellipse", a, b),
+        };
+        let (space, points) = match plane_of(h, fr.frame) {
+            Some(plane) => {
+                let p = |q: [f64; 2]| {
+                    let v = plane.patient_point(q[0] - 0.5, q[1] - 0.5);
+                    [v.x, v.y, v.z]
+                };
+                ("patient", vec![p(a), p(b)])
+            }
+            None => ("image", vec![[a[0], a[1], 0.0], [b[0], b[1], 0.0]]),
+        };
+        let row = crate::store::MeasurementRow {
+            id: 0,
+            sop_uid: h.sop_instance_uid.clone(),
+            frame: fr.frame,
+            kind: kind.into(),
+            space: space.into(),
+            points,
+        };
+        let id = Store::open(&self.launch.cache)
+            .and_then(|s| s.add_measurement(&row))
+            .unwrap_or_else(|e| {
+                self.status = format!("measurement not saved: {e}");
+                -1
+            });
+        self.measurements.push(Meas {
+            id,
+            set,
+            index,
+            shape,
+        });
+    }
+
+    fn delete_measurement(&mut self, pos: usize) {
+        let m = self.measurements.remove(pos);
+        if m.id >= 0
+            && let Err(e) = Store::open(&self.launch.cache).and_then(|s| s.delete_measurement(m.id))
+        {
+            self.status = format!("measurement not deleted from the cache: {e}");
+        }
+    }
+
+    /// The measurement list: value with calibration, where it is; click to go
+    /// there, ✕ to delete.
+    fn measurement_list(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Measurements");
+        if self.measurements.is_empty() {
+            ui.label("L: length, E: ellipse ROI");
+        }
+        let mut goto = None;
+        let mut delete = None;
+        for (k, m) in self.measurements.iter().enumerate() {
+            let Some(ls) = self.sets.get(m.set) else {
+                continue;
+            };
+            let Some(h) = ls
+                .set
+                .frames
+                .get(m.index)
+                .and_then(|f| self.headers.get(f.instance))
+            else {
+                continue;
+            };
+            let value = match m.shape {
+                Shape::Line(a, b) => crate::imaging::measure::length(a, b, &h.calibration).label(),
+                Shape::Ellipse(..) => "ellipse ROI".to_string(),
+            };
+            ui.horizontal(|ui| {
+                if ui.small_button("✕").on_hover_text("delete").clicked() {
+                    delete = Some(k);
+                }
+                if ui
+                    .link(format!("{value}  {} im {}", ls.modality, m.index + 1))
+                    .clicked()
+                {
+                    goto = Some((m.set, m.index));
+                }
+            });
+        }
+        if let Some((set, index)) = goto
+            && let Some(v) = self.viewports.get_mut(self.active)
+        {
+            if v.set != Some(set) {
+                *v = Viewport::new();
+                v.set = Some(set);
+            }
+            v.index = index;
+        }
+        if let Some(k) = delete {
+            self.delete_measurement(k);
         }
     }
 
@@ -304,6 +484,7 @@ impl App {
         let Some(v) = self.viewports.get_mut(self.active) else {
             return;
         };
+        let mut delete = None;
         ctx.input(|i| {
             if i.key_pressed(Key::ArrowUp) || i.key_pressed(Key::ArrowLeft) {
                 v.step(-1, count);
@@ -354,14 +535,16 @@ impl App {
             }
             if i.key_pressed(Key::Delete)
                 && let Some(set) = v.set
-                && let Some(pos) = self
+            {
+                delete = self
                     .measurements
                     .iter()
-                    .rposition(|m| m.0 == set && m.1 == v.index)
-            {
-                self.measurements.remove(pos);
+                    .rposition(|m| m.set == set && m.index == v.index);
             }
         });
+        if let Some(pos) = delete {
+            self.delete_measurement(pos);
+        }
     }
 
     fn set_layout(&mut self, rows: usize, cols: usize) {
@@ -537,8 +720,8 @@ impl App {
                     shapes: self
                         .measurements
                         .iter()
-                        .filter(|m| m.0 == s && m.1 == vp.index)
-                        .map(|m| m.2)
+                        .filter(|m| m.set == s && m.index == vp.index)
+                        .map(|m| m.shape)
                         .collect(),
                 })
             });
@@ -548,7 +731,7 @@ impl App {
                 self.active = i;
             }
             if let (Some(shape), Some(set)) = (act.new_shape, vp.set) {
-                self.measurements.push((set, vp.index, shape));
+                self.add_measurement(set, vp.index, shape);
             }
             if act.double_clicked {
                 self.maximized = if self.maximized.is_some() {
@@ -578,6 +761,9 @@ impl eframe::App for App {
             .default_size(300.0)
             .show(ui, |ui| self.browser(ui));
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
+        egui::Panel::right("measurements")
+            .default_size(230.0)
+            .show(ui, |ui| self.measurement_list(ui));
         egui::Panel::bottom("series").show(ui, |ui| {
             self.series_strip(ui);
             ui.horizontal(|ui| {
