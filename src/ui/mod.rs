@@ -22,6 +22,9 @@ use crate::store::{Store, StudyRow};
 use loader::{Loaded, LoadedSet};
 use viewport::{FrameView, Shape, Tool, ViewerGpu, Viewport};
 
+/// When the process started (set by `main`), for the time-to-first-image report.
+pub static PROCESS_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
 /// How the viewer starts.
 #[derive(Debug, Clone)]
 pub struct Launch {
@@ -88,6 +91,10 @@ struct App {
     frame_ms: f64,
     last_frame: Instant,
     show_help: bool,
+    /// `LIGHTBOX_TIMING=1`: print time to first image and to all images decoded
+    /// (from process start), then close — for benchmarks.
+    timing: bool,
+    all_decoded_ms: Option<f64>,
     tool: Tool,
     measurements: Vec<Meas>,
 }
@@ -166,6 +173,8 @@ impl App {
             frame_ms: 0.0,
             last_frame: Instant::now(),
             show_help: false,
+            timing: std::env::var_os("LIGHTBOX_TIMING").is_some(),
+            all_decoded_ms: None,
             tool: Tool::Window,
             measurements: Vec::new(),
             launch,
@@ -390,7 +399,7 @@ impl App {
     }
 
     /// The measurement list: value with calibration, where it is; click to go
-    /// there, ✕ to delete.
+    /// there, "del" to delete.
     fn measurement_list(&mut self, ui: &mut egui::Ui) {
         ui.heading("Measurements");
         if self.measurements.is_empty() {
@@ -415,7 +424,11 @@ impl App {
                 Shape::Ellipse(..) => "ellipse ROI".to_string(),
             };
             ui.horizontal(|ui| {
-                if ui.small_button("✕").on_hover_text("delete").clicked() {
+                if ui
+                    .small_button("del")
+                    .on_hover_text("delete this measurement")
+                    .clicked()
+                {
                     delete = Some(k);
                 }
                 if ui
@@ -742,6 +755,13 @@ impl App {
             }
             if has_image && self.first_image_ms.is_none() {
                 self.first_image_ms = self.opened_at.map(|t| t.elapsed().as_secs_f64() * 1e3);
+                if self.timing {
+                    let since_start = PROCESS_START
+                        .get()
+                        .map(|t| t.elapsed().as_secs_f64() * 1e3)
+                        .unwrap_or(f64::NAN);
+                    println!("first image: {since_start:.0} ms after process start");
+                }
             }
             self.viewports[i] = vp;
         }
@@ -818,6 +838,17 @@ impl eframe::App for App {
             .any(|s| s.iter().any(|x| x.pixels.is_none() && x.error.is_none()));
         if pending {
             ctx.request_repaint_after(std::time::Duration::from_millis(50));
+        } else if !self.slots.is_empty() && self.all_decoded_ms.is_none() {
+            let since_start = PROCESS_START
+                .get()
+                .map(|t| t.elapsed().as_secs_f64() * 1e3)
+                .unwrap_or(f64::NAN);
+            self.all_decoded_ms = Some(since_start);
+            if self.timing {
+                let images: usize = self.slots.iter().map(Vec::len).sum();
+                println!("all {images} images decoded: {since_start:.0} ms after process start");
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
         }
     }
 }

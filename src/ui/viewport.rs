@@ -387,7 +387,23 @@ impl Viewport {
             .flatten()
             .collect::<Vec<_>>()
             .join("  ");
-        let top_left = format!("{name}\n{id}\n{sex_age}");
+        // Each corner gets at most half the width (monospace: ~7.3 points a char).
+        let fit = |text: String| -> String {
+            let max = ((rect.width() / 2.0 - pad) / 7.3).max(4.0) as usize;
+            text.lines()
+                .map(|l| {
+                    if l.chars().count() > max {
+                        let mut t: String = l.chars().take(max.saturating_sub(1)).collect();
+                        t.push('…');
+                        t
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let top_left = fit(format!("{name}\n{id}\n{sex_age}"));
         painter.text(
             rect.min + Vec2::splat(pad),
             egui::Align2::LEFT_TOP,
@@ -398,7 +414,7 @@ impl Viewport {
         painter.text(
             Pos2::new(rect.max.x - pad, rect.min.y + pad),
             egui::Align2::RIGHT_TOP,
-            format!("{}\n{}", view.study_line, view.series_line),
+            fit(format!("{}\n{}", view.study_line, view.series_line)),
             font.clone(),
             color,
         );
