@@ -97,6 +97,12 @@ struct App {
     all_decoded_ms: Option<f64>,
     tool: Tool,
     measurements: Vec<Meas>,
+    /// Manual scroll link across frames of reference (priors): the offset of each
+    /// viewport from the active one along the slice normal, captured when linked.
+    link: Option<Vec<f64>>,
+    /// Cine: frames per second of the active viewport, when playing.
+    cine: Option<f32>,
+    cine_last: Instant,
 }
 
 /// A measurement on screen: where it is and its row in the cache index.
@@ -146,6 +152,11 @@ const SHORTCUTS: &[(&str, &str)] = &[
     ("R", "reset window, zoom and pan"),
     ("B", "bilinear / nearest interpolation"),
     ("L / E / Esc", "length / ellipse ROI tool / back to window"),
+    (
+        "K",
+        "link scrolling of all viewports (priors: keeps today's offset)",
+    ),
+    ("space", "cine play / pause (+ / - frame rate)"),
     ("Delete", "remove the last measurement on this image"),
     ("double click", "maximise / restore the viewport"),
     ("F1 or ?", "this help"),
@@ -177,6 +188,9 @@ impl App {
             all_decoded_ms: None,
             tool: Tool::Window,
             measurements: Vec::new(),
+            link: None,
+            cine: None,
+            cine_last: Instant::now(),
             launch,
         };
         app.refresh_studies();
@@ -453,6 +467,106 @@ impl App {
         }
     }
 
+    /// Position of a viewport's current slice along its stack's normal (mm), and
+    /// its frame of reference.
+    fn position(&self, v: &Viewport) -> Option<(f64, [f64; 3], Option<String>)> {
+        let ls = self.sets.get(v.set?)?;
+        let g = ls.set.geometry.as_ref()?;
+        let z = *g.positions_mm.get(v.index)?;
+        let for_uid = ls
+            .set
+            .frames
+            .get(v.index)
+            .and_then(|f| self.headers.get(f.instance))
+            .and_then(|h| h.frame_of_reference_uid.clone());
+        Some((z, g.normal, for_uid))
+    }
+
+    /// Link (or unlink) all viewports to the active one, keeping today's offsets.
+    fn toggle_link(&mut self) {
+        if self.link.is_some() {
+            self.link = None;
+            return;
+        }
+        let Some((z0, _, _)) = self
+            .viewports
+            .get(self.active)
+            .and_then(|v| self.position(v))
+        else {
+            return;
+        };
+        self.link = Some(
+            self.viewports
+                .iter()
+                .map(|v| self.position(v).map(|p| p.0 - z0).unwrap_or(0.0))
+                .collect(),
+        );
+    }
+
+    /// Scroll the other viewports with the active one: by patient position when
+    /// they share its frame of reference (and parallel slices), else by the offset
+    /// captured when the user linked them.
+    fn sync(&mut self) {
+        let Some(active) = self.viewports.get(self.active) else {
+            return;
+        };
+        let Some((z0, n0, for0)) = self.position(active) else {
+            return;
+        };
+        let mut targets = Vec::new();
+        for (i, v) in self.viewports.iter().enumerate() {
+            if i == self.active {
+                continue;
+            }
+            let Some((_, n, for_uid)) = self.position(v) else {
+                continue;
+            };
+            let parallel = (n[0] * n0[0] + n[1] * n0[1] + n[2] * n0[2]).abs() > 0.99;
+            let target = match (&self.link, for_uid.is_some() && for_uid == for0) {
+                (Some(offsets), _) => z0 + offsets.get(i).copied().unwrap_or(0.0),
+                (None, true) if parallel => z0,
+                _ => continue,
+            };
+            let Some(g) = v
+                .set
+                .and_then(|s| self.sets.get(s))
+                .and_then(|ls| ls.set.geometry.as_ref())
+            else {
+                continue;
+            };
+            if let Some((idx, _)) = g
+                .positions_mm
+                .iter()
+                .enumerate()
+                .min_by(|a, b| (a.1 - target).abs().total_cmp(&(b.1 - target).abs()))
+            {
+                targets.push((i, idx));
+            }
+        }
+        for (i, idx) in targets {
+            self.viewports[i].index = idx;
+        }
+    }
+
+    /// Advance the active viewport's cine.
+    fn cine_step(&mut self, ctx: &egui::Context) {
+        let Some(fps) = self.cine else {
+            self.cine_last = Instant::now();
+            return;
+        };
+        let due = self.cine_last.elapsed().as_secs_f32() >= 1.0 / fps;
+        if due {
+            self.cine_last = Instant::now();
+            if let Some(v) = self.viewports.get_mut(self.active)
+                && let Some(set) = v.set
+            {
+                let n = self.sets[set].set.frames.len().max(1);
+                v.index = (v.index + 1) % n;
+            }
+        }
+        ctx.request_repaint_after(std::time::Duration::from_secs_f32(1.0 / fps / 2.0));
+    }
+
     /// Hanging: the newest study's largest display set in the first viewport, the
     /// same modality of older studies (priors) in the next ones, then the rest.
     fn hang(&mut self) {
@@ -498,6 +612,7 @@ impl App {
             return;
         };
         let mut delete = None;
+        let mut toggle_link = false;
         ctx.input(|i| {
             if i.key_pressed(Key::ArrowUp) || i.key_pressed(Key::ArrowLeft) {
                 v.step(-1, count);
@@ -540,6 +655,23 @@ impl App {
             if i.key_pressed(Key::L) {
                 self.tool = Tool::Length;
             }
+            if i.key_pressed(Key::K) {
+                toggle_link = true;
+            }
+            if i.key_pressed(Key::Space) {
+                self.cine = match self.cine {
+                    Some(_) => None,
+                    None => Some(10.0),
+                };
+            }
+            if let Some(fps) = self.cine.as_mut() {
+                if i.key_pressed(Key::Plus) || i.key_pressed(Key::Equals) {
+                    *fps = (*fps * 1.25).min(60.0);
+                }
+                if i.key_pressed(Key::Minus) {
+                    *fps = (*fps / 1.25).max(1.0);
+                }
+            }
             if i.key_pressed(Key::E) {
                 self.tool = Tool::Ellipse;
             }
@@ -557,6 +689,9 @@ impl App {
         });
         if let Some(pos) = delete {
             self.delete_measurement(pos);
+        }
+        if toggle_link {
+            self.toggle_link();
         }
     }
 
@@ -691,6 +826,24 @@ impl App {
                 }
             }
             ui.separator();
+            if ui
+                .selectable_label(self.link.is_some(), "link (K)")
+                .on_hover_text("scroll all viewports together, keeping their offsets")
+                .clicked()
+            {
+                self.toggle_link();
+            }
+            let cine = match self.cine {
+                Some(fps) => format!("cine {fps:.0} fps (space)"),
+                None => "cine (space)".into(),
+            };
+            if ui.selectable_label(self.cine.is_some(), cine).clicked() {
+                self.cine = match self.cine {
+                    Some(_) => None,
+                    None => Some(10.0),
+                };
+            }
+            ui.separator();
             if ui.button("help (F1)").clicked() {
                 self.show_help = !self.show_help;
             }
@@ -776,7 +929,9 @@ impl eframe::App for App {
         self.last_frame = now;
         self.receive(frame);
         let ctx = ui.ctx().clone();
+        let before = self.viewports.get(self.active).map(|v| (v.set, v.index));
         self.keys(&ctx);
+        self.cine_step(&ctx);
         egui::Panel::left("studies")
             .default_size(300.0)
             .show(ui, |ui| self.browser(ui));
@@ -818,6 +973,9 @@ impl eframe::App for App {
         egui::CentralPanel::default()
             .frame(egui::Frame::new().fill(Color32::BLACK))
             .show(ui, |ui| self.viewports(ui));
+        if self.viewports.get(self.active).map(|v| (v.set, v.index)) != before {
+            self.sync();
+        }
         if self.show_help {
             egui::Window::new("Shortcuts")
                 .collapsible(false)
