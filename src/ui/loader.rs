@@ -24,6 +24,69 @@ pub struct LoadedSet {
     pub set: DisplaySet,
 }
 
+/// A decoded frame kept compact: 16-bit when the values fit (almost always), so the
+/// frames of an open study take about their voxel bytes. Expanded to
+/// [`FramePixels`] only for the frames on screen.
+#[derive(Debug)]
+pub struct Compact {
+    pub rows: u32,
+    pub columns: u32,
+    pub bits_stored: u16,
+    data: CompactData,
+}
+
+#[derive(Debug)]
+enum CompactData {
+    U16(Vec<u16>),
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    Rgb(Vec<u32>),
+}
+
+impl Compact {
+    pub fn new(p: FramePixels) -> Compact {
+        use crate::dicom::pixels::Samples;
+        let data = match p.samples {
+            Samples::Mono(v) => {
+                let (lo, hi) = v
+                    .iter()
+                    .fold((i32::MAX, i32::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+                if lo >= 0 && hi <= u16::MAX as i32 {
+                    CompactData::U16(v.iter().map(|&x| x as u16).collect())
+                } else if lo >= i16::MIN as i32 && hi <= i16::MAX as i32 {
+                    CompactData::I16(v.iter().map(|&x| x as i16).collect())
+                } else {
+                    CompactData::I32(v)
+                }
+            }
+            Samples::Rgb(v) => CompactData::Rgb(v),
+        };
+        Compact {
+            rows: p.rows,
+            columns: p.columns,
+            bits_stored: p.bits_stored,
+            data,
+        }
+    }
+
+    /// The frame as the imaging and GPU code take it.
+    pub fn expand(&self) -> FramePixels {
+        use crate::dicom::pixels::Samples;
+        let samples = match &self.data {
+            CompactData::U16(v) => Samples::Mono(v.iter().map(|&x| x as i32).collect()),
+            CompactData::I16(v) => Samples::Mono(v.iter().map(|&x| x as i32).collect()),
+            CompactData::I32(v) => Samples::Mono(v.clone()),
+            CompactData::Rgb(v) => Samples::Rgb(v.clone()),
+        };
+        FramePixels {
+            rows: self.rows,
+            columns: self.columns,
+            bits_stored: self.bits_stored,
+            samples,
+        }
+    }
+}
+
 /// What the loader sends.
 #[derive(Debug)]
 pub enum Loaded {
@@ -38,7 +101,7 @@ pub enum Loaded {
     Frame {
         set: usize,
         index: usize,
-        pixels: Result<Arc<FramePixels>, String>,
+        pixels: Result<Arc<Compact>, String>,
     },
 }
 
@@ -113,7 +176,7 @@ pub fn load(files: Vec<PathBuf>, tx: Sender<Loaded>, ctx: eframe::egui::Context)
         jobs.par_iter().for_each(|(s, i, path, frame)| {
             let pixels = dicom::Image::open(path)
                 .and_then(|img| img.frame(*frame))
-                .map(Arc::new)
+                .map(|p| Arc::new(Compact::new(p)))
                 .map_err(|e| e.to_string());
             if let Ok(tx) = tx.lock() {
                 let _ = tx.send(Loaded::Frame {

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::imaging::lut::{self, Window};
 use crate::render::{GpuDisplay, ImageTexture};
 use crate::store::{Store, StudyRow};
-use loader::{Loaded, LoadedSet};
+use loader::{Compact, Loaded, LoadedSet};
 use viewport::{FrameView, Shape, Tool, ViewerGpu, Viewport};
 
 /// When the process started (set by `main`), for the time-to-first-image report.
@@ -66,7 +66,7 @@ pub fn run(launch: Launch) -> Result<()> {
 /// One frame slot of a display set.
 #[derive(Default)]
 struct Slot {
-    pixels: Option<Arc<FramePixels>>,
+    pixels: Option<Arc<Compact>>,
     error: Option<String>,
     texture: Option<Arc<ImageTexture>>,
 }
@@ -97,6 +97,8 @@ struct App {
     all_decoded_ms: Option<f64>,
     tool: Tool,
     measurements: Vec<Meas>,
+    /// The frames on screen, expanded for the imaging code (rebuilt as they change).
+    expanded: std::collections::HashMap<(usize, usize), Arc<FramePixels>>,
     /// Manual scroll link across frames of reference (priors): the offset of each
     /// viewport from the active one along the slice normal, captured when linked.
     link: Option<Vec<f64>>,
@@ -188,6 +190,7 @@ impl App {
             all_decoded_ms: None,
             tool: Tool::Window,
             measurements: Vec::new(),
+            expanded: std::collections::HashMap::new(),
             link: None,
             cine: None,
             cine_last: Instant::now(),
@@ -279,17 +282,48 @@ impl App {
                 }
             }
         }
-        // Upload what the viewports show (once per frame; W/L never uploads).
+        // Expand and upload what the viewports show (W/L never uploads); keep GPU
+        // textures only near what is shown, so memory stays near the voxel bytes.
+        let shown: Vec<(usize, usize)> = self
+            .viewports
+            .iter()
+            .filter_map(|v| v.set.map(|s| (s, v.index)))
+            .collect();
+        self.expanded.retain(|k, _| shown.contains(k));
+        for &(set, index) in &shown {
+            if self.expanded.contains_key(&(set, index)) {
+                continue;
+            }
+            if let Some(c) = self
+                .slots
+                .get(set)
+                .and_then(|s| s.get(index))
+                .and_then(|s| s.pixels.as_ref())
+            {
+                self.expanded.insert((set, index), Arc::new(c.expand()));
+            }
+        }
+        const KEEP: usize = 48;
+        for (set, slots) in self.slots.iter_mut().enumerate() {
+            for (i, slot) in slots.iter_mut().enumerate() {
+                if slot.texture.is_some()
+                    && !shown
+                        .iter()
+                        .any(|&(s, j)| s == set && i.abs_diff(j) <= KEEP)
+                {
+                    slot.texture = None;
+                }
+            }
+        }
         let Some(rs) = frame.wgpu_render_state() else {
             return;
         };
-        for v in &self.viewports {
-            let Some(set) = v.set else { continue };
-            let Some(slot) = self.slots.get_mut(set).and_then(|s| s.get_mut(v.index)) else {
+        for &(set, index) in &shown {
+            let Some(slot) = self.slots.get_mut(set).and_then(|s| s.get_mut(index)) else {
                 continue;
             };
             if slot.texture.is_none()
-                && let Some(p) = &slot.pixels
+                && let Some(p) = self.expanded.get(&(set, index))
             {
                 let renderer = rs.renderer.read();
                 if let Some(g) = renderer.callback_resources.get::<ViewerGpu>() {
@@ -876,7 +910,7 @@ impl App {
                 Some(FrameView {
                     header: self.headers.get(fr.instance)?,
                     frame: fr.frame,
-                    pixels: slot.pixels.as_ref(),
+                    pixels: self.expanded.get(&(s, vp.index)),
                     error: slot.error.as_deref(),
                     texture: slot.texture.clone(),
                     count: ls.set.frames.len(),
