@@ -47,18 +47,7 @@ pub fn run(launch: Launch) -> Result<()> {
     eframe::run_native(
         "Lightbox",
         options,
-        Box::new(move |cc| {
-            let rs = cc
-                .wgpu_render_state
-                .as_ref()
-                .ok_or("the viewer needs the wgpu renderer (no GPU adapter found)")?;
-            let gpu = GpuDisplay::new(&rs.device, rs.target_format);
-            rs.renderer
-                .write()
-                .callback_resources
-                .insert(ViewerGpu::new(gpu));
-            Ok(Box::new(App::new(launch, cc.egui_ctx.clone())))
-        }),
+        Box::new(move |cc| Ok(Box::new(App::create(launch, cc)?))),
     )
     .map_err(|e| Error::Usage(format!("viewer: {e}")))
 }
@@ -71,7 +60,9 @@ struct Slot {
     texture: Option<Arc<ImageTexture>>,
 }
 
-struct App {
+/// The viewer application (public for UI tests, which drive it through
+/// `egui_kittest`).
+pub struct App {
     launch: Launch,
     studies: Vec<StudyRow>,
     search: String,
@@ -164,7 +155,59 @@ const SHORTCUTS: &[(&str, &str)] = &[
     ("F1 or ?", "this help"),
 ];
 
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("launch", &self.launch).finish()
+    }
+}
+
 impl App {
+    /// The app for an eframe creation context with the wgpu renderer.
+    pub fn create(launch: Launch, cc: &eframe::CreationContext<'_>) -> Result<App> {
+        let rs = cc.wgpu_render_state.as_ref().ok_or_else(|| {
+            Error::Usage("the viewer needs the wgpu renderer (no GPU adapter found)".into())
+        })?;
+        let gpu = GpuDisplay::new(&rs.device, rs.target_format);
+        rs.renderer
+            .write()
+            .callback_resources
+            .insert(ViewerGpu::new(gpu));
+        Ok(App::new(launch, cc.egui_ctx.clone()))
+    }
+
+    /// Images decoded so far, and in all.
+    pub fn decoded(&self) -> (usize, usize) {
+        let done = self
+            .slots
+            .iter()
+            .map(|s| s.iter().filter(|x| x.pixels.is_some()).count())
+            .sum();
+        (done, self.slots.iter().map(Vec::len).sum())
+    }
+
+    /// A viewport's state.
+    pub fn viewport(&self, i: usize) -> Option<&Viewport> {
+        self.viewports.get(i)
+    }
+
+    /// Rows and columns of the viewport grid.
+    pub fn layout(&self) -> (usize, usize) {
+        self.layout
+    }
+
+    /// Where an image point (column, row) of viewport `i` is on screen, as last drawn.
+    pub fn screen_of(&self, i: usize, p: [f64; 2]) -> Option<egui::Pos2> {
+        let (per_px, top_left) = self.viewports.get(i)?.mapping?;
+        Some(top_left + Vec2::new(p[0] as f32 * per_px.x, p[1] as f32 * per_px.y))
+    }
+
+    /// The header of the image viewport `i` shows.
+    pub fn header_of(&self, i: usize) -> Option<&ImageHeader> {
+        let v = self.viewports.get(i)?;
+        let ls = self.sets.get(v.set?)?;
+        self.headers.get(ls.set.frames.get(v.index)?.instance)
+    }
+
     fn new(launch: Launch, ctx: egui::Context) -> App {
         let layout = launch.layout;
         let mut app = App {
@@ -750,8 +793,9 @@ impl App {
     fn browser(&mut self, ui: &mut egui::Ui) {
         ui.heading("Studies");
         ui.horizontal(|ui| {
-            ui.label("Search");
+            let label = ui.label("Search");
             ui.text_edit_singleline(&mut self.search)
+                .labelled_by(label.id)
                 .on_hover_text("name, ID, date, modality or description");
         });
         if ui.button("Refresh").clicked() {

@@ -62,6 +62,8 @@ pub struct Viewport {
     pub zoom: f32,
     pub pan: Vec2,
     pub bilinear: bool,
+    /// Screen points per image pixel and the image's top-left, as last drawn.
+    pub mapping: Option<(Vec2, Pos2)>,
 }
 
 /// What the viewport needs to draw its current frame.
@@ -248,6 +250,7 @@ impl Viewport {
             view.pixels.map(|p| p.rows).unwrap_or(1) as f32,
         );
         let (per_px, top_left) = self.mapping(rect, w, h, rs, cs);
+        self.mapping = Some((per_px, top_left));
         let to_image = |p: Pos2| -> [f64; 2] {
             [
                 ((p.x - top_left.x) / per_px.x) as f64,
@@ -255,8 +258,11 @@ impl Viewport {
             ]
         };
         if view.tool != Tool::Window {
+            // The drag starts where the button went down, not where egui noticed
+            // the movement.
+            let origin = ui.input(|i| i.pointer.press_origin());
             if response.drag_started_by(egui::PointerButton::Primary)
-                && let Some(p) = response.interact_pointer_pos()
+                && let Some(p) = origin.or(response.interact_pointer_pos())
             {
                 let q = to_image(p);
                 self.drawing = Some((q, q));

@@ -1,0 +1,158 @@
+//! The viewer driven like a user would, through `egui_kittest` (AccessKit labels,
+//! real pointer and key events) with the wgpu renderer on lavapipe: open the demo
+//! study and its prior, scroll, window, measure a known distance on the phantom,
+//! change the layout, search the study list.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use lightbox::store::{ImportMode, Store};
+use lightbox::synth;
+use lightbox::ui::{App, Launch};
+
+fn demo_app(size: usize, slices: usize) -> (tempfile::TempDir, Harness<'static, App>) {
+    let tmp = common::tempdir();
+    let src = tmp.path().join("src");
+    let (_, current, prior) = synth::write_demo(&src, slices, size).expect("demo");
+    let cache = tmp.path().join("cache");
+    Store::open(&cache)
+        .expect("cache")
+        .import(&[src], ImportMode::Copy)
+        .expect("import");
+    let launch = Launch {
+        cache,
+        open_studies: vec![current, prior],
+        layout: (1, 2),
+    };
+    let mut harness = Harness::builder()
+        .with_size((1400.0, 900.0))
+        .wgpu()
+        .build_eframe(move |cc| App::create(launch, cc).expect("viewer"));
+    // The study loads and decodes in the background: step until every image is in
+    // (bounded), then once more so the viewports draw.
+    let start = Instant::now();
+    loop {
+        harness.step();
+        let (done, total) = harness.state().decoded();
+        if total > 0 && done == total {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "loading: {done}/{total}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.run_steps(3);
+    (tmp, harness)
+}
+
+#[test]
+fn scroll_window_measure_layout_and_search() {
+    let (_tmp, mut h) = demo_app(128, 24);
+    // The CT and its prior hang side by side, each at its middle slice.
+    assert_eq!(h.state().layout(), (1, 2));
+    let (v0, v1) = (
+        h.state().viewport(0).expect("vp").clone(),
+        h.state().viewport(1).expect("vp").clone(),
+    );
+    assert_eq!((v0.index, v1.index), (12, 6));
+    let d0 = h.state().header_of(0).expect("image").study_date.clone();
+    let d1 = h.state().header_of(1).expect("image").study_date.clone();
+    assert!(d0 > d1, "current ({d0:?}) left, prior ({d1:?}) right");
+
+    // Scroll: three images down with the arrow keys in the active viewport.
+    let centre = h.state().screen_of(0, [64.0, 64.0]).expect("drawn");
+    h.hover_at(centre);
+    h.step();
+    for _ in 0..3 {
+        h.key_press(egui::Key::ArrowDown);
+        h.step();
+    }
+    assert_eq!(h.state().viewport(0).expect("vp").index, 15);
+
+    // Window: the lung preset by its key, then the toolbar button for bone.
+    h.key_press(egui::Key::Num4);
+    h.step();
+    let w = h
+        .state()
+        .viewport(0)
+        .expect("vp")
+        .window
+        .clone()
+        .expect("window");
+    assert_eq!((w.center, w.width), (-600.0, 1500.0));
+    h.get_by_label("bone").click();
+    h.run_steps(2);
+    let w = h
+        .state()
+        .viewport(0)
+        .expect("vp")
+        .window
+        .clone()
+        .expect("window");
+    assert_eq!((w.center, w.width), (400.0, 1800.0));
+
+    // Measure the phantom's body, 320 mm wide at y = 0, edge to edge.
+    let header = h.state().header_of(0).expect("image").clone();
+    let f = header.frame(0).expect("frame").clone();
+    let (p, s) = (
+        f.image_position.expect("pos"),
+        f.pixel_spacing.expect("spacing"),
+    );
+    let at = |x: f64, y: f64| [(x - p[0]) / s[1] + 0.5, (y - p[1]) / s[0] + 0.5];
+    let (a, b) = (
+        h.state().screen_of(0, at(-160.0, 0.0)).expect("a"),
+        h.state().screen_of(0, at(160.0, 0.0)).expect("b"),
+    );
+    h.key_press(egui::Key::L);
+    h.step();
+    h.hover_at(a);
+    h.step();
+    h.drag_at(a);
+    h.step();
+    for k in 1..=8 {
+        h.hover_at(a + (b - a) * (k as f32 / 8.0));
+        h.step();
+    }
+    h.drop_at(b);
+    h.run_steps(2);
+    let label = h
+        .query_all_by_label_contains("mm (Pixel Spacing)")
+        .filter_map(|n| n.accesskit_node().label())
+        .next()
+        .expect("the measurement is listed");
+    let mm: f64 = label
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("a value");
+    // Half a pixel of error at most (the pointer lands on screen points).
+    assert!((mm - 320.0).abs() < 0.5 * s[1], "{label}");
+
+    // Layout 2×2 from the toolbar: four viewports.
+    h.get_by_label("2×2").click();
+    h.run_steps(2);
+    assert_eq!(h.state().layout(), (2, 2));
+    assert!(h.state().viewport(3).is_some());
+
+    // Search the study list: only the head MR is left.
+    let search = || egui::accesskit::Role::TextInput;
+    h.get_by_role_and_label(search(), "Search").focus();
+    h.step();
+    h.get_by_role_and_label(search(), "Search")
+        .type_text("HEAD");
+    h.run_steps(2);
+    let studies: Vec<String> = h
+        .query_all_by_label_contains("PHANTOM")
+        .filter_map(|n| n.accesskit_node().label())
+        .collect();
+    assert!(
+        !studies.is_empty() && studies.iter().all(|l| l.contains("HEAD")),
+        "{studies:?}"
+    );
+}
