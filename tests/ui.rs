@@ -134,6 +134,39 @@ fn scroll_window_measure_layout_and_search() {
     // Half a pixel of error at most (the pointer lands on screen points).
     assert!((mm - 320.0).abs() < 0.5 * s[1], "{label}");
 
+    // Rotate a quarter turn and flip horizontally: the patient's left, which was on
+    // the screen's right, now points down; measuring the same body again through the
+    // turned image gives the same length.
+    h.key_press(egui::Key::O);
+    h.step();
+    h.key_press(egui::Key::H);
+    h.run_steps(2);
+    let (a, b) = (
+        h.state().screen_of(0, at(-160.0, 0.0)).expect("a"),
+        h.state().screen_of(0, at(160.0, 0.0)).expect("b"),
+    );
+    assert!(b.y - a.y > 100.0 && (b.x - a.x).abs() < 1.0, "{a:?} {b:?}");
+    h.hover_at(a);
+    h.step();
+    h.drag_at(a);
+    h.step();
+    for k in 1..=8 {
+        h.hover_at(a + (b - a) * (k as f32 / 8.0));
+        h.step();
+    }
+    h.drop_at(b);
+    h.run_steps(2);
+    let values: Vec<f64> = h
+        .query_all_by_label_contains("mm (Pixel Spacing)")
+        .filter_map(|n| n.accesskit_node().label())
+        .filter_map(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .collect();
+    assert_eq!(values.len(), 2, "{values:?}");
+    assert!(
+        values.iter().all(|v| (v - 320.0).abs() < 0.5 * s[1]),
+        "{values:?}"
+    );
+
     // Layout 2×2 from the toolbar: four viewports.
     h.get_by_label("2×2").click();
     h.run_steps(2);

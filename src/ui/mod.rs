@@ -144,6 +144,10 @@ const SHORTCUTS: &[(&str, &str)] = &[
     ("I", "invert"),
     ("R", "reset window, zoom and pan"),
     ("B", "bilinear / nearest interpolation"),
+    (
+        "O / H / V",
+        "rotate 90° clockwise / flip horizontally / vertically",
+    ),
     ("L / E / Esc", "length / ellipse ROI tool / back to window"),
     (
         "K",
@@ -197,8 +201,7 @@ impl App {
 
     /// Where an image point (column, row) of viewport `i` is on screen, as last drawn.
     pub fn screen_of(&self, i: usize, p: [f64; 2]) -> Option<egui::Pos2> {
-        let (per_px, top_left) = self.viewports.get(i)?.mapping?;
-        Some(top_left + Vec2::new(p[0] as f32 * per_px.x, p[1] as f32 * per_px.y))
+        Some(self.viewports.get(i)?.mapping?.screen(p))
     }
 
     /// The header of the image viewport `i` shows.
@@ -725,6 +728,15 @@ impl App {
             }
             if i.key_pressed(Key::B) {
                 v.bilinear = !v.bilinear;
+            }
+            if i.key_pressed(Key::O) {
+                v.rotate();
+            }
+            if i.key_pressed(Key::H) {
+                v.flip_h = !v.flip_h;
+            }
+            if i.key_pressed(Key::V) {
+                v.flip_v = !v.flip_v;
             }
             if i.key_pressed(Key::F1) || i.key_pressed(Key::Questionmark) {
                 self.show_help = !self.show_help;

@@ -62,8 +62,44 @@ pub struct Viewport {
     pub zoom: f32,
     pub pan: Vec2,
     pub bilinear: bool,
-    /// Screen points per image pixel and the image's top-left, as last drawn.
-    pub mapping: Option<(Vec2, Pos2)>,
+    /// Quarter turns clockwise.
+    pub rotation: u8,
+    pub flip_h: bool,
+    pub flip_v: bool,
+    /// Image → screen mapping as last drawn.
+    pub mapping: Option<Affine>,
+}
+
+/// `screen = a · image + t` (points; image in pixel coordinates, centres at +0.5).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Affine {
+    /// Row-major 2×2.
+    pub a: [f32; 4],
+    pub t: Pos2,
+    /// Screen points per millimetre.
+    pub points_per_mm: f32,
+}
+
+impl Affine {
+    pub fn screen(&self, q: [f64; 2]) -> Pos2 {
+        let (x, y) = (q[0] as f32, q[1] as f32);
+        Pos2::new(
+            self.a[0] * x + self.a[1] * y + self.t.x,
+            self.a[2] * x + self.a[3] * y + self.t.y,
+        )
+    }
+
+    fn inverse(&self) -> [f32; 4] {
+        let [a, b, c, d] = self.a;
+        let det = a * d - b * c;
+        [d / det, -b / det, -c / det, a / det]
+    }
+
+    pub fn image(&self, p: Pos2) -> [f64; 2] {
+        let [a, b, c, d] = self.inverse();
+        let (x, y) = (p.x - self.t.x, p.y - self.t.y);
+        [(a * x + b * y) as f64, (c * x + d * y) as f64]
+    }
 }
 
 /// What the viewport needs to draw its current frame.
@@ -156,6 +192,9 @@ impl Viewport {
         self.invert = false;
         self.zoom = 1.0;
         self.pan = Vec2::ZERO;
+        self.rotation = 0;
+        self.flip_h = false;
+        self.flip_v = false;
     }
 
     fn options(&self) -> RenderOptions {
@@ -181,14 +220,40 @@ impl Viewport {
             .unwrap_or((1.0, 1.0))
     }
 
-    /// Screen points per image pixel (x, y) and the image's top-left on screen.
-    fn mapping(&self, rect: Rect, w: f32, h: f32, rs: f32, cs: f32) -> (Vec2, Pos2) {
-        let fit = (rect.width() / (w * cs)).min(rect.height() / (h * rs));
-        let s = fit * self.zoom;
-        let per_px = Vec2::new(cs * s, rs * s);
-        let size = Vec2::new(w * per_px.x, h * per_px.y);
-        let top_left = rect.center() + self.pan - size / 2.0;
-        (per_px, top_left)
+    /// The image → screen mapping: fit (rotated extents), zoom, rotation, flips, pan.
+    fn affine(&self, rect: Rect, w: f32, h: f32, rs: f32, cs: f32) -> Affine {
+        let (ex, ey) = if self.rotation % 2 == 1 {
+            (h * rs, w * cs)
+        } else {
+            (w * cs, h * rs)
+        };
+        let s = (rect.width() / ex).min(rect.height() / ey) * self.zoom;
+        // M = F · R^k · diag(cs·s, rs·s), applied about the image centre.
+        let mut m = [cs * s, 0.0, 0.0, rs * s];
+        for _ in 0..self.rotation % 4 {
+            // Clockwise on screen (y down): (x, y) → (−y, x).
+            m = [-m[2], -m[3], m[0], m[1]];
+        }
+        if self.flip_h {
+            m[0] = -m[0];
+            m[1] = -m[1];
+        }
+        if self.flip_v {
+            m[2] = -m[2];
+            m[3] = -m[3];
+        }
+        let c = rect.center() + self.pan;
+        let (hx, hy) = (w / 2.0, h / 2.0);
+        Affine {
+            a: m,
+            t: Pos2::new(c.x - (m[0] * hx + m[1] * hy), c.y - (m[2] * hx + m[3] * hy)),
+            points_per_mm: s,
+        }
+    }
+
+    /// Rotate a quarter turn clockwise.
+    pub fn rotate(&mut self) {
+        self.rotation = (self.rotation + 1) % 4;
     }
 
     /// Show the viewport in `rect`: the image, its annotations, and input.
@@ -249,14 +314,9 @@ impl Viewport {
             view.pixels.map(|p| p.columns).unwrap_or(1) as f32,
             view.pixels.map(|p| p.rows).unwrap_or(1) as f32,
         );
-        let (per_px, top_left) = self.mapping(rect, w, h, rs, cs);
-        self.mapping = Some((per_px, top_left));
-        let to_image = |p: Pos2| -> [f64; 2] {
-            [
-                ((p.x - top_left.x) / per_px.x) as f64,
-                ((p.y - top_left.y) / per_px.y) as f64,
-            ]
-        };
+        let map = self.affine(rect, w, h, rs, cs);
+        self.mapping = Some(map);
+        let to_image = |p: Pos2| map.image(p);
         if view.tool != Tool::Window {
             // The drag starts where the button went down, not where egui noticed
             // the movement.
@@ -294,14 +354,15 @@ impl Viewport {
         }
         match (&plan, &view.texture) {
             (Some((plan, voi_text)), Some(texture)) => {
-                // Screen pixel (relative to the viewport) → image pixel.
-                let (sx, sy) = (per_px.x * ppp, per_px.y * ppp);
-                let (ox, oy) = (
-                    (top_left.x - rect.min.x) * ppp,
-                    (top_left.y - rect.min.y) * ppp,
-                );
+                // Framebuffer pixel (relative to the viewport) → image pixel:
+                // image = A⁻¹ (pixel / ppp + rect.min − t).
+                let [a, b, c, d] = map.inverse();
+                let (ox, oy) = (rect.min.x - map.t.x, rect.min.y - map.t.y);
                 let placement = Placement {
-                    m: [[1.0 / sx, 0.0, -ox / sx], [0.0, 1.0 / sy, -oy / sy]],
+                    m: [
+                        [a / ppp, b / ppp, a * ox + b * oy],
+                        [c / ppp, d / ppp, c * ox + d * oy],
+                    ],
                     origin: [rect.min.x * ppp, rect.min.y * ppp],
                     bilinear: self.bilinear,
                 };
@@ -314,10 +375,8 @@ impl Viewport {
                         placement,
                     },
                 ));
-                self.annotate(&painter, rect, &view, voi_text, per_px);
-                let to_screen = |q: [f64; 2]| {
-                    top_left + Vec2::new(q[0] as f32 * per_px.x, q[1] as f32 * per_px.y)
-                };
+                self.annotate(&painter, rect, &view, voi_text, map.points_per_mm);
+                let to_screen = |q: [f64; 2]| map.screen(q);
                 let modality = match plan {
                     DisplayPlan::Gray(g) => Some(&g.modality),
                     _ => None,
@@ -380,7 +439,7 @@ impl Viewport {
         rect: Rect,
         view: &FrameView<'_>,
         voi_text: &str,
-        per_px: Vec2,
+        points_per_mm: f32,
     ) {
         let h = view.header;
         let font = FontId::monospace(12.0);
@@ -454,11 +513,18 @@ impl Viewport {
         painter.text(
             Pos2::new(rect.max.x - pad, rect.max.y - pad),
             egui::Align2::RIGHT_BOTTOM,
-            format!(
-                "{voi_text}{}\nzoom {:.0}%{lossy}",
+            fit(format!(
+                "{voi_text}{}\nzoom {:.0}%{}{}{}{lossy}",
                 if self.invert { "  inv" } else { "" },
-                self.zoom * 100.0
-            ),
+                self.zoom * 100.0,
+                if !self.rotation.is_multiple_of(4) {
+                    format!("  rot {}°", 90 * (self.rotation % 4) as u32)
+                } else {
+                    String::new()
+                },
+                if self.flip_h { "  flip H" } else { "" },
+                if self.flip_v { "  flip V" } else { "" }
+            )),
             font.clone(),
             color,
         );
@@ -467,7 +533,22 @@ impl Viewport {
             && let (Some(p), Some(o)) = (f.image_position, f.image_orientation)
             && let Some(plane) = ImagePlane::new(p, o, [1.0, 1.0])
         {
-            let l = plane.edge_labels();
+            let mut l = plane.edge_labels();
+            // The labels turn and flip with the image.
+            for _ in 0..self.rotation % 4 {
+                l = crate::imaging::geometry::EdgeLabels {
+                    top: l.left,
+                    right: l.top,
+                    bottom: l.right,
+                    left: l.bottom,
+                };
+            }
+            if self.flip_h {
+                std::mem::swap(&mut l.left, &mut l.right);
+            }
+            if self.flip_v {
+                std::mem::swap(&mut l.top, &mut l.bottom);
+            }
             let c = rect.center();
             let big = FontId::proportional(15.0);
             let mark = Color32::from_rgb(255, 220, 120);
@@ -506,8 +587,7 @@ impl Viewport {
         if h.calibration.spacing_mm.is_none() {
             return;
         }
-        let (rs, _) = Self::spacing(h, view.frame);
-        let mm_per_point = rs / per_px.y.max(1e-6);
+        let mm_per_point = 1.0 / points_per_mm.max(1e-6);
         let bar_mm = if rect.height() * mm_per_point > 150.0 {
             50.0
         } else {
