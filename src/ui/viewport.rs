@@ -376,6 +376,18 @@ impl Viewport {
                     },
                 ));
                 self.annotate(&painter, rect, &view, voi_text, map.points_per_mm);
+                // Probe: the value and patient position under the pointer.
+                if let Some(p) = response.hover_pos()
+                    && let Some(text) = probe(&view, plan, map.image(p))
+                {
+                    painter.text(
+                        Pos2::new(rect.min.x + 6.0, rect.max.y - 40.0),
+                        egui::Align2::LEFT_BOTTOM,
+                        text,
+                        FontId::monospace(12.0),
+                        Color32::from_rgb(160, 220, 255),
+                    );
+                }
                 let to_screen = |q: [f64; 2]| map.screen(q);
                 let modality = match plan {
                     DisplayPlan::Gray(g) => Some(&g.modality),
@@ -608,6 +620,52 @@ impl Viewport {
             color,
         );
     }
+}
+
+/// The probe line for image point `q`: stored value, modality value (HU for CT)
+/// and patient position, or nothing outside the image.
+fn probe(view: &FrameView<'_>, plan: &DisplayPlan, q: [f64; 2]) -> Option<String> {
+    use crate::dicom::pixels::Samples;
+    let px = view.pixels?;
+    let (c, r) = (q[0].floor(), q[1].floor());
+    if c < 0.0 || r < 0.0 || c >= px.columns as f64 || r >= px.rows as f64 {
+        return None;
+    }
+    let i = r as usize * px.columns as usize + c as usize;
+    let value = match (&px.samples, plan) {
+        (Samples::Mono(v), DisplayPlan::Gray(g)) => {
+            let s = *v.get(i)?;
+            let m = g.modality.apply(s as i64);
+            let unit = if view.header.modality.as_deref() == Some("CT") {
+                " HU"
+            } else {
+                ""
+            };
+            format!("stored {s}  value {m:.1}{unit}")
+        }
+        (Samples::Mono(v), _) => format!("stored {}", v.get(i)?),
+        (Samples::Rgb(v), _) => {
+            let k = i * 3;
+            format!("RGB {} {} {}", v.get(k)?, v.get(k + 1)?, v.get(k + 2)?)
+        }
+    };
+    let position = view
+        .header
+        .frame(view.frame)
+        .ok()
+        .and_then(|f| {
+            crate::imaging::geometry::ImagePlane::new(
+                f.image_position?,
+                f.image_orientation?,
+                f.pixel_spacing?,
+            )
+        })
+        .map(|plane| {
+            let p = plane.patient_point(c, r);
+            format!("  ({:.1}, {:.1}, {:.1}) mm", p.x, p.y, p.z)
+        })
+        .unwrap_or_default();
+    Some(format!("[{c:.0}, {r:.0}]  {value}{position}"))
 }
 
 /// Draw a measurement and its value (always with its calibration).
