@@ -167,6 +167,31 @@ fn scroll_window_measure_layout_and_search() {
         "{values:?}"
     );
 
+    // The tag browser shows the active image's header, filtered.
+    h.key_press(egui::Key::T);
+    h.run_steps(2);
+    let text = egui::accesskit::Role::TextInput;
+    h.get_by_role_and_label(text, "Filter").focus();
+    h.step();
+    h.get_by_role_and_label(text, "Filter")
+        .type_text("PatientName");
+    h.run_steps(2);
+    // Plain text is exposed as the node's value.
+    let shown = |h: &Harness<'static, App>, what: &str| -> Vec<String> {
+        h.query_all_by(|n| n.value().is_some_and(|v| v.contains(what)))
+            .filter_map(|n| n.accesskit_node().value())
+            .collect()
+    };
+    let lines = shown(&h, "(0010,0010)");
+    assert!(
+        !lines.is_empty() && lines.iter().all(|l| l.contains("PHANTOM^CHEST")),
+        "{lines:?}"
+    );
+    assert!(shown(&h, "(0028,0010)").is_empty(), "the filter hides Rows");
+    h.key_press(egui::Key::Escape);
+    h.get_by_label("tags (T)").click();
+    h.run_steps(2);
+
     // Layout 2×2 from the toolbar: four viewports.
     h.get_by_label("2×2").click();
     h.run_steps(2);

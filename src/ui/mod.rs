@@ -93,6 +93,10 @@ pub struct App {
     /// Manual scroll link across frames of reference (priors): the offset of each
     /// viewport from the active one along the slice normal, captured when linked.
     link: Option<Vec<f64>>,
+    /// Tag browser: shown, its filter, and the dump of the image it shows.
+    show_tags: bool,
+    tag_filter: String,
+    tags: Option<(PathBuf, String)>,
     /// Cine: frames per second of the active viewport, when playing.
     cine: Option<f32>,
     cine_last: Instant,
@@ -238,6 +242,9 @@ impl App {
             measurements: Vec::new(),
             expanded: std::collections::HashMap::new(),
             link: None,
+            show_tags: false,
+            tag_filter: String::new(),
+            tags: None,
             cine: None,
             cine_last: Instant::now(),
             launch,
@@ -547,6 +554,46 @@ impl App {
         }
     }
 
+    /// The tag browser: every element of the active image's header (sequences
+    /// indented), filtered by tag, keyword or value.
+    fn tag_browser(&mut self, ctx: &egui::Context) {
+        let path = self.header_of(self.active).map(|h| h.path.clone());
+        let Some(path) = path else {
+            self.show_tags = false;
+            return;
+        };
+        if self.tags.as_ref().map(|t| &t.0) != Some(&path) {
+            let text = crate::dicom::open(&path, crate::dicom::ReadMode::HeaderOnly)
+                .map(|o| crate::dicom::dump::to_text(&o))
+                .unwrap_or_else(|e| e.to_string());
+            self.tags = Some((path.clone(), text));
+        }
+        let mut open = self.show_tags;
+        let needle = self.tag_filter.to_lowercase();
+        egui::Window::new("Tags")
+            .open(&mut open)
+            .default_size([620.0, 600.0])
+            .show(ctx, |ui| {
+                ui.horizontal(|ui| {
+                    let label = ui.label("Filter");
+                    ui.text_edit_singleline(&mut self.tag_filter)
+                        .labelled_by(label.id);
+                });
+                ui.label(path.display().to_string());
+                ui.separator();
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    if let Some((_, text)) = &self.tags {
+                        for line in text.lines() {
+                            if needle.is_empty() || line.to_lowercase().contains(&needle) {
+                                ui.monospace(line);
+                            }
+                        }
+                    }
+                });
+            });
+        self.show_tags = open;
+    }
+
     /// Position of a viewport's current slice along its stack's normal (mm), and
     /// its frame of reference.
     fn position(&self, v: &Viewport) -> Option<(f64, [f64; 3], Option<String>)> {
@@ -747,6 +794,9 @@ impl App {
             if i.key_pressed(Key::K) {
                 toggle_link = true;
             }
+            if i.key_pressed(Key::T) {
+                self.show_tags = !self.show_tags;
+            }
             if i.key_pressed(Key::Space) {
                 self.cine = match self.cine {
                     Some(_) => None,
@@ -933,6 +983,9 @@ impl App {
                     None => Some(10.0),
                 };
             }
+            if ui.selectable_label(self.show_tags, "tags (T)").clicked() {
+                self.show_tags = !self.show_tags;
+            }
             ui.separator();
             if ui.button("help (F1)").clicked() {
                 self.show_help = !self.show_help;
@@ -1065,6 +1118,9 @@ impl eframe::App for App {
             .show(ui, |ui| self.viewports(ui));
         if self.viewports.get(self.active).map(|v| (v.set, v.index)) != before {
             self.sync();
+        }
+        if self.show_tags {
+            self.tag_browser(&ctx);
         }
         if self.show_help {
             egui::Window::new("Shortcuts")
