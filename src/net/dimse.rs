@@ -9,11 +9,12 @@ use std::net::TcpStream;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
+use dicom_ul::Pdu;
+use dicom_ul::association::{Association, SyncAssociation};
 use dicom_ul::pdu::{AbortRQSource, PDataValue, PDataValueType};
-use dicom_ul::{ClientAssociation, Pdu, ServerAssociation};
 
 use super::{IMPLICIT_LE, net_err};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Command sets are a few hundred bytes; anything past this is hostile.
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
@@ -78,19 +79,9 @@ impl<A> std::fmt::Debug for Conn<A> {
     }
 }
 
-impl Conn<ServerAssociation<TcpStream>> {
-    pub fn server(mut assoc: ServerAssociation<TcpStream>, max_pdu: u32) -> Result<Self> {
-        let stream = assoc.inner_stream().try_clone().map_err(net_err)?;
-        Ok(Conn {
-            assoc,
-            reader: std::io::BufReader::with_capacity(128 * 1024, stream),
-            max_in: max_pdu as usize + 64,
-        })
-    }
-}
-
-impl Conn<ClientAssociation<TcpStream>> {
-    pub fn client(mut assoc: ClientAssociation<TcpStream>, max_pdu: u32) -> Result<Self> {
+impl<A: SyncAssociation<TcpStream>> Conn<A> {
+    /// Wrap an established association (either side), with TCP_NODELAY.
+    pub fn new(mut assoc: A, max_pdu: u32) -> Result<Self> {
         let stream = assoc.inner_stream().try_clone().map_err(net_err)?;
         stream.set_nodelay(true).map_err(net_err)?;
         Ok(Conn {
@@ -173,36 +164,18 @@ pub fn read_pdu(r: &mut impl std::io::Read, max: usize) -> Result<Pdu> {
     }
 }
 
-impl Link for Conn<ServerAssociation<TcpStream>> {
+impl<A> Link for Conn<A>
+where
+    A: SyncAssociation<TcpStream> + Association,
+{
     fn send_pdu(&mut self, pdu: &Pdu) -> Result<()> {
-        self.assoc.send(pdu).map_err(net_err)
+        SyncAssociation::send(&mut self.assoc, pdu).map_err(net_err)
     }
     fn receive_pdu(&mut self) -> Result<Pdu> {
         read_pdu(&mut self.reader, self.max_in)
     }
     fn peer_max_pdu(&self) -> u32 {
-        use dicom_ul::association::Association;
-        Association::peer_max_pdu_length(&self.assoc)
-    }
-    fn context_syntax(&self, pc_id: u8) -> Option<String> {
-        self.assoc
-            .presentation_contexts()
-            .iter()
-            .find(|c| c.id == pc_id)
-            .map(|c| c.transfer_syntax.clone())
-    }
-}
-
-impl Link for Conn<ClientAssociation<TcpStream>> {
-    fn send_pdu(&mut self, pdu: &Pdu) -> Result<()> {
-        self.assoc.send(pdu).map_err(net_err)
-    }
-    fn receive_pdu(&mut self) -> Result<Pdu> {
-        read_pdu(&mut self.reader, self.max_in)
-    }
-    fn peer_max_pdu(&self) -> u32 {
-        use dicom_ul::association::Association;
-        Association::peer_max_pdu_length(&self.assoc)
+        self.assoc.peer_max_pdu_length()
     }
     fn context_syntax(&self, pc_id: u8) -> Option<String> {
         self.assoc
@@ -482,9 +455,4 @@ pub fn response(rq: &InMemDicomObject, field: u16, status: u16, class: &str) -> 
 /// Does a command say a data set follows?
 pub fn has_data_set(cmd: &InMemDicomObject) -> bool {
     int(cmd, tags::COMMAND_DATA_SET_TYPE).unwrap_or(NO_DATA_SET) != NO_DATA_SET
-}
-
-/// Map a dicom-ul error for messages.
-pub fn ul_error(e: impl std::fmt::Display) -> Error {
-    net_err(e)
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::dimse::{self, Event, Link, field};
 use super::scu::{self, Peer, sop};
-use super::{EXPLICIT_LE, IMPLICIT_LE, status};
+use super::status;
 use crate::error::{Error, Result};
 
 /// Query/Retrieve level.
@@ -356,7 +356,7 @@ pub fn find(
 ) -> Result<FindOutcome> {
     q.validate()?;
     let class = q.model.find_sop();
-    let ts = vec![EXPLICIT_LE.to_string(), IMPLICIT_LE.to_string()];
+    let ts = super::uncompressed();
     let mut assoc = scu::associate(peer, &[(class.to_string(), ts)], &[])?;
     let result = find_on(peer, &mut assoc, q, cancel, on_match);
     match &result {

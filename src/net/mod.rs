@@ -18,6 +18,11 @@ pub(crate) const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
 pub(crate) const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 pub const VERIFICATION: &str = "1.2.840.10008.1.1";
 
+/// The transfer syntaxes proposed for query/retrieve and verification contexts.
+pub(crate) fn uncompressed() -> Vec<String> {
+    vec![EXPLICIT_LE.to_string(), IMPLICIT_LE.to_string()]
+}
+
 /// Transfer syntaxes accepted for storage: everything Lightbox decodes, so nothing
 /// is stored that cannot be displayed. Stored as received, never transcoded.
 pub const ACCEPTED_SYNTAXES: &[&str] = &[

@@ -37,7 +37,7 @@ use super::find::{self, Level, Query};
 use super::inbound::{Inbound, Stored};
 use super::scp::{self, ScpConfig, ScpStats};
 use super::scu::{self, Peer, SubOps, sop};
-use super::{ACCEPTED_SYNTAXES, EXPLICIT_LE, IMPLICIT_LE, status};
+use super::{ACCEPTED_SYNTAXES, status};
 use crate::config::RetrieveMethod;
 use crate::error::{Error, Result};
 use crate::store::{Ingest, Retrieval, Store};
@@ -358,7 +358,7 @@ fn plan(
     cancel: &AtomicBool,
     cached_in: &dyn Fn(&str) -> Result<HashSet<String>>,
 ) -> Result<BTreeMap<String, SeriesPlan>> {
-    let ts = vec![EXPLICIT_LE.to_string(), IMPLICIT_LE.to_string()];
+    let ts = super::uncompressed();
     let mut assoc = scu::associate(peer, &[(sop::STUDY_ROOT_FIND.to_string(), ts)], &[])?;
     let result = (|| {
         let mut q = Query::new(Level::Series);
@@ -447,7 +447,7 @@ fn images_on(
 
 /// A series' instances, on an association of its own.
 fn list_images(peer: &Peer, study: &str, series: &str, cancel: &AtomicBool) -> Result<Vec<Remote>> {
-    let ts = vec![EXPLICIT_LE.to_string(), IMPLICIT_LE.to_string()];
+    let ts = super::uncompressed();
     let mut assoc = scu::associate(peer, &[(sop::STUDY_ROOT_FIND.to_string(), ts)], &[])?;
     let r = images_on(peer, &mut assoc, study, series, cancel);
     scu::release(assoc);
@@ -625,7 +625,7 @@ fn worker(shared: &Shared<'_>) -> Result<()> {
 }
 
 fn open(shared: &Shared<'_>, use_get: bool, unit: &Unit) -> Result<scu::Association> {
-    let ts = vec![EXPLICIT_LE.to_string(), IMPLICIT_LE.to_string()];
+    let ts = super::uncompressed();
     if !use_get {
         return scu::associate(shared.peer, &[(sop::STUDY_ROOT_MOVE.to_string(), ts)], &[]);
     }

@@ -164,7 +164,7 @@ fn handle_association(
         use dicom_ul::association::Association;
         assoc.peer_ae_title().trim().to_string()
     };
-    let mut assoc = dimse::Conn::server(assoc, cfg.max_pdu)?;
+    let mut assoc = dimse::Conn::new(assoc, cfg.max_pdu)?;
     let mut reader = dimse::Reader::default();
     let mut inbound = Inbound::new(ingest, &calling, "c-store", cfg.max_object_bytes);
     loop {

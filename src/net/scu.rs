@@ -12,7 +12,7 @@ use dicom_ul::{ClientAssociation, ClientAssociationOptions};
 use serde::Serialize;
 
 use super::dimse::{self, Conn, Event, Link, field};
-use super::{EXPLICIT_LE, IMPLICIT_LE, VERIFICATION, status};
+use super::{VERIFICATION, status};
 use crate::config::Node;
 use crate::error::{Error, Result};
 
@@ -106,7 +106,7 @@ pub fn associate(
     let assoc = o
         .establish(addr.as_str())
         .map_err(|e| establish_error(peer, &e))?;
-    Conn::client(assoc, n.max_pdu)
+    Conn::new(assoc, n.max_pdu)
 }
 
 fn establish_error(peer: &Peer, e: &dicom_ul::association::Error) -> Error {
@@ -167,7 +167,7 @@ pub struct EchoReport {
 
 /// C-ECHO: also proposes the Query/Retrieve services, to report what the node offers.
 pub fn echo(peer: &Peer) -> Result<EchoReport> {
-    let ts = vec![EXPLICIT_LE.to_string(), IMPLICIT_LE.to_string()];
+    let ts = super::uncompressed();
     let proposed: Vec<(String, Vec<String>)> = [
         VERIFICATION,
         sop::STUDY_ROOT_FIND,

@@ -486,7 +486,7 @@ impl Store {
             let sop = s.header.sop_instance_uid.as_str();
             let versions = match known.get_mut(sop) {
                 Some(v) => v,
-                None => match versions_in(&tx, sop) {
+                None => match versions(&tx, sop) {
                     Ok(v) => known.entry(sop).or_insert(v),
                     Err(e) => {
                         results[i] = Err(e.to_string());
@@ -692,7 +692,7 @@ impl Store {
         let mut fresh = Vec::new();
         let mut known = Vec::new();
         for h in headers {
-            let existing = self.versions_of(&h.sop_instance_uid)?;
+            let existing = versions(&self.conn, &h.sop_instance_uid)?;
             if existing.is_empty() && per_uid.get(&h.sop_instance_uid) == Some(&1) {
                 fresh.push(h);
             } else {
@@ -902,20 +902,6 @@ impl Store {
         report.studies = studies.len();
         report.series = series.len();
         Ok(())
-    }
-
-    /// Cached versions of a SOP instance: (version, size, CRC-32), oldest first.
-    fn versions_of(&self, sop_uid: &str) -> Result<Vec<(u32, u64, u32)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT version, size, crc32 FROM instances WHERE sop_uid = ?1 ORDER BY version",
-            )
-            .map_err(db_err)?;
-        stmt.query_map(params![sop_uid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(db_err)?
-            .collect::<std::result::Result<_, _>>()
-            .map_err(db_err)
     }
 
     /// Studies in the cache, most recent study date first.
@@ -1466,10 +1452,13 @@ fn unzip(archive: &Path, tmp: &Path) -> std::result::Result<PathBuf, String> {
     Ok(dir)
 }
 
-/// Cached versions of a SOP instance inside a transaction.
-fn versions_in(tx: &rusqlite::Transaction<'_>, sop_uid: &str) -> Result<Vec<(u32, u64, u32)>> {
-    let mut stmt = tx
-        .prepare_cached("SELECT version, size, crc32 FROM instances WHERE sop_uid = ?1")
+/// Cached versions of a SOP instance: (version, size, CRC-32), oldest first (on
+/// the connection or inside a transaction).
+fn versions(conn: &Connection, sop_uid: &str) -> Result<Vec<(u32, u64, u32)>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT version, size, crc32 FROM instances WHERE sop_uid = ?1 ORDER BY version",
+        )
         .map_err(db_err)?;
     stmt.query_map(params![sop_uid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .map_err(db_err)?
