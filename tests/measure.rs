@@ -7,7 +7,7 @@ mod common;
 use lightbox::dicom::Image;
 use lightbox::dicom::header::{Calibration, CalibrationBasis};
 use lightbox::dicom::pixels::Samples;
-use lightbox::imaging::measure::{ellipse_stats, length};
+use lightbox::imaging::measure::{angle, cobb, ellipse_stats, length, rect_stats};
 use lightbox::synth;
 
 /// The middle CT slice of a 256² phantom (FOV 358.4 mm: 1.4 mm pixels).
@@ -113,4 +113,103 @@ fn roi_statistics_match_the_hand_computed_hounsfield_values() {
         "{}",
         s.area.label()
     );
+}
+
+#[test]
+fn rectangle_roi_matches_the_hand_computed_hounsfield_values() {
+    let (image, stored) = ct_slice();
+    let cal = image.header.calibration;
+    let modality = image
+        .header
+        .modality_transform(image.header.frame(0).expect("frame"));
+    let px = image.header.pixel.as_ref().expect("pixel format");
+    let (columns, rows) = (px.columns, px.rows);
+    // A 16 mm square inside the aorta (radius 12 mm: the corners are at 11.3 mm).
+    let (x0, y0, x1, y1) = (14.0, 27.0, 30.0, 43.0);
+    let s = rect_stats(
+        &stored,
+        columns,
+        rows,
+        at(&image, x1, y1),
+        at(&image, x0, y0),
+        &modality,
+        &cal,
+    )
+    .expect("stats");
+    let f = image.header.frame(0).expect("frame");
+    let (p, sp) = (f.image_position.expect("pos"), f.pixel_spacing.expect("sp"));
+    let mut v = Vec::new();
+    for r in 0..rows {
+        for c in 0..columns {
+            let (x, y) = (p[0] + c as f64 * sp[1], p[1] + r as f64 * sp[0]);
+            if (x0..=x1).contains(&x) && (y0..=y1).contains(&y) {
+                v.push(stored[(r * columns + c) as usize] as f64 - 1024.0);
+            }
+        }
+    }
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64;
+    assert_eq!(s.pixels, v.len());
+    assert!((s.mean - mean).abs() < 1e-9, "{s:?} vs {mean}");
+    assert!((s.sd - var.sqrt()).abs() < 1e-6, "{s:?}");
+    assert!((s.mean - 45.0).abs() < 2.0, "aorta is 45 HU: {s:?}");
+    assert_eq!(
+        s.min,
+        v.iter().copied().fold(f64::INFINITY, f64::min),
+        "{s:?}"
+    );
+    let area = v.len() as f64 * sp[0] * sp[1];
+    assert!((s.area.value - area).abs() < 1e-9);
+    assert!((s.area.value - 256.0).abs() / 256.0 < 0.25, "{:?}", s.area);
+}
+
+#[test]
+fn angles_are_measured_in_millimetres_not_pixels() {
+    // Anisotropic pixels: 1 mm between rows, 2 mm between columns.
+    let cal = Calibration {
+        spacing_mm: Some([1.0, 2.0]),
+        basis: CalibrationBasis::Patient,
+    };
+    // Arms of (10, 0) and (5, 10) pixels are (20, 0) and (10, 10) mm: 45°, where
+    // the pixel grid would say 63.4°.
+    let a = angle([10.0, 0.0], [0.0, 0.0], [5.0, 10.0], &cal).expect("angle");
+    assert!((a.degrees - 45.0).abs() < 1e-9, "{a:?}");
+    assert_eq!(a.label(), "45.0°");
+    let none = Calibration {
+        spacing_mm: None,
+        basis: CalibrationBasis::Pixels,
+    };
+    let p = angle([10.0, 0.0], [0.0, 0.0], [5.0, 10.0], &none).expect("angle");
+    assert!((p.degrees - 63.434_948_8).abs() < 1e-6, "{p:?}");
+    assert!(p.label().contains("pixel aspect unknown"), "{}", p.label());
+    // A straight angle and a degenerate arm.
+    let s = angle([-3.0, 0.0], [0.0, 0.0], [7.0, 0.0], &cal).expect("angle");
+    assert!((s.degrees - 180.0).abs() < 1e-9);
+    assert!(angle([0.0, 0.0], [0.0, 0.0], [1.0, 1.0], &cal).is_none());
+}
+
+#[test]
+fn cobb_angle_is_the_acute_angle_between_endplates_however_they_were_drawn() {
+    let cal = Calibration {
+        spacing_mm: Some([0.5, 0.5]),
+        basis: CalibrationBasis::Detector,
+    };
+    // Upper endplate tilted +20°, lower one −15°: Cobb 35°.
+    let line = |deg: f64, cx: f64, cy: f64, flip: bool| {
+        let (dx, dy) = (deg.to_radians().cos() * 40.0, deg.to_radians().sin() * 40.0);
+        let (p, q) = ([cx - dx, cy - dy], [cx + dx, cy + dy]);
+        if flip { [q, p] } else { [p, q] }
+    };
+    for (f1, f2) in [(false, false), (true, false), (false, true), (true, true)] {
+        let c = cobb(
+            line(20.0, 100.0, 50.0, f1),
+            line(-15.0, 100.0, 250.0, f2),
+            &cal,
+        )
+        .expect("cobb");
+        assert!((c.degrees - 35.0).abs() < 1e-9, "{f1} {f2}: {c:?}");
+    }
+    // Parallel endplates: 0°.
+    let c = cobb(line(5.0, 0.0, 0.0, false), line(5.0, 0.0, 80.0, true), &cal).expect("cobb");
+    assert!(c.degrees.abs() < 1e-6, "{c:?}");
 }

@@ -51,6 +51,20 @@ fn demo_app(size: usize, slices: usize) -> (tempfile::TempDir, Harness<'static, 
     (tmp, harness)
 }
 
+/// A left drag from `a` to `b` in small steps, as a hand would.
+fn drag(h: &mut Harness<'static, App>, a: egui::Pos2, b: egui::Pos2) {
+    h.hover_at(a);
+    h.step();
+    h.drag_at(a);
+    h.step();
+    for k in 1..=8 {
+        h.hover_at(a + (b - a) * (k as f32 / 8.0));
+        h.step();
+    }
+    h.drop_at(b);
+    h.run_steps(2);
+}
+
 #[test]
 fn scroll_window_measure_layout_and_search() {
     let (_tmp, mut h) = demo_app(128, 24);
@@ -166,6 +180,51 @@ fn scroll_window_measure_layout_and_search() {
         values.iter().all(|v| (v - 320.0).abs() < 0.5 * s[1]),
         "{values:?}"
     );
+
+    // An angle: drag one arm to the vertex, click the end of the other: a right
+    // angle in the patient, however the image is turned.
+    h.key_press(egui::Key::A);
+    h.step();
+    let pt =
+        |h: &Harness<'static, App>, x: f64, y: f64| h.state().screen_of(0, at(x, y)).expect("pt");
+    let (arm, vertex, other) = (pt(&h, -100.0, 0.0), pt(&h, 0.0, 0.0), pt(&h, 0.0, -80.0));
+    drag(&mut h, arm, vertex);
+    h.hover_at(other);
+    h.step();
+    h.drag_at(other);
+    h.step();
+    h.drop_at(other);
+    h.run_steps(2);
+    let degrees = |h: &Harness<'static, App>, prefix: &str| -> Vec<f64> {
+        h.query_all_by_label_contains("°")
+            .filter_map(|n| n.accesskit_node().label())
+            .filter_map(|l| {
+                l.strip_prefix(prefix)?
+                    .split('°')
+                    .next()
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .collect()
+    };
+    let a = degrees(&h, "");
+    assert!(a.len() == 1 && (a[0] - 90.0).abs() < 1.0, "{a:?}");
+
+    // A Cobb angle: two endplates drawn as lines, tilted +20° and −15°.
+    h.key_press(egui::Key::C);
+    h.step();
+    let tilt = |deg: f64, y: f64| {
+        let (dx, dy) = (deg.to_radians().cos() * 60.0, deg.to_radians().sin() * 60.0);
+        ((-dx, y - dy), (dx, y + dy))
+    };
+    for (deg, y) in [(20.0, -60.0), (-15.0, 60.0)] {
+        let ((x0, y0), (x1, y1)) = tilt(deg, y);
+        let (p, q) = (pt(&h, x0, y0), pt(&h, x1, y1));
+        drag(&mut h, p, q);
+    }
+    let c = degrees(&h, "Cobb ");
+    assert!(c.len() == 1 && (c[0] - 35.0).abs() < 1.0, "{c:?}");
+    h.key_press(egui::Key::Escape);
+    h.step();
 
     // The tag browser shows the active image's header, filtered.
     h.key_press(egui::Key::T);

@@ -81,19 +81,52 @@ pub fn ellipse_stats(
     if rx <= 0.0 || ry <= 0.0 {
         return None;
     }
-    let c0 = ((cx - rx).floor().max(0.0)) as u32;
-    let c1 = ((cx + rx).ceil().min(columns as f64)) as u32;
-    let r0 = ((cy - ry).floor().max(0.0)) as u32;
-    let r1 = ((cy + ry).ceil().min(rows as f64)) as u32;
+    let inside = |x: f64, y: f64| ((x - cx) / rx).powi(2) + ((y - cy) / ry).powi(2) <= 1.0;
+    region_stats(stored, columns, rows, a, b, &inside, modality, cal)
+}
+
+/// Statistics of the pixels whose centres lie inside the box from `a` to `b`.
+pub fn rect_stats(
+    stored: &[i32],
+    columns: u32,
+    rows: u32,
+    a: [f64; 2],
+    b: [f64; 2],
+    modality: &ModalityTransform,
+    cal: &Calibration,
+) -> Option<RoiStats> {
+    let (x0, x1) = (a[0].min(b[0]), a[0].max(b[0]));
+    let (y0, y1) = (a[1].min(b[1]), a[1].max(b[1]));
+    let inside = |x: f64, y: f64| x >= x0 && x <= x1 && y >= y0 && y <= y1;
+    region_stats(stored, columns, rows, a, b, &inside, modality, cal)
+}
+
+/// Statistics over the pixels of the bounding box `a`–`b` whose centres are
+/// `inside`.
+#[allow(clippy::too_many_arguments)]
+fn region_stats(
+    stored: &[i32],
+    columns: u32,
+    rows: u32,
+    a: [f64; 2],
+    b: [f64; 2],
+    inside: &dyn Fn(f64, f64) -> bool,
+    modality: &ModalityTransform,
+    cal: &Calibration,
+) -> Option<RoiStats> {
+    let clamp = |v: f64, max: u32| v.clamp(0.0, max as f64) as u32;
+    let c0 = clamp(a[0].min(b[0]).floor(), columns);
+    let c1 = clamp(a[0].max(b[0]).ceil(), columns);
+    let r0 = clamp(a[1].min(b[1]).floor(), rows);
+    let r1 = clamp(a[1].max(b[1]).ceil(), rows);
     let (mut n, mut sum, mut sum2) = (0usize, 0.0, 0.0);
     let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
     for r in r0..r1 {
         for c in c0..c1 {
-            let (x, y) = (c as f64 + 0.5, r as f64 + 0.5);
-            if ((x - cx) / rx).powi(2) + ((y - cy) / ry).powi(2) > 1.0 {
+            if !inside(c as f64 + 0.5, r as f64 + 0.5) {
                 continue;
             }
-            let Some(&s) = stored.get((r * columns + c) as usize) else {
+            let Some(&s) = stored.get(r as usize * columns as usize + c as usize) else {
                 continue;
             };
             let v = modality.apply(s as i64);
@@ -128,5 +161,56 @@ pub fn ellipse_stats(
         min,
         max,
         area,
+    })
+}
+
+/// An angle in degrees, measured in physical space (so non-square pixels do not
+/// skew it); `square_pixels_assumed` when the image has no spacing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Angle {
+    pub degrees: f64,
+    pub square_pixels_assumed: bool,
+}
+
+impl Angle {
+    pub fn label(&self) -> String {
+        if self.square_pixels_assumed {
+            format!("{:.1}° (pixel aspect unknown)", self.degrees)
+        } else {
+            format!("{:.1}°", self.degrees)
+        }
+    }
+}
+
+/// A vector between image points in millimetres (or pixels without spacing).
+fn physical(a: [f64; 2], b: [f64; 2], cal: &Calibration) -> [f64; 2] {
+    let (rs, cs) = spacing(cal).unwrap_or((1.0, 1.0));
+    [(b[0] - a[0]) * cs, (b[1] - a[1]) * rs]
+}
+
+fn between(u: [f64; 2], v: [f64; 2]) -> Option<f64> {
+    let (nu, nv) = (u[0].hypot(u[1]), v[0].hypot(v[1]));
+    if nu == 0.0 || nv == 0.0 {
+        return None;
+    }
+    let cos = ((u[0] * v[0] + u[1] * v[1]) / (nu * nv)).clamp(-1.0, 1.0);
+    Some(cos.acos().to_degrees())
+}
+
+/// The angle at `vertex` between the arms to `a` and `c` (0–180°).
+pub fn angle(a: [f64; 2], vertex: [f64; 2], c: [f64; 2], cal: &Calibration) -> Option<Angle> {
+    Some(Angle {
+        degrees: between(physical(vertex, a, cal), physical(vertex, c, cal))?,
+        square_pixels_assumed: spacing(cal).is_none(),
+    })
+}
+
+/// The Cobb angle between two lines (each given by two points): the acute angle
+/// between them (0–90°), whichever way each was drawn.
+pub fn cobb(l1: [[f64; 2]; 2], l2: [[f64; 2]; 2], cal: &Calibration) -> Option<Angle> {
+    let d = between(physical(l1[0], l1[1], cal), physical(l2[0], l2[1], cal))?;
+    Some(Angle {
+        degrees: if d > 90.0 { 180.0 - d } else { d },
+        square_pixels_assumed: spacing(cal).is_none(),
     })
 }

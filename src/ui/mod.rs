@@ -152,7 +152,11 @@ const SHORTCUTS: &[(&str, &str)] = &[
         "O / H / V",
         "rotate 90° clockwise / flip horizontally / vertically",
     ),
-    ("L / E / Esc", "length / ellipse ROI tool / back to window"),
+    (
+        "L / A / C",
+        "length / angle (drag one arm, click the other) / Cobb (drag two lines)",
+    ),
+    ("E / Q / Esc", "ellipse / rectangle ROI / back to window"),
     (
         "K",
         "link scrolling of all viewports (priors: keeps today's offset)",
@@ -426,16 +430,9 @@ impl App {
                     Some([p[0], p[1]])
                 }
             };
-            let (Some(a), Some(b)) = (
-                m.points.first().and_then(|p| to_image(*p)),
-                m.points.get(1).and_then(|p| to_image(*p)),
-            ) else {
+            let points: Option<Vec<[f64; 2]>> = m.points.iter().map(|p| to_image(*p)).collect();
+            let Some(shape) = points.and_then(|p| Shape::from_points(&m.kind, &p)) else {
                 continue;
-            };
-            let shape = if m.kind == "ellipse" {
-                Shape::Ellipse(a, b)
-            } else {
-                Shape::Line(a, b)
             };
             self.measurements.push(Meas {
                 id: m.id,
@@ -454,19 +451,20 @@ impl App {
         let Some(h) = self.headers.get(fr.instance) else {
             return;
         };
-        let (kind, a, b) = match shape {
-            Shape::Line(a, b) => ("length", a, b),
-            Shape::Ellipse(a, b) => ("ellipse", a, b),
-        };
+        let kind = shape.kind();
+        let image_points = shape.points();
         let (space, points) = match plane_of(h, fr.frame) {
             Some(plane) => {
-                let p = |q: [f64; 2]| {
+                let p = |q: &[f64; 2]| {
                     let v = plane.patient_point(q[0] - 0.5, q[1] - 0.5);
                     [v.x, v.y, v.z]
                 };
-                ("patient", vec![p(a), p(b)])
+                ("patient", image_points.iter().map(p).collect())
             }
-            None => ("image", vec![[a[0], a[1], 0.0], [b[0], b[1], 0.0]]),
+            None => (
+                "image",
+                image_points.iter().map(|q| [q[0], q[1], 0.0]).collect(),
+            ),
         };
         let row = crate::store::MeasurementRow {
             id: 0,
@@ -504,7 +502,7 @@ impl App {
     fn measurement_list(&mut self, ui: &mut egui::Ui) {
         ui.heading("Measurements");
         if self.measurements.is_empty() {
-            ui.label("L: length, E: ellipse ROI");
+            ui.label("L length, A angle, C Cobb angle,\nE ellipse ROI, Q rectangle ROI");
         }
         let mut goto = None;
         let mut delete = None;
@@ -520,10 +518,7 @@ impl App {
             else {
                 continue;
             };
-            let value = match m.shape {
-                Shape::Line(a, b) => crate::imaging::measure::length(a, b, &h.calibration).label(),
-                Shape::Ellipse(..) => "ellipse ROI".to_string(),
-            };
+            let value = m.shape.value_label(&h.calibration);
             ui.horizontal(|ui| {
                 if ui
                     .small_button("del")
@@ -729,6 +724,10 @@ impl App {
     }
 
     fn keys(&mut self, ctx: &egui::Context) {
+        // Typing in a text field (search, filters) is not a shortcut.
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
         let count = self
             .viewports
             .get(self.active)
@@ -814,8 +813,19 @@ impl App {
             if i.key_pressed(Key::E) {
                 self.tool = Tool::Ellipse;
             }
+            if i.key_pressed(Key::A) {
+                self.tool = Tool::Angle;
+            }
+            if i.key_pressed(Key::C) {
+                self.tool = Tool::Cobb;
+            }
+            if i.key_pressed(Key::Q) {
+                self.tool = Tool::Rect;
+            }
             if i.key_pressed(Key::Escape) {
                 self.tool = Tool::Window;
+                v.pending = None;
+                v.drawing = None;
             }
             if i.key_pressed(Key::Delete)
                 && let Some(set) = v.set
@@ -959,7 +969,10 @@ impl App {
             for (t, name) in [
                 (Tool::Window, "W/L"),
                 (Tool::Length, "length"),
+                (Tool::Angle, "angle"),
+                (Tool::Cobb, "Cobb"),
                 (Tool::Ellipse, "ellipse ROI"),
+                (Tool::Rect, "rect ROI"),
             ] {
                 if ui.selectable_label(self.tool == t, name).clicked() {
                     self.tool = t;
@@ -1017,6 +1030,7 @@ impl App {
                 let slot = self.slots.get(s)?.get(vp.index)?;
                 let fr = ls.set.frames.get(vp.index)?;
                 Some(FrameView {
+                    set: s,
                     header: self.headers.get(fr.instance)?,
                     frame: fr.frame,
                     pixels: self.expanded.get(&(s, vp.index)),

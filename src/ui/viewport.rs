@@ -37,7 +37,10 @@ pub enum Tool {
     #[default]
     Window,
     Length,
+    Angle,
+    Cobb,
     Ellipse,
+    Rect,
 }
 
 /// A measurement's shape, in image pixel coordinates (column, row).
@@ -46,6 +49,62 @@ pub enum Shape {
     Line([f64; 2], [f64; 2]),
     /// The ellipse inscribed in the box between two corners.
     Ellipse([f64; 2], [f64; 2]),
+    /// The box between two corners.
+    Rect([f64; 2], [f64; 2]),
+    /// Arm end, vertex, arm end.
+    Angle([f64; 2], [f64; 2], [f64; 2]),
+    /// Two lines (endplates).
+    Cobb([[f64; 2]; 2], [[f64; 2]; 2]),
+}
+
+impl Shape {
+    /// The kind stored in the cache index.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Shape::Line(..) => "length",
+            Shape::Ellipse(..) => "ellipse",
+            Shape::Rect(..) => "rectangle",
+            Shape::Angle(..) => "angle",
+            Shape::Cobb(..) => "cobb",
+        }
+    }
+
+    /// Its defining points (image coordinates), in order.
+    pub fn points(&self) -> Vec<[f64; 2]> {
+        match *self {
+            Shape::Line(a, b) | Shape::Ellipse(a, b) | Shape::Rect(a, b) => vec![a, b],
+            Shape::Angle(a, v, c) => vec![a, v, c],
+            Shape::Cobb([a, b], [c, d]) => vec![a, b, c, d],
+        }
+    }
+
+    /// The shape of a stored kind and its points (None when they do not fit).
+    pub fn from_points(kind: &str, p: &[[f64; 2]]) -> Option<Shape> {
+        Some(match (kind, p) {
+            ("length", [a, b]) => Shape::Line(*a, *b),
+            ("ellipse", [a, b]) => Shape::Ellipse(*a, *b),
+            ("rectangle", [a, b]) => Shape::Rect(*a, *b),
+            ("angle", [a, v, c]) => Shape::Angle(*a, *v, *c),
+            ("cobb", [a, b, c, d]) => Shape::Cobb([*a, *b], [*c, *d]),
+            _ => return None,
+        })
+    }
+
+    /// Its value with the calibration basis, for shapes that need no pixels.
+    pub fn value_label(&self, cal: &crate::dicom::header::Calibration) -> String {
+        use crate::imaging::measure;
+        match *self {
+            Shape::Line(a, b) => measure::length(a, b, cal).label(),
+            Shape::Angle(a, v, c) => measure::angle(a, v, c, cal)
+                .map(|x| x.label())
+                .unwrap_or_else(|| "angle".into()),
+            Shape::Cobb(l1, l2) => measure::cobb(l1, l2, cal)
+                .map(|x| format!("Cobb {}", x.label()))
+                .unwrap_or_else(|| "Cobb".into()),
+            Shape::Ellipse(..) => "ellipse ROI".into(),
+            Shape::Rect(..) => "rectangle ROI".into(),
+        }
+    }
 }
 
 /// Viewport state.
@@ -53,6 +112,10 @@ pub enum Shape {
 pub struct Viewport {
     /// A shape being drawn (image coordinates).
     pub drawing: Option<([f64; 2], [f64; 2])>,
+    /// The finished first stroke of a two-stroke shape (angle: arm and vertex;
+    /// Cobb: the first line), on image `pending_at` of set `pending_set`.
+    pub pending: Option<([f64; 2], [f64; 2])>,
+    pub pending_at: (usize, usize),
     /// Display set shown (index into the app's sets).
     pub set: Option<usize>,
     pub index: usize,
@@ -105,6 +168,8 @@ impl Affine {
 /// What the viewport needs to draw its current frame.
 #[derive(Debug)]
 pub struct FrameView<'a> {
+    /// The display set shown.
+    pub set: usize,
     pub header: &'a ImageHeader,
     pub frame: u32,
     pub pixels: Option<&'a Arc<FramePixels>>,
@@ -317,6 +382,13 @@ impl Viewport {
         let map = self.affine(rect, w, h, rs, cs);
         self.mapping = Some(map);
         let to_image = |p: Pos2| map.image(p);
+        // A two-stroke shape is forgotten when the image or the tool changes.
+        if self.pending.is_some()
+            && (self.pending_at != (view.set, self.index)
+                || !matches!(view.tool, Tool::Angle | Tool::Cobb))
+        {
+            self.pending = None;
+        }
         if view.tool != Tool::Window {
             // The drag starts where the button went down, not where egui noticed
             // the movement.
@@ -332,14 +404,33 @@ impl Viewport {
             {
                 d.1 = to_image(p);
             }
-            if response.drag_stopped()
-                && let Some((a, b)) = self.drawing.take()
-                && (a[0] - b[0]).abs() + (a[1] - b[1]).abs() > 1.0
+            let stroke = if response.drag_stopped() {
+                self.drawing
+                    .take()
+                    .filter(|(a, b)| (a[0] - b[0]).abs() + (a[1] - b[1]).abs() > 1.0)
+            } else if response.clicked()
+                && view.tool == Tool::Angle
+                && let Some((_, v)) = self.pending
+                && let Some(p) = response.interact_pointer_pos()
             {
-                out.new_shape = Some(match view.tool {
-                    Tool::Ellipse => Shape::Ellipse(a, b),
-                    _ => Shape::Line(a, b),
-                });
+                // The angle's second arm may be placed with a click.
+                Some((v, to_image(p)))
+            } else {
+                None
+            };
+            if let Some((a, b)) = stroke {
+                out.new_shape = match (view.tool, self.pending.take()) {
+                    (Tool::Ellipse, _) => Some(Shape::Ellipse(a, b)),
+                    (Tool::Rect, _) => Some(Shape::Rect(a, b)),
+                    (Tool::Angle, Some((p, v))) => Some(Shape::Angle(p, v, b)),
+                    (Tool::Cobb, Some((p, q))) => Some(Shape::Cobb([p, q], [a, b])),
+                    (Tool::Angle | Tool::Cobb, None) => {
+                        self.pending = Some((a, b));
+                        self.pending_at = (view.set, self.index);
+                        None
+                    }
+                    _ => Some(Shape::Line(a, b)),
+                };
             }
         } else if response.dragged_by(egui::PointerButton::Primary)
             && let Some((plan, _)) = &plan
@@ -394,11 +485,23 @@ impl Viewport {
                     _ => None,
                 };
                 let mut shapes = view.shapes.clone();
-                if let Some((a, b)) = self.drawing {
-                    shapes.push(match view.tool {
-                        Tool::Ellipse => Shape::Ellipse(a, b),
-                        _ => Shape::Line(a, b),
-                    });
+                let hover = response.hover_pos().map(|p| map.image(p));
+                match (view.tool, self.pending, self.drawing) {
+                    (Tool::Ellipse, _, Some((a, b))) => shapes.push(Shape::Ellipse(a, b)),
+                    (Tool::Rect, _, Some((a, b))) => shapes.push(Shape::Rect(a, b)),
+                    (Tool::Angle, Some((p, v)), d) => {
+                        if let Some(c) = d.map(|d| d.1).or(hover) {
+                            shapes.push(Shape::Angle(p, v, c));
+                        } else {
+                            shapes.push(Shape::Line(p, v));
+                        }
+                    }
+                    (Tool::Cobb, Some((p, q)), Some((a, b))) => {
+                        shapes.push(Shape::Cobb([p, q], [a, b]))
+                    }
+                    (Tool::Cobb, Some((p, q)), None) => shapes.push(Shape::Line(p, q)),
+                    (_, _, Some((a, b))) => shapes.push(Shape::Line(a, b)),
+                    _ => {}
                 }
                 for shape in &shapes {
                     draw_measurement(&painter, rect, &view, modality, *shape, &to_screen);
@@ -692,18 +795,28 @@ fn draw_measurement(
             let mid = Pos2::new(mid.x.clamp(rect.min.x + 90.0, rect.max.x - 90.0), mid.y);
             painter.text(mid, egui::Align2::CENTER_BOTTOM, m.label(), font, color);
         }
-        Shape::Ellipse(a, b) => {
+        Shape::Ellipse(a, b) | Shape::Rect(a, b) => {
             let (pa, pb) = (to_screen(a), to_screen(b));
             let r = Rect::from_two_pos(pa, pb);
-            painter.add(egui::Shape::ellipse_stroke(
-                r.center(),
-                r.size() / 2.0,
-                stroke,
-            ));
+            let ellipse = matches!(shape, Shape::Ellipse(..));
+            if ellipse {
+                painter.add(egui::Shape::ellipse_stroke(
+                    r.center(),
+                    r.size() / 2.0,
+                    stroke,
+                ));
+            } else {
+                painter.rect_stroke(r, 0.0, stroke, egui::StrokeKind::Middle);
+            }
             let text = match (view.pixels, modality) {
                 (Some(px), Some(m)) => match &px.samples {
                     crate::dicom::pixels::Samples::Mono(v) => {
-                        measure::ellipse_stats(v, px.columns, px.rows, a, b, m, cal).map(|s| {
+                        let stats = if ellipse {
+                            measure::ellipse_stats(v, px.columns, px.rows, a, b, m, cal)
+                        } else {
+                            measure::rect_stats(v, px.columns, px.rows, a, b, m, cal)
+                        };
+                        stats.map(|s| {
                             let unit = if view.header.modality.as_deref() == Some("CT") {
                                 " HU"
                             } else {
@@ -723,7 +836,7 @@ fn draw_measurement(
                 },
                 _ => None,
             };
-            // Beside the ellipse, on the side with room.
+            // Beside the region, on the side with room.
             let (at, align) = if r.max.x + 230.0 < rect.max.x {
                 (
                     Pos2::new(r.max.x + 6.0, r.center().y),
@@ -739,6 +852,44 @@ fn draw_measurement(
                 at,
                 align,
                 text.unwrap_or_else(|| "no grey values here".into()),
+                font,
+                color,
+            );
+        }
+        Shape::Angle(a, v, c) => {
+            let (pa, pv, pc) = (to_screen(a), to_screen(v), to_screen(c));
+            painter.line_segment([pa, pv], stroke);
+            painter.line_segment([pv, pc], stroke);
+            painter.text(
+                pv + Vec2::new(8.0, -8.0),
+                egui::Align2::LEFT_BOTTOM,
+                shape.value_label(cal),
+                font,
+                color,
+            );
+        }
+        Shape::Cobb(l1, l2) => {
+            let (p1, q1, p2, q2) = (
+                to_screen(l1[0]),
+                to_screen(l1[1]),
+                to_screen(l2[0]),
+                to_screen(l2[1]),
+            );
+            painter.line_segment([p1, q1], stroke);
+            painter.line_segment([p2, q2], stroke);
+            // A dashed connector between the line middles, the value beside it.
+            let (m1, m2) = (p1 + (q1 - p1) / 2.0, p2 + (q2 - p2) / 2.0);
+            painter.add(egui::Shape::dashed_line(
+                &[m1, m2],
+                egui::Stroke::new(1.0, color),
+                4.0,
+                4.0,
+            ));
+            let mid = m1 + (m2 - m1) / 2.0;
+            painter.text(
+                mid + Vec2::new(8.0, 0.0),
+                egui::Align2::LEFT_CENTER,
+                shape.value_label(cal),
                 font,
                 color,
             );
