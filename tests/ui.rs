@@ -24,9 +24,9 @@ fn demo_app(size: usize, slices: usize) -> (tempfile::TempDir, Harness<'static, 
         .import(&[src], ImportMode::Copy)
         .expect("import");
     let launch = Launch {
-        cache,
         open_studies: vec![current, prior],
         layout: (1, 2),
+        ..Launch::new(cache)
     };
     let mut harness = Harness::builder()
         .with_size((1400.0, 900.0))
@@ -271,5 +271,108 @@ fn scroll_window_measure_layout_and_search() {
     assert!(
         !studies.is_empty() && studies.iter().all(|l| l.contains("HEAD")),
         "{studies:?}"
+    );
+}
+
+/// Step the harness until `done` holds (bounded; the workers run on their own
+/// threads).
+fn step_until(h: &mut Harness<'static, App>, what: &str, done: impl Fn(&App) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out: {what}"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run_steps(2);
+}
+
+#[test]
+fn the_pacs_tab_finds_retrieves_and_opens_a_study() {
+    use lightbox::ui::pacs::{PacsSettings, RetrieveState};
+    let tmp = common::tempdir();
+    let src = tmp.path().join("src");
+    synth::write_demo(&src, 6, 64).expect("demo");
+    let files = lightbox::scan::list_files(&src).expect("list");
+    let scp_port = common::free_port();
+    let orthanc = common::pacs::Orthanc::start(tmp.path(), &[("lightbox", "LIGHTBOX", scp_port)]);
+    orthanc.upload(&files);
+    let mr: Vec<_> = files
+        .iter()
+        .filter(|f| {
+            lightbox::dicom::read_header(f).is_ok_and(|h| h.modality.as_deref() == Some("MR"))
+        })
+        .collect();
+    assert!(!mr.is_empty());
+    let mut node = lightbox::config::Node::ad_hoc("127.0.0.1", orthanc.dicom, "ORTHANC");
+    node.name = "orthanc".into();
+    let cache = tmp.path().join("cache");
+    let launch = Launch {
+        pacs: PacsSettings {
+            nodes: vec![node],
+            ae_title: "LIGHTBOX".into(),
+            scp_port,
+            ..Default::default()
+        },
+        ..Launch::new(cache.clone())
+    };
+    let mut h = Harness::builder()
+        .with_size((1400.0, 900.0))
+        .wgpu()
+        .build_eframe(move |cc| App::create(launch, cc).expect("viewer"));
+    h.run_steps(2);
+    h.get_by_label("orthanc").click();
+    h.run_steps(2);
+    let text = egui::accesskit::Role::TextInput;
+    for (field, value) in [("Patient name", "PHANTOM*"), ("Modality", "MR")] {
+        h.get_by_role_and_label(text, field).focus();
+        h.step();
+        h.get_by_role_and_label(text, field).type_text(value);
+        h.step();
+    }
+    h.get_by_label("Find").click();
+    step_until(&mut h, "C-FIND answers", |a| !a.pacs().results().is_empty());
+    let results = h.state().pacs().results().to_vec();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0].patient_name, "PHANTOM HEAD");
+    assert_eq!(results[0].instances, Some(mr.len()));
+    let uid = results[0].study_uid.clone();
+
+    h.get_by_label("retrieve").click();
+    step_until(&mut h, "the retrieve", |a| {
+        matches!(
+            a.pacs().state_of(&uid),
+            Some(RetrieveState::Done { .. } | RetrieveState::Failed(_))
+        )
+    });
+    assert!(
+        matches!(
+            h.state().pacs().state_of(&uid),
+            Some(RetrieveState::Done { complete: true, .. })
+        ),
+        "{:?}",
+        h.state().pacs().state_of(&uid)
+    );
+    let store = Store::open(&cache).expect("cache");
+    let n: usize = store
+        .series_of(&uid)
+        .expect("series")
+        .iter()
+        .map(|s| store.instances_of(&s.series_uid).expect("instances").len())
+        .sum();
+    assert_eq!(n, mr.len(), "every MR image is cached");
+
+    // Now cached: it opens from the tab.
+    h.get_by_label("open").click();
+    step_until(&mut h, "decoding", |a| {
+        let (done, total) = a.decoded();
+        total == mr.len() && done == total
+    });
+    assert_eq!(
+        h.state().header_of(0).expect("shown").study_uid,
+        uid,
+        "the retrieved study is on screen"
     );
 }

@@ -351,6 +351,7 @@ fn cmd_view(paths: &[PathBuf], cache: Option<PathBuf>) -> Result<ExitCode> {
         cache: root,
         layout: if open.len() > 1 { (1, 2) } else { (1, 1) },
         open_studies: open,
+        pacs: pacs_settings(),
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -384,8 +385,27 @@ fn cmd_demo(cache: Option<PathBuf>, slices: usize, size: usize) -> Result<ExitCo
         cache: root,
         open_studies: vec![current, prior],
         layout: (1, 2),
+        pacs: pacs_settings(),
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The PACS nodes, AE title and SCP port of the configuration, for the viewer's
+/// browser (none when the configuration cannot be read: the viewer still opens,
+/// and says why on stderr).
+fn pacs_settings() -> crate::ui::pacs::PacsSettings {
+    match crate::config::load(&crate::config::default_path()) {
+        Ok(c) => crate::ui::pacs::PacsSettings {
+            nodes: c.nodes,
+            ae_title: c.ae_title.0,
+            scp_port: c.scp_port.0,
+            durability: c.durability.0,
+        },
+        Err(e) => {
+            eprintln!("configuration: {e} (no PACS tabs)");
+            crate::ui::pacs::PacsSettings::default()
+        }
+    }
 }
 
 fn parse_window(s: &str) -> Result<Window> {

@@ -4,6 +4,7 @@
 //! Loading and decoding run on worker threads; the UI never waits for them.
 
 pub mod loader;
+pub mod pacs;
 pub mod viewport;
 
 use std::path::PathBuf;
@@ -33,6 +34,36 @@ pub struct Launch {
     pub open_studies: Vec<String>,
     /// Initial layout (rows, columns).
     pub layout: (usize, usize),
+    /// PACS nodes for the browser's tabs, our AE title and Storage SCP port.
+    pub pacs: pacs::PacsSettings,
+}
+
+impl Launch {
+    /// The viewer on a cache, nothing open, one viewport, no PACS.
+    pub fn new(cache: PathBuf) -> Launch {
+        Launch {
+            cache,
+            open_studies: Vec::new(),
+            layout: (1, 1),
+            pacs: pacs::PacsSettings::default(),
+        }
+    }
+}
+
+/// Which tab the study browser shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BrowserTab {
+    Local,
+    /// A PACS node (index into the configured nodes).
+    Node(usize),
+}
+
+/// How the local study list is sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SortBy {
+    /// Newest study first.
+    Date,
+    Name,
 }
 
 /// Start the viewer (blocks until the window is closed).
@@ -66,6 +97,11 @@ pub struct App {
     launch: Launch,
     studies: Vec<StudyRow>,
     search: String,
+    tab: BrowserTab,
+    sort: SortBy,
+    /// A study the user asked to delete, waiting for confirmation.
+    confirm_delete: Option<String>,
+    pacs: pacs::Pacs,
     ctx: egui::Context,
     rx: Option<Receiver<Loaded>>,
     headers: Arc<Vec<ImageHeader>>,
@@ -197,6 +233,11 @@ impl App {
         (done, self.slots.iter().map(Vec::len).sum())
     }
 
+    /// The PACS tabs' state.
+    pub fn pacs(&self) -> &pacs::Pacs {
+        &self.pacs
+    }
+
     /// A viewport's state.
     pub fn viewport(&self, i: usize) -> Option<&Viewport> {
         self.viewports.get(i)
@@ -224,6 +265,10 @@ impl App {
         let mut app = App {
             studies: Vec::new(),
             search: String::new(),
+            tab: BrowserTab::Local,
+            sort: SortBy::Date,
+            confirm_delete: None,
+            pacs: pacs::Pacs::new(launch.pacs.clone(), launch.cache.clone(), ctx.clone()),
             ctx,
             rx: None,
             headers: Arc::new(Vec::new()),
@@ -263,7 +308,18 @@ impl App {
 
     fn refresh_studies(&mut self) {
         match Store::open(&self.launch.cache).and_then(|s| s.studies()) {
-            Ok(s) => self.studies = s,
+            Ok(mut s) => {
+                match self.sort {
+                    SortBy::Date => s.sort_by(|a, b| b.date.cmp(&a.date)),
+                    SortBy::Name => s.sort_by(|a, b| {
+                        a.patient_name
+                            .to_lowercase()
+                            .cmp(&b.patient_name.to_lowercase())
+                            .then(b.date.cmp(&a.date))
+                    }),
+                }
+                self.studies = s;
+            }
             Err(e) => self.status = format!("cache: {e}"),
         }
     }
@@ -863,19 +919,85 @@ impl App {
     }
 
     fn browser(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Studies");
+        ui.horizontal_wrapped(|ui| {
+            if ui
+                .selectable_label(self.tab == BrowserTab::Local, "Local")
+                .clicked()
+            {
+                self.tab = BrowserTab::Local;
+            }
+            for (i, name) in self.pacs.node_names().iter().enumerate() {
+                if ui
+                    .selectable_label(self.tab == BrowserTab::Node(i), name)
+                    .on_hover_text("query and retrieve from this PACS")
+                    .clicked()
+                {
+                    self.tab = BrowserTab::Node(i);
+                    self.pacs.node = i;
+                }
+            }
+        });
+        ui.separator();
+        match self.tab {
+            BrowserTab::Local => self.local_studies(ui),
+            BrowserTab::Node(_) => {
+                let cached: std::collections::HashSet<String> =
+                    self.studies.iter().map(|s| s.study_uid.clone()).collect();
+                let action = self.pacs.ui(ui, &cached);
+                if std::mem::take(&mut self.pacs.arrived) {
+                    self.refresh_studies();
+                }
+                if let Some(pacs::Action::Open(uid)) = action {
+                    self.open(&[uid]);
+                }
+            }
+        }
+    }
+
+    /// The local cache's studies: search, sort, open, pin, delete.
+    fn local_studies(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             let label = ui.label("Search");
             ui.text_edit_singleline(&mut self.search)
                 .labelled_by(label.id)
                 .on_hover_text("name, ID, date, modality or description");
         });
-        if ui.button("Refresh").clicked() {
-            self.refresh_studies();
+        ui.horizontal(|ui| {
+            ui.label("Sort");
+            for (s, name) in [(SortBy::Date, "date"), (SortBy::Name, "name")] {
+                if ui.selectable_label(self.sort == s, name).clicked() {
+                    self.sort = s;
+                    self.refresh_studies();
+                }
+            }
+            if ui.button("Refresh").clicked() {
+                self.refresh_studies();
+            }
+        });
+        if let Some(uid) = self.confirm_delete.clone() {
+            ui.colored_label(
+                Color32::from_rgb(230, 160, 60),
+                "Delete this study from the local cache?",
+            );
+            ui.horizontal(|ui| {
+                if ui.button("delete").clicked() {
+                    match Store::open(&self.launch.cache).and_then(|mut s| s.remove_study(&uid)) {
+                        Ok(n) => self.status = format!("{n} file(s) removed from the cache"),
+                        Err(e) => self.status = format!("not deleted: {e}"),
+                    }
+                    self.confirm_delete = None;
+                    self.refresh_studies();
+                }
+                if ui.button("keep").clicked() {
+                    self.confirm_delete = None;
+                }
+            });
         }
         ui.separator();
         let needle = self.search.to_lowercase();
         let mut open = None;
+        let mut pin = None;
+        let mut delete = None;
         egui::ScrollArea::vertical().show(ui, |ui| {
             for s in &self.studies {
                 let text = format!(
@@ -893,13 +1015,44 @@ impl App {
                 if !needle.is_empty() && !text.to_lowercase().contains(&needle) {
                     continue;
                 }
-                if ui.selectable_label(false, text).clicked() {
+                let r = ui.selectable_label(false, text);
+                if r.clicked() {
                     open = Some(s.study_uid.clone());
+                }
+                r.context_menu(|ui| {
+                    if ui.button("open").clicked() {
+                        open = Some(s.study_uid.clone());
+                    }
+                    if ui
+                        .button(if s.pinned {
+                            "unpin"
+                        } else {
+                            "pin (never evicted)"
+                        })
+                        .clicked()
+                    {
+                        pin = Some((s.study_uid.clone(), !s.pinned));
+                    }
+                    if ui.button("delete…").clicked() {
+                        delete = Some(s.study_uid.clone());
+                    }
+                });
+                if s.pinned {
+                    ui.colored_label(Color32::from_rgb(120, 180, 255), "📌 pinned");
                 }
             }
         });
         if let Some(uid) = open {
             self.open(&[uid]);
+        }
+        if let Some((uid, p)) = pin {
+            if let Err(e) = Store::open(&self.launch.cache).and_then(|s| s.set_pinned(&uid, p)) {
+                self.status = format!("pin: {e}");
+            }
+            self.refresh_studies();
+        }
+        if delete.is_some() {
+            self.confirm_delete = delete;
         }
     }
 

@@ -1,0 +1,507 @@
+//! The study browser's PACS tab: one per configured node. A C-FIND at study level
+//! with the same keys as `lightbox find`, answers filling the table as they come;
+//! retrieve (C-MOVE or C-GET, as the node is configured) into the local cache with
+//! a progress bar per study and a cancel button. Finds and retrieves run on worker
+//! threads; the UI only reads their messages. Retrieves run one at a time (a
+//! C-MOVE needs our Storage SCP's port), queued in the order asked.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+use dicom_dictionary_std::tags;
+use eframe::egui::{self, Color32};
+
+use crate::config::Node;
+use crate::net::find::{self, Keys, Level, Model, Query};
+use crate::net::retrieve::{self, Progress, Request};
+use crate::net::scu::Peer;
+use crate::store::{Durability, Ingest};
+
+/// What the viewer knows of the network (from the configuration).
+#[derive(Debug, Clone)]
+pub struct PacsSettings {
+    pub nodes: Vec<Node>,
+    /// Our AE title.
+    pub ae_title: String,
+    /// Port of our Storage SCP during a C-MOVE.
+    pub scp_port: u16,
+    pub durability: Durability,
+}
+
+impl Default for PacsSettings {
+    fn default() -> PacsSettings {
+        PacsSettings {
+            nodes: Vec::new(),
+            ae_title: "LIGHTBOX".into(),
+            scp_port: 11112,
+            durability: Durability::Batched,
+        }
+    }
+}
+
+/// A study a node answered with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteStudy {
+    pub study_uid: String,
+    pub patient_name: String,
+    pub patient_id: String,
+    pub date: String,
+    pub modalities: String,
+    pub description: String,
+    pub accession: String,
+    pub instances: Option<usize>,
+}
+
+/// Where a retrieve stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetrieveState {
+    Queued,
+    Running { received: usize, to_fetch: usize },
+    Done { complete: bool, text: String },
+    Failed(String),
+}
+
+enum Msg {
+    Match(u64, RemoteStudy),
+    FindDone(u64, Result<String, String>),
+    Progress(String, usize, usize),
+    RetrieveDone(String, Result<retrieve::Report, String>),
+}
+
+struct Job {
+    peer: Peer,
+    req: Request,
+    cancel: Arc<AtomicBool>,
+}
+
+/// What the user asked the app to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Open a study now in the cache.
+    Open(String),
+}
+
+/// The PACS tabs' state.
+pub struct Pacs {
+    settings: PacsSettings,
+    cache: PathBuf,
+    /// The node shown.
+    pub node: usize,
+    name: String,
+    patient_id: String,
+    date: String,
+    modality: String,
+    accession: String,
+    results: Vec<RemoteStudy>,
+    /// Generation of the find whose answers are shown (older answers are dropped).
+    generation: u64,
+    finding: Option<Arc<AtomicBool>>,
+    find_status: String,
+    jobs: HashMap<String, (RetrieveState, Arc<AtomicBool>)>,
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+    worker: Option<Sender<Job>>,
+    /// Studies retrieved since the app last asked (it refreshes its list).
+    pub arrived: bool,
+    ctx: egui::Context,
+}
+
+impl std::fmt::Debug for Pacs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pacs")
+            .field("nodes", &self.settings.nodes.len())
+            .finish()
+    }
+}
+
+fn opt(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+impl Pacs {
+    pub fn new(settings: PacsSettings, cache: PathBuf, ctx: egui::Context) -> Pacs {
+        let (tx, rx) = channel();
+        Pacs {
+            settings,
+            cache,
+            node: 0,
+            name: String::new(),
+            patient_id: String::new(),
+            date: String::new(),
+            modality: String::new(),
+            accession: String::new(),
+            results: Vec::new(),
+            generation: 0,
+            finding: None,
+            find_status: String::new(),
+            jobs: HashMap::new(),
+            tx,
+            rx,
+            worker: None,
+            arrived: false,
+            ctx,
+        }
+    }
+
+    /// Configured node names (one tab each).
+    pub fn node_names(&self) -> Vec<String> {
+        self.settings.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    /// The answers shown.
+    pub fn results(&self) -> &[RemoteStudy] {
+        &self.results
+    }
+
+    /// A study's retrieve state.
+    pub fn state_of(&self, study_uid: &str) -> Option<&RetrieveState> {
+        self.jobs.get(study_uid).map(|j| &j.0)
+    }
+
+    fn peer(&self) -> Option<Peer> {
+        let node = self.settings.nodes.get(self.node)?.clone();
+        Some(Peer::new(node, &self.settings.ae_title))
+    }
+
+    fn query(&self) -> Query {
+        let mut q = Query::new(Level::Study);
+        q.model = Model::StudyRoot;
+        q.keys = Keys {
+            patient_name: opt(&self.name),
+            patient_id: opt(&self.patient_id),
+            accession: opt(&self.accession),
+            date: opt(&self.date),
+            modality: opt(&self.modality).map(|m| m.to_uppercase()),
+            ..Default::default()
+        };
+        q.limit = Some(1000);
+        q
+    }
+
+    /// Start a C-FIND with the form's keys (cancelling one under way).
+    pub fn start_find(&mut self) {
+        if let Some(c) = self.finding.take() {
+            c.store(true, Ordering::Relaxed);
+        }
+        let Some(peer) = self.peer() else { return };
+        let q = self.query();
+        if let Err(e) = q.validate() {
+            self.find_status = e.to_string();
+            return;
+        }
+        self.generation += 1;
+        self.results.clear();
+        self.find_status = format!("querying {}…", peer.label());
+        let generation = self.generation;
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.finding = Some(Arc::clone(&cancel));
+        let (tx, ctx) = (self.tx.clone(), self.ctx.clone());
+        std::thread::spawn(move || {
+            let mut on_match = |m: &find::Match| {
+                let get = |t| m.get(t).unwrap_or_default();
+                let Some(uid) = m.get(tags::STUDY_INSTANCE_UID) else {
+                    return;
+                };
+                let _ = tx.send(Msg::Match(
+                    generation,
+                    RemoteStudy {
+                        study_uid: uid,
+                        patient_name: get(tags::PATIENT_NAME).replace('^', " "),
+                        patient_id: get(tags::PATIENT_ID),
+                        date: get(tags::STUDY_DATE),
+                        modalities: get(tags::MODALITIES_IN_STUDY).replace('\\', "/"),
+                        description: get(tags::STUDY_DESCRIPTION),
+                        accession: get(tags::ACCESSION_NUMBER),
+                        instances: m.count(tags::NUMBER_OF_STUDY_RELATED_INSTANCES),
+                    },
+                ));
+                ctx.request_repaint();
+            };
+            let r = find::find(&peer, &q, &cancel, &mut on_match)
+                .map(|o| {
+                    let n = o.matches.len();
+                    format!(
+                        "{n} stud{} on {}{}{}",
+                        if n == 1 { "y" } else { "ies" },
+                        peer.label(),
+                        if o.cancelled { " (stopped)" } else { "" },
+                        if o.partial_keys {
+                            " (the node ignored some keys)"
+                        } else {
+                            ""
+                        }
+                    )
+                })
+                .map_err(|e| e.to_string());
+            let _ = tx.send(Msg::FindDone(generation, r));
+            ctx.request_repaint();
+        });
+    }
+
+    /// Queue a retrieve of a study into the cache.
+    pub fn start_retrieve(&mut self, study_uid: &str) {
+        let Some(peer) = self.peer() else { return };
+        if matches!(
+            self.state_of(study_uid),
+            Some(RetrieveState::Queued | RetrieveState::Running { .. })
+        ) {
+            return;
+        }
+        let req = Request {
+            study_uid: study_uid.to_string(),
+            series: Vec::new(),
+            method: peer.node.retrieve,
+            parallel: peer.node.parallel.max(1),
+            scp_port: self.settings.scp_port,
+            scp_bind: "0.0.0.0".into(),
+        };
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.jobs.insert(
+            study_uid.to_string(),
+            (RetrieveState::Queued, Arc::clone(&cancel)),
+        );
+        let worker = self.worker.get_or_insert_with(|| {
+            let (jtx, jrx) = channel::<Job>();
+            let (tx, ctx) = (self.tx.clone(), self.ctx.clone());
+            let (cache, durability) = (self.cache.clone(), self.settings.durability);
+            std::thread::spawn(move || {
+                while let Ok(job) = jrx.recv() {
+                    let study = job.req.study_uid.clone();
+                    if job.cancel.load(Ordering::Relaxed) {
+                        let _ = tx.send(Msg::RetrieveDone(study, Err("cancelled".into())));
+                        ctx.request_repaint();
+                        continue;
+                    }
+                    let progress = |p: Progress| {
+                        if let Progress::Received { received, to_fetch } = p {
+                            let _ = tx.send(Msg::Progress(study.clone(), received, to_fetch));
+                            ctx.request_repaint();
+                        } else if let Progress::Planned {
+                            instances,
+                            already_cached,
+                            ..
+                        } = p
+                        {
+                            let _ = tx.send(Msg::Progress(
+                                study.clone(),
+                                0,
+                                instances.saturating_sub(already_cached),
+                            ));
+                            ctx.request_repaint();
+                        }
+                    };
+                    let r = Ingest::start(&cache, durability)
+                        .map(Arc::new)
+                        .and_then(|ingest| {
+                            retrieve::retrieve(&job.peer, &job.req, &ingest, &job.cancel, &progress)
+                        })
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::RetrieveDone(study, r));
+                    ctx.request_repaint();
+                }
+            });
+            jtx
+        });
+        let _ = worker.send(Job { peer, req, cancel });
+    }
+
+    /// Cancel a queued or running retrieve (C-CANCEL; what arrived stays cached).
+    pub fn cancel(&mut self, study_uid: &str) {
+        if let Some((_, c)) = self.jobs.get(study_uid) {
+            c.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Take the workers' messages.
+    pub fn poll(&mut self) {
+        while let Ok(m) = self.rx.try_recv() {
+            match m {
+                Msg::Match(g, s) if g == self.generation => self.results.push(s),
+                Msg::FindDone(g, r) if g == self.generation => {
+                    self.finding = None;
+                    self.find_status = match r {
+                        Ok(t) => t,
+                        Err(e) => format!("query failed: {e}"),
+                    };
+                }
+                Msg::Progress(study, received, to_fetch) => {
+                    if let Some(j) = self.jobs.get_mut(&study) {
+                        j.0 = RetrieveState::Running { received, to_fetch };
+                    }
+                }
+                Msg::RetrieveDone(study, r) => {
+                    let state = match r {
+                        Ok(rep) => {
+                            self.arrived = true;
+                            let cached = rep.expected - rep.missing;
+                            RetrieveState::Done {
+                                complete: rep.complete,
+                                text: if rep.complete {
+                                    format!("{cached} images cached")
+                                } else if rep.cancelled {
+                                    format!("cancelled: {cached}/{} cached", rep.expected)
+                                } else {
+                                    format!(
+                                        "incomplete: {cached}/{} cached{}",
+                                        rep.expected,
+                                        rep.problems
+                                            .first()
+                                            .map(|p| format!(" ({p})"))
+                                            .unwrap_or_default()
+                                    )
+                                },
+                            }
+                        }
+                        Err(e) => RetrieveState::Failed(e),
+                    };
+                    if let Some(j) = self.jobs.get_mut(&study) {
+                        j.0 = state;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The tab for the selected node: query form, answers, retrieves.
+    pub fn ui(&mut self, ui: &mut egui::Ui, cached: &HashSet<String>) -> Option<Action> {
+        self.poll();
+        let Some(node) = self.settings.nodes.get(self.node) else {
+            ui.label(
+                "No PACS configured: add a [[nodes]] entry to the configuration (lightbox config).",
+            );
+            return None;
+        };
+        ui.label(format!(
+            "{} — {}@{}:{} ({})",
+            node.name,
+            node.ae_title,
+            node.host,
+            node.port,
+            match node.retrieve {
+                crate::config::RetrieveMethod::Move => "C-MOVE",
+                crate::config::RetrieveMethod::Get => "C-GET",
+            }
+        ));
+        let mut submit = false;
+        egui::Grid::new("pacs-keys").num_columns(2).show(ui, |ui| {
+            for (label, value, hint) in [
+                ("Patient name", &mut self.name, "SMITH*"),
+                ("Patient ID", &mut self.patient_id, ""),
+                ("Date", &mut self.date, "20240101- or 20240101-20241231"),
+                ("Modality", &mut self.modality, "CT"),
+                ("Accession", &mut self.accession, ""),
+            ] {
+                let l = ui.label(label);
+                let r = ui
+                    .add(egui::TextEdit::singleline(value).hint_text(hint))
+                    .labelled_by(l.id);
+                if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                    submit = true;
+                }
+                ui.end_row();
+            }
+        });
+        ui.horizontal(|ui| {
+            if ui.button("Find").clicked() {
+                submit = true;
+            }
+            if let Some(c) = &self.finding
+                && ui.button("Stop").clicked()
+            {
+                c.store(true, Ordering::Relaxed);
+            }
+        });
+        if submit {
+            self.start_find();
+        }
+        if !self.find_status.is_empty() {
+            ui.colored_label(Color32::GRAY, &self.find_status);
+        }
+        ui.separator();
+        let mut action = None;
+        let mut retrieve = None;
+        let mut cancel = None;
+        egui::ScrollArea::vertical()
+            .id_salt("pacs-results")
+            .show(ui, |ui| {
+                for s in &self.results {
+                    ui.label(format!(
+                        "{}  {}\n{}  {}  {}{}",
+                        s.patient_name,
+                        s.patient_id,
+                        s.date,
+                        s.modalities,
+                        s.description,
+                        s.instances
+                            .map(|n| format!("  {n} images"))
+                            .unwrap_or_default()
+                    ));
+                    ui.horizontal(|ui| match self.jobs.get(&s.study_uid).map(|j| &j.0) {
+                        Some(RetrieveState::Queued) => {
+                            ui.label("queued");
+                            if ui.small_button("cancel").clicked() {
+                                cancel = Some(s.study_uid.clone());
+                            }
+                        }
+                        Some(RetrieveState::Running { received, to_fetch }) => {
+                            let f = if *to_fetch > 0 {
+                                *received as f32 / *to_fetch as f32
+                            } else {
+                                0.0
+                            };
+                            ui.add(
+                                egui::ProgressBar::new(f)
+                                    .desired_width(140.0)
+                                    .text(format!("{received}/{to_fetch}")),
+                            );
+                            if ui.small_button("cancel").clicked() {
+                                cancel = Some(s.study_uid.clone());
+                            }
+                        }
+                        state => {
+                            match state {
+                                Some(RetrieveState::Done { complete, text }) => {
+                                    ui.colored_label(
+                                        if *complete {
+                                            Color32::from_rgb(120, 200, 120)
+                                        } else {
+                                            Color32::from_rgb(230, 160, 60)
+                                        },
+                                        text,
+                                    );
+                                }
+                                Some(RetrieveState::Failed(e)) => {
+                                    ui.colored_label(Color32::from_rgb(230, 100, 80), e)
+                                        .on_hover_text(e);
+                                }
+                                _ => {}
+                            }
+                            let have = cached.contains(&s.study_uid);
+                            if ui
+                                .small_button(if have { "retrieve again" } else { "retrieve" })
+                                .clicked()
+                            {
+                                retrieve = Some(s.study_uid.clone());
+                            }
+                            if have && ui.small_button("open").clicked() {
+                                action = Some(Action::Open(s.study_uid.clone()));
+                            }
+                        }
+                    });
+                    ui.separator();
+                }
+            });
+        if let Some(uid) = retrieve {
+            self.start_retrieve(&uid);
+        }
+        if let Some(uid) = cancel {
+            self.cancel(&uid);
+        }
+        action
+    }
+}
