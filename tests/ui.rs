@@ -110,6 +110,9 @@ fn scroll_window_measure_layout_and_search() {
         .clone()
         .expect("window");
     assert_eq!((w.center, w.width), (400.0, 1800.0));
+    // The prior (same modality) is read at the same window.
+    let w1 = h.state().viewport(1).expect("vp").window.clone();
+    assert_eq!(w1.map(|w| (w.center, w.width)), Some((400.0, 1800.0)));
 
     // Measure the phantom's body, 320 mm wide at y = 0, edge to edge.
     let header = h.state().header_of(0).expect("image").clone();
@@ -250,6 +253,24 @@ fn scroll_window_measure_layout_and_search() {
     h.key_press(egui::Key::Escape);
     h.get_by_label("tags (T)").click();
     h.run_steps(2);
+
+    // Drag today's series from the thumbnail strip onto the right viewport: it
+    // replaces the prior there.
+    let today = d0.clone().expect("date");
+    let card = h
+        .query_all_by_label_contains(&format!("\n{today}\n"))
+        .next()
+        .expect("a thumbnail card for today's series")
+        .rect()
+        .center();
+    let card = egui::pos2(card.x as f32, card.y as f32);
+    let target = h.state().screen_of(1, [64.0, 64.0]).expect("drawn");
+    drag(&mut h, card, target);
+    assert_eq!(
+        h.state().header_of(1).expect("image").study_date,
+        Some(today),
+        "the dropped series is shown"
+    );
 
     // Layout 2×2 from the toolbar: four viewports.
     h.get_by_label("2×2").click();

@@ -140,17 +140,22 @@ pub fn load(files: Vec<PathBuf>, tx: Sender<Loaded>, ctx: eframe::egui::Context)
                 }
             }
         }
-        let order: Vec<(usize, usize)> = sets
+        // The middle frame of every set first (what the viewports and the series
+        // thumbnails show), then each set outwards from its middle.
+        let mids: Vec<(usize, usize)> = sets
             .iter()
             .enumerate()
-            .flat_map(|(s, ls)| {
-                let n = ls.set.frames.len();
-                let mid = n / 2;
-                let mut idx: Vec<usize> = (0..n).collect();
-                idx.sort_by_key(|&i| i.abs_diff(mid));
-                idx.into_iter().map(move |i| (s, i))
-            })
+            .filter(|(_, ls)| !ls.set.frames.is_empty())
+            .map(|(s, ls)| (s, ls.set.frames.len() / 2))
             .collect();
+        let rest = sets.iter().enumerate().flat_map(|(s, ls)| {
+            let n = ls.set.frames.len();
+            let mid = n / 2;
+            let mut idx: Vec<usize> = (0..n).filter(|&i| i != mid).collect();
+            idx.sort_by_key(|&i| i.abs_diff(mid));
+            idx.into_iter().map(move |i| (s, i))
+        });
+        let order: Vec<(usize, usize)> = mids.iter().copied().chain(rest).collect();
         let jobs: Vec<(usize, usize, PathBuf, u32)> = order
             .iter()
             .map(|&(s, i)| {

@@ -136,6 +136,16 @@ pub struct App {
     /// Cine: frames per second of the active viewport, when playing.
     cine: Option<f32>,
     cine_last: Instant,
+    /// A thumbnail per display set (its middle frame), once decoded.
+    thumbs: Vec<Option<egui::TextureHandle>>,
+    /// Files dropped on the window, being imported.
+    dropped: Option<Receiver<std::result::Result<(Vec<String>, usize), String>>>,
+    /// Window, zoom and pan follow the active viewport in viewports of the same
+    /// modality and frame of reference (or all, when linked).
+    sync_view: bool,
+    /// Left-drag W/L direction: false = right widens, down raises the level
+    /// (brighter image... as most workstations); true = the other way round.
+    invert_wl_drag: bool,
 }
 
 /// A measurement on screen: where it is and its row in the cache index.
@@ -170,12 +180,25 @@ const PRESET_KEYS: [Key; 8] = [
 
 /// Shortcuts, in one place (shown by F1 / ?).
 const SHORTCUTS: &[(&str, &str)] = &[
-    ("wheel / ↑ ↓", "previous / next image"),
+    ("wheel / up, down arrows", "previous / next image"),
+    ("ctrl + up, down", "previous / next series in this viewport"),
     ("PgUp / PgDn", "10 images back / forward"),
     ("Home / End", "first / last image"),
-    ("left drag", "window: ← → width, ↑ ↓ level"),
+    (
+        "left or right drag",
+        "window: sideways width, up-down level (\"reverse W/L drag\" swaps them)",
+    ),
     ("middle drag", "pan"),
-    ("ctrl + wheel", "zoom"),
+    ("ctrl + wheel / ctrl + drag", "zoom"),
+    (
+        "F / Z",
+        "fit to the viewport / 1:1 (one image pixel per screen pixel)",
+    ),
+    (
+        "drag a thumbnail",
+        "show that series in the viewport it is dropped on",
+    ),
+    ("drop files or a folder", "import into the cache and open"),
     (
         "1 … 8",
         "CT presets: brain, subdural, stroke, lung, mediastinum, abdomen, liver, bone",
@@ -296,6 +319,10 @@ impl App {
             tags: None,
             cine: None,
             cine_last: Instant::now(),
+            thumbs: Vec::new(),
+            dropped: None,
+            sync_view: true,
+            invert_wl_drag: false,
             launch,
         };
         app.refresh_studies();
@@ -349,6 +376,8 @@ impl App {
         }
         self.sets.clear();
         self.slots.clear();
+        self.thumbs.clear();
+        self.measurements.clear();
         for v in &mut self.viewports {
             *v = Viewport::new();
         }
@@ -380,17 +409,27 @@ impl App {
                         .iter()
                         .map(|s| (0..s.set.frames.len()).map(|_| Slot::default()).collect())
                         .collect();
+                    self.thumbs = vec![None; sets.len()];
                     self.sets = sets;
                     self.failures = failures;
                     self.hang();
                     self.load_measurements();
                 }
                 Loaded::Frame { set, index, pixels } => {
+                    let mid = self.sets.get(set).map(|s| s.set.frames.len() / 2);
+                    let mid_failed = mid
+                        .and_then(|m| self.slots.get(set)?.get(m))
+                        .is_some_and(|s| s.error.is_some());
                     if let Some(slot) = self.slots.get_mut(set).and_then(|s| s.get_mut(index)) {
                         match pixels {
                             Ok(p) => slot.pixels = Some(p),
                             Err(e) => slot.error = Some(e),
                         }
+                    }
+                    if (Some(index) == mid || mid_failed)
+                        && self.thumbs.get(set).is_some_and(Option::is_none)
+                    {
+                        self.make_thumbnail(set, index);
                     }
                 }
             }
@@ -445,6 +484,94 @@ impl App {
                         Err(e) => slot.error = Some(e.to_string()),
                     }
                 }
+            }
+        }
+    }
+
+    /// The series strip's thumbnail of a set, from one of its decoded frames (the
+    /// CPU reference pipeline, box-filtered down).
+    fn make_thumbnail(&mut self, set: usize, index: usize) {
+        let Some(c) = self
+            .slots
+            .get(set)
+            .and_then(|s| s.get(index))
+            .and_then(|s| s.pixels.as_ref())
+        else {
+            return;
+        };
+        let Some(fr) = self.sets.get(set).and_then(|s| s.set.frames.get(index)) else {
+            return;
+        };
+        let Some(h) = self.headers.get(fr.instance) else {
+            return;
+        };
+        let px = c.expand();
+        let Ok(r) = crate::imaging::render::render(
+            h,
+            fr.frame,
+            &px,
+            &crate::imaging::render::RenderOptions::default(),
+        ) else {
+            return;
+        };
+        let image = thumbnail(&r, 72);
+        let tex =
+            self.ctx
+                .load_texture(format!("thumb-{set}"), image, egui::TextureOptions::LINEAR);
+        if let Some(t) = self.thumbs.get_mut(set) {
+            *t = Some(tex);
+        }
+    }
+
+    /// Files or folders dropped on the window: imported into the cache on a worker
+    /// thread, then opened.
+    fn files_dropped(&mut self, ctx: &egui::Context) {
+        let paths: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
+        if !paths.is_empty() && self.dropped.is_none() {
+            self.status = format!("importing {} dropped item(s)…", paths.len());
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (cache, ctx2) = (self.launch.cache.clone(), ctx.clone());
+            std::thread::spawn(move || {
+                let r = Store::open(&cache)
+                    .and_then(|mut s| s.import(&paths, crate::store::ImportMode::Copy))
+                    .map(|report| {
+                        let mut uids = std::collections::BTreeSet::new();
+                        for p in &paths {
+                            if let Ok(s) = crate::scan::scan(p) {
+                                uids.extend(s.headers.into_iter().map(|h| h.study_uid));
+                            }
+                        }
+                        (uids.into_iter().collect(), report.failures.len())
+                    })
+                    .map_err(|e| e.to_string());
+                let _ = tx.send(r);
+                ctx2.request_repaint();
+            });
+            self.dropped = Some(rx);
+        }
+        let done = self.dropped.as_ref().and_then(|rx| rx.try_recv().ok());
+        if let Some(r) = done {
+            self.dropped = None;
+            self.refresh_studies();
+            match r {
+                Ok((uids, failures)) => {
+                    self.status = if failures > 0 {
+                        format!("{failures} dropped file(s) could not be imported")
+                    } else {
+                        String::new()
+                    };
+                    if !uids.is_empty() {
+                        self.open(&uids);
+                    }
+                }
+                Err(e) => self.status = format!("import failed: {e}"),
             }
         }
     }
@@ -726,6 +853,40 @@ impl App {
         }
     }
 
+    /// Window and inversion follow the active viewport in the other viewports of
+    /// the same modality (today's CT and its priors read at the same window); zoom
+    /// and pan too where they share its frame of reference, or when linked.
+    fn sync_views(&mut self) {
+        let Some(a) = self.viewports.get(self.active).cloned() else {
+            return;
+        };
+        let Some(set) = a.set else { return };
+        let modality = self.sets.get(set).map(|s| s.modality.clone());
+        let for0 = self.position(&a).and_then(|p| p.2);
+        let mut updates = Vec::new();
+        for (i, v) in self.viewports.iter().enumerate() {
+            if i == self.active {
+                continue;
+            }
+            let Some(s) = v.set else { continue };
+            if self.sets.get(s).map(|x| x.modality.clone()) != modality {
+                continue;
+            }
+            let same_space = self.link.is_some()
+                || (for0.is_some() && self.position(v).and_then(|p| p.2) == for0);
+            updates.push((i, same_space));
+        }
+        for (i, same_space) in updates {
+            let v = &mut self.viewports[i];
+            v.window = a.window.clone();
+            v.invert = a.invert;
+            if same_space {
+                v.zoom = a.zoom;
+                v.pan = a.pan;
+            }
+        }
+    }
+
     /// Advance the active viewport's cine.
     fn cine_step(&mut self, ctx: &egui::Context) {
         let Some(fps) = self.cine else {
@@ -795,12 +956,29 @@ impl App {
         };
         let mut delete = None;
         let mut toggle_link = false;
+        let mut page_series = 0i64;
         ctx.input(|i| {
-            if i.key_pressed(Key::ArrowUp) || i.key_pressed(Key::ArrowLeft) {
-                v.step(-1, count);
+            if i.modifiers.ctrl {
+                if i.key_pressed(Key::ArrowUp) {
+                    page_series = -1;
+                }
+                if i.key_pressed(Key::ArrowDown) {
+                    page_series = 1;
+                }
+            } else {
+                if i.key_pressed(Key::ArrowUp) || i.key_pressed(Key::ArrowLeft) {
+                    v.step(-1, count);
+                }
+                if i.key_pressed(Key::ArrowDown) || i.key_pressed(Key::ArrowRight) {
+                    v.step(1, count);
+                }
             }
-            if i.key_pressed(Key::ArrowDown) || i.key_pressed(Key::ArrowRight) {
-                v.step(1, count);
+            if i.key_pressed(Key::F) {
+                v.zoom = 1.0;
+                v.pan = Vec2::ZERO;
+            }
+            if i.key_pressed(Key::Z) {
+                v.one_to_one = true;
             }
             if i.key_pressed(Key::PageUp) {
                 v.step(-10, count);
@@ -894,6 +1072,15 @@ impl App {
         });
         if let Some(pos) = delete {
             self.delete_measurement(pos);
+        }
+        if page_series != 0
+            && let Some(set) = self.viewports.get(self.active).and_then(|v| v.set)
+            && !self.sets.is_empty()
+        {
+            let n = self.sets.len() as i64;
+            let next = (set as i64 + page_series).rem_euclid(n) as usize;
+            let active = self.active;
+            self.show_set(active, next);
         }
         if toggle_link {
             self.toggle_link();
@@ -1038,7 +1225,7 @@ impl App {
                     }
                 });
                 if s.pinned {
-                    ui.colored_label(Color32::from_rgb(120, 180, 255), "📌 pinned");
+                    ui.colored_label(Color32::from_rgb(120, 180, 255), "pinned");
                 }
             }
         });
@@ -1056,35 +1243,66 @@ impl App {
         }
     }
 
+    /// One thumbnail per display set (never fewer than series); click to show it
+    /// in the active viewport, or drag it onto any viewport.
     fn series_strip(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal_wrapped(|ui| {
-            ui.label("Series:");
-            for (i, s) in self.sets.iter().enumerate() {
-                let loaded = self.slots[i].iter().filter(|s| s.pixels.is_some()).count();
-                let label = format!(
-                    "{} {}  {}{}",
-                    s.study_date,
-                    s.modality,
-                    s.label,
-                    if loaded < s.set.frames.len() {
-                        format!(" {loaded}/{}", s.set.frames.len())
-                    } else {
-                        String::new()
+        let mut assign = None;
+        egui::ScrollArea::horizontal()
+            .id_salt("series-strip")
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    for (i, s) in self.sets.iter().enumerate() {
+                        let loaded = self.slots[i].iter().filter(|s| s.pixels.is_some()).count();
+                        let n = s.set.frames.len();
+                        let label = format!(
+                            "{} {}\n{}\n{}",
+                            s.modality,
+                            s.label,
+                            s.study_date,
+                            if loaded < n {
+                                format!("{loaded}/{n} loading")
+                            } else {
+                                format!("{n} im")
+                            }
+                        );
+                        let shown = self.viewports.iter().any(|v| v.set == Some(i));
+                        let id = ui.scope_id().with(("series", i));
+                        let r = ui.dnd_drag_source(id, viewport::SeriesDrag(i), |ui| {
+                            let button = match self.thumbs.get(i).and_then(|t| t.as_ref()) {
+                                Some(t) => egui::Button::image_and_text(
+                                    egui::Image::new(t).max_size(Vec2::splat(72.0)),
+                                    label,
+                                ),
+                                None => egui::Button::new(label).min_size(Vec2::new(72.0, 72.0)),
+                            };
+                            ui.add(button.selected(shown)).on_hover_text(format!(
+                                "{}\nclick: show in the active viewport; drag onto a viewport",
+                                s.series_description
+                            ))
+                        });
+                        if r.inner.clicked() {
+                            assign = Some(i);
+                        }
                     }
-                );
-                let shown = self.viewports.get(self.active).and_then(|v| v.set) == Some(i);
-                if ui
-                    .selectable_label(shown, label)
-                    .on_hover_text(&s.series_description)
-                    .clicked()
-                    && let Some(v) = self.viewports.get_mut(self.active)
-                {
-                    *v = Viewport::new();
-                    v.set = Some(i);
-                    v.index = s.set.frames.len() / 2;
-                }
-            }
-        });
+                });
+            });
+        if let Some(i) = assign {
+            let active = self.active;
+            self.show_set(active, i);
+        }
+    }
+
+    /// Show display set `set` in viewport `v`, at its middle image.
+    fn show_set(&mut self, v: usize, set: usize) {
+        let Some(n) = self.sets.get(set).map(|s| s.set.frames.len()) else {
+            return;
+        };
+        if let Some(vp) = self.viewports.get_mut(v) {
+            *vp = Viewport::new();
+            vp.set = Some(set);
+            vp.index = n / 2;
+        }
+        self.active = v;
     }
 
     fn toolbar(&mut self, ui: &mut egui::Ui) {
@@ -1098,6 +1316,18 @@ impl App {
                     self.set_layout(r, c);
                 }
             }
+            ui.menu_button("N×M", |ui| {
+                let (mut r, mut c) = self.layout;
+                ui.horizontal(|ui| {
+                    ui.label("rows");
+                    ui.add(egui::DragValue::new(&mut r).range(1..=6));
+                    ui.label("columns");
+                    ui.add(egui::DragValue::new(&mut c).range(1..=6));
+                });
+                if (r, c) != self.layout {
+                    self.set_layout(r, c);
+                }
+            });
             ui.separator();
             ui.label("W/L");
             for (name, c, w) in lut::CT_PRESETS {
@@ -1149,6 +1379,22 @@ impl App {
                     None => Some(10.0),
                 };
             }
+            if ui
+                .selectable_label(self.sync_view, "sync W/L")
+                .on_hover_text(
+                    "window follows in viewports of the same modality; zoom and pan in the same frame of reference or when linked",
+                )
+                .clicked()
+            {
+                self.sync_view = !self.sync_view;
+            }
+            if ui
+                .selectable_label(self.invert_wl_drag, "reverse W/L drag")
+                .on_hover_text("reverse the window/level drag directions")
+                .clicked()
+            {
+                self.invert_wl_drag = !self.invert_wl_drag;
+            }
             if ui.selectable_label(self.show_tags, "tags (T)").clicked() {
                 self.show_tags = !self.show_tags;
             }
@@ -1184,6 +1430,7 @@ impl App {
                 let fr = ls.set.frames.get(vp.index)?;
                 Some(FrameView {
                     set: s,
+                    invert_wl_drag: self.invert_wl_drag,
                     header: self.headers.get(fr.instance)?,
                     frame: fr.frame,
                     pixels: self.expanded.get(&(s, vp.index)),
@@ -1205,6 +1452,11 @@ impl App {
             let act = vp.show(ui, rect, i as u64, i == self.active, view);
             if act.clicked {
                 self.active = i;
+            }
+            if let Some(set) = act.dropped_set {
+                self.viewports[i] = vp;
+                self.show_set(i, set);
+                continue;
             }
             if let (Some(shape), Some(set)) = (act.new_shape, vp.set) {
                 self.add_measurement(set, vp.index, shape);
@@ -1239,7 +1491,10 @@ impl eframe::App for App {
         self.last_frame = now;
         self.receive(frame);
         let ctx = ui.ctx().clone();
+        self.files_dropped(&ctx);
         let before = self.viewports.get(self.active).map(|v| (v.set, v.index));
+        let active_before = self.active;
+        let view_before = self.viewports.get(self.active).map(view_state);
         self.keys(&ctx);
         self.cine_step(&ctx);
         egui::Panel::left("studies")
@@ -1286,6 +1541,12 @@ impl eframe::App for App {
         if self.viewports.get(self.active).map(|v| (v.set, v.index)) != before {
             self.sync();
         }
+        if self.sync_view
+            && self.active == active_before
+            && self.viewports.get(self.active).map(view_state) != view_before
+        {
+            self.sync_views();
+        }
         if self.show_tags {
             self.tag_browser(&ctx);
         }
@@ -1322,4 +1583,50 @@ impl eframe::App for App {
             }
         }
     }
+}
+
+/// What view synchronisation compares: window, inversion, zoom and pan.
+fn view_state(v: &Viewport) -> (Option<(f64, f64)>, bool, f32, Vec2) {
+    (
+        v.window.as_ref().map(|w| (w.center, w.width)),
+        v.invert,
+        v.zoom,
+        v.pan,
+    )
+}
+
+/// A thumbnail of a rendered frame, at most `max` pixels on its longer side, by
+/// averaging the source pixels each thumbnail pixel covers.
+fn thumbnail(r: &crate::imaging::render::Rendered, max: usize) -> egui::ColorImage {
+    let (w, h) = (r.width as usize, r.height as usize);
+    let scale = (max as f64 / w.max(h).max(1) as f64).min(1.0);
+    let (tw, th) = (
+        ((w as f64 * scale).round() as usize).max(1),
+        ((h as f64 * scale).round() as usize).max(1),
+    );
+    let ch = r.channels as usize;
+    let k = r.max_level.max(1) as f64;
+    let mut rgba = Vec::with_capacity(tw * th * 4);
+    for ty in 0..th {
+        let (y0, y1) = (ty * h / th, ((ty + 1) * h / th).max(ty * h / th + 1));
+        for tx in 0..tw {
+            let (x0, x1) = (tx * w / tw, ((tx + 1) * w / tw).max(tx * w / tw + 1));
+            let mut sum = [0.0f64; 3];
+            let mut n = 0.0f64;
+            for y in y0..y1.min(h) {
+                for x in x0..x1.min(w) {
+                    let i = (y * w + x) * ch;
+                    for (c, s) in sum.iter_mut().enumerate() {
+                        *s += r.data.get(i + c.min(ch - 1)).copied().unwrap_or(0) as f64;
+                    }
+                    n += 1.0;
+                }
+            }
+            for s in sum {
+                rgba.push((s / n.max(1.0) / k * 255.0).round() as u8);
+            }
+            rgba.push(255);
+        }
+    }
+    egui::ColorImage::from_rgba_unmultiplied([tw, th], &rgba)
 }

@@ -131,6 +131,8 @@ pub struct Viewport {
     pub flip_v: bool,
     /// Image → screen mapping as last drawn.
     pub mapping: Option<Affine>,
+    /// Set the zoom to 1:1 (one image pixel per screen pixel) at the next draw.
+    pub one_to_one: bool,
 }
 
 /// `screen = a · image + t` (points; image in pixel coordinates, centres at +0.5).
@@ -170,6 +172,8 @@ impl Affine {
 pub struct FrameView<'a> {
     /// The display set shown.
     pub set: usize,
+    /// Reverse the W/L drag directions.
+    pub invert_wl_drag: bool,
     pub header: &'a ImageHeader,
     pub frame: u32,
     pub pixels: Option<&'a Arc<FramePixels>>,
@@ -183,9 +187,15 @@ pub struct FrameView<'a> {
     pub shapes: Vec<Shape>,
 }
 
+/// Drag-and-drop payload: a display set dragged from the series strip.
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesDrag(pub usize);
+
 /// What a user did in the viewport this frame.
 #[derive(Debug, Default)]
 pub struct Interaction {
+    /// A series was dropped here.
+    pub dropped_set: Option<usize>,
     pub clicked: bool,
     pub double_clicked: bool,
     /// A measurement just finished.
@@ -341,7 +351,9 @@ impl Viewport {
             clicked: response.clicked() || response.drag_started(),
             double_clicked: response.double_clicked(),
             new_shape: None,
+            dropped_set: response.dnd_release_payload::<SeriesDrag>().map(|p| p.0),
         };
+        let drop_target = response.dnd_hover_payload::<SeriesDrag>().is_some();
         let Some(view) = view else {
             painter.text(
                 rect.center(),
@@ -379,6 +391,12 @@ impl Viewport {
             view.pixels.map(|p| p.columns).unwrap_or(1) as f32,
             view.pixels.map(|p| p.rows).unwrap_or(1) as f32,
         );
+        if std::mem::take(&mut self.one_to_one) {
+            // The fit scale (zoom 1) in points per mm; 1:1 puts one column of
+            // image pixels on one physical pixel.
+            let fit = self.affine(rect, w, h, rs, cs).points_per_mm / self.zoom;
+            self.zoom = (1.0 / (ppp * cs * fit)).clamp(0.05, 40.0);
+        }
         let map = self.affine(rect, w, h, rs, cs);
         self.mapping = Some(map);
         let to_image = |p: Pos2| map.image(p);
@@ -432,15 +450,24 @@ impl Viewport {
                     _ => Some(Shape::Line(a, b)),
                 };
             }
-        } else if response.dragged_by(egui::PointerButton::Primary)
+        }
+        let ctrl = ui.input(|i| i.modifiers.ctrl);
+        let primary = response.dragged_by(egui::PointerButton::Primary);
+        if primary && ctrl {
+            // Ctrl + drag: zoom (up enlarges).
+            let d = response.drag_delta();
+            self.zoom = (self.zoom * (1.0 - d.y * 0.005)).clamp(0.05, 40.0);
+        } else if ((primary && view.tool == Tool::Window)
+            || response.dragged_by(egui::PointerButton::Secondary))
             && let Some((plan, _)) = &plan
         {
             let d = response.drag_delta();
+            let sign = if view.invert_wl_drag { -1.0 } else { 1.0 };
             let current = current_window(plan);
             let scale = (current.width / 400.0).max(1.0);
             self.window = Some(Window::new(
-                current.center - d.y as f64 * scale,
-                (current.width + d.x as f64 * scale).max(1.0),
+                current.center - sign * d.y as f64 * scale,
+                (current.width + sign * d.x as f64 * scale).max(1.0),
             ));
         }
         match (&plan, &view.texture) {
@@ -466,7 +493,15 @@ impl Viewport {
                         placement,
                     },
                 ));
-                self.annotate(&painter, rect, &view, voi_text, map.points_per_mm);
+                let magnification = map.points_per_mm * cs * ppp;
+                self.annotate(
+                    &painter,
+                    rect,
+                    &view,
+                    voi_text,
+                    map.points_per_mm,
+                    magnification,
+                );
                 // Probe: the value and patient position under the pointer.
                 if let Some(p) = response.hover_pos()
                     && let Some(text) = probe(&view, plan, map.image(p))
@@ -522,6 +557,14 @@ impl Viewport {
             }
         }
         self.frame_border(&painter, rect, active);
+        if drop_target {
+            painter.rect_stroke(
+                rect.shrink(2.0),
+                0.0,
+                egui::Stroke::new(3.0, Color32::from_rgb(120, 255, 140)),
+                egui::StrokeKind::Inside,
+            );
+        }
         out
     }
 
@@ -555,6 +598,7 @@ impl Viewport {
         view: &FrameView<'_>,
         voi_text: &str,
         points_per_mm: f32,
+        magnification: f32,
     ) {
         let h = view.header;
         let font = FontId::monospace(12.0);
@@ -629,9 +673,9 @@ impl Viewport {
             Pos2::new(rect.max.x - pad, rect.max.y - pad),
             egui::Align2::RIGHT_BOTTOM,
             fit(format!(
-                "{voi_text}{}\nzoom {:.0}%{}{}{}{lossy}",
+                "{voi_text}{}\nzoom {:.2}×{}{}{}{lossy}",
                 if self.invert { "  inv" } else { "" },
-                self.zoom * 100.0,
+                magnification,
                 if !self.rotation.is_multiple_of(4) {
                     format!("  rot {}°", 90 * (self.rotation % 4) as u32)
                 } else {
