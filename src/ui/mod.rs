@@ -139,7 +139,7 @@ pub struct App {
     /// A thumbnail per display set (its middle frame), once decoded.
     thumbs: Vec<Option<egui::TextureHandle>>,
     /// Files dropped on the window, being imported.
-    dropped: Option<Receiver<std::result::Result<(Vec<String>, usize), String>>>,
+    dropped: Option<Receiver<DropResult>>,
     /// Window, zoom and pan follow the active viewport in viewports of the same
     /// modality and frame of reference (or all, when linked).
     sync_view: bool,
@@ -147,6 +147,10 @@ pub struct App {
     /// (brighter image... as most workstations); true = the other way round.
     invert_wl_drag: bool,
 }
+
+/// What importing dropped files gave: the studies to open and how many files
+/// failed, or why the import failed.
+type DropResult = std::result::Result<(Vec<String>, usize), String>;
 
 /// A measurement on screen: where it is and its row in the cache index.
 #[derive(Debug, Clone, Copy)]
