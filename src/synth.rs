@@ -483,6 +483,68 @@ pub fn write_ct(dir: &Path, spec: &CtSpec) -> Result<usize> {
     Ok(files.len())
 }
 
+/// Write a coronal scout (localizer) for the CT of `spec`, in its study and frame
+/// of reference: the mean attenuation along y through the phantom, head up, like
+/// the projection a CT scanner plans its axial series on. Returns 1.
+pub fn write_ct_localizer(dir: &Path, spec: &CtSpec) -> Result<usize> {
+    let ps = spec.fov_mm / spec.size as f64;
+    let origin = -spec.fov_mm / 2.0 + ps / 2.0;
+    let extent = spec.slices as f64 * spec.spacing_mm;
+    let z0 = if extent < 400.0 {
+        300.0 - extent / 2.0
+    } else {
+        0.0
+    };
+    // 20 mm beyond the axial range at each end, rows at the column spacing.
+    let (z_top, z_bottom) = (z0 + extent + 20.0, z0 - 20.0);
+    let rows = ((z_top - z_bottom) / ps).round().max(1.0) as usize;
+    let series = SeriesSpec {
+        patient_name: spec.patient_name.clone(),
+        patient_id: spec.patient_id.clone(),
+        study_uid: study_uid_for(&spec.seed),
+        study_date: spec.study_date.clone(),
+        study_description: spec.study_description.clone(),
+        series_uid: uid(&format!("{}.series.scout", spec.seed)),
+        series_number: 1,
+        series_description: "Scout".into(),
+        modality: "CT".into(),
+        sop_class: uids::CT_IMAGE_STORAGE.into(),
+        transfer_syntax: spec.transfer_syntax.clone(),
+        rows,
+        columns: spec.size,
+        pixel_spacing: [ps, ps],
+        imager_spacing_only: false,
+        // Rows to the patient's left, columns towards the feet: a coronal image
+        // seen from the front.
+        orientation: [1.0, 0.0, 0.0, 0.0, 0.0, -1.0],
+        positions: vec![[origin, 0.0, z_top - ps / 2.0]],
+        slice_thickness: None,
+        bits_stored: 12,
+        signed: false,
+        photometric: "MONOCHROME2".into(),
+        rescale: Some((1.0, -1024.0)),
+        windows: vec![(-250.0, 700.0, "SCOUT".into())],
+        presentation_lut_shape: None,
+        voi_function: None,
+        voi_lut: None,
+        modality_lut: None,
+        frame_of_reference: uid(&format!("{}.for", spec.seed)),
+        accession: spec.accession.clone(),
+        referring_physician: spec.referring_physician.clone(),
+        body_part: "CHEST".into(),
+    };
+    let top = z_top - ps / 2.0;
+    write_series(dir, &series, |_, c, r| {
+        let (x, z) = (origin + c as f64 * ps, top - r as f64 * ps);
+        // Mean HU along y through the table and the body, every 5 mm.
+        let ys = (-130..=130).step_by(5);
+        let n = ys.clone().count() as f64;
+        let mean = ys.map(|y| ct_phantom_hu(x, y as f64, z)).sum::<f64>() / n;
+        (mean.round() + 1024.0).clamp(0.0, 4095.0) as i32
+    })?;
+    Ok(1)
+}
+
 /// The MR series' parameters.
 #[derive(Debug, Clone)]
 pub struct MrSpec {
@@ -647,6 +709,7 @@ pub fn write_demo(dir: &Path, slices: usize, size: usize) -> Result<(usize, Stri
         ..Default::default()
     };
     let mut n = write_ct(&dir.join("ct"), &current)?;
+    n += write_ct_localizer(&dir.join("ct-scout"), &current)?;
     n += write_ct(&dir.join("ct-prior"), &prior)?;
     n += write_mr(&dir.join("mr"), &MrSpec::default())?;
     n += write_cr(&dir.join("cr"))?;

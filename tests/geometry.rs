@@ -446,3 +446,69 @@ fn image_and_patient_coordinates_round_trip_on_an_oblique_plane() {
         );
     }
 }
+
+#[test]
+fn reference_lines_of_axial_slices_cross_the_scout_where_they_are() {
+    use lightbox::imaging::geometry::{ImagePlane, reference_line};
+    let tmp = common::tempdir();
+    let spec = synth::CtSpec {
+        slices: 20,
+        size: 64,
+        spacing_mm: 2.5,
+        ..Default::default()
+    };
+    synth::write_ct(&tmp.path().join("ct"), &spec).expect("ct");
+    synth::write_ct_localizer(&tmp.path().join("scout"), &spec).expect("scout");
+    let plane = |h: &lightbox::dicom::ImageHeader| {
+        let f = h.frame(0).expect("frame");
+        ImagePlane::new(
+            f.image_position.expect("position"),
+            f.image_orientation.expect("orientation"),
+            f.pixel_spacing.expect("spacing"),
+        )
+        .expect("plane")
+    };
+    let scout_file = &lightbox::scan::list_files(&tmp.path().join("scout")).expect("list")[0];
+    let scout = lightbox::dicom::read_header(scout_file).expect("scout");
+    let px = scout.pixel.as_ref().expect("pixels");
+    let sp = plane(&scout);
+    let axials = lightbox::scan::list_files(&tmp.path().join("ct")).expect("list");
+    assert_eq!(axials.len(), 20);
+    for f in &axials {
+        let h = lightbox::dicom::read_header(f).expect("axial");
+        let ap = plane(&h);
+        let z = ap.position.z;
+        // The scout's rows go down from its top at the row spacing: the slice at z
+        // is the row (top − z) / spacing, across the whole width.
+        let row = (sp.position.z - z) / sp.spacing_mm[0];
+        let (p, q) = reference_line(&sp, px.columns, px.rows, &ap).expect("a line");
+        for e in [p, q] {
+            assert!((e[1] - row).abs() < 1e-6, "z {z}: {p:?} {q:?}, row {row}");
+        }
+        let (l, r) = (p[0].min(q[0]), p[0].max(q[0]));
+        assert_eq!((l, r), (-0.5, px.columns as f64 - 0.5));
+        // Axial on axial: parallel, no line.
+        assert!(reference_line(&ap, 64, 64, &ap).is_none());
+    }
+    // A sagittal plane at x = 10 mm cuts the coronal scout along a column.
+    let sag = ImagePlane::new(
+        [10.0, -100.0, 400.0],
+        [0.0, 1.0, 0.0, 0.0, 0.0, -1.0],
+        [1.0, 1.0],
+    )
+    .expect("sagittal");
+    let (p, q) = reference_line(&sp, px.columns, px.rows, &sag).expect("a line");
+    let col = (10.0 - sp.position.x) / sp.spacing_mm[1];
+    assert!(
+        (p[0] - col).abs() < 1e-6 && (q[0] - col).abs() < 1e-6,
+        "{p:?} {q:?}"
+    );
+    // A slice beyond the scout's extent misses it.
+    let far = ImagePlane::new(
+        [0.0, 0.0, 5000.0],
+        [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+        [1.0, 1.0],
+    )
+    .expect("far");
+    assert!(reference_line(&sp, px.columns, px.rows, &far).is_none());
+}

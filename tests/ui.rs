@@ -259,7 +259,11 @@ fn scroll_window_measure_layout_and_search() {
     let today = d0.clone().expect("date");
     let card = h
         .query_all_by_label_contains(&format!("\n{today}\n"))
-        .next()
+        .find(|n| {
+            n.accesskit_node()
+                .label()
+                .is_some_and(|l| l.contains("Axial"))
+        })
         .expect("a thumbnail card for today's series")
         .rect()
         .center();
@@ -277,6 +281,44 @@ fn scroll_window_measure_layout_and_search() {
     h.run_steps(2);
     assert_eq!(h.state().layout(), (2, 2));
     assert!(h.state().viewport(3).is_some());
+    // The scout hangs in a new viewport, with the active axial slice's reference
+    // line across it at that slice's height.
+    let scout = (0..4)
+        .find(|&i| {
+            h.state()
+                .header_of(i)
+                .is_some_and(|x| x.series_description.as_deref() == Some("Scout"))
+        })
+        .expect("the scout is shown");
+    let active = h.state().active();
+    assert_ne!(active, scout);
+    let z = h
+        .state()
+        .header_of(active)
+        .expect("axial")
+        .frame(0)
+        .expect("f")
+        .image_position
+        .expect("p")[2];
+    let sf = h
+        .state()
+        .header_of(scout)
+        .expect("scout")
+        .frame(0)
+        .expect("f")
+        .clone();
+    let top = sf.image_position.expect("p")[2];
+    let row = (top - z) / sf.pixel_spacing.expect("s")[0] + 0.5;
+    let (a, b) = h
+        .state()
+        .viewport(scout)
+        .expect("vp")
+        .reference
+        .expect("a reference line");
+    assert!(
+        (a[1] - row).abs() < 1e-6 && (b[1] - row).abs() < 1e-6,
+        "{a:?} {b:?} row {row}"
+    );
 
     // Search the study list: only the head MR is left.
     let search = || egui::accesskit::Role::TextInput;

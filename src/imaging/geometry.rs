@@ -122,6 +122,58 @@ pub fn direction_label(d: &Vector3<f64>) -> String {
         .collect()
 }
 
+/// Where the plane of `slice` cuts the image `target` (of `columns` × `rows`
+/// pixels): the reference line of a slice on another view, as two image points
+/// (column, row; pixel indices, so pixel centres are whole numbers) on the
+/// image's edges. None when the planes are parallel (or nearly: within about half
+/// a degree) or the line misses the image.
+pub fn reference_line(
+    target: &ImagePlane,
+    columns: u32,
+    rows: u32,
+    slice: &ImagePlane,
+) -> Option<([f64; 2], [f64; 2])> {
+    let n = slice.normal();
+    // n · (X(c, r) − p) = 0 with X(c, r) = o + c·cs·row_dir + r·rs·col_dir:
+    // a·c + b·r + k = 0.
+    let a = n.dot(&target.row_dir) * target.spacing_mm[1];
+    let b = n.dot(&target.col_dir) * target.spacing_mm[0];
+    let k = n.dot(&(target.position - slice.position));
+    let scale = (a * a + b * b).sqrt();
+    if scale < 1e-2 * target.spacing_mm[0].min(target.spacing_mm[1]) {
+        return None;
+    }
+    // The image rectangle's edges run from pixel centre −0.5 to size − 0.5.
+    let (c0, c1) = (-0.5, columns as f64 - 0.5);
+    let (r0, r1) = (-0.5, rows as f64 - 0.5);
+    let eps = 1e-9;
+    let mut hits: Vec<[f64; 2]> = Vec::new();
+    let mut push = |p: [f64; 2]| {
+        let inside = p[0] >= c0 - eps && p[0] <= c1 + eps && p[1] >= r0 - eps && p[1] <= r1 + eps;
+        if inside
+            && !hits
+                .iter()
+                .any(|h| (h[0] - p[0]).abs() + (h[1] - p[1]).abs() < eps)
+        {
+            hits.push(p);
+        }
+    };
+    if b.abs() > 1e-12 {
+        for c in [c0, c1] {
+            push([c, -(a * c + k) / b]);
+        }
+    }
+    if a.abs() > 1e-12 {
+        for r in [r0, r1] {
+            push([-(b * r + k) / a, r]);
+        }
+    }
+    match hits.as_slice() {
+        [p, q, ..] => Some((*p, *q)),
+        _ => None,
+    }
+}
+
 /// The classical plane of an orientation, for series listings.
 pub fn plane_name(plane: &ImagePlane) -> &'static str {
     let n = plane.normal();

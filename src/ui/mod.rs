@@ -270,6 +270,11 @@ impl App {
         self.viewports.get(i)
     }
 
+    /// The active viewport.
+    pub fn active(&self) -> usize {
+        self.active
+    }
+
     /// Rows and columns of the viewport grid.
     pub fn layout(&self) -> (usize, usize) {
         self.layout
@@ -1424,9 +1429,32 @@ impl App {
                 })
                 .collect(),
         };
+        // The active viewport's slice, for reference lines on the others.
+        let active_slice = self.viewports.get(self.active).and_then(|v| {
+            let fr = self.sets.get(v.set?)?.set.frames.get(v.index)?;
+            let h = self.headers.get(fr.instance)?;
+            Some((plane_of(h, fr.frame)?, h.frame_of_reference_uid.clone()?))
+        });
         for (i, rect) in cells {
             let Some(mut vp) = self.viewports.get(i).cloned() else {
                 continue;
+            };
+            let reference = match (&active_slice, i != self.active) {
+                (Some((slice, for_uid)), true) => vp.set.and_then(|s| {
+                    let fr = self.sets.get(s)?.set.frames.get(vp.index)?;
+                    let h = self.headers.get(fr.instance)?;
+                    if h.frame_of_reference_uid.as_ref() != Some(for_uid) {
+                        return None;
+                    }
+                    let px = h.pixel.as_ref()?;
+                    let target = plane_of(h, fr.frame)?;
+                    let (a, b) = crate::imaging::geometry::reference_line(
+                        &target, px.columns, px.rows, slice,
+                    )?;
+                    // Pixel indices → the viewport's image coordinates (centres +0.5).
+                    Some(([a[0] + 0.5, a[1] + 0.5], [b[0] + 0.5, b[1] + 0.5]))
+                }),
+                _ => None,
             };
             let view = vp.set.and_then(|s| {
                 let ls = self.sets.get(s)?;
@@ -1434,6 +1462,7 @@ impl App {
                 let fr = ls.set.frames.get(vp.index)?;
                 Some(FrameView {
                     set: s,
+                    reference,
                     invert_wl_drag: self.invert_wl_drag,
                     header: self.headers.get(fr.instance)?,
                     frame: fr.frame,

@@ -133,6 +133,8 @@ pub struct Viewport {
     pub mapping: Option<Affine>,
     /// Set the zoom to 1:1 (one image pixel per screen pixel) at the next draw.
     pub one_to_one: bool,
+    /// The reference line as last drawn (image coordinates).
+    pub reference: Option<([f64; 2], [f64; 2])>,
 }
 
 /// `screen = a · image + t` (points; image in pixel coordinates, centres at +0.5).
@@ -174,6 +176,8 @@ pub struct FrameView<'a> {
     pub set: usize,
     /// Reverse the W/L drag directions.
     pub invert_wl_drag: bool,
+    /// Where the active viewport's slice cuts this image (image coordinates).
+    pub reference: Option<([f64; 2], [f64; 2])>,
     pub header: &'a ImageHeader,
     pub frame: u32,
     pub pixels: Option<&'a Arc<FramePixels>>,
@@ -515,6 +519,15 @@ impl Viewport {
                     );
                 }
                 let to_screen = |q: [f64; 2]| map.screen(q);
+                self.reference = view.reference;
+                if let Some((a, b)) = view.reference {
+                    painter.add(egui::Shape::dashed_line(
+                        &[to_screen(a), to_screen(b)],
+                        egui::Stroke::new(1.0, Color32::from_rgb(255, 220, 80)),
+                        6.0,
+                        4.0,
+                    ));
+                }
                 let modality = match plan {
                     DisplayPlan::Gray(g) => Some(&g.modality),
                     _ => None,
