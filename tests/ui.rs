@@ -26,6 +26,7 @@ fn demo_app(size: usize, slices: usize) -> (tempfile::TempDir, Harness<'static, 
     let launch = Launch {
         open_studies: vec![current, prior],
         layout: (1, 2),
+        export_dir: tmp.path().join("exports"),
         ..Launch::new(cache)
     };
     let mut harness = Harness::builder()
@@ -67,7 +68,8 @@ fn drag(h: &mut Harness<'static, App>, a: egui::Pos2, b: egui::Pos2) {
 
 #[test]
 fn scroll_window_measure_layout_and_search() {
-    let (_tmp, mut h) = demo_app(128, 24);
+    let (tmp, mut h) = demo_app(128, 24);
+    let export_dir = tmp.path().join("exports");
     // The CT and its prior hang side by side, each at its middle slice.
     assert_eq!(h.state().layout(), (1, 2));
     let (v0, v1) = (
@@ -228,6 +230,93 @@ fn scroll_window_measure_layout_and_search() {
     assert!(c.len() == 1 && (c[0] - 35.0).abs() < 1.0, "{c:?}");
     h.key_press(egui::Key::Escape);
     h.step();
+
+    // Export the image as shown (turned and flipped, bone window), without
+    // annotations: the spine (posterior, down in the file) is on the right after a
+    // quarter turn clockwise and a horizontal flip, and the grey levels are the
+    // CPU reference's for that window.
+    h.get_by_label("export").click();
+    h.run_steps(2);
+    h.get_by_label("image as PNG").click();
+    h.run_steps(2);
+    let exports = export_dir.clone();
+    let png = |name: &str| -> std::path::PathBuf {
+        std::fs::read_dir(&exports)
+            .expect("export folder")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(name))
+            })
+            .unwrap_or_else(|| panic!("no {name}* in {}", exports.display()))
+    };
+    let shown = image::open(png("CT-")).expect("png").to_luma8();
+    let (w, hgt) = shown.dimensions();
+    let bright: Vec<(u32, u32)> = shown
+        .enumerate_pixels()
+        .filter(|(_, _, p)| p.0[0] > 200)
+        .map(|(x, y, _)| (x, y))
+        .collect();
+    let cx = bright.iter().map(|p| p.0 as f64).sum::<f64>() / bright.len() as f64;
+    let cy = bright.iter().map(|p| p.1 as f64).sum::<f64>() / bright.len() as f64;
+    assert!(
+        cx > 0.6 * w as f64 && (cy / hgt as f64 - 0.5).abs() < 0.1,
+        "spine at {cx}, {cy}"
+    );
+    let v0 = h.state().viewport(0).expect("vp").clone();
+    let reference = {
+        let hd = h.state().header_of(0).expect("image").clone();
+        let img = lightbox::dicom::Image::open(&hd.path).expect("open");
+        let r =
+            lightbox::imaging::render::render(&hd, 0, &img.frame(0).expect("frame"), &v0.options())
+                .expect("render");
+        let mut v: Vec<u8> = r.data.iter().map(|&x| x as u8).collect();
+        v.sort_unstable();
+        v
+    };
+    let mut got: Vec<u8> = shown.pixels().map(|p| p.0[0]).collect();
+    got.sort_unstable();
+    assert_eq!(
+        got, reference,
+        "the exported grey levels are the reference rendering's"
+    );
+    // The view with its annotations: the viewport's size, text in the corner.
+    h.get_by_label("export").click();
+    h.run_steps(2);
+    h.get_by_label("view as PNG, with annotations").click();
+    h.run_steps(4);
+    let view = image::open(png("view")).expect("png").to_rgb8();
+    let rect = v0.rect.expect("drawn");
+    assert_eq!(
+        (view.width(), view.height()),
+        (rect.width().round() as u32, rect.height().round() as u32)
+    );
+    let text_pixels = (4..150)
+        .flat_map(|x| (4..40).map(move |y| (x, y)))
+        .filter(|&(x, y)| view.get_pixel(x, y).0.iter().all(|&c| c > 150))
+        .count();
+    assert!(
+        text_pixels > 30,
+        "the patient's name is written in the corner"
+    );
+    // The series, de-identified, into a new folder.
+    h.get_by_label("export").click();
+    h.run_steps(2);
+    h.get_by_label("series, de-identified…").click();
+    h.run_steps(2);
+    h.get_by_label("export series").click();
+    h.run_steps(2);
+    step_until(&mut h, "the de-identified export", |a| {
+        a.last_export.as_deref().is_some_and(|m| !m.contains('…'))
+    });
+    let msg = h.state().last_export.clone().expect("a message");
+    assert!(msg.starts_with("saved 24 de-identified file(s)"), "{msg}");
+    let folder = png("deidentified");
+    let files = lightbox::scan::list_files(&folder).expect("list");
+    assert_eq!(files.len(), 24);
+    let hd = lightbox::dicom::read_header(&files[0]).expect("header");
+    assert_eq!(hd.patient_name.as_deref(), Some("ANONYMOUS"));
 
     // The tag browser shows the active image's header, filtered.
     h.key_press(egui::Key::T);

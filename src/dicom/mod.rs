@@ -2,6 +2,7 @@
 //! without a file meta header, typed headers, pixel decoding and header dumps.
 //! Only this module touches the `dicom-*` crates' reading and decoding APIs.
 
+pub mod anonymize;
 pub mod attr;
 pub mod codec;
 pub mod dicomdir;

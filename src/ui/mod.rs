@@ -36,6 +36,8 @@ pub struct Launch {
     pub layout: (usize, usize),
     /// PACS nodes for the browser's tabs, our AE title and Storage SCP port.
     pub pacs: pacs::PacsSettings,
+    /// Where exports (PNG, de-identified series) are written.
+    pub export_dir: PathBuf,
 }
 
 impl Launch {
@@ -46,8 +48,24 @@ impl Launch {
             open_studies: Vec::new(),
             layout: (1, 1),
             pacs: pacs::PacsSettings::default(),
+            export_dir: default_export_dir(),
         }
     }
+}
+
+/// `~/Lightbox exports` (the current folder when there is no home).
+pub fn default_export_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("Lightbox exports")
+}
+
+/// The de-identified export form.
+#[derive(Debug, Clone)]
+struct DeidForm {
+    open: bool,
+    options: crate::dicom::anonymize::Options,
 }
 
 /// Which tab the study browser shows.
@@ -146,6 +164,12 @@ pub struct App {
     /// Left-drag W/L direction: false = right widens, down raises the level
     /// (brighter image... as most workstations); true = the other way round.
     invert_wl_drag: bool,
+    deid: DeidForm,
+    /// Messages from exports running on other threads.
+    export_tx: std::sync::mpsc::Sender<String>,
+    export_rx: Receiver<String>,
+    /// What the last export wrote (or why it failed).
+    pub last_export: Option<String>,
 }
 
 /// What importing dropped files gave: the studies to open and how many files
@@ -294,6 +318,7 @@ impl App {
 
     fn new(launch: Launch, ctx: egui::Context) -> App {
         let layout = launch.layout;
+        let (export_tx, export_rx) = std::sync::mpsc::channel();
         let mut app = App {
             studies: Vec::new(),
             search: String::new(),
@@ -332,6 +357,13 @@ impl App {
             dropped: None,
             sync_view: true,
             invert_wl_drag: false,
+            deid: DeidForm {
+                open: false,
+                options: crate::dicom::anonymize::Options::default(),
+            },
+            export_tx,
+            export_rx,
+            last_export: None,
             launch,
         };
         app.refresh_studies();
@@ -529,6 +561,207 @@ impl App {
                 .load_texture(format!("thumb-{set}"), image, egui::TextureOptions::LINEAR);
         if let Some(t) = self.thumbs.get_mut(set) {
             *t = Some(tex);
+        }
+    }
+
+    /// A file name in the export folder that does not exist yet.
+    fn export_path(&self, stem: &str, ext: &str) -> std::result::Result<PathBuf, String> {
+        let dir = &self.launch.export_dir;
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let stem: String = stem
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        (1..10_000)
+            .map(|k| {
+                if k == 1 {
+                    dir.join(format!("{stem}.{ext}"))
+                } else {
+                    dir.join(format!("{stem}-{k}.{ext}"))
+                }
+            })
+            .find(|p| !p.exists())
+            .ok_or_else(|| format!("{}: too many exports named {stem}", dir.display()))
+    }
+
+    /// The active viewport's image as PNG: the CPU reference pipeline with the
+    /// viewport's window and inversion, turned and flipped as shown, at the image's
+    /// own resolution, without annotations.
+    pub fn export_image(&mut self) {
+        let r = (|| -> std::result::Result<PathBuf, String> {
+            let v = self.viewports.get(self.active).ok_or("no viewport")?;
+            let set = v.set.ok_or("nothing shown")?;
+            let fr = self.sets[set].set.frames.get(v.index).ok_or("no image")?;
+            let h = self.headers.get(fr.instance).ok_or("no header")?;
+            let slot = &self.slots[set][v.index];
+            let px = slot.pixels.as_ref().ok_or("not decoded yet")?.expand();
+            let r = crate::imaging::render::render(h, fr.frame, &px, &v.options())
+                .map_err(|e| e.to_string())?;
+            let bytes: Vec<u8> = r.data.iter().map(|&x| x.min(255) as u8).collect();
+            let mut img = if r.channels == 1 {
+                image::GrayImage::from_raw(r.width, r.height, bytes).map(image::DynamicImage::from)
+            } else {
+                image::RgbImage::from_raw(r.width, r.height, bytes).map(image::DynamicImage::from)
+            }
+            .ok_or("rendered size mismatch")?;
+            for _ in 0..v.rotation % 4 {
+                img = img.rotate90();
+            }
+            if v.flip_h {
+                img = img.fliph();
+            }
+            if v.flip_v {
+                img = img.flipv();
+            }
+            let ls = &self.sets[set];
+            let path = self.export_path(
+                &format!(
+                    "{}-{}-im{}",
+                    ls.modality,
+                    ls.label.split(" (").next().unwrap_or(""),
+                    v.index + 1
+                ),
+                "png",
+            )?;
+            img.save(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(path)
+        })();
+        self.report_export(r.map(|p| format!("saved {}", p.display())));
+    }
+
+    /// The active viewport as shown, annotations and measurements included: a
+    /// screenshot of its rectangle, saved when the frame has been read back.
+    pub fn export_view(&mut self) {
+        let Some(rect) = self.viewports.get(self.active).and_then(|v| v.rect) else {
+            self.report_export(Err("nothing shown".into()));
+            return;
+        };
+        let path = match self.export_path("view", "png") {
+            Ok(p) => p,
+            Err(e) => {
+                self.report_export(Err(e));
+                return;
+            }
+        };
+        let (tx, ctx) = (self.export_tx.clone(), self.ctx.clone());
+        let ppp = self.ctx.pixels_per_point();
+        self.ctx.request_screenshot(move |shot| {
+            let part = shot.region(&rect, Some(ppp));
+            let [w, h] = part.size;
+            let rgba: Vec<u8> = part.pixels.iter().flat_map(|c| c.to_array()).collect();
+            let msg = match image::RgbaImage::from_raw(w as u32, h as u32, rgba) {
+                Some(img) => match img.save(&path) {
+                    Ok(()) => format!("saved {}", path.display()),
+                    Err(e) => format!("export failed: {}: {e}", path.display()),
+                },
+                None => "export failed: screenshot size mismatch".into(),
+            };
+            let _ = tx.send(msg);
+            ctx.request_repaint();
+        });
+    }
+
+    /// The active viewport's series, de-identified, into a new folder (on a
+    /// worker thread).
+    pub fn export_series_deidentified(&mut self) {
+        let Some(set) = self.viewports.get(self.active).and_then(|v| v.set) else {
+            self.report_export(Err("nothing shown".into()));
+            return;
+        };
+        let files: Vec<PathBuf> = {
+            let mut seen = std::collections::BTreeSet::new();
+            self.sets[set]
+                .set
+                .frames
+                .iter()
+                .filter_map(|f| self.headers.get(f.instance))
+                .filter(|h| seen.insert(h.path.clone()))
+                .map(|h| h.path.clone())
+                .collect()
+        };
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let out = match self.export_path(&format!("deidentified-{stamp}"), "d") {
+            Ok(p) => p.with_extension(""),
+            Err(e) => {
+                self.report_export(Err(e));
+                return;
+            }
+        };
+        let (tx, ctx) = (self.export_tx.clone(), self.ctx.clone());
+        let opts = self.deid.options.clone();
+        self.last_export = Some(format!("de-identifying {} file(s)…", files.len()));
+        std::thread::spawn(move || {
+            let msg = match crate::dicom::anonymize::export(&files, &out, &opts) {
+                Ok(r) if r.refused.is_empty() => {
+                    format!(
+                        "saved {} de-identified file(s) in {}",
+                        r.written.len(),
+                        out.display()
+                    )
+                }
+                Ok(r) => format!(
+                    "saved {} de-identified file(s) in {}; {} refused: {}",
+                    r.written.len(),
+                    out.display(),
+                    r.refused.len(),
+                    r.refused.first().map(|x| x.1.as_str()).unwrap_or("")
+                ),
+                Err(e) => format!("export failed: {e}"),
+            };
+            let _ = tx.send(msg);
+            ctx.request_repaint();
+        });
+    }
+
+    fn report_export(&mut self, r: std::result::Result<String, String>) {
+        self.last_export = Some(match r {
+            Ok(m) => m,
+            Err(e) => format!("export failed: {e}"),
+        });
+    }
+
+    /// The de-identified export form.
+    fn deid_window(&mut self, ctx: &egui::Context) {
+        let mut open = self.deid.open;
+        let mut go = false;
+        egui::Window::new("Export series, de-identified")
+            .open(&mut open)
+            .collapsible(false)
+            .show(ctx, |ui| {
+                ui.label("DICOM PS3.15 Basic Application Level Confidentiality Profile: names, IDs and UIDs replaced; private tags, overlays and identifying attributes removed.");
+                egui::Grid::new("deid").num_columns(2).show(ui, |ui| {
+                    let l = ui.label("Patient name");
+                    ui.text_edit_singleline(&mut self.deid.options.patient_name)
+                        .labelled_by(l.id);
+                    ui.end_row();
+                    let l = ui.label("Patient ID");
+                    ui.text_edit_singleline(&mut self.deid.options.patient_id)
+                        .labelled_by(l.id);
+                    ui.end_row();
+                });
+                ui.checkbox(&mut self.deid.options.keep_dates, "keep dates (longitudinal option)");
+                ui.checkbox(
+                    &mut self.deid.options.keep_descriptions,
+                    "keep study/series descriptions (check them first)",
+                );
+                ui.label(format!("into a new folder in {}", self.launch.export_dir.display()));
+                if ui.button("export series").clicked() {
+                    go = true;
+                }
+            });
+        self.deid.open = open && !go;
+        if go {
+            self.export_series_deidentified();
         }
     }
 
@@ -1407,6 +1640,20 @@ impl App {
             if ui.selectable_label(self.show_tags, "tags (T)").clicked() {
                 self.show_tags = !self.show_tags;
             }
+            ui.menu_button("export", |ui| {
+                if ui.button("image as PNG").clicked() {
+                    self.export_image();
+                    ui.close();
+                }
+                if ui.button("view as PNG, with annotations").clicked() {
+                    self.export_view();
+                    ui.close();
+                }
+                if ui.button("series, de-identified…").clicked() {
+                    self.deid.open = true;
+                    ui.close();
+                }
+            });
             ui.separator();
             if ui.button("help (F1)").clicked() {
                 self.show_help = !self.show_help;
@@ -1566,6 +1813,10 @@ impl eframe::App for App {
                         }
                     ),
                 );
+                if let Some(m) = &self.last_export {
+                    ui.separator();
+                    ui.label(m);
+                }
             });
         });
         egui::CentralPanel::default()
@@ -1582,6 +1833,12 @@ impl eframe::App for App {
         }
         if self.show_tags {
             self.tag_browser(&ctx);
+        }
+        if self.deid.open {
+            self.deid_window(&ctx);
+        }
+        while let Ok(m) = self.export_rx.try_recv() {
+            self.last_export = Some(m);
         }
         if self.show_help {
             egui::Window::new("Shortcuts")

@@ -131,6 +131,8 @@ pub struct Viewport {
     pub flip_v: bool,
     /// Image → screen mapping as last drawn.
     pub mapping: Option<Affine>,
+    /// Where the viewport was last drawn (points).
+    pub rect: Option<Rect>,
     /// Set the zoom to 1:1 (one image pixel per screen pixel) at the next draw.
     pub one_to_one: bool,
     /// The reference line as last drawn (image coordinates).
@@ -276,7 +278,8 @@ impl Viewport {
         self.flip_v = false;
     }
 
-    fn options(&self) -> RenderOptions {
+    /// The display options the viewport applies (its window and inversion).
+    pub fn options(&self) -> RenderOptions {
         RenderOptions {
             voi: match &self.window {
                 Some(w) => VoiChoice::Explicit(w.clone()),
@@ -351,6 +354,7 @@ impl Viewport {
         );
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 0.0, Color32::BLACK);
+        self.rect = Some(rect);
         let mut out = Interaction {
             clicked: response.clicked() || response.drag_started(),
             double_clicked: response.double_clicked(),
