@@ -528,3 +528,47 @@ fn the_pacs_tab_finds_retrieves_and_opens_a_study() {
         "the retrieved study is on screen"
     );
 }
+
+#[test]
+fn opening_a_study_from_the_list_brings_its_prior_and_hangs_them() {
+    let tmp = common::tempdir();
+    let src = tmp.path().join("src");
+    synth::write_demo(&src, 8, 64).expect("demo");
+    let cache = tmp.path().join("cache");
+    Store::open(&cache)
+        .expect("cache")
+        .import(&[src], ImportMode::Copy)
+        .expect("import");
+    let launch = Launch::new(cache);
+    let mut h = Harness::builder()
+        .with_size((1400.0, 900.0))
+        .wgpu()
+        .build_eframe(move |cc| App::create(launch, cc).expect("viewer"));
+    h.run_steps(2);
+    // Today's CT from the local list, by its date and description.
+    h.query_all_by_label_contains("20260105")
+        .find(|n| {
+            n.accesskit_node()
+                .label()
+                .is_some_and(|l| l.contains("CT CHEST"))
+        })
+        .expect("today's CT in the list")
+        .click();
+    h.run_steps(2);
+    step_until(&mut h, "decoding", |a| {
+        let (done, total) = a.decoded();
+        total > 0 && done == total
+    });
+    assert_eq!(
+        h.state().hanging_protocol.as_deref(),
+        Some("CT chest with prior")
+    );
+    assert_eq!(h.state().layout(), (1, 2));
+    let date = |i| h.state().header_of(i).and_then(|x| x.study_date.clone());
+    assert_eq!(date(0).as_deref(), Some("20260105"));
+    assert_eq!(
+        date(1).as_deref(),
+        Some("20240105"),
+        "the prior hangs itself"
+    );
+}

@@ -382,6 +382,7 @@ fn cmd_view(paths: &[PathBuf], cache: Option<PathBuf>) -> Result<ExitCode> {
         open_studies: open,
         pacs: pacs_settings(),
         export_dir: crate::ui::default_export_dir(),
+        protocol_dir: crate::hanging::user_dir(),
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -464,6 +465,7 @@ fn cmd_demo(cache: Option<PathBuf>, slices: usize, size: usize) -> Result<ExitCo
         layout: (1, 2),
         pacs: pacs_settings(),
         export_dir: crate::ui::default_export_dir(),
+        protocol_dir: crate::hanging::user_dir(),
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -38,6 +38,8 @@ pub struct Launch {
     pub pacs: pacs::PacsSettings,
     /// Where exports (PNG, de-identified series) are written.
     pub export_dir: PathBuf,
+    /// The user's hanging protocols (added to the built-in ones).
+    pub protocol_dir: Option<PathBuf>,
 }
 
 impl Launch {
@@ -49,6 +51,7 @@ impl Launch {
             layout: (1, 1),
             pacs: pacs::PacsSettings::default(),
             export_dir: default_export_dir(),
+            protocol_dir: None,
         }
     }
 }
@@ -170,6 +173,9 @@ pub struct App {
     export_rx: Receiver<String>,
     /// What the last export wrote (or why it failed).
     pub last_export: Option<String>,
+    protocols: Vec<crate::hanging::Protocol>,
+    /// The protocol that hung the open studies.
+    pub hanging_protocol: Option<String>,
 }
 
 /// What importing dropped files gave: the studies to open and how many files
@@ -319,6 +325,10 @@ impl App {
     fn new(launch: Launch, ctx: egui::Context) -> App {
         let layout = launch.layout;
         let (export_tx, export_rx) = std::sync::mpsc::channel();
+        let (protocols, problems) = crate::hanging::load(launch.protocol_dir.as_deref());
+        for p in &problems {
+            tracing::warn!("{p}");
+        }
         let mut app = App {
             studies: Vec::new(),
             search: String::new(),
@@ -364,6 +374,8 @@ impl App {
             export_tx,
             export_rx,
             last_export: None,
+            protocols,
+            hanging_protocol: None,
             launch,
         };
         app.refresh_studies();
@@ -392,9 +404,48 @@ impl App {
         }
     }
 
+    /// A study and its relevant priors in the cache: the same patient (by ID),
+    /// older, sharing a modality; the newest two.
+    fn with_priors(&self, uid: &str) -> Vec<String> {
+        let mut out = vec![uid.to_string()];
+        let Some(me) = self.studies.iter().find(|s| s.study_uid == uid) else {
+            return out;
+        };
+        if me.patient_id.trim().is_empty() {
+            return out;
+        }
+        let mods: Vec<&str> = me
+            .modalities
+            .split(['/', '\\', ',', ' '])
+            .filter(|m| !m.is_empty())
+            .collect();
+        let mut priors: Vec<&StudyRow> = self
+            .studies
+            .iter()
+            .filter(|s| {
+                s.study_uid != uid
+                    && s.patient_id == me.patient_id
+                    && s.date < me.date
+                    && s.modalities
+                        .split(['/', '\\', ',', ' '])
+                        .any(|m| mods.contains(&m))
+            })
+            .collect();
+        priors.sort_by(|a, b| b.date.cmp(&a.date));
+        out.extend(priors.iter().take(2).map(|s| s.study_uid.clone()));
+        out
+    }
+
     /// Open studies from the cache: their files are scanned and decoded in the
     /// background; viewports fill as soon as the first frames arrive.
     fn open(&mut self, study_uids: &[String]) {
+        // One study: its relevant priors hang themselves (same patient, older,
+        // sharing a modality, the newest two).
+        let study_uids = if study_uids.len() == 1 {
+            self.with_priors(&study_uids[0])
+        } else {
+            study_uids.to_vec()
+        };
         let store = match Store::open(&self.launch.cache) {
             Ok(s) => s,
             Err(e) => {
@@ -403,7 +454,7 @@ impl App {
             }
         };
         let mut files = Vec::new();
-        for uid in study_uids {
+        for uid in &study_uids {
             let _ = store.touch(uid);
             for se in store.series_of(uid).unwrap_or_default() {
                 for i in store.instances_of(&se.series_uid).unwrap_or_default() {
@@ -1148,9 +1199,74 @@ impl App {
         ctx.request_repaint_after(std::time::Duration::from_secs_f32(1.0 / fps / 2.0));
     }
 
-    /// Hanging: the newest study's largest display set in the first viewport, the
-    /// same modality of older studies (priors) in the next ones, then the rest.
+    /// Hanging: by the best hanging protocol that applies to today's study (the
+    /// newest open), else today's largest display set first, the same modality of
+    /// older studies (priors) next, then the rest.
     fn hang(&mut self) {
+        let candidates: Vec<crate::hanging::Candidate> = self
+            .sets
+            .iter()
+            .map(|s| {
+                let h = s
+                    .set
+                    .frames
+                    .first()
+                    .and_then(|f| self.headers.get(f.instance));
+                crate::hanging::Candidate {
+                    study_uid: s.study_uid.clone(),
+                    study_date: s.study_date.clone(),
+                    study_description: s.study_description.clone(),
+                    modality: s.modality.clone(),
+                    body_part: h.and_then(|h| h.body_part.clone()).unwrap_or_default(),
+                    series_description: s.series_description.clone(),
+                    frames: s.set.frames.len(),
+                }
+            })
+            .collect();
+        if let Some(h) = crate::hanging::hang(&self.protocols, &candidates) {
+            self.set_layout(h.layout.0, h.layout.1);
+            for (k, (pick, window)) in h.viewports.iter().zip(&h.windows).enumerate() {
+                let Some(v) = self.viewports.get_mut(k) else {
+                    continue;
+                };
+                *v = Viewport::new();
+                match pick {
+                    Ok(set) => {
+                        v.set = Some(*set);
+                        v.index = self.sets[*set].set.frames.len() / 2;
+                        v.window = window.as_deref().and_then(|w| {
+                            lut::CT_PRESETS
+                                .iter()
+                                .find(|p| p.0.eq_ignore_ascii_case(w))
+                                .map(|p| Window::new(p.1, p.2))
+                        });
+                    }
+                    Err(why) => v.note = Some(why.clone()),
+                }
+            }
+            // Viewports beyond the protocol's rules: the sets not hung yet.
+            let rules = h.viewports.len();
+            for k in rules..self.viewports.len() {
+                let shown: Vec<usize> = self
+                    .viewports
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i < k)
+                    .filter_map(|(_, v)| v.set)
+                    .collect();
+                let next = (0..self.sets.len()).find(|s| !shown.contains(s));
+                let v = &mut self.viewports[k];
+                *v = Viewport::new();
+                if let Some(set) = next {
+                    v.set = Some(set);
+                    v.index = self.sets[set].set.frames.len() / 2;
+                }
+            }
+            self.active = 0;
+            self.hanging_protocol = Some(h.protocol);
+            return;
+        }
+        self.hanging_protocol = None;
         let mut order: Vec<usize> = (0..self.sets.len()).collect();
         order.sort_by(|&a, &b| {
             let (sa, sb) = (&self.sets[a], &self.sets[b]);
@@ -1813,6 +1929,10 @@ impl eframe::App for App {
                         }
                     ),
                 );
+                if let Some(p) = &self.hanging_protocol {
+                    ui.separator();
+                    ui.label(format!("hanging: {p}"));
+                }
                 if let Some(m) = &self.last_export {
                     ui.separator();
                     ui.label(m);

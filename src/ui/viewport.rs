@@ -133,6 +133,8 @@ pub struct Viewport {
     pub mapping: Option<Affine>,
     /// Where the viewport was last drawn (points).
     pub rect: Option<Rect>,
+    /// Why it is empty (a hanging protocol rule nothing fitted).
+    pub note: Option<String>,
     /// Set the zoom to 1:1 (one image pixel per screen pixel) at the next draw.
     pub one_to_one: bool,
     /// The reference line as last drawn (image coordinates).
@@ -366,7 +368,10 @@ impl Viewport {
             painter.text(
                 rect.center(),
                 egui::Align2::CENTER_CENTER,
-                "drag a series here",
+                match &self.note {
+                    Some(n) => format!("{n}\ndrag a series here"),
+                    None => "drag a series here".into(),
+                },
                 FontId::proportional(14.0),
                 Color32::GRAY,
             );

@@ -1,0 +1,341 @@
+//! Hanging protocols: which display set goes in which viewport, chosen from the
+//! studies being opened (today's and its priors), by rules a reading room can
+//! edit. Protocols are TOML files: the ones in the repository's
+//! `hanging-protocols/` are built in, and files in the user's protocol folder
+//! (`~/.config/lightbox/hanging-protocols`) are added, replacing a built-in one of
+//! the same name.
+//!
+//! ```toml
+//! name = "CT chest with prior"
+//! priority = 50              # higher wins when several match
+//! [match]                    # today's study; every key given must match
+//! modality = "CT"            # one of the study's modalities
+//! body_part = "CHEST"        # wildcards * and ? allowed, case-insensitive
+//! description = "*CHEST*"
+//! [layout]
+//! rows = 1
+//! columns = 2
+//! [[viewport]]
+//! study = "current"          # or "prior" (the newest older study), "prior-2", ...
+//! modality = "CT"
+//! series = "*axial*"         # the series description
+//! window = "lung"            # a preset name, optional
+//! ```
+//!
+//! A viewport takes the largest display set that fits its rule and is not shown
+//! yet; a rule nothing fits leaves its viewport empty and says what it wanted.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The protocols shipped with Lightbox (`hanging-protocols/`).
+const BUILT_IN: &[(&str, &str)] = &[
+    (
+        "ct-chest-prior.toml",
+        include_str!("../hanging-protocols/ct-chest-prior.toml"),
+    ),
+    ("ct.toml", include_str!("../hanging-protocols/ct.toml")),
+    (
+        "projection-prior.toml",
+        include_str!("../hanging-protocols/projection-prior.toml"),
+    ),
+    (
+        "mr-brain.toml",
+        include_str!("../hanging-protocols/mr-brain.toml"),
+    ),
+];
+
+/// A hanging protocol.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Protocol {
+    pub name: String,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default, rename = "match")]
+    pub matches: Match,
+    pub layout: Layout,
+    #[serde(default, rename = "viewport")]
+    pub viewports: Vec<ViewportRule>,
+}
+
+/// What today's study must be.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Match {
+    pub modality: Option<String>,
+    pub body_part: Option<String>,
+    pub description: Option<String>,
+    /// Only when a prior study is open too.
+    #[serde(default)]
+    pub prior: bool,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Layout {
+    pub rows: usize,
+    pub columns: usize,
+}
+
+/// What one viewport shows.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ViewportRule {
+    /// "current", "prior", "prior-2", ... (default: current).
+    pub study: Option<String>,
+    pub modality: Option<String>,
+    /// Wildcard on the series description.
+    pub series: Option<String>,
+    /// A W/L preset by name ("lung", "bone", ...).
+    pub window: Option<String>,
+}
+
+/// A display set as the protocols see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub study_uid: String,
+    /// YYYYMMDD (empty when unknown: sorts oldest).
+    pub study_date: String,
+    pub study_description: String,
+    pub modality: String,
+    pub body_part: String,
+    pub series_description: String,
+    pub frames: usize,
+}
+
+/// The result: a display set (index into the candidates) or why none, per
+/// viewport, and the windows asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hanging {
+    pub protocol: String,
+    pub layout: (usize, usize),
+    pub viewports: Vec<Result<usize, String>>,
+    pub windows: Vec<Option<String>>,
+}
+
+/// `*` and `?` wildcard match, case-insensitive; `|` separates alternatives.
+pub fn wildcard(pattern: &str, text: &str) -> bool {
+    pattern.split('|').any(|p| wildcard_one(p, text))
+}
+
+fn wildcard_one(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let t: Vec<char> = text.to_lowercase().chars().collect();
+    // Iterative matching with backtracking to the last star.
+    let (mut i, mut j) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while j < t.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == t[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
+}
+
+fn opt_match(pattern: &Option<String>, text: &str) -> bool {
+    pattern.as_deref().is_none_or(|p| wildcard(p, text))
+}
+
+/// Parse one protocol file's text.
+pub fn parse(name: &str, text: &str) -> Result<Protocol> {
+    let p: Protocol =
+        toml::from_str(text).map_err(|e| Error::Usage(format!("hanging protocol {name}: {e}")))?;
+    let l = p.layout;
+    if !(1..=6).contains(&l.rows) || !(1..=6).contains(&l.columns) {
+        return Err(Error::Usage(format!(
+            "hanging protocol {name}: layout {}×{} (1 to 6 rows and columns)",
+            l.rows, l.columns
+        )));
+    }
+    if p.viewports.len() > l.rows * l.columns {
+        return Err(Error::Usage(format!(
+            "hanging protocol {name}: {} viewports for a {}×{} layout",
+            p.viewports.len(),
+            l.rows,
+            l.columns
+        )));
+    }
+    for v in &p.viewports {
+        if let Some(s) = &v.study {
+            role(s).ok_or_else(|| {
+                Error::Usage(format!(
+                    "hanging protocol {name}: study {s:?} (current, prior or prior-N)"
+                ))
+            })?;
+        }
+    }
+    Ok(p)
+}
+
+/// "current" → 0, "prior" → 1, "prior-N" → N.
+fn role(s: &str) -> Option<usize> {
+    match s {
+        "current" => Some(0),
+        "prior" => Some(1),
+        _ => s.strip_prefix("prior-")?.parse().ok().filter(|&n| n >= 1),
+    }
+}
+
+/// The built-in protocols, then the user's (a user file replaces a built-in one
+/// of the same name). Files that do not parse are reported, not fatal.
+pub fn load(user_dir: Option<&Path>) -> (Vec<Protocol>, Vec<String>) {
+    let mut protocols = Vec::new();
+    let mut problems = Vec::new();
+    for (name, text) in BUILT_IN {
+        match parse(name, text) {
+            Ok(p) => protocols.push(p),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    if let Some(dir) = user_dir
+        && let Ok(entries) = std::fs::read_dir(dir)
+    {
+        let mut files: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for f in files {
+            let name = f.display().to_string();
+            match std::fs::read_to_string(&f)
+                .map_err(|e| Error::Usage(format!("{name}: {e}")))
+                .and_then(|t| parse(&name, &t))
+            {
+                Ok(p) => {
+                    protocols.retain(|q: &Protocol| q.name != p.name);
+                    protocols.push(p);
+                }
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+    }
+    (protocols, problems)
+}
+
+/// The user's protocol folder.
+pub fn user_dir() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")))?;
+    Some(base.join("lightbox").join("hanging-protocols"))
+}
+
+/// The studies in reading order: today's (the newest) first, then its priors,
+/// newest first.
+fn studies(sets: &[Candidate]) -> Vec<String> {
+    let mut s: Vec<(&str, &str)> = sets
+        .iter()
+        .map(|c| (c.study_date.as_str(), c.study_uid.as_str()))
+        .collect();
+    s.sort_by(|a, b| b.cmp(a));
+    s.dedup();
+    s.into_iter().map(|(_, u)| u.to_string()).collect()
+}
+
+/// Does the protocol apply to today's study?
+fn applies(p: &Protocol, sets: &[Candidate], current: &str) -> bool {
+    let today: Vec<&Candidate> = sets.iter().filter(|c| c.study_uid == current).collect();
+    let Some(first) = today.first() else {
+        return false;
+    };
+    let m = &p.matches;
+    let has_prior = sets.iter().any(|c| c.study_uid != current);
+    (!m.prior || has_prior)
+        && m.modality
+            .as_deref()
+            .is_none_or(|x| today.iter().any(|c| wildcard(x, &c.modality)))
+        && m.body_part
+            .as_deref()
+            .is_none_or(|x| today.iter().any(|c| wildcard(x, &c.body_part)))
+        && opt_match(&m.description, &first.study_description)
+}
+
+/// Hang `sets` by the best protocol that applies (highest priority, then the
+/// one that fills most viewports), or None when none does. A protocol that would
+/// leave more than half of its viewports empty is passed over.
+pub fn hang(protocols: &[Protocol], sets: &[Candidate]) -> Option<Hanging> {
+    let order = studies(sets);
+    let current = order.first()?;
+    let mut best: Option<(i32, usize, Hanging)> = None;
+    for p in protocols.iter().filter(|p| applies(p, sets, current)) {
+        let h = assign(p, sets, &order);
+        let filled = h.viewports.iter().filter(|v| v.is_ok()).count();
+        if filled * 2 < h.viewports.len() || filled == 0 {
+            continue;
+        }
+        let better = match &best {
+            None => true,
+            Some((prio, f, _)) => (p.priority, filled) > (*prio, *f),
+        };
+        if better {
+            best = Some((p.priority, filled, h));
+        }
+    }
+    best.map(|b| b.2)
+}
+
+fn assign(p: &Protocol, sets: &[Candidate], order: &[String]) -> Hanging {
+    let mut used = vec![false; sets.len()];
+    let mut viewports = Vec::new();
+    for rule in &p.viewports {
+        let k = rule.study.as_deref().and_then(role).unwrap_or(0);
+        let Some(study) = order.get(k) else {
+            viewports.push(Err(format!(
+                "no {}",
+                rule.study.as_deref().unwrap_or("current study")
+            )));
+            continue;
+        };
+        let pick = sets
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| {
+                !used[*i]
+                    && &c.study_uid == study
+                    && opt_match(&rule.modality, &c.modality)
+                    && opt_match(&rule.series, &c.series_description)
+            })
+            .max_by_key(|(i, c)| (c.frames, std::cmp::Reverse(*i)))
+            .map(|(i, _)| i);
+        match pick {
+            Some(i) => {
+                used[i] = true;
+                viewports.push(Ok(i));
+            }
+            None => viewports.push(Err(format!(
+                "no {}{}{}",
+                rule.modality.as_deref().unwrap_or(""),
+                rule.series
+                    .as_deref()
+                    .map(|s| format!(" {s}"))
+                    .unwrap_or_default(),
+                if k == 0 {
+                    String::new()
+                } else {
+                    format!(" in {}", rule.study.as_deref().unwrap_or(""))
+                }
+            ))),
+        }
+    }
+    Hanging {
+        protocol: p.name.clone(),
+        layout: (p.layout.rows, p.layout.columns),
+        windows: p.viewports.iter().map(|v| v.window.clone()).collect(),
+        viewports,
+    }
+}
