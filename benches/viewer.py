@@ -1,10 +1,18 @@
 #!/usr/bin/env python3
 """Viewer timings on this machine (software Vulkan: Mesa's lavapipe under Xvfb).
 
-`lightbox demo` with the 400-slice 512x512 CT and its 200-slice prior already in
-the cache (the first run generates them, untimed), started with LIGHTBOX_TIMING=1:
-it prints the time from process start to the first image on screen and to every
-image of both studies decoded and resident, then closes. Medians of --repeat runs.
+1. `lightbox demo` with the 400-slice 512x512 CT and its 200-slice prior already in
+   the cache (the first run generates them, untimed), started with
+   LIGHTBOX_TIMING=1: the time from process start to the first image on screen and
+   to every image of both studies decoded and resident; the peak resident memory
+   of the process in the hung 1x2 layout and in a 2x2 layout, against the voxel
+   bytes of the open studies.
+2. A W/L drag (LIGHTBOX_BENCH_WL=N: the window changes on N frames in a row) on
+   the 512x512 CT and on a 3000x2500 CR: frame time (median, p95) and the number of
+   texture uploads during the drag (must be 0: W/L only changes uniforms).
+
+Medians of --repeat runs. Frame times under lavapipe are CPU rendering of a
+1920x1080 window on this 2-core machine; a GPU draws the same frames far faster.
 
 usage: python3 benches/viewer.py [--repeat 5]   (needs a release build and Xvfb)
 """
@@ -14,45 +22,100 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def run(cmd, env, timeout=600):
+    """Run to completion; (stdout, stderr, peak RSS in MB)."""
+    out = tempfile.TemporaryFile(mode="w+")
+    err = tempfile.TemporaryFile(mode="w+")
+    p = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
+    start = time.time()
+    while True:
+        pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.time() - start > timeout:
+            p.kill()
+            sys.exit(f"timed out: {' '.join(cmd)}")
+        time.sleep(0.02)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    out.seek(0)
+    err.seek(0)
+    return out.read(), err.read(), usage.ru_maxrss / 1024.0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--cache", default=os.path.join(ROOT, "target", "bench-data", "viewer-cache"))
+    ap.add_argument("--frames", type=int, default=120, help="frames of W/L drag")
+    ap.add_argument("--data", default=os.path.join(ROOT, "target", "bench-data"))
     ap.add_argument("--lightbox", default=os.path.join(ROOT, "target", "release", "lightbox"))
     a = ap.parse_args()
     if not os.path.exists(a.lightbox):
         sys.exit("run `cargo build --release` first")
+    cache = os.path.join(a.data, "viewer-cache")
+    cr_dir = os.path.join(a.data, "cr-3000x2500")
+    cr_cache = os.path.join(a.data, "viewer-cr-cache")
+    if not os.path.isdir(cr_dir):
+        subprocess.run([a.lightbox, "synth", cr_dir, "--what", "cr", "--cr-rows", "3000",
+                        "--cr-columns", "2500"], check=True, capture_output=True)
     display = ":93"
     xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    env = dict(os.environ, DISPLAY=display, LIGHTBOX_TIMING="1", XDG_RUNTIME_DIR="/tmp")
-    env.pop("WAYLAND_DISPLAY", None)
-    first, resident = [], []
+    base = dict(os.environ, DISPLAY=display, XDG_RUNTIME_DIR="/tmp")
+    base.pop("WAYLAND_DISPLAY", None)
+    timing = dict(base, LIGHTBOX_TIMING="1")
+    drag = dict(base, LIGHTBOX_BENCH_WL=str(a.frames))
+    first, resident, rss12, rss22 = [], [], [], []
+    wl = {"CT": [], "CR": []}
+    images = 0
     try:
         time.sleep(1)
-        for i in range(a.repeat + 1):
-            out = subprocess.run([a.lightbox, "demo", "--cache", a.cache], env=env, capture_output=True,
-                                 text=True, timeout=600)
-            f = re.search(r"first image: (\d+) ms", out.stdout)
-            r = re.search(r"all (\d+) images decoded: (\d+) ms", out.stdout)
+        # Generate the demo (untimed) and import the CR once.
+        run([a.lightbox, "demo", "--cache", cache], timing)
+        run([a.lightbox, "view", cr_dir, "--cache", cr_cache], drag)
+        for _ in range(a.repeat):
+            out, err, rss = run([a.lightbox, "demo", "--cache", cache], timing)
+            f = re.search(r"first image: (\d+) ms", out)
+            r = re.search(r"all (\d+) images decoded: (\d+) ms", out)
             if not f or not r:
-                sys.exit(f"no timings in the output:\n{out.stdout}\n{out.stderr[-2000:]}")
-            if i == 0:
-                continue  # the first run may have generated the demo studies
+                sys.exit(f"no timings in the output:\n{out}\n{err[-2000:]}")
             first.append(int(f.group(1)))
             resident.append(int(r.group(2)))
             images = int(r.group(1))
+            rss12.append(rss)
+            _, _, rss = run([a.lightbox, "demo", "--cache", cache, "--layout", "2x2"], timing)
+            rss22.append(rss)
+            for name, cmd in (("CT", [a.lightbox, "demo", "--cache", cache]),
+                              ("CR", [a.lightbox, "view", cr_dir, "--cache", cr_cache])):
+                out, err, _ = run(cmd, drag)
+                m = re.search(r"wl drag on (\d+)x(\d+): (\d+) frames, median ([\d.]+) ms, "
+                              r"p95 ([\d.]+) ms, texture uploads during the drag: (\d+)", out)
+                if not m:
+                    sys.exit(f"no W/L drag figures:\n{out}\n{err[-2000:]}")
+                wl[name].append((m.group(1), m.group(2), float(m.group(4)), float(m.group(5)),
+                                 int(m.group(6))))
     finally:
         xvfb.kill()
-    m = statistics.median
-    print(f"lightbox demo, {images} images (400 + 200 slices of 512x512), lavapipe, medians of {a.repeat}:")
-    print(f"  first image on screen: {m(first):.0f} ms after process start")
-    print(f"  every image decoded and resident: {m(resident):.0f} ms after process start")
+    med = statistics.median
+    voxels = (400 + 200) * 512 * 512 * 2 / 1e6
+    print(f"lightbox demo, {images} images (400 + 200 slices of 512x512), lavapipe, "
+          f"medians of {a.repeat}:")
+    print(f"  first image on screen: {med(first):.0f} ms after process start "
+          f"(range {min(first)}-{max(first)})")
+    print(f"  every image decoded and resident: {med(resident):.0f} ms after process start "
+          f"(range {min(resident)}-{max(resident)})")
+    print(f"  peak RSS, 1x2: {med(rss12):.0f} MB = {med(rss12) / voxels:.2f}x the {voxels:.0f} MB "
+          f"of voxels; 2x2: {med(rss22):.0f} MB = {med(rss22) / voxels:.2f}x")
+    for name, runs in wl.items():
+        w, h = runs[0][0], runs[0][1]
+        print(f"  W/L drag on the {w}x{h} {name}, {a.frames} frames: median frame "
+              f"{med([r[2] for r in runs]):.1f} ms, p95 {med([r[3] for r in runs]):.1f} ms, "
+              f"texture uploads during the drag: {max(r[4] for r in runs)}")
 
 
 if __name__ == "__main__":

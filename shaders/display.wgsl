@@ -110,6 +110,19 @@ fn out(c: vec3<f32>) -> vec4<f32> {
     return vec4<f32>(c, 1.0);
 }
 
+// The same for a grey level: one transfer function evaluation instead of three.
+fn out_gray(y: f32) -> vec4<f32> {
+    var v = y;
+    if p.origin.z > 0.5 {
+        if y <= 0.04045 {
+            v = y / 12.92;
+        } else {
+            v = pow((y + 0.055) / 1.055, 2.4);
+        }
+    }
+    return vec4<f32>(v, v, v, 1.0);
+}
+
 @fragment
 fn fs_main(@builtin(position) frag: vec4<f32>) -> @location(0) vec4<f32> {
     let local = frag.xy - p.origin.xy;
@@ -146,5 +159,5 @@ fn fs_main(@builtin(position) frag: vec4<f32>) -> @location(0) vec4<f32> {
     if p.invert != 0u {
         y = 1.0 - y;
     }
-    return out(vec3<f32>(y));
+    return out_gray(y);
 }

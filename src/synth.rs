@@ -632,7 +632,14 @@ pub fn write_mr(dir: &Path, spec: &MrSpec) -> Result<usize> {
 /// Write one chest CR: MONOCHROME1 (low values white), Imager Pixel Spacing 0.2 mm,
 /// no Pixel Spacing — measurements on it are "at detector".
 pub fn write_cr(dir: &Path) -> Result<usize> {
-    let (rows, cols) = (1248usize, 1024usize);
+    write_cr_sized(dir, 1248, 1024)
+}
+
+/// The chest CR at another matrix (the same 205 × 250 mm detector area, finer
+/// Imager Pixel Spacing): 3000 × 2500 is a full-resolution radiograph.
+pub fn write_cr_sized(dir: &Path, rows: usize, cols: usize) -> Result<usize> {
+    let spacing = 0.2 * 1024.0 / cols.max(1) as f64;
+    let (kx, ky) = (cols as f64 / 1024.0, rows as f64 / 1248.0);
     let series = SeriesSpec {
         patient_name: "PHANTOM^CHEST".into(),
         patient_id: "LBX0001".into(),
@@ -647,7 +654,7 @@ pub fn write_cr(dir: &Path) -> Result<usize> {
         transfer_syntax: uids::EXPLICIT_VR_LITTLE_ENDIAN.into(),
         rows,
         columns: cols,
-        pixel_spacing: [0.2, 0.2],
+        pixel_spacing: [spacing, spacing],
         imager_spacing_only: true,
         orientation: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
         positions: vec![[0.0; 3]],
@@ -667,7 +674,10 @@ pub fn write_cr(dir: &Path) -> Result<usize> {
         body_part: "CHEST".into(),
     };
     let files = write_series(dir, &series, |_, c, r| {
-        let (x, y) = (c as f64 - cols as f64 / 2.0, r as f64 - rows as f64 / 2.0);
+        let (x, y) = (
+            (c as f64 - cols as f64 / 2.0) / kx,
+            (r as f64 - rows as f64 / 2.0) / ky,
+        );
         let inside = (x / 460.0).powi(2) + (y / 600.0).powi(2) <= 1.0;
         let lung = ((x.abs() - 200.0) / 150.0).powi(2) + ((y + 40.0) / 380.0).powi(2) <= 1.0;
         let spine = x.abs() < 40.0;

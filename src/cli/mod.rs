@@ -60,6 +60,9 @@ enum Command {
         /// CT matrix size.
         #[arg(long, default_value_t = 512)]
         size: usize,
+        /// Viewport grid, e.g. 2x2 (default: the hanging protocol's).
+        #[arg(long, value_parser = parse_layout)]
+        layout: Option<(usize, usize)>,
     },
     /// Open the viewer (on files, folders or CDs, or on the cache's study list).
     View {
@@ -67,6 +70,9 @@ enum Command {
         /// Cache folder.
         #[arg(long)]
         cache: Option<PathBuf>,
+        /// Viewport grid, e.g. 2x2 (default: the hanging protocol's).
+        #[arg(long, value_parser = parse_layout)]
+        layout: Option<(usize, usize)>,
     },
     /// Render one frame through the CPU display pipeline to a PNG.
     Render(RenderArgs),
@@ -275,6 +281,12 @@ struct SynthArgs {
     /// CT matrix size (columns = rows).
     #[arg(long, default_value_t = 512)]
     size: usize,
+    /// CR matrix rows (3000 with --cr-columns 2500: a full-size radiograph).
+    #[arg(long, default_value_t = 1248)]
+    cr_rows: usize,
+    /// CR matrix columns.
+    #[arg(long, default_value_t = 1024)]
+    cr_columns: usize,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -295,15 +307,20 @@ pub fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let Some(command) = cli.command else {
-        return finish(cmd_view(&cli.paths, cli.cache));
+        return finish(cmd_view(&cli.paths, cli.cache, None));
     };
     let result = match command {
         Command::Demo {
             cache,
             slices,
             size,
-        } => cmd_demo(cache, slices, size),
-        Command::View { paths, cache } => cmd_view(&paths, cache),
+            layout,
+        } => cmd_demo(cache, slices, size, layout),
+        Command::View {
+            paths,
+            cache,
+            layout,
+        } => cmd_view(&paths, cache, layout),
         Command::Render(a) => cmd_render(a),
         Command::Dump { file, json } => cmd_dump(&file, json),
         Command::Series { dir, json } => cmd_series(&dir, json),
@@ -351,7 +368,26 @@ fn viewer_cache(cache: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 /// `lightbox [PATH...]` / `lightbox view`: import what is given, open the viewer.
-fn cmd_view(paths: &[PathBuf], cache: Option<PathBuf>) -> Result<ExitCode> {
+/// "2x2", "1×3": rows and columns, 1 to 6 each.
+fn parse_layout(s: &str) -> std::result::Result<(usize, usize), String> {
+    let (r, c) = s
+        .split_once(['x', 'X', '×'])
+        .ok_or_else(|| format!("{s:?}: give rows x columns, e.g. 2x2"))?;
+    let n = |v: &str| -> std::result::Result<usize, String> {
+        v.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=6).contains(n))
+            .ok_or_else(|| format!("{s:?}: rows and columns are 1 to 6"))
+    };
+    Ok((n(r)?, n(c)?))
+}
+
+fn cmd_view(
+    paths: &[PathBuf],
+    cache: Option<PathBuf>,
+    layout: Option<(usize, usize)>,
+) -> Result<ExitCode> {
     let root = viewer_cache(cache)?;
     let mut open = Vec::new();
     if !paths.is_empty() {
@@ -383,6 +419,7 @@ fn cmd_view(paths: &[PathBuf], cache: Option<PathBuf>) -> Result<ExitCode> {
         pacs: pacs_settings(),
         export_dir: crate::ui::default_export_dir(),
         protocol_dir: crate::hanging::user_dir(),
+        force_layout: layout,
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -436,7 +473,12 @@ fn cmd_anonymize(a: AnonymizeArgs) -> Result<ExitCode> {
 
 /// `lightbox demo`: the synthetic studies, generated into the cache on first use,
 /// opened with the CT and its prior side by side.
-fn cmd_demo(cache: Option<PathBuf>, slices: usize, size: usize) -> Result<ExitCode> {
+fn cmd_demo(
+    cache: Option<PathBuf>,
+    slices: usize,
+    size: usize,
+    layout: Option<(usize, usize)>,
+) -> Result<ExitCode> {
     let root = viewer_cache(cache)?;
     let mut store = crate::store::Store::open(&root)?;
     let current = synth::uid("lightbox-ct.study");
@@ -466,6 +508,7 @@ fn cmd_demo(cache: Option<PathBuf>, slices: usize, size: usize) -> Result<ExitCo
         pacs: pacs_settings(),
         export_dir: crate::ui::default_export_dir(),
         protocol_dir: crate::hanging::user_dir(),
+        force_layout: layout,
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -881,7 +924,7 @@ fn cmd_synth(a: SynthArgs) -> Result<ExitCode> {
         written += synth::write_mr(&a.out.join("mr"), &synth::MrSpec::default())?;
     }
     if matches!(a.what, SynthWhat::All | SynthWhat::Cr) {
-        written += synth::write_cr(&a.out.join("cr"))?;
+        written += synth::write_cr_sized(&a.out.join("cr"), a.cr_rows, a.cr_columns)?;
     }
     out!(
         "{written} file(s) written under {} in {:.1} s",

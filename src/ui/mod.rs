@@ -40,6 +40,8 @@ pub struct Launch {
     pub export_dir: PathBuf,
     /// The user's hanging protocols (added to the built-in ones).
     pub protocol_dir: Option<PathBuf>,
+    /// A layout asked for on the command line (over the hanging protocol's).
+    pub force_layout: Option<(usize, usize)>,
 }
 
 impl Launch {
@@ -52,6 +54,7 @@ impl Launch {
             pacs: pacs::PacsSettings::default(),
             export_dir: default_export_dir(),
             protocol_dir: None,
+            force_layout: None,
         }
     }
 }
@@ -62,6 +65,15 @@ pub fn default_export_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."))
         .join("Lightbox exports")
+}
+
+/// The W/L drag benchmark's state.
+#[derive(Debug)]
+struct BenchWl {
+    frames: usize,
+    uploads_before: Option<u64>,
+    intervals: Vec<f64>,
+    last: Option<Instant>,
 }
 
 /// The de-identified export form.
@@ -174,6 +186,10 @@ pub struct App {
     /// What the last export wrote (or why it failed).
     pub last_export: Option<String>,
     protocols: Vec<crate::hanging::Protocol>,
+    /// `LIGHTBOX_BENCH_WL=N`: once everything is decoded, change the active
+    /// viewport's window on N frames in a row (a W/L drag), report frame times and
+    /// texture uploads, and close.
+    bench_wl: Option<BenchWl>,
     /// The protocol that hung the open studies.
     pub hanging_protocol: Option<String>,
 }
@@ -376,6 +392,15 @@ impl App {
             last_export: None,
             protocols,
             hanging_protocol: None,
+            bench_wl: std::env::var("LIGHTBOX_BENCH_WL")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(|frames| BenchWl {
+                    frames,
+                    uploads_before: None,
+                    intervals: Vec::new(),
+                    last: None,
+                }),
             launch,
         };
         app.refresh_studies();
@@ -505,6 +530,9 @@ impl App {
                     self.sets = sets;
                     self.failures = failures;
                     self.hang();
+                    if let Some((r, c)) = self.launch.force_layout {
+                        self.set_layout(r, c);
+                    }
                     self.load_measurements();
                 }
                 Loaded::Frame { set, index, pixels } => {
@@ -1879,6 +1907,60 @@ impl App {
     }
 }
 
+impl App {
+    /// One frame of the W/L drag benchmark (after everything is decoded).
+    fn bench_step(&mut self, ctx: &egui::Context, frame: &eframe::Frame) {
+        if self.all_decoded_ms.is_none() {
+            return;
+        }
+        let uploads = frame.wgpu_render_state().and_then(|rs| {
+            let r = rs.renderer.read();
+            r.callback_resources
+                .get::<ViewerGpu>()
+                .map(|g| g.gpu.uploads())
+        });
+        let size = self
+            .header_of(self.active)
+            .and_then(|h| h.pixel.as_ref())
+            .map(|p| (p.columns, p.rows))
+            .unwrap_or((0, 0));
+        let Some(b) = self.bench_wl.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        if b.uploads_before.is_none() {
+            b.uploads_before = uploads;
+        } else if let Some(t) = b.last {
+            b.intervals.push(now.duration_since(t).as_secs_f64() * 1e3);
+        }
+        b.last = Some(now);
+        if b.intervals.len() >= b.frames {
+            let mut v = b.intervals.clone();
+            v.sort_by(f64::total_cmp);
+            let med = v[v.len() / 2];
+            let p95 = v[(v.len() * 95 / 100).min(v.len() - 1)];
+            let (w, h) = size;
+            println!(
+                "wl drag on {w}x{h}: {} frames, median {med:.1} ms, p95 {p95:.1} ms, texture uploads during the drag: {}",
+                v.len(),
+                uploads.unwrap_or(0) - b.uploads_before.unwrap_or(0)
+            );
+            self.bench_wl = None;
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            return;
+        }
+        // The drag: the window narrows and widens, the level moves, every frame.
+        let k = b.intervals.len() as f64;
+        if let Some(v) = self.viewports.get_mut(self.active) {
+            v.window = Some(Window::new(
+                40.0 + 100.0 * (k / 7.0).sin(),
+                400.0 + 300.0 * (k / 11.0).cos(),
+            ));
+        }
+        ctx.request_repaint();
+    }
+}
+
 impl eframe::App for App {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let now = Instant::now();
@@ -1893,6 +1975,9 @@ impl eframe::App for App {
         let view_before = self.viewports.get(self.active).map(view_state);
         self.keys(&ctx);
         self.cine_step(&ctx);
+        if self.bench_wl.is_some() {
+            self.bench_step(&ctx, frame);
+        }
         egui::Panel::left("studies")
             .default_size(300.0)
             .show(ui, |ui| self.browser(ui));
@@ -1986,7 +2071,7 @@ impl eframe::App for App {
                 .map(|t| t.elapsed().as_secs_f64() * 1e3)
                 .unwrap_or(f64::NAN);
             self.all_decoded_ms = Some(since_start);
-            if self.timing {
+            if self.timing && self.bench_wl.is_none() {
                 let images: usize = self.slots.iter().map(Vec::len).sum();
                 println!("all {images} images decoded: {since_start:.0} ms after process start");
                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);
