@@ -25,6 +25,11 @@ struct Params {
     m0: vec4<f32>, // (a, b, c, image width)
     m1: vec4<f32>, // (d, e, f, image height)
     origin: vec4<f32>, // (x, y) of the viewport in framebuffer pixels; z > 0.5: sRGB target
+    // Display Shutter: flags 1 rectangle, 2 circle, 4 polygon (vertices as f32
+    // row, column pairs in the LUT buffer); the grey level outside.
+    sh_flags: u32, sh_poly_off: u32, sh_poly_len: u32, sh_value: f32,
+    sh_rect: vec4<f32>,   // left, right, upper, lower (1-based, inclusive)
+    sh_circle: vec4<f32>, // centre row, centre column, radius squared
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -99,6 +104,54 @@ fn voi(x: f32) -> f32 {
     return 1.0 / (1.0 + exp(-4.0 * (x - c) / w));
 }
 
+fn vertex(k: u32) -> vec2<f32> {
+    let o = p.sh_poly_off + 2u * k;
+    return vec2<f32>(bitcast<f32>(luts[o]), bitcast<f32>(luts[o + 1u]));
+}
+
+// Is the image pixel under `pos` shown by the Display Shutter? Tested at the
+// pixel's centre in 1-based (row, column), exactly as the CPU reference does.
+fn shutter_shows(pos: vec2<f32>) -> bool {
+    if p.sh_flags == 0u {
+        return true;
+    }
+    let x = floor(pos.x) + 1.0;
+    let y = floor(pos.y) + 1.0;
+    if (p.sh_flags & 1u) != 0u {
+        let r = p.sh_rect;
+        if x < r.x || x > r.y || y < r.z || y > r.w {
+            return false;
+        }
+    }
+    if (p.sh_flags & 2u) != 0u {
+        let dy = y - p.sh_circle.x;
+        let dx = x - p.sh_circle.y;
+        if dy * dy + dx * dx > p.sh_circle.z {
+            return false;
+        }
+    }
+    if (p.sh_flags & 4u) != 0u {
+        var inside = false;
+        var j = p.sh_poly_len - 1u;
+        for (var i = 0u; i < p.sh_poly_len; i++) {
+            let vi = vertex(i);
+            let vj = vertex(j);
+            if (vi.x > y) != (vj.x > y) {
+                let lhs = (x - vi.y) * (vj.x - vi.x);
+                let rhs = (vj.y - vi.y) * (y - vi.x);
+                if (vj.x > vi.x && lhs < rhs) || (vj.x < vi.x && lhs > rhs) {
+                    inside = !inside;
+                }
+            }
+            j = i;
+        }
+        if !inside {
+            return false;
+        }
+    }
+    return true;
+}
+
 // The value to write so that an sRGB target stores exactly `y` (display levels
 // are already perceptual: the P-values of the Grayscale Standard Display Function).
 fn out(c: vec3<f32>) -> vec4<f32> {
@@ -132,6 +185,9 @@ fn fs_main(@builtin(position) frag: vec4<f32>) -> @location(0) vec4<f32> {
     );
     if pos.x < 0.0 || pos.y < 0.0 || pos.x >= p.m0.w || pos.y >= p.m1.w {
         return vec4<f32>(0.0, 0.0, 0.0, 1.0);
+    }
+    if !shutter_shows(pos) {
+        return out_gray(p.sh_value);
     }
     let s = stored(pos);
     if p.mode == 2u {

@@ -76,8 +76,10 @@ fn compare(path: &Path, image: &Image, frame: u32, mode: &Mode, tmp: &Path) -> O
         Ok(p) => p,
         Err(e) => return Outcome::Mismatch(format!("DCMTK decodes it, Lightbox fails: {e}")),
     };
+    // dcmj2pnm does not apply Display Shutters (tests/overlays.rs checks ours).
     let opts = RenderOptions {
         voi: our_voi(mode),
+        ignore_shutter: true,
         ..Default::default()
     };
     let ours = match render(&image.header, frame, &pixels, &opts) {

@@ -20,7 +20,7 @@ fn option_sets() -> Vec<(&'static str, RenderOptions)> {
         voi,
         function,
         invert,
-        sixteen_bit: false,
+        ..Default::default()
     };
     vec![
         ("file VOI", with(VoiChoice::Auto, None, false)),
@@ -60,7 +60,13 @@ fn compare(files: &[PathBuf]) -> (usize, Vec<String>) {
             };
             let (plan, _) = render::display_plan(&image.header, 0, &pixels, &opts).expect("plan");
             let out = gpu
-                .render_offscreen(&device, &queue, &texture, &plan)
+                .render_offscreen(
+                    &device,
+                    &queue,
+                    &texture,
+                    &plan,
+                    image.header.shutter.as_ref(),
+                )
                 .expect("GPU render");
             let ch = cpu.channels as usize;
             let mut worst = 0i32;
@@ -133,18 +139,25 @@ fn a_window_change_is_a_uniform_write_not_an_upload() {
             .0
     };
     let first = opts(40.0, 400.0);
-    let prepared = gpu.prepare(&device, &texture, &plan(&first), &Placement::identity());
+    let prepared = gpu.prepare(
+        &device,
+        &texture,
+        &plan(&first),
+        &Placement::identity(),
+        None,
+    );
     // A W/L drag: fifty windows, each one uniform write.
     let mut last = first.clone();
     for i in 0..50 {
         last = opts(-600.0 + i as f64 * 7.0, 1500.0 - i as f64 * 11.0);
-        gpu.update(
+        assert!(gpu.update(
             &queue,
             &prepared,
             &texture,
             &plan(&last),
             &Placement::identity(),
-        );
+            None,
+        ));
     }
     assert_eq!(gpu.uploads(), 1, "a window change uploaded a texture");
     // ... and the image on screen is the last window's.

@@ -256,6 +256,13 @@ struct RenderArgs {
     /// Write 16-bit levels instead of 8-bit.
     #[arg(long = "16bit")]
     sixteen_bit: bool,
+    /// Leave the overlay planes (60xx) out (they are burned in white by default,
+    /// as DCMTK does).
+    #[arg(long)]
+    no_overlays: bool,
+    /// Show the whole image, ignoring its Display Shutter.
+    #[arg(long)]
+    no_shutter: bool,
     /// Output PNG (default: FILE name with .png in the current folder).
     #[arg(long, short)]
     out: Option<PathBuf>,
@@ -569,6 +576,8 @@ fn render_options(a: &RenderArgs) -> Result<RenderOptions> {
         }),
         invert: a.invert,
         sixteen_bit: a.sixteen_bit,
+        overlays: !a.no_overlays,
+        ignore_shutter: a.no_shutter,
     })
 }
 

@@ -165,6 +165,10 @@ pub struct ImageHeader {
     pub presentation_lut_shape: Option<String>,
     #[serde(skip)]
     pub palette: Option<Palette>,
+    /// Display Shutter, when the image has one.
+    pub shutter: Option<crate::imaging::overlay::Shutter>,
+    /// Overlay planes (60xx).
+    pub overlays: Vec<crate::imaging::overlay::Overlay>,
 }
 
 impl ImageHeader {
@@ -275,6 +279,8 @@ impl ImageHeader {
             voi_function,
             presentation_lut_shape: attr::string(ds, tags::PRESENTATION_LUT_SHAPE),
             palette,
+            shutter: crate::imaging::overlay::Shutter::from_item(ds),
+            overlays: crate::imaging::overlay::Overlay::all(ds),
         })
     }
 

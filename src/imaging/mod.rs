@@ -7,4 +7,5 @@ pub mod color;
 pub mod geometry;
 pub mod lut;
 pub mod measure;
+pub mod overlay;
 pub mod render;

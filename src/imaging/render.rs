@@ -37,6 +37,11 @@ pub struct RenderOptions {
     pub invert: bool,
     /// 16-bit output levels instead of 8-bit.
     pub sixteen_bit: bool,
+    /// Burn the overlay planes (60xx) in, at the brightest level (DCMTK's
+    /// default "replace" mode). The viewer draws them itself instead.
+    pub overlays: bool,
+    /// Show the whole image even where the Display Shutter hides it.
+    pub ignore_shutter: bool,
 }
 
 /// A rendered frame.
@@ -310,6 +315,31 @@ pub fn render(
             )));
         }
     };
+    let mut data = data;
+    let ch = channels as usize;
+    if let (Some(sh), false) = (&header.shutter, opts.ignore_shutter) {
+        let level = lut::quantize(sh.value as f64 / 65535.0, max_level);
+        for r in 0..height {
+            for c in 0..width {
+                if !sh.shows(c, r) {
+                    let i = (r as usize * width as usize + c as usize) * ch;
+                    data[i..i + ch].fill(level);
+                }
+            }
+        }
+    }
+    if opts.overlays {
+        for o in header.overlays.iter().filter(|o| o.on_frame(frame)) {
+            for r in 0..height {
+                for c in 0..width {
+                    if o.covers(frame, c, r) {
+                        let i = (r as usize * width as usize + c as usize) * ch;
+                        data[i..i + ch].fill(max_level);
+                    }
+                }
+            }
+        }
+    }
     Ok(Rendered {
         width,
         height,

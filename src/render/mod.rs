@@ -16,6 +16,7 @@ use wgpu::util::DeviceExt;
 use crate::dicom::pixels::{FramePixels, Samples};
 use crate::error::{Error, Result};
 use crate::imaging::lut::{ModalityTransform, Voi, VoiFunction};
+use crate::imaging::overlay::Shutter;
 use crate::imaging::render::DisplayPlan;
 
 const SHADER: &str = include_str!("../../shaders/display.wgsl");
@@ -72,6 +73,8 @@ pub struct Prepared {
     bind_group: wgpu::BindGroup,
     signed: bool,
     uniforms: wgpu::Buffer,
+    /// The LUT buffer's contents (an update needing other LUTs must prepare anew).
+    luts: Vec<u8>,
 }
 
 /// A headless device for offscreen rendering (tests, benches): whatever adapter
@@ -241,8 +244,9 @@ impl GpuDisplay {
         image: &ImageTexture,
         plan: &DisplayPlan,
         placement: &Placement,
+        shutter: Option<&Shutter>,
     ) -> Prepared {
-        let (uniforms, luts) = encode(plan, image, placement, self.format.is_srgb());
+        let (uniforms, luts) = encode(plan, image, placement, self.format.is_srgb(), shutter);
         let ubuf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("display uniforms"),
             contents: &uniforms,
@@ -279,6 +283,7 @@ impl GpuDisplay {
             bind_group,
             signed: image.signed,
             uniforms: ubuf,
+            luts,
         }
     }
 
@@ -287,7 +292,10 @@ impl GpuDisplay {
         self.uploads.load(Ordering::Relaxed)
     }
 
-    /// Change only the window (a W/L drag): one small uniform write.
+    /// Change the window, zoom or pan (a W/L drag): one small uniform write.
+    /// False when the plan needs other LUTs than those prepared (another VOI LUT,
+    /// a window instead of a LUT): then [`Self::prepare`] anew.
+    #[allow(clippy::too_many_arguments)]
     pub fn update(
         &self,
         queue: &wgpu::Queue,
@@ -295,9 +303,14 @@ impl GpuDisplay {
         image: &ImageTexture,
         plan: &DisplayPlan,
         placement: &Placement,
-    ) {
-        let (uniforms, _) = encode(plan, image, placement, self.format.is_srgb());
+        shutter: Option<&Shutter>,
+    ) -> bool {
+        let (uniforms, luts) = encode(plan, image, placement, self.format.is_srgb(), shutter);
+        if luts != prepared.luts {
+            return false;
+        }
         queue.write_buffer(&prepared.uniforms, 0, &uniforms);
+        true
     }
 
     /// Draw into a render pass whose viewport covers the image's place.
@@ -318,8 +331,9 @@ impl GpuDisplay {
         queue: &wgpu::Queue,
         image: &ImageTexture,
         plan: &DisplayPlan,
+        shutter: Option<&Shutter>,
     ) -> Result<Vec<u8>> {
-        let prepared = self.prepare(device, image, plan, &Placement::identity());
+        let prepared = self.prepare(device, image, plan, &Placement::identity(), shutter);
         self.render_prepared(device, queue, &prepared, image.width, image.height)
     }
 
@@ -468,6 +482,7 @@ fn encode(
     image: &ImageTexture,
     at: &Placement,
     srgb: bool,
+    shutter: Option<&Shutter>,
 ) -> (Vec<u8>, Vec<u8>) {
     let mut u = Uniforms::default();
     let mut luts: Vec<u32> = Vec::new();
@@ -540,6 +555,27 @@ fn encode(
         if srgb { 1.0 } else { 0.0 },
         0.0,
     ];
+    if let Some(sh) = shutter {
+        let mut flags = 0u32;
+        if let Some(r) = sh.rect {
+            flags |= 1;
+            u.sh_rect = r.map(|v| v as f32);
+        }
+        if let Some(([cy, cx], rad)) = sh.circle {
+            flags |= 2;
+            u.sh_circle = [cy as f32, cx as f32, (rad * rad) as f32, 0.0];
+        }
+        let mut poly = (0, 0);
+        if !sh.polygon.is_empty() {
+            flags |= 4;
+            poly = (luts.len() as u32, sh.polygon.len() as u32);
+            for v in &sh.polygon {
+                luts.push((v[0] as f32).to_bits());
+                luts.push((v[1] as f32).to_bits());
+            }
+        }
+        u.shutter = [flags, poly.0, poly.1, (sh.value as f32 / 65535.0).to_bits()];
+    }
     if luts.is_empty() {
         luts.push(0);
     }
@@ -574,6 +610,10 @@ struct Uniforms {
     m0: [f32; 4],
     m1: [f32; 4],
     origin: [f32; 4],
+    /// flags, polygon offset, polygon length, value (bits)
+    shutter: [u32; 4],
+    sh_rect: [f32; 4],
+    sh_circle: [f32; 4],
 }
 
 impl Uniforms {
@@ -600,6 +640,10 @@ impl Uniforms {
             w.extend_from_slice(&l);
         }
         for v in [self.m0, self.m1, self.origin] {
+            w.extend(v.iter().map(|f| f.to_bits()));
+        }
+        w.extend_from_slice(&self.shutter);
+        for v in [self.sh_rect, self.sh_circle] {
             w.extend(v.iter().map(|f| f.to_bits()));
         }
         w.iter().flat_map(|x| x.to_le_bytes()).collect()

@@ -159,6 +159,8 @@ pub struct App {
     measurements: Vec<Meas>,
     /// The frames on screen, expanded for the imaging code (rebuilt as they change).
     expanded: std::collections::HashMap<(usize, usize), Arc<FramePixels>>,
+    /// Their overlay planes as textures, with their boxes in image coordinates.
+    overlay_textures: std::collections::HashMap<(usize, usize), Vec<OverlayPlane>>,
     /// Manual scroll link across frames of reference (priors): the offset of each
     /// viewport from the active one along the slice normal, captured when linked.
     link: Option<Vec<f64>>,
@@ -196,6 +198,10 @@ pub struct App {
 
 /// What importing dropped files gave: the studies to open and how many files
 /// failed, or why the import failed.
+/// An overlay plane as a texture, with its box in image coordinates (left,
+/// top, right, bottom).
+type OverlayPlane = (egui::TextureHandle, [f64; 4]);
+
 type DropResult = std::result::Result<(Vec<String>, usize), String>;
 
 /// A measurement on screen: where it is and its row in the cache index.
@@ -257,6 +263,7 @@ const SHORTCUTS: &[(&str, &str)] = &[
     ("I", "invert"),
     ("R", "reset window, zoom and pan"),
     ("B", "bilinear / nearest interpolation"),
+    ("Y / U", "overlay planes / display shutter on or off"),
     (
         "O / H / V",
         "rotate 90° clockwise / flip horizontally / vertically",
@@ -373,6 +380,7 @@ impl App {
             tool: Tool::Window,
             measurements: Vec::new(),
             expanded: std::collections::HashMap::new(),
+            overlay_textures: std::collections::HashMap::new(),
             link: None,
             show_tags: false,
             tag_filter: String::new(),
@@ -562,6 +570,43 @@ impl App {
             .filter_map(|v| v.set.map(|s| (s, v.index)))
             .collect();
         self.expanded.retain(|k, _| shown.contains(k));
+        self.overlay_textures.retain(|k, _| shown.contains(k));
+        for &(set, index) in &shown {
+            if self.overlay_textures.contains_key(&(set, index)) {
+                continue;
+            }
+            let Some(fr) = self.sets.get(set).and_then(|s| s.set.frames.get(index)) else {
+                continue;
+            };
+            let Some(h) = self.headers.get(fr.instance) else {
+                continue;
+            };
+            let planes = h
+                .overlays
+                .iter()
+                .filter(|o| o.on_frame(fr.frame))
+                .map(|o| {
+                    let (w, hh) = (o.columns as usize, o.rows as usize);
+                    let mut rgba = vec![0u8; w * hh * 4];
+                    for r in 0..o.rows {
+                        for c in 0..o.columns {
+                            if o.bit(fr.frame, c, r) {
+                                let i = (r as usize * w + c as usize) * 4;
+                                rgba[i..i + 4].copy_from_slice(&[255, 255, 255, 255]);
+                            }
+                        }
+                    }
+                    let tex = self.ctx.load_texture(
+                        format!("overlay-{set}-{index}-{:04x}", o.group),
+                        egui::ColorImage::from_rgba_unmultiplied([w, hh], &rgba),
+                        egui::TextureOptions::NEAREST,
+                    );
+                    let (l, t) = (o.origin[1] as f64 - 1.0, o.origin[0] as f64 - 1.0);
+                    (tex, [l, t, l + w as f64, t + hh as f64])
+                })
+                .collect();
+            self.overlay_textures.insert((set, index), planes);
+        }
         for &(set, index) in &shown {
             if self.expanded.contains_key(&(set, index)) {
                 continue;
@@ -1395,6 +1440,12 @@ impl App {
             if i.key_pressed(Key::B) {
                 v.bilinear = !v.bilinear;
             }
+            if i.key_pressed(Key::Y) {
+                v.overlays = !v.overlays;
+            }
+            if i.key_pressed(Key::U) {
+                v.shutter = !v.shutter;
+            }
             if i.key_pressed(Key::O) {
                 v.rotate();
             }
@@ -1852,6 +1903,11 @@ impl App {
                 let slot = self.slots.get(s)?.get(vp.index)?;
                 let fr = ls.set.frames.get(vp.index)?;
                 Some(FrameView {
+                    overlays: self
+                        .overlay_textures
+                        .get(&(s, vp.index))
+                        .map(|v| v.iter().map(|(t, b)| (t.id(), *b)).collect())
+                        .unwrap_or_default(),
                     set: s,
                     reference,
                     invert_wl_drag: self.invert_wl_drag,

@@ -135,6 +135,10 @@ pub struct Viewport {
     pub rect: Option<Rect>,
     /// Why it is empty (a hanging protocol rule nothing fitted).
     pub note: Option<String>,
+    /// Apply the image's Display Shutter (on by default).
+    pub shutter: bool,
+    /// Draw the image's overlay planes (on by default).
+    pub overlays: bool,
     /// Set the zoom to 1:1 (one image pixel per screen pixel) at the next draw.
     pub one_to_one: bool,
     /// The reference line as last drawn (image coordinates).
@@ -182,6 +186,9 @@ pub struct FrameView<'a> {
     pub invert_wl_drag: bool,
     /// Where the active viewport's slice cuts this image (image coordinates).
     pub reference: Option<([f64; 2], [f64; 2])>,
+    /// Overlay planes as textures, each with its box in image coordinates
+    /// (left, top, right, bottom).
+    pub overlays: Vec<(egui::TextureId, [f64; 4])>,
     pub header: &'a ImageHeader,
     pub frame: u32,
     pub pixels: Option<&'a Arc<FramePixels>>,
@@ -215,6 +222,7 @@ struct ImageCallback {
     texture: Arc<ImageTexture>,
     plan: DisplayPlan,
     placement: Placement,
+    shutter: Option<crate::imaging::overlay::Shutter>,
 }
 
 impl egui_wgpu::CallbackTrait for ImageCallback {
@@ -230,18 +238,24 @@ impl egui_wgpu::CallbackTrait for ImageCallback {
             return Vec::new();
         };
         let id = Arc::as_ptr(&self.texture) as usize;
-        match r.prepared.get(&self.key) {
-            // Same image: only the uniforms change (window, zoom, pan).
-            Some((tex, p)) if *tex == id => {
-                r.gpu
-                    .update(queue, p, &self.texture, &self.plan, &self.placement)
-            }
-            _ => {
-                let p = r
-                    .gpu
-                    .prepare(device, &self.texture, &self.plan, &self.placement);
-                r.prepared.insert(self.key, (id, p));
-            }
+        let shutter = self.shutter.as_ref();
+        // Same image and LUTs: only the uniforms change (window, zoom, pan).
+        let updated = match r.prepared.get(&self.key) {
+            Some((tex, p)) if *tex == id => r.gpu.update(
+                queue,
+                p,
+                &self.texture,
+                &self.plan,
+                &self.placement,
+                shutter,
+            ),
+            _ => false,
+        };
+        if !updated {
+            let p = r
+                .gpu
+                .prepare(device, &self.texture, &self.plan, &self.placement, shutter);
+            r.prepared.insert(self.key, (id, p));
         }
         Vec::new()
     }
@@ -265,6 +279,8 @@ impl Viewport {
         Viewport {
             zoom: 1.0,
             bilinear: true,
+            shutter: true,
+            overlays: true,
             ..Default::default()
         }
     }
@@ -288,6 +304,7 @@ impl Viewport {
                 None => VoiChoice::Auto,
             },
             invert: self.invert,
+            ignore_shutter: !self.shutter,
             ..Default::default()
         }
     }
@@ -504,6 +521,7 @@ impl Viewport {
                         texture: Arc::clone(texture),
                         plan: plan.clone(),
                         placement,
+                        shutter: view.header.shutter.clone().filter(|_| self.shutter),
                     },
                 ));
                 let magnification = map.points_per_mm * cs * ppp;
@@ -528,6 +546,23 @@ impl Viewport {
                     );
                 }
                 let to_screen = |q: [f64; 2]| map.screen(q);
+                if self.overlays {
+                    for (tex, [l, t, r, b]) in &view.overlays {
+                        let mut mesh = egui::Mesh::with_texture(*tex);
+                        let corners = [[*l, *t], [*r, *t], [*r, *b], [*l, *b]];
+                        let uvs = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)];
+                        for (q, (u, v)) in corners.iter().zip(uvs) {
+                            mesh.vertices.push(egui::epaint::Vertex {
+                                pos: map.screen(*q),
+                                uv: Pos2::new(u, v),
+                                color: Color32::WHITE,
+                            });
+                        }
+                        mesh.add_triangle(0, 1, 2);
+                        mesh.add_triangle(0, 2, 3);
+                        painter.add(egui::Shape::mesh(mesh));
+                    }
+                }
                 self.reference = view.reference;
                 if let Some((a, b)) = view.reference {
                     painter.add(egui::Shape::dashed_line(

@@ -308,4 +308,102 @@ pub fn write_display_cases(dir: &Path) {
         ((c * 40 + r) * 2) as i32
     })
     .expect("modlut");
+    // Display shutters: rectangle and circle together (mid-grey outside), and a
+    // concave polygon on a MONOCHROME1 image (white outside: a P-value, after
+    // the inversion).
+    let mut sh = SeriesSpec::axial("shutter-rc", 1, 64, 1.0);
+    sh.rescale = None;
+    synth::write_series(&dir.join("shutter-rc"), &sh, |_, c, r| {
+        (c * 40 + r * 7) as i32
+    })
+    .expect("shutter");
+    let mut sp = SeriesSpec::axial("shutter-poly", 1, 64, 1.0);
+    sp.rescale = None;
+    sp.photometric = "MONOCHROME1".into();
+    synth::write_series(&dir.join("shutter-poly"), &sp, |_, c, r| {
+        (c * 31 + r * 17) as i32
+    })
+    .expect("shutter");
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let edit = |folder: &str, f: &dyn Fn(&mut dicom_object::DefaultDicomObject)| {
+        for p in lightbox::scan::list_files(&dir.join(folder)).expect("list") {
+            let mut o = dicom_object::open_file(&p).expect("open");
+            f(&mut o);
+            o.write_to_file(&p).expect("write");
+        }
+    };
+    let put = |o: &mut dicom_object::DefaultDicomObject, tag, vr, v: PrimitiveValue| {
+        o.put(DataElement::new(tag, vr, v));
+    };
+    edit("shutter-rc", &|o| {
+        put(
+            o,
+            tags::SHUTTER_SHAPE,
+            VR::CS,
+            PrimitiveValue::from("RECTANGULAR\\CIRCULAR"),
+        );
+        put(
+            o,
+            tags::SHUTTER_LEFT_VERTICAL_EDGE,
+            VR::IS,
+            PrimitiveValue::from("6"),
+        );
+        put(
+            o,
+            tags::SHUTTER_RIGHT_VERTICAL_EDGE,
+            VR::IS,
+            PrimitiveValue::from("58"),
+        );
+        put(
+            o,
+            tags::SHUTTER_UPPER_HORIZONTAL_EDGE,
+            VR::IS,
+            PrimitiveValue::from("3"),
+        );
+        put(
+            o,
+            tags::SHUTTER_LOWER_HORIZONTAL_EDGE,
+            VR::IS,
+            PrimitiveValue::from("50"),
+        );
+        put(
+            o,
+            tags::CENTER_OF_CIRCULAR_SHUTTER,
+            VR::IS,
+            PrimitiveValue::from("30\\33"),
+        );
+        put(
+            o,
+            tags::RADIUS_OF_CIRCULAR_SHUTTER,
+            VR::IS,
+            PrimitiveValue::from("27"),
+        );
+        put(
+            o,
+            tags::SHUTTER_PRESENTATION_VALUE,
+            VR::US,
+            PrimitiveValue::from(0x8000u16),
+        );
+    });
+    edit("shutter-poly", &|o| {
+        put(
+            o,
+            tags::SHUTTER_SHAPE,
+            VR::CS,
+            PrimitiveValue::from("POLYGONAL"),
+        );
+        put(
+            o,
+            tags::VERTICES_OF_THE_POLYGONAL_SHUTTER,
+            VR::IS,
+            PrimitiveValue::from("4\\4\\4\\60\\60\\60\\32\\32\\60\\4"),
+        );
+        put(
+            o,
+            tags::SHUTTER_PRESENTATION_VALUE,
+            VR::US,
+            PrimitiveValue::from(0xFFFFu16),
+        );
+    });
 }
