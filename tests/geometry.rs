@@ -512,3 +512,104 @@ fn reference_lines_of_axial_slices_cross_the_scout_where_they_are() {
     .expect("far");
     assert!(reference_line(&sp, px.columns, px.rows, &far).is_none());
 }
+
+#[test]
+fn mpr_images_hold_the_voxels_at_the_positions_their_headers_say() {
+    use lightbox::imaging::geometry::ImagePlane;
+    use lightbox::imaging::mpr::{Plane, Source};
+    let tmp = common::tempdir();
+    synth::write_ct(
+        &tmp.path().join("ct"),
+        &synth::CtSpec {
+            slices: 12,
+            size: 40,
+            spacing_mm: 2.5,
+            ..Default::default()
+        },
+    )
+    .expect("ct");
+    let (set, headers, _) = one_set(&tmp.path().join("ct"));
+    let src = Source::new(&set, &headers).expect("reformattable");
+    // The stack's voxels, by slice (display order) and sample.
+    let slices: Vec<Vec<i32>> = set
+        .frames
+        .iter()
+        .map(|r| {
+            let img = lightbox::dicom::Image::open(&headers[r.instance].path).expect("open");
+            match img.frame(r.frame).expect("frame").samples {
+                lightbox::dicom::pixels::Samples::Mono(v) => v,
+                _ => panic!("grey"),
+            }
+        })
+        .collect();
+    let plane_of = |h: &lightbox::dicom::ImageHeader| {
+        let f = h.frame(0).expect("frame");
+        ImagePlane::new(
+            f.image_position.expect("pos"),
+            f.image_orientation.expect("ori"),
+            f.pixel_spacing.expect("spacing"),
+        )
+        .expect("plane")
+    };
+    let stack: Vec<ImagePlane> = set
+        .frames
+        .iter()
+        .map(|r| plane_of(&headers[r.instance]))
+        .collect();
+    for (plane, name) in [
+        (Plane::AcrossRows, "coronal"),
+        (Plane::AcrossColumns, "sagittal"),
+    ] {
+        assert_eq!(plane.label("axial"), name);
+        for k in [0usize, 17, 39] {
+            let h = src.header(plane, k);
+            let img = src.image(plane, k, &|s, i| slices[s][i]);
+            let p = h.pixel.as_ref().expect("pixels");
+            assert_eq!((p.rows, p.columns), (12, 40));
+            assert_eq!(img.len(), 12 * 40);
+            let mp = plane_of(&h);
+            for (r, c) in [(0u32, 0u32), (5, 9), (11, 39), (3, 20)] {
+                // The patient point of this reformatted pixel is a voxel centre of
+                // the stack, and the value there is that voxel's.
+                let at = mp.patient_point(c as f64, r as f64);
+                let (s, (sc, sr)) = stack
+                    .iter()
+                    .enumerate()
+                    .map(|(s, pl)| (s, pl.image_point(&at)))
+                    .min_by(|a, b| {
+                        let d = |x: &(usize, (f64, f64))| {
+                            let p = stack[x.0].patient_point((x.1).0, (x.1).1);
+                            (p - at).norm()
+                        };
+                        d(a).total_cmp(&d(b))
+                    })
+                    .expect("a slice");
+                let on = stack[s].patient_point(sc, sr);
+                assert!(
+                    (on - at).norm() < 1e-6,
+                    "{name} {k} ({c}, {r}) is off the stack"
+                );
+                assert!((sc - sc.round()).abs() < 1e-6 && (sr - sr.round()).abs() < 1e-6);
+                let voxel = slices[s][sr.round() as usize * 40 + sc.round() as usize];
+                assert_eq!(img[(r * 40 + c) as usize], voxel, "{name} {k} ({c}, {r})");
+            }
+            // Head up: the top row is the highest slice.
+            assert!(mp.patient_point(0.0, 0.0).z > mp.patient_point(0.0, 11.0).z);
+            assert_eq!(lightbox::imaging::geometry::plane_name(&mp), name);
+        }
+        // Positions advance by the pixel spacing across the stack.
+        let (pos, _) = src.positions(plane);
+        assert_eq!(pos.len(), 40);
+        let step = (pos[1] - pos[0]).abs();
+        assert!((step - 358.4 / 40.0).abs() < 1e-9, "{step}");
+    }
+    // Unevenly spaced slices are refused with the reason.
+    let mut gappy = set.clone();
+    gappy.frames.remove(5);
+    if let Some(g) = gappy.geometry.as_mut() {
+        g.positions_mm.remove(5);
+        g.max_spacing_mm = Some(5.0);
+    }
+    let err = Source::new(&gappy, &headers).expect_err("a gap");
+    assert!(err.to_string().contains("evenly"), "{err}");
+}

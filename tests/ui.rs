@@ -572,3 +572,54 @@ fn opening_a_study_from_the_list_brings_its_prior_and_hangs_them() {
         "the prior hangs itself"
     );
 }
+
+#[test]
+fn mpr_hangs_the_stack_with_its_reformats_and_reference_lines_follow_the_slice() {
+    let (_tmp, mut h) = demo_app(64, 12);
+    let centre = h.state().screen_of(0, [32.0, 32.0]).expect("drawn");
+    h.hover_at(centre);
+    h.step();
+    h.key_press(egui::Key::M);
+    h.run_steps(2);
+    step_until(&mut h, "the reformats", |a| {
+        a.viewport(1).is_some_and(|v| v.reference.is_some())
+            && a.viewport(2).is_some_and(|v| v.reference.is_some())
+    });
+    assert_eq!(h.state().layout(), (1, 3));
+    let desc = |h: &Harness<'static, App>, i| {
+        h.state()
+            .header_of(i)
+            .and_then(|x| x.series_description.clone())
+            .unwrap_or_default()
+    };
+    assert!(desc(&h, 1).starts_with("MPR coronal"), "{}", desc(&h, 1));
+    assert!(desc(&h, 2).starts_with("MPR sagittal"), "{}", desc(&h, 2));
+    // The axial slice shown is row n-1-i of the reformats (head up), so its
+    // reference line runs there; one slice down the stack moves it one row down.
+    let row_of = |h: &Harness<'static, App>, v: usize| {
+        h.state()
+            .viewport(v)
+            .expect("vp")
+            .reference
+            .expect("line")
+            .0[1]
+    };
+    let i = h.state().viewport(0).expect("vp").index as f64;
+    for v in [1, 2] {
+        assert!(
+            (row_of(&h, v) - (11.0 - i + 0.5)).abs() < 1e-6,
+            "viewport {v}"
+        );
+    }
+    h.hover_at(centre);
+    h.step();
+    h.key_press(egui::Key::ArrowUp);
+    h.run_steps(3);
+    assert_eq!(h.state().viewport(0).expect("vp").index as f64, i - 1.0);
+    for v in [1, 2] {
+        assert!(
+            (row_of(&h, v) - (11.0 - (i - 1.0) + 0.5)).abs() < 1e-6,
+            "viewport {v}"
+        );
+    }
+}

@@ -7,5 +7,6 @@ pub mod color;
 pub mod geometry;
 pub mod lut;
 pub mod measure;
+pub mod mpr;
 pub mod overlay;
 pub mod render;

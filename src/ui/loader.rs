@@ -22,6 +22,8 @@ pub struct LoadedSet {
     pub study_description: String,
     pub series_description: String,
     pub set: DisplaySet,
+    /// A reformat of another set (index) rather than acquired images.
+    pub derived: Option<(usize, crate::imaging::mpr::Plane)>,
 }
 
 /// A decoded frame kept compact: 16-bit when the values fit (almost always), so the
@@ -67,6 +69,17 @@ impl Compact {
             bits_stored: p.bits_stored,
             data,
         }
+    }
+
+    /// Grayscale sample `i` (row-major); 0 for colour frames or beyond the end.
+    pub fn sample(&self, i: usize) -> i32 {
+        match &self.data {
+            CompactData::U16(v) => v.get(i).map(|&x| x as i32),
+            CompactData::I16(v) => v.get(i).map(|&x| x as i32),
+            CompactData::I32(v) => v.get(i).copied(),
+            CompactData::Rgb(_) => None,
+        }
+        .unwrap_or(0)
     }
 
     /// The frame as the imaging and GPU code take it.
@@ -135,6 +148,7 @@ pub fn load(files: Vec<PathBuf>, tx: Sender<Loaded>, ctx: eframe::egui::Context)
                             study_description: st.description.clone().unwrap_or_default(),
                             series_description: se.description.clone().unwrap_or_default(),
                             set: ds.clone(),
+                            derived: None,
                         });
                     }
                 }

@@ -188,6 +188,10 @@ pub struct App {
     /// What the last export wrote (or why it failed).
     pub last_export: Option<String>,
     protocols: Vec<crate::hanging::Protocol>,
+    /// Stacks reformatted (MPR), by source set.
+    mpr: std::collections::HashMap<usize, Arc<crate::imaging::mpr::Source>>,
+    /// A message for the status bar (why MPR is not possible, ...).
+    pub notice: Option<String>,
     /// `LIGHTBOX_BENCH_WL=N`: once everything is decoded, change the active
     /// viewport's window on N frames in a row (a W/L drag), report frame times and
     /// texture uploads, and close.
@@ -265,6 +269,10 @@ const SHORTCUTS: &[(&str, &str)] = &[
     ("B", "bilinear / nearest interpolation"),
     ("Y / U", "overlay planes / display shutter on or off"),
     (
+        "M",
+        "MPR: the stack with its two orthogonal reformats (1×3)",
+    ),
+    (
         "O / H / V",
         "rotate 90° clockwise / flip horizontally / vertically",
     ),
@@ -305,12 +313,17 @@ impl App {
 
     /// Images decoded so far, and in all.
     pub fn decoded(&self) -> (usize, usize) {
-        let done = self
-            .slots
-            .iter()
+        let acquired = || {
+            self.slots
+                .iter()
+                .zip(&self.sets)
+                .filter(|(_, ls)| ls.derived.is_none())
+                .map(|(s, _)| s)
+        };
+        let done = acquired()
             .map(|s| s.iter().filter(|x| x.pixels.is_some()).count())
             .sum();
-        (done, self.slots.iter().map(Vec::len).sum())
+        (done, acquired().map(Vec::len).sum())
     }
 
     /// The PACS tabs' state.
@@ -399,6 +412,8 @@ impl App {
             export_rx,
             last_export: None,
             protocols,
+            mpr: std::collections::HashMap::new(),
+            notice: None,
             hanging_protocol: None,
             bench_wl: std::env::var("LIGHTBOX_BENCH_WL")
                 .ok()
@@ -535,6 +550,7 @@ impl App {
                         .map(|s| (0..s.set.frames.len()).map(|_| Slot::default()).collect())
                         .collect();
                     self.thumbs = vec![None; sets.len()];
+                    self.mpr.clear();
                     self.sets = sets;
                     self.failures = failures;
                     self.hang();
@@ -569,6 +585,7 @@ impl App {
             .iter()
             .filter_map(|v| v.set.map(|s| (s, v.index)))
             .collect();
+        self.reformat(&shown);
         self.expanded.retain(|k, _| shown.contains(k));
         self.overlay_textures.retain(|k, _| shown.contains(k));
         for &(set, index) in &shown {
@@ -648,6 +665,178 @@ impl App {
                         Ok(t) => slot.texture = Some(Arc::new(t)),
                         Err(e) => slot.error = Some(e.to_string()),
                     }
+                }
+            }
+        }
+    }
+
+    /// Reformat the active viewport's stack (MPR): its two orthogonal planes are
+    /// added as display sets and hung beside it (1×3), with reference lines.
+    pub fn start_mpr(&mut self) {
+        use crate::imaging::mpr::{Plane, Source};
+        let Some(src_set) = self.viewports.get(self.active).and_then(|v| v.set) else {
+            return;
+        };
+        if self.sets[src_set].derived.is_some() {
+            self.notice = Some("MPR: choose an acquired stack, not a reformat".into());
+            return;
+        }
+        if let Some(existing) = self
+            .sets
+            .iter()
+            .position(|s| s.derived.map(|d| d.0) == Some(src_set))
+        {
+            // Already reformatted: hang it again.
+            self.hang_mpr(src_set, existing);
+            return;
+        }
+        let src = match Source::new(&self.sets[src_set].set, &self.headers) {
+            Ok(s) => s,
+            Err(e) => {
+                self.notice = Some(e.to_string());
+                return;
+            }
+        };
+        let mut headers: Vec<ImageHeader> = self.headers.as_ref().clone();
+        let first_new = self.sets.len();
+        for plane in [Plane::AcrossRows, Plane::AcrossColumns] {
+            let base = headers.len();
+            let count = src.count(plane);
+            headers.extend((0..count).map(|k| src.header(plane, k)));
+            let (positions, normal) = src.positions(plane);
+            let name = plane.label(src.plane);
+            let h0 = &headers[base];
+            let orientation = h0.frames[0].image_orientation.unwrap_or_default();
+            let step = match plane {
+                Plane::AcrossRows => src.rs,
+                Plane::AcrossColumns => src.cs,
+            };
+            let from = &self.sets[src_set];
+            let ls = LoadedSet {
+                label: format!("MPR {name} ({count})"),
+                modality: from.modality.clone(),
+                study_uid: from.study_uid.clone(),
+                study_date: from.study_date.clone(),
+                study_description: from.study_description.clone(),
+                series_description: format!("MPR {name}"),
+                set: crate::model::DisplaySet {
+                    frames: (0..count)
+                        .map(|k| crate::model::FrameRef {
+                            instance: base + k,
+                            frame: 0,
+                        })
+                        .collect(),
+                    rows: src.slices as u32,
+                    columns: match plane {
+                        Plane::AcrossRows => src.columns,
+                        Plane::AcrossColumns => src.rows,
+                    },
+                    sorted_by: from.set.sorted_by,
+                    geometry: Some(crate::model::StackGeometry {
+                        plane: name,
+                        orientation,
+                        normal,
+                        spacing_mm: Some(step),
+                        min_spacing_mm: Some(step),
+                        max_spacing_mm: Some(step),
+                        positions_mm: positions,
+                        issues: Vec::new(),
+                    }),
+                    multiframe: false,
+                },
+                derived: Some((src_set, plane)),
+            };
+            self.slots
+                .push((0..count).map(|_| Slot::default()).collect());
+            self.thumbs.push(None);
+            self.sets.push(ls);
+        }
+        self.headers = Arc::new(headers);
+        self.mpr.insert(src_set, Arc::new(src));
+        self.hang_mpr(src_set, first_new);
+    }
+
+    /// The source stack and its two reformats side by side.
+    fn hang_mpr(&mut self, src_set: usize, first_derived: usize) {
+        let keep = self.viewports.get(self.active).cloned();
+        self.set_layout(1, 3);
+        if let Some(v) = keep {
+            self.viewports[0] = v;
+        }
+        let window = self.viewports[0].window.clone();
+        for (k, set) in [(1, first_derived), (2, first_derived + 1)] {
+            let n = self.sets[set].set.frames.len();
+            let v = &mut self.viewports[k];
+            *v = Viewport::new();
+            v.set = Some(set);
+            v.index = n / 2;
+            v.window = window.clone();
+        }
+        self.viewports[0].set = Some(src_set);
+        self.active = 0;
+        self.notice = None;
+    }
+
+    /// Compute the reformatted images on screen (and drop the others), once every
+    /// slice of their stack is decoded.
+    fn reformat(&mut self, shown: &[(usize, usize)]) {
+        for set in 0..self.sets.len() {
+            let Some((src_set, plane)) = self.sets[set].derived else {
+                continue;
+            };
+            for (i, slot) in self.slots[set].iter_mut().enumerate() {
+                if slot.pixels.is_some()
+                    && !shown.iter().any(|&(s, j)| s == set && j.abs_diff(i) <= 2)
+                {
+                    slot.pixels = None;
+                }
+            }
+            let mid = self.sets[set].set.frames.len() / 2;
+            let mut wanted: Vec<usize> = shown
+                .iter()
+                .filter(|&&(s, i)| {
+                    s == set && self.slots[set].get(i).is_some_and(|x| x.pixels.is_none())
+                })
+                .map(|&(_, i)| i)
+                .collect();
+            if self.thumbs.get(set).is_some_and(Option::is_none) {
+                wanted.push(mid);
+            }
+            if wanted.is_empty() {
+                continue;
+            }
+            let Some(src) = self.mpr.get(&src_set).cloned() else {
+                continue;
+            };
+            let frames: Option<Vec<Arc<Compact>>> = self.slots[src_set]
+                .iter()
+                .map(|s| s.pixels.clone())
+                .collect();
+            let Some(frames) = frames else {
+                continue; // still decoding: the viewport shows "loading…"
+            };
+            for k in wanted {
+                if self.slots[set].get(k).is_none_or(|s| s.pixels.is_some()) {
+                    continue;
+                }
+                let data = src.image(plane, k, &|s, i| frames[s].sample(i));
+                let bits = frames[0].bits_stored;
+                let h = &self.headers[self.sets[set].set.frames[k].instance];
+                let (rows, columns) = h
+                    .pixel
+                    .as_ref()
+                    .map(|p| (p.rows, p.columns))
+                    .unwrap_or((0, 0));
+                let px = FramePixels {
+                    rows,
+                    columns,
+                    bits_stored: bits,
+                    samples: crate::dicom::pixels::Samples::Mono(data),
+                };
+                self.slots[set][k].pixels = Some(Arc::new(Compact::new(px)));
+                self.slots[set][k].texture = None;
+                if k == mid && self.thumbs.get(set).is_some_and(Option::is_none) {
+                    self.make_thumbnail(set, k);
                 }
             }
         }
@@ -1000,6 +1189,16 @@ impl App {
         let Some(h) = self.headers.get(fr.instance) else {
             return;
         };
+        if self.sets[set].derived.is_some() {
+            self.measurements.push(Meas {
+                id: -1,
+                set,
+                index,
+                shape,
+            });
+            self.notice = Some("measurements on MPR images are kept for this session only".into());
+            return;
+        }
         let kind = shape.kind();
         let image_points = shape.points();
         let (space, points) = match plane_of(h, fr.frame) {
@@ -1388,6 +1587,7 @@ impl App {
         let mut delete = None;
         let mut toggle_link = false;
         let mut page_series = 0i64;
+        let mut start_mpr = false;
         ctx.input(|i| {
             if i.modifiers.ctrl {
                 if i.key_pressed(Key::ArrowUp) {
@@ -1442,6 +1642,9 @@ impl App {
             }
             if i.key_pressed(Key::Y) {
                 v.overlays = !v.overlays;
+            }
+            if i.key_pressed(Key::M) {
+                start_mpr = true;
             }
             if i.key_pressed(Key::U) {
                 v.shutter = !v.shutter;
@@ -1521,6 +1724,9 @@ impl App {
         }
         if toggle_link {
             self.toggle_link();
+        }
+        if start_mpr {
+            self.start_mpr();
         }
     }
 
@@ -1696,7 +1902,9 @@ impl App {
                             s.modality,
                             s.label,
                             s.study_date,
-                            if loaded < n {
+                            if s.derived.is_some() {
+                                format!("{n} im, reformatted")
+                            } else if loaded < n {
                                 format!("{loaded}/{n} loading")
                             } else {
                                 format!("{n} im")
@@ -1832,6 +2040,13 @@ impl App {
             {
                 self.invert_wl_drag = !self.invert_wl_drag;
             }
+            if ui
+                .button("MPR (M)")
+                .on_hover_text("reformat the active stack into its two orthogonal planes")
+                .clicked()
+            {
+                self.start_mpr();
+            }
             if ui.selectable_label(self.show_tags, "tags (T)").clicked() {
                 self.show_tags = !self.show_tags;
             }
@@ -1903,6 +2118,22 @@ impl App {
                 let slot = self.slots.get(s)?.get(vp.index)?;
                 let fr = ls.set.frames.get(vp.index)?;
                 Some(FrameView {
+                    // The slice's patient coordinate on the axis it is
+                    // perpendicular to (its position along the normal if oblique).
+                    position: ls.set.geometry.as_ref().and_then(|g| {
+                        let p = *g.positions_mm.get(vp.index)?;
+                        let ip = self
+                            .headers
+                            .get(fr.instance)
+                            .and_then(|h| h.frame(fr.frame).ok()?.image_position);
+                        let axis = (0..3).find(|&a| g.normal[a].abs() > 0.999);
+                        Some(match (axis, ip) {
+                            (Some(a), Some(ip)) => {
+                                format!("{} {:.1} mm", ["x", "y", "z"][a], ip[a])
+                            }
+                            _ => format!("pos {p:.1} mm"),
+                        })
+                    }),
                     overlays: self
                         .overlay_textures
                         .get(&(s, vp.index))
@@ -2044,12 +2275,7 @@ impl eframe::App for App {
         egui::Panel::bottom("series").show(ui, |ui| {
             self.series_strip(ui);
             ui.horizontal(|ui| {
-                let loaded: usize = self
-                    .slots
-                    .iter()
-                    .map(|s| s.iter().filter(|x| x.pixels.is_some()).count())
-                    .sum();
-                let total: usize = self.slots.iter().map(Vec::len).sum();
+                let (loaded, total) = self.decoded();
                 ui.colored_label(
                     Color32::GRAY,
                     format!(
@@ -2070,6 +2296,10 @@ impl eframe::App for App {
                         }
                     ),
                 );
+                if let Some(n) = &self.notice {
+                    ui.separator();
+                    ui.colored_label(Color32::from_rgb(230, 160, 60), n);
+                }
                 if let Some(p) = &self.hanging_protocol {
                     ui.separator();
                     ui.label(format!("hanging: {p}"));
@@ -2115,10 +2345,13 @@ impl eframe::App for App {
                 });
         }
         // Keep decoding progress visible while the loader works.
+        // Reformats are computed on demand: only acquired images are "pending".
         let pending = self
             .slots
             .iter()
-            .any(|s| s.iter().any(|x| x.pixels.is_none() && x.error.is_none()));
+            .zip(&self.sets)
+            .filter(|(_, ls)| ls.derived.is_none())
+            .any(|(s, _)| s.iter().any(|x| x.pixels.is_none() && x.error.is_none()));
         if pending {
             ctx.request_repaint_after(std::time::Duration::from_millis(50));
         } else if !self.slots.is_empty() && self.all_decoded_ms.is_none() {

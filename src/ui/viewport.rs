@@ -186,6 +186,8 @@ pub struct FrameView<'a> {
     pub invert_wl_drag: bool,
     /// Where the active viewport's slice cuts this image (image coordinates).
     pub reference: Option<([f64; 2], [f64; 2])>,
+    /// Where the slice is along its stack ("z 120.0 mm"), when it has geometry.
+    pub position: Option<String>,
     /// Overlay planes as textures, each with its box in image coordinates
     /// (left, top, right, bottom).
     pub overlays: Vec<(egui::TextureId, [f64; 4])>,
@@ -700,9 +702,10 @@ impl Viewport {
             color,
         );
         let info = h.frame(view.frame).ok();
-        let position = info
-            .and_then(|f| f.image_position)
-            .map(|p| format!("  z {:.1} mm", p[2]))
+        let position = view
+            .position
+            .as_ref()
+            .map(|p| format!("  {p}"))
             .unwrap_or_default();
         let thickness = info
             .and_then(|f| f.slice_thickness)
@@ -711,7 +714,7 @@ impl Viewport {
         painter.text(
             Pos2::new(rect.min.x + pad, rect.max.y - pad),
             egui::Align2::LEFT_BOTTOM,
-            format!("Im {}/{}{position}{thickness}", self.index + 1, view.count),
+            fit(format!("Im {}/{}{position}{thickness}", self.index + 1, view.count)),
             font.clone(),
             color,
         );
@@ -790,8 +793,9 @@ impl Viewport {
                 big.clone(),
                 mark,
             );
+            // Above the two annotation lines at the bottom.
             painter.text(
-                Pos2::new(c.x, rect.max.y - pad - 16.0),
+                Pos2::new(c.x, rect.max.y - pad - 32.0),
                 egui::Align2::CENTER_BOTTOM,
                 &l.bottom,
                 big,
