@@ -623,3 +623,41 @@ fn mpr_hangs_the_stack_with_its_reformats_and_reference_lines_follow_the_slice()
         );
     }
 }
+
+/// Snapshot comparison: a few pixels may differ across CPUs (lavapipe's vector
+/// width), not a moved annotation or a missing image.
+fn snapshot(h: &mut Harness<'static, App>, name: &str) {
+    // The status bar's timings change from run to run: masked.
+    let status = h
+        .query_all_by_label_contains("images decoded")
+        .next()
+        .expect("status bar")
+        .rect();
+    h.remove_cursor();
+    h.run_steps(2);
+    h.mask(egui::Rect::from_min_max(
+        status.min,
+        egui::pos2(status.max.x + 600.0, status.max.y),
+    ));
+    h.snapshot_options(
+        name,
+        &egui_kittest::SnapshotOptions::new().max_failed_pixels(40),
+    );
+}
+
+#[test]
+fn the_reading_layouts_look_as_they_did() {
+    let (_tmp, mut h) = demo_app(64, 12);
+    h.set_size(egui::vec2(960.0, 600.0));
+    h.run_steps(3);
+    snapshot(&mut h, "demo-ct-with-prior");
+    let centre = h.state().screen_of(0, [32.0, 32.0]).expect("drawn");
+    h.hover_at(centre);
+    h.step();
+    h.key_press(egui::Key::M);
+    h.run_steps(2);
+    step_until(&mut h, "the reformats", |a| {
+        a.viewport(2).is_some_and(|v| v.reference.is_some())
+    });
+    snapshot(&mut h, "demo-mpr");
+}

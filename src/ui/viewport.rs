@@ -714,7 +714,11 @@ impl Viewport {
         painter.text(
             Pos2::new(rect.min.x + pad, rect.max.y - pad),
             egui::Align2::LEFT_BOTTOM,
-            fit(format!("Im {}/{}{position}{thickness}", self.index + 1, view.count)),
+            fit(format!(
+                "Im {}/{}{position}{thickness}",
+                self.index + 1,
+                view.count
+            )),
             font.clone(),
             color,
         );
