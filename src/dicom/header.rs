@@ -165,10 +165,53 @@ pub struct ImageHeader {
     pub presentation_lut_shape: Option<String>,
     #[serde(skip)]
     pub palette: Option<Palette>,
+    /// "LOSSY 10:1 ISO_10918_1" when the pixels went through lossy compression
+    /// (Lossy Image Compression 01, or a lossy transfer syntax now).
+    pub lossy: Option<String>,
     /// Display Shutter, when the image has one.
     pub shutter: Option<crate::imaging::overlay::Shutter>,
     /// Overlay planes (60xx).
     pub overlays: Vec<crate::imaging::overlay::Overlay>,
+}
+
+/// The lossy-compression warning for an image, with ratio and method if given.
+fn lossy_note(ds: &Item, ts: &str) -> Option<String> {
+    let said = attr::string(ds, tags::LOSSY_IMAGE_COMPRESSION);
+    let flagged = said.as_deref().is_some_and(|v| v.trim() == "01");
+    let denied = said.as_deref().is_some_and(|v| v.trim() == "00");
+    // JPEG baseline/extended are always lossy; JPEG-LS near-lossless and JPEG
+    // 2000 may be either: the file's own statement decides for those.
+    let lossy_ts = matches!(ts, "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51")
+        || (!denied
+            && matches!(
+                ts,
+                "1.2.840.10008.1.2.4.81" | "1.2.840.10008.1.2.4.91" | "1.2.840.10008.1.2.4.203"
+            ));
+    if !flagged && !lossy_ts {
+        return None;
+    }
+    let ratio = attr::floats(ds, tags::LOSSY_IMAGE_COMPRESSION_RATIO)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.iter()
+                .map(|r| {
+                    if r.fract() == 0.0 {
+                        format!("{r:.0}:1")
+                    } else {
+                        format!("{r:.1}:1")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+    let method =
+        attr::string(ds, tags::LOSSY_IMAGE_COMPRESSION_METHOD).map(|m| m.replace('\\', " "));
+    let mut note = "LOSSY".to_string();
+    for part in [ratio, method].into_iter().flatten() {
+        note.push(' ');
+        note.push_str(&part);
+    }
+    Some(note)
 }
 
 impl ImageHeader {
@@ -279,6 +322,13 @@ impl ImageHeader {
             voi_function,
             presentation_lut_shape: attr::string(ds, tags::PRESENTATION_LUT_SHAPE),
             palette,
+            lossy: lossy_note(
+                ds,
+                &obj.meta()
+                    .transfer_syntax()
+                    .trim_end_matches('\0')
+                    .to_string(),
+            ),
             shutter: crate::imaging::overlay::Shutter::from_item(ds),
             overlays: crate::imaging::overlay::Overlay::all(ds),
         })

@@ -722,22 +722,21 @@ impl Viewport {
             font.clone(),
             color,
         );
-        let lossy = if matches!(
-            h.transfer_syntax.as_str(),
-            "1.2.840.10008.1.2.4.50"
-                | "1.2.840.10008.1.2.4.51"
-                | "1.2.840.10008.1.2.4.81"
-                | "1.2.840.10008.1.2.4.91"
-        ) {
-            "  LOSSY"
-        } else {
-            ""
-        };
+        // Lossy compression: its own line, in the warning colour.
+        if let Some(note) = &h.lossy {
+            painter.text(
+                Pos2::new(rect.max.x - pad, rect.max.y - pad - 32.0),
+                egui::Align2::RIGHT_BOTTOM,
+                fit(note.clone()),
+                font.clone(),
+                Color32::from_rgb(255, 150, 60),
+            );
+        }
         painter.text(
             Pos2::new(rect.max.x - pad, rect.max.y - pad),
             egui::Align2::RIGHT_BOTTOM,
             fit(format!(
-                "{voi_text}{}\nzoom {:.2}×{}{}{}{lossy}",
+                "{voi_text}{}\nzoom {:.2}×{}{}{}",
                 if self.invert { "  inv" } else { "" },
                 magnification,
                 if !self.rotation.is_multiple_of(4) {
