@@ -322,13 +322,7 @@ impl ImageHeader {
             voi_function,
             presentation_lut_shape: attr::string(ds, tags::PRESENTATION_LUT_SHAPE),
             palette,
-            lossy: lossy_note(
-                ds,
-                &obj.meta()
-                    .transfer_syntax()
-                    .trim_end_matches('\0')
-                    .to_string(),
-            ),
+            lossy: lossy_note(ds, obj.meta().transfer_syntax().trim_end_matches('\0')),
             shutter: crate::imaging::overlay::Shutter::from_item(ds),
             overlays: crate::imaging::overlay::Overlay::all(ds),
         })
