@@ -1076,6 +1076,25 @@ impl Store {
     }
 
     /// Delete a measurement.
+    /// Move a measurement's points (an edit in the viewer); an error when the
+    /// measurement no longer exists.
+    pub fn update_measurement(&self, id: i64, points: &[[f64; 3]]) -> Result<()> {
+        let json = serde_json::to_string(points).map_err(|e| Error::Series(e.to_string()))?;
+        let n = self
+            .conn
+            .execute(
+                "UPDATE measurements SET points = ?1 WHERE id = ?2",
+                params![json, id],
+            )
+            .map_err(db_err)?;
+        if n == 0 {
+            return Err(Error::Series(format!(
+                "measurement {id} is not in the cache"
+            )));
+        }
+        Ok(())
+    }
+
     pub fn delete_measurement(&self, id: i64) -> Result<()> {
         self.conn
             .execute("DELETE FROM measurements WHERE id = ?1", params![id])

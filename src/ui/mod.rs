@@ -217,6 +217,28 @@ struct Meas {
     shape: Shape,
 }
 
+/// A shape's points as kept in the cache: patient coordinates when the image has
+/// a plane (so they survive any re-sorting or reformatting), else image ones.
+fn stored_points(h: &ImageHeader, frame: u32, shape: &Shape) -> (&'static str, Vec<[f64; 3]>) {
+    match plane_of(h, frame) {
+        Some(plane) => (
+            "patient",
+            shape
+                .points()
+                .iter()
+                .map(|q| {
+                    let v = plane.patient_point(q[0] - 0.5, q[1] - 0.5);
+                    [v.x, v.y, v.z]
+                })
+                .collect(),
+        ),
+        None => (
+            "image",
+            shape.points().iter().map(|q| [q[0], q[1], 0.0]).collect(),
+        ),
+    }
+}
+
 /// The image plane of a frame (for patient coordinates), if it has one.
 fn plane_of(h: &ImageHeader, frame: u32) -> Option<crate::imaging::geometry::ImagePlane> {
     let f = h.frame(frame).ok()?;
@@ -1200,20 +1222,7 @@ impl App {
             return;
         }
         let kind = shape.kind();
-        let image_points = shape.points();
-        let (space, points) = match plane_of(h, fr.frame) {
-            Some(plane) => {
-                let p = |q: &[f64; 2]| {
-                    let v = plane.patient_point(q[0] - 0.5, q[1] - 0.5);
-                    [v.x, v.y, v.z]
-                };
-                ("patient", image_points.iter().map(p).collect())
-            }
-            None => (
-                "image",
-                image_points.iter().map(|q| [q[0], q[1], 0.0]).collect(),
-            ),
-        };
+        let (space, points) = stored_points(h, fr.frame, &shape);
         let row = crate::store::MeasurementRow {
             id: 0,
             sop_uid: h.sop_instance_uid.clone(),
@@ -1234,6 +1243,30 @@ impl App {
             index,
             shape,
         });
+    }
+
+    /// A measurement moved: kept in the cache (patient coordinates) too.
+    fn edit_measurement(&mut self, pos: usize, shape: Shape) {
+        let Some(m) = self.measurements.get_mut(pos) else {
+            return;
+        };
+        m.shape = shape;
+        let (id, set, index) = (m.id, m.set, m.index);
+        if id < 0 {
+            return;
+        }
+        let Some(fr) = self.sets.get(set).and_then(|s| s.set.frames.get(index)) else {
+            return;
+        };
+        let Some(h) = self.headers.get(fr.instance) else {
+            return;
+        };
+        let (_, points) = stored_points(h, fr.frame, &shape);
+        if let Err(e) =
+            Store::open(&self.launch.cache).and_then(|s| s.update_measurement(id, &points))
+        {
+            self.notice = Some(format!("measurement not updated in the cache: {e}"));
+        }
     }
 
     fn delete_measurement(&mut self, pos: usize) {
@@ -1275,8 +1308,15 @@ impl App {
                 {
                     delete = Some(k);
                 }
+                // Truncated, never widening the panel (which would move the
+                // image under the pointer).
                 if ui
-                    .link(format!("{value}  {} im {}", ls.modality, m.index + 1))
+                    .add(
+                        egui::Button::new(format!("{value}  {} im {}", ls.modality, m.index + 1))
+                            .frame(false)
+                            .truncate(),
+                    )
+                    .on_hover_text("go to this image")
                     .clicked()
                 {
                     goto = Some((m.set, m.index));
@@ -2154,8 +2194,9 @@ impl App {
                     shapes: self
                         .measurements
                         .iter()
-                        .filter(|m| m.set == s && m.index == vp.index)
-                        .map(|m| m.shape)
+                        .enumerate()
+                        .filter(|(_, m)| m.set == s && m.index == vp.index)
+                        .map(|(k, m)| (k, m.shape))
                         .collect(),
                 })
             });
@@ -2171,6 +2212,9 @@ impl App {
             }
             if let (Some(shape), Some(set)) = (act.new_shape, vp.set) {
                 self.add_measurement(set, vp.index, shape);
+            }
+            if let Some((pos, shape)) = act.edited {
+                self.edit_measurement(pos, shape);
             }
             if act.double_clicked {
                 self.maximized = if self.maximized.is_some() {
@@ -2270,7 +2314,9 @@ impl eframe::App for App {
             .show(ui, |ui| self.browser(ui));
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
         egui::Panel::right("measurements")
-            .default_size(230.0)
+            .resizable(true)
+            .default_size(250.0)
+            .max_size(480.0)
             .show(ui, |ui| self.measurement_list(ui));
         egui::Panel::bottom("series").show(ui, |ui| {
             self.series_strip(ui);

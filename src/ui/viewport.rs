@@ -90,6 +90,15 @@ impl Shape {
         })
     }
 
+    /// The same shape with point `k` moved to `p`.
+    pub fn with_point(&self, k: usize, p: [f64; 2]) -> Shape {
+        let mut pts = self.points();
+        if let Some(q) = pts.get_mut(k) {
+            *q = p;
+        }
+        Shape::from_points(self.kind(), &pts).unwrap_or(*self)
+    }
+
     /// Its value with the calibration basis, for shapes that need no pixels.
     pub fn value_label(&self, cal: &crate::dicom::header::Calibration) -> String {
         use crate::imaging::measure;
@@ -112,6 +121,9 @@ impl Shape {
 pub struct Viewport {
     /// A shape being drawn (image coordinates).
     pub drawing: Option<([f64; 2], [f64; 2])>,
+    /// A measurement being edited: its place in the app's list, which of its
+    /// points moves, and its shape as dragged so far.
+    pub editing: Option<(usize, usize, Shape)>,
     /// The finished first stroke of a two-stroke shape (angle: arm and vertex;
     /// Cobb: the first line), on image `pending_at` of set `pending_set`.
     pub pending: Option<([f64; 2], [f64; 2])>,
@@ -200,8 +212,8 @@ pub struct FrameView<'a> {
     pub study_line: String,
     pub series_line: String,
     pub tool: Tool,
-    /// Measurements on this image.
-    pub shapes: Vec<Shape>,
+    /// Measurements on this image, with their place in the app's list.
+    pub shapes: Vec<(usize, Shape)>,
 }
 
 /// Drag-and-drop payload: a display set dragged from the series strip.
@@ -217,6 +229,8 @@ pub struct Interaction {
     pub double_clicked: bool,
     /// A measurement just finished.
     pub new_shape: Option<Shape>,
+    /// A measurement moved (its place in the app's list, its new shape).
+    pub edited: Option<(usize, Shape)>,
 }
 
 struct ImageCallback {
@@ -380,6 +394,7 @@ impl Viewport {
             clicked: response.clicked() || response.drag_started(),
             double_clicked: response.double_clicked(),
             new_shape: None,
+            edited: None,
             dropped_set: response.dnd_release_payload::<SeriesDrag>().map(|p| p.0),
         };
         let drop_target = response.dnd_hover_payload::<SeriesDrag>().is_some();
@@ -432,6 +447,40 @@ impl Viewport {
         let map = self.affine(rect, w, h, rs, cs);
         self.mapping = Some(map);
         let to_image = |p: Pos2| map.image(p);
+        // Editing: a press on a measurement's point (within 8 points) drags that
+        // point, whatever the tool.
+        let origin = ui.input(|i| i.pointer.press_origin());
+        if response.drag_started_by(egui::PointerButton::Primary)
+            && let Some(p) = origin
+        {
+            let near = view
+                .shapes
+                .iter()
+                .flat_map(|(pos, s)| {
+                    s.points()
+                        .into_iter()
+                        .enumerate()
+                        .map(move |(k, q)| (*pos, k, *s, q))
+                })
+                .map(|(pos, k, s, q)| (pos, k, s, map.screen(q).distance(p)))
+                .filter(|x| x.3 < 8.0)
+                .min_by(|a, b| a.3.total_cmp(&b.3));
+            if let Some((pos, k, s, _)) = near {
+                self.editing = Some((pos, k, s));
+            }
+        }
+        if let Some((pos, k, s)) = self.editing {
+            if response.dragged_by(egui::PointerButton::Primary)
+                && let Some(p) = response.interact_pointer_pos()
+            {
+                self.editing = Some((pos, k, s.with_point(k, to_image(p))));
+            }
+            if response.drag_stopped() {
+                out.edited = Some((pos, s));
+                self.editing = None;
+            }
+        }
+        let editing = self.editing.is_some() || out.edited.is_some();
         // A two-stroke shape is forgotten when the image or the tool changes.
         if self.pending.is_some()
             && (self.pending_at != (view.set, self.index)
@@ -439,10 +488,9 @@ impl Viewport {
         {
             self.pending = None;
         }
-        if view.tool != Tool::Window {
+        if view.tool != Tool::Window && !editing {
             // The drag starts where the button went down, not where egui noticed
             // the movement.
-            let origin = ui.input(|i| i.pointer.press_origin());
             if response.drag_started_by(egui::PointerButton::Primary)
                 && let Some(p) = origin.or(response.interact_pointer_pos())
             {
@@ -489,7 +537,7 @@ impl Viewport {
             // Ctrl + drag: zoom (up enlarges).
             let d = response.drag_delta();
             self.zoom = (self.zoom * (1.0 - d.y * 0.005)).clamp(0.05, 40.0);
-        } else if ((primary && view.tool == Tool::Window)
+        } else if ((primary && view.tool == Tool::Window && !editing)
             || response.dragged_by(egui::PointerButton::Secondary))
             && let Some((plan, _)) = &plan
         {
@@ -578,7 +626,14 @@ impl Viewport {
                     DisplayPlan::Gray(g) => Some(&g.modality),
                     _ => None,
                 };
-                let mut shapes = view.shapes.clone();
+                let mut shapes: Vec<Shape> = view
+                    .shapes
+                    .iter()
+                    .map(|(pos, s)| match self.editing {
+                        Some((e, _, edited)) if e == *pos => edited,
+                        _ => *s,
+                    })
+                    .collect();
                 let hover = response.hover_pos().map(|p| map.image(p));
                 match (view.tool, self.pending, self.drawing) {
                     (Tool::Ellipse, _, Some((a, b))) => shapes.push(Shape::Ellipse(a, b)),
