@@ -37,7 +37,36 @@ pub fn to_text(obj: &DefaultDicomObject) -> String {
     out
 }
 
+/// One element of a dump: its line (without indentation) and, for a sequence,
+/// its items' elements.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub line: String,
+    pub items: Vec<Vec<Node>>,
+}
+
+/// The data set as a tree (for a browser that folds sequences).
+pub fn to_tree(obj: &DefaultDicomObject) -> Vec<Node> {
+    dataset_nodes(obj)
+}
+
 fn dataset_text(out: &mut String, ds: &InMemDicomObject, depth: usize) {
+    write_nodes(out, &dataset_nodes(ds), depth);
+}
+
+fn write_nodes(out: &mut String, nodes: &[Node], depth: usize) {
+    let indent = "  ".repeat(depth);
+    for n in nodes {
+        let _ = writeln!(out, "{indent}{}", n.line);
+        for (i, item) in n.items.iter().enumerate() {
+            let _ = writeln!(out, "{indent}  > item {}", i + 1);
+            write_nodes(out, item, depth + 2);
+        }
+    }
+}
+
+fn dataset_nodes(ds: &InMemDicomObject) -> Vec<Node> {
+    let mut nodes = Vec::new();
     for e in ds.iter() {
         let tag = e.tag();
         let name = StandardDataDictionary
@@ -48,20 +77,17 @@ fn dataset_text(out: &mut String, ds: &InMemDicomObject, depth: usize) {
             } else {
                 "(unknown)"
             });
-        let indent = "  ".repeat(depth);
         let value = match e.value() {
             Value::Sequence(seq) => {
-                let _ = writeln!(
-                    out,
-                    "{indent}({:04X},{:04X}) SQ {name:<28} {} item(s)",
-                    tag.group(),
-                    tag.element(),
-                    seq.items().len()
-                );
-                for (i, item) in seq.items().iter().enumerate() {
-                    let _ = writeln!(out, "{indent}  > item {}", i + 1);
-                    dataset_text(out, item, depth + 2);
-                }
+                nodes.push(Node {
+                    line: format!(
+                        "({:04X},{:04X}) SQ {name:<28} {} item(s)",
+                        tag.group(),
+                        tag.element(),
+                        seq.items().len()
+                    ),
+                    items: seq.items().iter().map(dataset_nodes).collect(),
+                });
                 continue;
             }
             Value::PixelSequence(px) => format!(
@@ -88,18 +114,67 @@ fn dataset_text(out: &mut String, ds: &InMemDicomObject, depth: usize) {
                 }
             }
         };
-        let _ = writeln!(
-            out,
-            "{indent}({:04X},{:04X}) {} {name:<28} {value}",
-            tag.group(),
-            tag.element(),
-            e.vr()
-        );
+        nodes.push(Node {
+            line: format!(
+                "({:04X},{:04X}) {} {name:<28} {value}",
+                tag.group(),
+                tag.element(),
+                e.vr()
+            ),
+            items: Vec::new(),
+        });
     }
+    nodes
 }
 
 /// The data set in the DICOM JSON model, pretty-printed.
 pub fn to_json(obj: &DefaultDicomObject) -> Result<String, String> {
     let ds: &InMemDicomObject = obj;
     dicom_json::to_string_pretty(ds).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dicom_core::value::DataSetSequence;
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+
+    #[test]
+    fn sequences_fold_into_items_and_the_text_indents_them() {
+        let mut item = InMemDicomObject::new_empty();
+        item.put(DataElement::new(
+            tags::CODE_VALUE,
+            VR::SH,
+            PrimitiveValue::from("T-D3000"),
+        ));
+        let mut ds = InMemDicomObject::new_empty();
+        ds.put(DataElement::new(
+            tags::PATIENT_ID,
+            VR::LO,
+            PrimitiveValue::from("X1"),
+        ));
+        ds.put(DataElement::new(
+            tags::ANATOMIC_REGION_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(vec![item.clone(), item]),
+        ));
+        // Elements in tag order: the sequence (0008,2218) before Patient ID.
+        let tree = dataset_nodes(&ds);
+        assert_eq!(tree.len(), 2);
+        assert!(tree[1].line.contains("PatientID") && tree[1].items.is_empty());
+        assert!(tree[0].line.contains("2 item(s)"), "{}", tree[0].line);
+        assert_eq!(tree[0].items.len(), 2);
+        assert!(tree[0].items[1][0].line.contains("T-D3000"));
+        let mut text = String::new();
+        dataset_text(&mut text, &ds, 0);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 6, "{text}");
+        assert_eq!(lines[1], "  > item 1");
+        assert!(
+            lines[2].starts_with("    (0008,0100) SH CodeValue"),
+            "{text}"
+        );
+        assert!(lines[5].starts_with("(0010,0020) LO PatientID"), "{text}");
+    }
 }

@@ -167,7 +167,7 @@ pub struct App {
     /// Tag browser: shown, its filter, and the dump of the image it shows.
     show_tags: bool,
     tag_filter: String,
-    tags: Option<(PathBuf, String)>,
+    tags: Option<(PathBuf, String, Vec<crate::dicom::dump::Node>)>,
     /// Cine: frames per second of the active viewport, when playing.
     cine: Option<f32>,
     cine_last: Instant,
@@ -1346,10 +1346,14 @@ impl App {
             return;
         };
         if self.tags.as_ref().map(|t| &t.0) != Some(&path) {
-            let text = crate::dicom::open(&path, crate::dicom::ReadMode::HeaderOnly)
-                .map(|o| crate::dicom::dump::to_text(&o))
-                .unwrap_or_else(|e| e.to_string());
-            self.tags = Some((path.clone(), text));
+            let (text, tree) = match crate::dicom::open(&path, crate::dicom::ReadMode::HeaderOnly) {
+                Ok(o) => (
+                    crate::dicom::dump::to_text(&o),
+                    crate::dicom::dump::to_tree(&o),
+                ),
+                Err(e) => (e.to_string(), Vec::new()),
+            };
+            self.tags = Some((path.clone(), text, tree));
         }
         let mut open = self.show_tags;
         let needle = self.tag_filter.to_lowercase();
@@ -1365,12 +1369,23 @@ impl App {
                 ui.label(path.display().to_string());
                 ui.separator();
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    if let Some((_, text)) = &self.tags {
-                        for line in text.lines() {
-                            if needle.is_empty() || line.to_lowercase().contains(&needle) {
-                                ui.monospace(line);
+                    match &self.tags {
+                        // Filtered: every matching line, sequences opened up.
+                        Some((_, text, _)) if !needle.is_empty() => {
+                            for line in text.lines() {
+                                if line.to_lowercase().contains(&needle) {
+                                    ui.monospace(line);
+                                }
                             }
                         }
+                        // Unfiltered: sequences fold.
+                        Some((_, _, tree)) if !tree.is_empty() => {
+                            tag_tree(ui, tree, "tags");
+                        }
+                        Some((_, text, _)) => {
+                            ui.monospace(text);
+                        }
+                        None => {}
                     }
                 });
             });
@@ -2412,6 +2427,27 @@ impl eframe::App for App {
                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);
             }
         }
+    }
+}
+
+/// A header tree: plain elements as lines, sequences and their items folding.
+fn tag_tree(ui: &mut egui::Ui, nodes: &[crate::dicom::dump::Node], salt: &str) {
+    for (k, n) in nodes.iter().enumerate() {
+        if n.items.is_empty() {
+            ui.monospace(&n.line);
+            continue;
+        }
+        let id = format!("{salt}/{k}");
+        egui::CollapsingHeader::new(egui::RichText::new(&n.line).monospace())
+            .id_salt(&id)
+            .show(ui, |ui| {
+                for (i, item) in n.items.iter().enumerate() {
+                    egui::CollapsingHeader::new(format!("item {}", i + 1))
+                        .id_salt(format!("{id}/{i}"))
+                        .default_open(n.items.len() == 1)
+                        .show(ui, |ui| tag_tree(ui, item, &format!("{id}/{i}")));
+                }
+            });
     }
 }
 
