@@ -704,3 +704,59 @@ fn the_reading_layouts_look_as_they_did() {
     });
     snapshot(&mut h, "demo-mpr");
 }
+
+/// A folder dropped on the window, as winit reports it.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        Err("a folder".into())
+    }
+}
+
+#[test]
+fn a_folder_dropped_on_the_window_is_imported_and_opened() {
+    let tmp = common::tempdir();
+    let mr = tmp.path().join("mr");
+    synth::write_mr(
+        &mr,
+        &synth::MrSpec {
+            slices: 5,
+            size: 32,
+            ..Default::default()
+        },
+    )
+    .expect("mr");
+    let cache = tmp.path().join("cache");
+    let launch = Launch::new(cache.clone());
+    let mut h = Harness::builder()
+        .with_size((1400.0, 900.0))
+        .wgpu()
+        .build_eframe(move |cc| App::create(launch, cc).expect("viewer"));
+    h.run_steps(2);
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(mr.clone())));
+    h.run_steps(2);
+    step_until(&mut h, "import and decoding", |a| {
+        let (done, total) = a.decoded();
+        total == 5 && done == 5
+    });
+    assert_eq!(
+        h.state()
+            .header_of(0)
+            .and_then(|x| x.modality.clone())
+            .as_deref(),
+        Some("MR")
+    );
+    let studies = Store::open(&cache)
+        .expect("cache")
+        .studies()
+        .expect("studies");
+    assert_eq!(studies.len(), 1, "the dropped folder is in the cache");
+    assert_eq!(studies[0].instances, 5);
+}
