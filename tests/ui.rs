@@ -665,6 +665,25 @@ fn mpr_hangs_the_stack_with_its_reformats_and_reference_lines_follow_the_slice()
             "viewport {v}"
         );
     }
+    // Shift-click a point on the coronal, three rows from the top: the axial
+    // viewport goes to that slice (the fourth from the top of the stack).
+    let p = h.state().screen_of(1, [32.5, 3.5]).expect("drawn");
+    let shift = egui::Modifiers::SHIFT;
+    h.hover_at(p);
+    h.step();
+    h.event(egui::Event::ModifiersChanged(shift));
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos: p,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: shift,
+        });
+        h.step();
+    }
+    h.event(egui::Event::ModifiersChanged(egui::Modifiers::NONE));
+    h.run_steps(2);
+    assert_eq!(h.state().viewport(0).expect("vp").index, 11 - 3);
 }
 
 /// Snapshot comparison: a few pixels may differ across CPUs (lavapipe's vector

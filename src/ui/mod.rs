@@ -1507,6 +1507,55 @@ impl App {
         }
     }
 
+    /// Show the patient point under image point `q` of viewport `from` in every
+    /// other viewport of its frame of reference: each scrolls to its slice nearest
+    /// to the point (shift-click; in MPR, click the coronal to find the axial).
+    fn locate(&mut self, from: usize, set: usize, index: usize, q: [f64; 2]) {
+        let Some(fr) = self.sets.get(set).and_then(|s| s.set.frames.get(index)) else {
+            return;
+        };
+        let Some(h) = self.headers.get(fr.instance) else {
+            return;
+        };
+        let (Some(plane), Some(for_uid)) =
+            (plane_of(h, fr.frame), h.frame_of_reference_uid.clone())
+        else {
+            return;
+        };
+        let p = plane.patient_point(q[0] - 0.5, q[1] - 0.5);
+        let mut moves = Vec::new();
+        for (i, v) in self.viewports.iter().enumerate() {
+            if i == from {
+                continue;
+            }
+            let Some(ls) = v.set.and_then(|s| self.sets.get(s)) else {
+                continue;
+            };
+            let same = ls
+                .set
+                .frames
+                .first()
+                .and_then(|f| self.headers.get(f.instance))
+                .and_then(|h| h.frame_of_reference_uid.as_ref())
+                == Some(&for_uid);
+            let Some(g) = ls.set.geometry.as_ref().filter(|_| same) else {
+                continue;
+            };
+            let d = g.normal[0] * p.x + g.normal[1] * p.y + g.normal[2] * p.z;
+            if let Some((k, _)) = g
+                .positions_mm
+                .iter()
+                .enumerate()
+                .min_by(|a, b| (a.1 - d).abs().total_cmp(&(b.1 - d).abs()))
+            {
+                moves.push((i, k));
+            }
+        }
+        for (i, k) in moves {
+            self.viewports[i].index = k;
+        }
+    }
+
     /// Advance the active viewport's cine.
     fn cine_step(&mut self, ctx: &egui::Context) {
         let Some(fps) = self.cine else {
@@ -2230,6 +2279,11 @@ impl App {
             }
             if let Some((pos, shape)) = act.edited {
                 self.edit_measurement(pos, shape);
+            }
+            if let (Some(q), Some(set)) = (act.locate, vp.set) {
+                self.viewports[i] = vp.clone();
+                self.locate(i, set, vp.index, q);
+                vp = self.viewports[i].clone();
             }
             if act.double_clicked {
                 self.maximized = if self.maximized.is_some() {

@@ -225,6 +225,9 @@ pub struct SeriesDrag(pub usize);
 pub struct Interaction {
     /// A series was dropped here.
     pub dropped_set: Option<usize>,
+    /// Shift-click: the image point to show in every viewport of the same frame
+    /// of reference.
+    pub locate: Option<[f64; 2]>,
     pub clicked: bool,
     pub double_clicked: bool,
     /// A measurement just finished.
@@ -395,6 +398,7 @@ impl Viewport {
             double_clicked: response.double_clicked(),
             new_shape: None,
             edited: None,
+            locate: None,
             dropped_set: response.dnd_release_payload::<SeriesDrag>().map(|p| p.0),
         };
         let drop_target = response.dnd_hover_payload::<SeriesDrag>().is_some();
@@ -447,6 +451,12 @@ impl Viewport {
         let map = self.affine(rect, w, h, rs, cs);
         self.mapping = Some(map);
         let to_image = |p: Pos2| map.image(p);
+        if response.clicked()
+            && ui.input(|i| i.modifiers.shift)
+            && let Some(p) = response.interact_pointer_pos()
+        {
+            out.locate = Some(to_image(p));
+        }
         // Editing: a press on a measurement's point (within 8 points) drags that
         // point, whatever the tool.
         let origin = ui.input(|i| i.pointer.press_origin());
