@@ -427,6 +427,7 @@ fn cmd_view(
         export_dir: crate::ui::default_export_dir(),
         protocol_dir: crate::hanging::user_dir(),
         force_layout: layout,
+        annotation_file: crate::ui::default_annotation_file(),
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -516,6 +517,7 @@ fn cmd_demo(
         export_dir: crate::ui::default_export_dir(),
         protocol_dir: crate::hanging::user_dir(),
         force_layout: layout,
+        annotation_file: crate::ui::default_annotation_file(),
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -168,11 +168,32 @@ pub struct ImageHeader {
     /// "LOSSY 10:1 ISO_10918_1" when the pixels went through lossy compression
     /// (Lossy Image Compression 01, or a lossy transfer syntax now).
     pub lossy: Option<String>,
+    /// Attributes corner annotations may show (keyword, value), where present.
+    pub annotation_attrs: Vec<(&'static str, String)>,
     /// Display Shutter, when the image has one.
     pub shutter: Option<crate::imaging::overlay::Shutter>,
     /// Overlay planes (60xx).
     pub overlays: Vec<crate::imaging::overlay::Overlay>,
 }
+
+/// Acquisition attributes the corner annotations can show beyond the header's
+/// own fields.
+pub const ANNOTATION_ATTRS: &[(&str, dicom_core::Tag)] = &[
+    ("KVP", tags::KVP),
+    ("Exposure", tags::EXPOSURE),
+    ("XRayTubeCurrent", tags::X_RAY_TUBE_CURRENT),
+    ("RepetitionTime", tags::REPETITION_TIME),
+    ("EchoTime", tags::ECHO_TIME),
+    ("FlipAngle", tags::FLIP_ANGLE),
+    ("MagneticFieldStrength", tags::MAGNETIC_FIELD_STRENGTH),
+    ("ViewPosition", tags::VIEW_POSITION),
+    ("ImageLaterality", tags::IMAGE_LATERALITY),
+    ("Laterality", tags::LATERALITY),
+    ("ProtocolName", tags::PROTOCOL_NAME),
+    ("InstitutionName", tags::INSTITUTION_NAME),
+    ("ContrastBolusAgent", tags::CONTRAST_BOLUS_AGENT),
+    ("ConvolutionKernel", tags::CONVOLUTION_KERNEL),
+];
 
 /// The lossy-compression warning for an image, with ratio and method if given.
 fn lossy_note(ds: &Item, ts: &str) -> Option<String> {
@@ -323,6 +344,10 @@ impl ImageHeader {
             presentation_lut_shape: attr::string(ds, tags::PRESENTATION_LUT_SHAPE),
             palette,
             lossy: lossy_note(ds, obj.meta().transfer_syntax().trim_end_matches('\0')),
+            annotation_attrs: ANNOTATION_ATTRS
+                .iter()
+                .filter_map(|(k, t)| Some((*k, attr::string(ds, *t)?)))
+                .collect(),
             shutter: crate::imaging::overlay::Shutter::from_item(ds),
             overlays: crate::imaging::overlay::Overlay::all(ds),
         })

@@ -3,6 +3,7 @@
 //! drawn by the GPU display pipeline, annotations, and the reading shortcuts.
 //! Loading and decoding run on worker threads; the UI never waits for them.
 
+pub mod annotations;
 pub mod loader;
 pub mod pacs;
 pub mod viewport;
@@ -42,6 +43,8 @@ pub struct Launch {
     pub protocol_dir: Option<PathBuf>,
     /// A layout asked for on the command line (over the hanging protocol's).
     pub force_layout: Option<(usize, usize)>,
+    /// The user's corner annotation layouts (over `assets/annotations.toml`).
+    pub annotation_file: Option<PathBuf>,
 }
 
 impl Launch {
@@ -55,8 +58,14 @@ impl Launch {
             export_dir: default_export_dir(),
             protocol_dir: None,
             force_layout: None,
+            annotation_file: None,
         }
     }
+}
+
+/// `~/.config/lightbox/annotations.toml`.
+pub fn default_annotation_file() -> Option<PathBuf> {
+    crate::hanging::user_dir().and_then(|d| d.parent().map(|p| p.join("annotations.toml")))
 }
 
 /// `~/Lightbox exports` (the current folder when there is no home).
@@ -188,6 +197,7 @@ pub struct App {
     /// What the last export wrote (or why it failed).
     pub last_export: Option<String>,
     protocols: Vec<crate::hanging::Protocol>,
+    annotation_layouts: annotations::Layouts,
     /// Stacks reformatted (MPR), by source set.
     mpr: std::collections::HashMap<usize, Arc<crate::imaging::mpr::Source>>,
     /// A message for the status bar (why MPR is not possible, ...).
@@ -384,7 +394,9 @@ impl App {
         let layout = launch.layout;
         let (export_tx, export_rx) = std::sync::mpsc::channel();
         let (protocols, problems) = crate::hanging::load(launch.protocol_dir.as_deref());
-        for p in &problems {
+        let (annotation_layouts, more) =
+            annotations::Layouts::load(launch.annotation_file.as_deref());
+        for p in problems.iter().chain(&more) {
             tracing::warn!("{p}");
         }
         let mut app = App {
@@ -434,6 +446,7 @@ impl App {
             export_rx,
             last_export: None,
             protocols,
+            annotation_layouts,
             mpr: std::collections::HashMap::new(),
             notice: None,
             hanging_protocol: None,
@@ -2222,6 +2235,7 @@ impl App {
                 let slot = self.slots.get(s)?.get(vp.index)?;
                 let fr = ls.set.frames.get(vp.index)?;
                 Some(FrameView {
+                    corners: self.annotation_layouts.corners(&ls.modality),
                     // The slice's patient coordinate on the axis it is
                     // perpendicular to (its position along the normal if oblique).
                     position: ls.set.geometry.as_ref().and_then(|g| {
@@ -2252,8 +2266,6 @@ impl App {
                     error: slot.error.as_deref(),
                     texture: slot.texture.clone(),
                     count: ls.set.frames.len(),
-                    study_line: format!("{}  {}", ls.study_date, ls.study_description),
-                    series_line: format!("{} {}", ls.modality, ls.label),
                     tool: self.tool,
                     shapes: self
                         .measurements

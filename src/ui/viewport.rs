@@ -200,6 +200,8 @@ pub struct FrameView<'a> {
     pub reference: Option<([f64; 2], [f64; 2])>,
     /// Where the slice is along its stack ("z 120.0 mm"), when it has geometry.
     pub position: Option<String>,
+    /// The corner annotation templates for this image's modality.
+    pub corners: super::annotations::Corners,
     /// Overlay planes as textures, each with its box in image coordinates
     /// (left, top, right, bottom).
     pub overlays: Vec<(egui::TextureId, [f64; 4])>,
@@ -209,8 +211,6 @@ pub struct FrameView<'a> {
     pub error: Option<&'a str>,
     pub texture: Option<Arc<ImageTexture>>,
     pub count: usize,
-    pub study_line: String,
-    pub series_line: String,
     pub tool: Tool,
     /// Measurements on this image, with their place in the app's list.
     pub shapes: Vec<(usize, Shape)>,
@@ -728,13 +728,6 @@ impl Viewport {
         let font = FontId::monospace(12.0);
         let color = Color32::from_rgb(220, 220, 200);
         let pad = 6.0;
-        let name = h.patient_name.clone().unwrap_or_default().replace('^', " ");
-        let id = h.patient_id.clone().unwrap_or_default();
-        let sex_age = [h.patient_sex.clone(), h.patient_birth_date.clone()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("  ");
         // Each corner gets at most half the width (monospace: ~7.3 points a char).
         let fit = |text: String| -> String {
             let max = ((rect.width() / 2.0 - pad) / 7.3).max(4.0) as usize;
@@ -751,42 +744,59 @@ impl Viewport {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        let top_left = fit(format!("{name}\n{id}\n{sex_age}"));
-        painter.text(
-            rect.min + Vec2::splat(pad),
-            egui::Align2::LEFT_TOP,
-            top_left,
-            font.clone(),
-            color,
-        );
-        painter.text(
-            Pos2::new(rect.max.x - pad, rect.min.y + pad),
-            egui::Align2::RIGHT_TOP,
-            fit(format!("{}\n{}", view.study_line, view.series_line)),
-            font.clone(),
-            color,
-        );
         let info = h.frame(view.frame).ok();
-        let position = view
-            .position
-            .as_ref()
-            .map(|p| format!("  {p}"))
-            .unwrap_or_default();
-        let thickness = info
-            .and_then(|f| f.slice_thickness)
-            .map(|t| format!("  thk {t:.1} mm"))
-            .unwrap_or_default();
-        painter.text(
-            Pos2::new(rect.min.x + pad, rect.max.y - pad),
-            egui::Align2::LEFT_BOTTOM,
-            fit(format!(
-                "Im {}/{}{position}{thickness}",
-                self.index + 1,
-                view.count
-            )),
-            font.clone(),
-            color,
-        );
+        let live = super::annotations::Live {
+            image: format!("{}/{}", self.index + 1, view.count),
+            position: view.position.clone().unwrap_or_default(),
+            thickness: info
+                .and_then(|f| f.slice_thickness)
+                .map(|t| format!("thk {t:.1} mm"))
+                .unwrap_or_default(),
+            window: format!("{voi_text}{}", if self.invert { "  inv" } else { "" }),
+            zoom: format!("{magnification:.2}×"),
+            transform: [
+                (!self.rotation.is_multiple_of(4))
+                    .then(|| format!("rot {}°", 90 * (self.rotation % 4) as u32)),
+                self.flip_h.then(|| "flip H".to_string()),
+                self.flip_v.then(|| "flip V".to_string()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("  "),
+        };
+        let corner = |lines: &Option<Vec<String>>| {
+            fit(super::annotations::fill(
+                lines.as_deref().unwrap_or_default(),
+                h,
+                &live,
+            ))
+        };
+        let c = &view.corners;
+        for (text, at, align) in [
+            (
+                corner(&c.top_left),
+                rect.min + Vec2::splat(pad),
+                egui::Align2::LEFT_TOP,
+            ),
+            (
+                corner(&c.top_right),
+                Pos2::new(rect.max.x - pad, rect.min.y + pad),
+                egui::Align2::RIGHT_TOP,
+            ),
+            (
+                corner(&c.bottom_left),
+                Pos2::new(rect.min.x + pad, rect.max.y - pad),
+                egui::Align2::LEFT_BOTTOM,
+            ),
+            (
+                corner(&c.bottom_right),
+                Pos2::new(rect.max.x - pad, rect.max.y - pad),
+                egui::Align2::RIGHT_BOTTOM,
+            ),
+        ] {
+            painter.text(at, align, text, font.clone(), color);
+        }
         // Lossy compression: its own line, in the warning colour.
         if let Some(note) = &h.lossy {
             painter.text(
@@ -797,24 +807,6 @@ impl Viewport {
                 Color32::from_rgb(255, 150, 60),
             );
         }
-        painter.text(
-            Pos2::new(rect.max.x - pad, rect.max.y - pad),
-            egui::Align2::RIGHT_BOTTOM,
-            fit(format!(
-                "{voi_text}{}\nzoom {:.2}×{}{}{}",
-                if self.invert { "  inv" } else { "" },
-                magnification,
-                if !self.rotation.is_multiple_of(4) {
-                    format!("  rot {}°", 90 * (self.rotation % 4) as u32)
-                } else {
-                    String::new()
-                },
-                if self.flip_h { "  flip H" } else { "" },
-                if self.flip_v { "  flip V" } else { "" }
-            )),
-            font.clone(),
-            color,
-        );
         // Orientation markers on all four edges, from the image plane.
         if let Some(f) = info
             && let (Some(p), Some(o)) = (f.image_position, f.image_orientation)
