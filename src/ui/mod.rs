@@ -305,6 +305,10 @@ const SHORTCUTS: &[(&str, &str)] = &[
         "MPR: the stack with its two orthogonal reformats (1×3)",
     ),
     (
+        "shift + click",
+        "show this point in the other viewports of its frame of reference",
+    ),
+    (
         "O / H / V",
         "rotate 90° clockwise / flip horizontally / vertically",
     ),
