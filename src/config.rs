@@ -87,6 +87,10 @@ pub struct Node {
     pub dimse_timeout_s: u64,
     #[serde(default)]
     pub tls: bool,
+    /// When a study is opened in the viewer, look on this node for the patient's
+    /// priors and retrieve the newest ones not cached yet.
+    #[serde(default)]
+    pub fetch_priors: bool,
 }
 
 fn yes() -> bool {
@@ -120,6 +124,7 @@ impl Node {
             connect_timeout_s: default_connect_timeout(),
             dimse_timeout_s: default_dimse_timeout(),
             tls: false,
+            fetch_priors: false,
         }
     }
 }

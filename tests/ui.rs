@@ -779,3 +779,77 @@ fn a_folder_dropped_on_the_window_is_imported_and_opened() {
     assert_eq!(studies.len(), 1, "the dropped folder is in the cache");
     assert_eq!(studies[0].instances, 5);
 }
+
+#[test]
+fn priors_on_the_pacs_are_fetched_and_hang_themselves() {
+    use lightbox::ui::pacs::PacsSettings;
+    let tmp = common::tempdir();
+    let current = synth::CtSpec {
+        slices: 6,
+        size: 64,
+        ..Default::default()
+    };
+    let prior = synth::CtSpec {
+        slices: 4,
+        size: 64,
+        seed: "lightbox-ct-prior".into(),
+        study_date: "20240105".into(),
+        ..Default::default()
+    };
+    synth::write_ct(&tmp.path().join("current"), &current).expect("ct");
+    synth::write_ct(&tmp.path().join("prior"), &prior).expect("prior");
+    let cache = tmp.path().join("cache");
+    Store::open(&cache)
+        .expect("cache")
+        .import(&[tmp.path().join("current")], ImportMode::Copy)
+        .expect("import");
+    // The PACS holds both studies; only today's is cached.
+    let scp_port = common::free_port();
+    let orthanc = common::pacs::Orthanc::start(tmp.path(), &[("lightbox", "LIGHTBOX", scp_port)]);
+    let mut all = lightbox::scan::list_files(&tmp.path().join("current")).expect("list");
+    all.extend(lightbox::scan::list_files(&tmp.path().join("prior")).expect("list"));
+    orthanc.upload(&all);
+    let today = lightbox::dicom::read_header(&all[0])
+        .expect("header")
+        .study_uid;
+    let mut node = lightbox::config::Node::ad_hoc("127.0.0.1", orthanc.dicom, "ORTHANC");
+    node.name = "orthanc".into();
+    node.fetch_priors = true;
+    let launch = Launch {
+        open_studies: vec![today],
+        pacs: PacsSettings {
+            nodes: vec![node],
+            ae_title: "LIGHTBOX".into(),
+            scp_port,
+            ..Default::default()
+        },
+        ..Launch::new(cache.clone())
+    };
+    let mut h = Harness::builder()
+        .with_size((1400.0, 900.0))
+        .wgpu()
+        .build_eframe(move |cc| App::create(launch, cc).expect("viewer"));
+    step_until(&mut h, "the prior to arrive and hang", |a| {
+        a.header_of(1).and_then(|x| x.study_date.clone()).as_deref() == Some("20240105")
+    });
+    assert_eq!(
+        h.state().hanging_protocol.as_deref(),
+        Some("CT chest with prior")
+    );
+    assert_eq!(
+        h.state()
+            .header_of(0)
+            .and_then(|x| x.study_date.clone())
+            .as_deref(),
+        Some("20260105")
+    );
+    assert_eq!(
+        Store::open(&cache)
+            .expect("cache")
+            .studies()
+            .expect("studies")
+            .len(),
+        2,
+        "the prior is in the cache now"
+    );
+}

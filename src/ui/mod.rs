@@ -202,6 +202,8 @@ pub struct App {
     mpr: std::collections::HashMap<usize, Arc<crate::imaging::mpr::Source>>,
     /// A message for the status bar (why MPR is not possible, ...).
     pub notice: Option<String>,
+    /// Today's study of what is open (the first asked for).
+    open_study: Option<String>,
     /// `LIGHTBOX_BENCH_WL=N`: once everything is decoded, change the active
     /// viewport's window on N frames in a row (a W/L drag), report frame times and
     /// texture uploads, and close.
@@ -453,6 +455,7 @@ impl App {
             annotation_layouts,
             mpr: std::collections::HashMap::new(),
             notice: None,
+            open_study: None,
             hanging_protocol: None,
             bench_wl: std::env::var("LIGHTBOX_BENCH_WL")
                 .ok()
@@ -489,6 +492,24 @@ impl App {
             }
             Err(e) => self.status = format!("cache: {e}"),
         }
+    }
+
+    /// Ask the PACS nodes configured with `fetch_priors` for this study's priors
+    /// (they are retrieved in the background and hung when they arrive).
+    fn look_for_remote_priors(&mut self, uid: &str) {
+        let Some(me) = self.studies.iter().find(|s| s.study_uid == uid) else {
+            return;
+        };
+        let (pid, date) = (me.patient_id.clone(), me.date.clone().unwrap_or_default());
+        let mods: Vec<String> = me
+            .modalities
+            .split(['/', '\\', ',', ' '])
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+            .collect();
+        let cached: std::collections::HashSet<String> =
+            self.studies.iter().map(|s| s.study_uid.clone()).collect();
+        self.pacs.fetch_priors(uid, &pid, &date, &mods, &cached);
     }
 
     /// A study and its relevant priors in the cache: the same patient (by ID),
@@ -529,10 +550,12 @@ impl App {
         // One study: its relevant priors hang themselves (same patient, older,
         // sharing a modality, the newest two).
         let study_uids = if study_uids.len() == 1 {
+            self.look_for_remote_priors(&study_uids[0]);
             self.with_priors(&study_uids[0])
         } else {
             study_uids.to_vec()
         };
+        self.open_study = study_uids.first().cloned();
         let store = match Store::open(&self.launch.cache) {
             Ok(s) => s,
             Err(e) => {
@@ -1895,9 +1918,6 @@ impl App {
                 let cached: std::collections::HashSet<String> =
                     self.studies.iter().map(|s| s.study_uid.clone()).collect();
                 let action = self.pacs.ui(ui, &cached);
-                if std::mem::take(&mut self.pacs.arrived) {
-                    self.refresh_studies();
-                }
                 if let Some(pacs::Action::Open(uid)) = action {
                     self.open(&[uid]);
                 }
@@ -2386,6 +2406,17 @@ impl eframe::App for App {
         self.receive(frame);
         let ctx = ui.ctx().clone();
         self.files_dropped(&ctx);
+        // PACS work (finds, retrieves, priors) reports whichever tab is shown.
+        self.pacs.poll();
+        if std::mem::take(&mut self.pacs.arrived) {
+            self.refresh_studies();
+        }
+        if let Some(study) = self.pacs.priors_arrived.take()
+            && self.open_study.as_deref() == Some(study.as_str())
+        {
+            // Its priors are in the cache now: hang them beside it.
+            self.open(std::slice::from_ref(&study));
+        }
         let before = self.viewports.get(self.active).map(|v| (v.set, v.index));
         let active_before = self.active;
         let view_before = self.viewports.get(self.active).map(view_state);
@@ -2430,6 +2461,10 @@ impl eframe::App for App {
                 if let Some(n) = &self.notice {
                     ui.separator();
                     ui.colored_label(Color32::from_rgb(230, 160, 60), n);
+                }
+                if let Some(p) = &self.pacs.prior_status {
+                    ui.separator();
+                    ui.label(p);
                 }
                 if let Some(p) = &self.hanging_protocol {
                     ui.separator();

@@ -65,6 +65,8 @@ pub enum RetrieveState {
 }
 
 enum Msg {
+    /// Priors a node has for the study opened (node, study opened, their UIDs).
+    Priors(usize, String, Vec<String>),
     Match(u64, RemoteStudy),
     FindDone(u64, Result<String, String>),
     Progress(String, usize, usize),
@@ -106,6 +108,12 @@ pub struct Pacs {
     worker: Option<Sender<Job>>,
     /// Studies retrieved since the app last asked (it refreshes its list).
     pub arrived: bool,
+    /// Priors being fetched, by prior study UID: the study they are priors of.
+    prior_of: HashMap<String, String>,
+    /// A study whose priors just arrived from a PACS (the app re-hangs it).
+    pub priors_arrived: Option<String>,
+    /// What the prior search is doing, for the status bar.
+    pub prior_status: Option<String>,
     ctx: egui::Context,
 }
 
@@ -143,6 +151,9 @@ impl Pacs {
             rx,
             worker: None,
             arrived: false,
+            prior_of: HashMap::new(),
+            priors_arrived: None,
+            prior_status: None,
             ctx,
         }
     }
@@ -242,9 +253,88 @@ impl Pacs {
         });
     }
 
-    /// Queue a retrieve of a study into the cache.
+    /// Queue a retrieve of a study into the cache (from the node shown).
     pub fn start_retrieve(&mut self, study_uid: &str) {
-        let Some(peer) = self.peer() else { return };
+        let node = self.node;
+        self.start_retrieve_from(node, study_uid);
+    }
+
+    /// Look on every node configured with `fetch_priors` for older studies of
+    /// `patient_id` sharing a modality with the study opened; the newest two not
+    /// cached are retrieved, and [`Self::priors_arrived`] names the study when
+    /// they are in.
+    pub fn fetch_priors(
+        &mut self,
+        study_uid: &str,
+        patient_id: &str,
+        date: &str,
+        modalities: &[String],
+        cached: &HashSet<String>,
+    ) {
+        if patient_id.trim().is_empty() || find::check_date(date).is_err() {
+            return;
+        }
+        for (k, node) in self.settings.nodes.iter().enumerate() {
+            if !node.fetch_priors {
+                continue;
+            }
+            let peer = Peer::new(node.clone(), &self.settings.ae_title);
+            let mut q = Query::new(Level::Study);
+            q.model = Model::StudyRoot;
+            q.keys = Keys {
+                patient_id: Some(patient_id.to_string()),
+                date: Some(format!("-{date}")),
+                ..Default::default()
+            };
+            q.limit = Some(200);
+            let (tx, ctx) = (self.tx.clone(), self.ctx.clone());
+            let (study, date, mods, cached) = (
+                study_uid.to_string(),
+                date.to_string(),
+                modalities.to_vec(),
+                cached.clone(),
+            );
+            self.prior_status = Some(format!("looking for priors on {}…", node.name));
+            std::thread::spawn(move || {
+                let cancel = AtomicBool::new(false);
+                let mut found: Vec<(String, String)> = Vec::new();
+                let mut on_match = |m: &find::Match| {
+                    let (Some(uid), d) = (
+                        m.get(tags::STUDY_INSTANCE_UID),
+                        m.get(tags::STUDY_DATE).unwrap_or_default(),
+                    ) else {
+                        return;
+                    };
+                    let theirs = m.get(tags::MODALITIES_IN_STUDY).unwrap_or_default();
+                    // Nodes that do not return Modalities in Study are given the
+                    // benefit of the doubt.
+                    let shares = theirs.is_empty()
+                        || theirs
+                            .split('\\')
+                            .any(|x| mods.iter().any(|m| m == x.trim()));
+                    if uid != study && d < date && shares && !cached.contains(&uid) {
+                        found.push((d, uid));
+                    }
+                };
+                let _ = find::find(&peer, &q, &cancel, &mut on_match);
+                found.sort_by(|a, b| b.0.cmp(&a.0));
+                let uids = found.into_iter().take(2).map(|f| f.1).collect();
+                let _ = tx.send(Msg::Priors(k, study, uids));
+                ctx.request_repaint();
+            });
+        }
+    }
+
+    /// Queue a retrieve of a study into the cache from node `node`.
+    pub fn start_retrieve_from(&mut self, node: usize, study_uid: &str) {
+        let Some(peer) = self
+            .settings
+            .nodes
+            .get(node)
+            .map(|n| Peer::new(n.clone(), &self.settings.ae_title))
+        else {
+            return;
+        };
         if matches!(
             self.state_of(study_uid),
             Some(RetrieveState::Queued | RetrieveState::Running { .. })
@@ -320,6 +410,17 @@ impl Pacs {
     pub fn poll(&mut self) {
         while let Ok(m) = self.rx.try_recv() {
             match m {
+                Msg::Priors(node, study, uids) => {
+                    self.prior_status = if uids.is_empty() {
+                        None
+                    } else {
+                        Some(format!("retrieving {} prior(s)…", uids.len()))
+                    };
+                    for uid in uids {
+                        self.prior_of.insert(uid.clone(), study.clone());
+                        self.start_retrieve_from(node, &uid);
+                    }
+                }
                 Msg::Match(g, s) if g == self.generation => self.results.push(s),
                 Msg::FindDone(g, r) if g == self.generation => {
                     self.finding = None;
@@ -358,6 +459,14 @@ impl Pacs {
                         }
                         Err(e) => RetrieveState::Failed(e),
                     };
+                    if let Some(of) = self.prior_of.remove(&study) {
+                        if matches!(state, RetrieveState::Done { .. }) {
+                            self.priors_arrived = Some(of);
+                        }
+                        if self.prior_of.is_empty() {
+                            self.prior_status = None;
+                        }
+                    }
                     if let Some(j) = self.jobs.get_mut(&study) {
                         j.0 = state;
                     }
