@@ -193,6 +193,12 @@ pub const ANNOTATION_ATTRS: &[(&str, dicom_core::Tag)] = &[
     ("InstitutionName", tags::INSTITUTION_NAME),
     ("ContrastBolusAgent", tags::CONTRAST_BOLUS_AGENT),
     ("ConvolutionKernel", tags::CONVOLUTION_KERNEL),
+    (
+        "RecommendedDisplayFrameRate",
+        tags::RECOMMENDED_DISPLAY_FRAME_RATE,
+    ),
+    ("CineRate", tags::CINE_RATE),
+    ("FrameTime", tags::FRAME_TIME),
 ];
 
 /// The lossy-compression warning for an image, with ratio and method if given.

@@ -1596,6 +1596,26 @@ impl App {
         }
     }
 
+    /// The frame rate the active image asks for (Recommended Display Frame Rate,
+    /// Cine Rate, or 1000 / Frame Time), 10 frames/s when it says nothing.
+    fn file_frame_rate(&self) -> f32 {
+        let Some(h) = self.header_of(self.active) else {
+            return 10.0;
+        };
+        let get = |k: &str| -> Option<f32> {
+            h.annotation_attrs
+                .iter()
+                .find(|(a, _)| *a == k)
+                .and_then(|(_, v)| v.trim().parse::<f32>().ok())
+                .filter(|x| x.is_finite() && *x > 0.0)
+        };
+        get("RecommendedDisplayFrameRate")
+            .or_else(|| get("CineRate"))
+            .or_else(|| get("FrameTime").map(|ms| 1000.0 / ms))
+            .map(|f| f.clamp(1.0, 60.0))
+            .unwrap_or(10.0)
+    }
+
     /// Advance the active viewport's cine.
     fn cine_step(&mut self, ctx: &egui::Context) {
         let Some(fps) = self.cine else {
@@ -1725,6 +1745,7 @@ impl App {
             .and_then(|v| v.set)
             .map(|s| self.sets[s].set.frames.len())
             .unwrap_or(0);
+        let cine_fps = self.file_frame_rate();
         let Some(v) = self.viewports.get_mut(self.active) else {
             return;
         };
@@ -1817,7 +1838,7 @@ impl App {
             if i.key_pressed(Key::Space) {
                 self.cine = match self.cine {
                     Some(_) => None,
-                    None => Some(10.0),
+                    None => Some(cine_fps),
                 };
             }
             if let Some(fps) = self.cine.as_mut() {
@@ -2160,9 +2181,10 @@ impl App {
                 None => "cine (space)".into(),
             };
             if ui.selectable_label(self.cine.is_some(), cine).clicked() {
+                let fps = self.file_frame_rate();
                 self.cine = match self.cine {
                     Some(_) => None,
-                    None => Some(10.0),
+                    None => Some(fps),
                 };
             }
             if ui
