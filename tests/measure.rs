@@ -213,3 +213,91 @@ fn cobb_angle_is_the_acute_angle_between_endplates_however_they_were_drawn() {
     let c = cobb(line(5.0, 0.0, 0.0, false), line(5.0, 0.0, 80.0, true), &cal).expect("cobb");
     assert!(c.degrees.abs() < 1e-6, "{c:?}");
 }
+
+#[test]
+fn ultrasound_is_measured_through_its_regions_and_says_so() {
+    use dicom_core::value::DataSetSequence;
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_object::InMemDicomObject;
+    let tmp = common::tempdir();
+    let spec = synth::SeriesSpec::axial("us", 1, 64, 1.0);
+    synth::write_series(tmp.path(), &spec, |_, c, r| (c + r) as i32).expect("write");
+    let f = lightbox::scan::list_files(tmp.path()).expect("list")[0].clone();
+    let region = |dx: f64, dy: f64| {
+        let mut r = InMemDicomObject::new_empty();
+        let put = |r: &mut InMemDicomObject, t, vr, v: PrimitiveValue| {
+            r.put(DataElement::new(t, vr, v));
+        };
+        put(
+            &mut r,
+            tags::REGION_SPATIAL_FORMAT,
+            VR::US,
+            PrimitiveValue::from(1u16),
+        );
+        put(
+            &mut r,
+            tags::PHYSICAL_UNITS_X_DIRECTION,
+            VR::US,
+            PrimitiveValue::from(3u16),
+        );
+        put(
+            &mut r,
+            tags::PHYSICAL_UNITS_Y_DIRECTION,
+            VR::US,
+            PrimitiveValue::from(3u16),
+        );
+        put(
+            &mut r,
+            tags::PHYSICAL_DELTA_X,
+            VR::FD,
+            PrimitiveValue::from(dx),
+        );
+        put(
+            &mut r,
+            tags::PHYSICAL_DELTA_Y,
+            VR::FD,
+            PrimitiveValue::from(dy),
+        );
+        r
+    };
+    let write = |regions: Vec<InMemDicomObject>| {
+        let mut o = dicom_object::open_file(&f).expect("open");
+        for t in [
+            tags::PIXEL_SPACING,
+            tags::IMAGE_POSITION_PATIENT,
+            tags::IMAGE_ORIENTATION_PATIENT,
+        ] {
+            o.remove_element(t);
+        }
+        o.put(DataElement::new(
+            tags::MODALITY,
+            VR::CS,
+            PrimitiveValue::from("US"),
+        ));
+        o.put(DataElement::new(
+            tags::SEQUENCE_OF_ULTRASOUND_REGIONS,
+            VR::SQ,
+            DataSetSequence::from(regions),
+        ));
+        o.write_to_file(&f).expect("write");
+        lightbox::dicom::read_header(&f)
+            .expect("header")
+            .calibration
+    };
+    // 0.02 cm per column, 0.025 cm per row: a 30-column, 40-row diagonal is
+    // 6 mm across and 10 mm down, 11.66 mm long.
+    let cal = write(vec![region(0.02, 0.025), region(0.02, 0.025)]);
+    assert_eq!(cal.basis, CalibrationBasis::UsRegion);
+    let m = length([0.0, 0.0], [30.0, 40.0], &cal);
+    assert!((m.value - (36.0f64 + 100.0).sqrt()).abs() < 1e-9, "{m:?}");
+    assert_eq!(m.label(), "11.7 mm (US region)");
+    // Regions at different scales: a length could cross them, so pixels.
+    let cal = write(vec![region(0.02, 0.025), region(0.05, 0.05)]);
+    assert_eq!(cal.basis, CalibrationBasis::Pixels);
+    assert!(
+        length([0.0, 0.0], [3.0, 4.0], &cal)
+            .label()
+            .ends_with("(uncalibrated)")
+    );
+}

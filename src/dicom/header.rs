@@ -93,6 +93,8 @@ pub enum CalibrationBasis {
     Calibrated,
     /// Imager Pixel Spacing corrected by the Estimated Radiographic Magnification Factor.
     Magnified,
+    /// The physical deltas of the image's ultrasound regions (all alike, in cm).
+    UsRegion,
     /// No spacing: measurements are in pixels.
     Pixels,
 }
@@ -104,6 +106,7 @@ impl CalibrationBasis {
             Self::Detector => "at detector",
             Self::Calibrated => "calibrated",
             Self::Magnified => "magnification corrected",
+            Self::UsRegion => "US region",
             Self::Pixels => "pixels (uncalibrated)",
         }
     }
@@ -608,11 +611,49 @@ fn calibration(
                 basis: CalibrationBasis::Detector,
             },
         },
-        (None, None) => Calibration {
-            spacing_mm: None,
-            basis: CalibrationBasis::Pixels,
+        (None, None) => match us_region_spacing(ds) {
+            Some(sp) => Calibration {
+                spacing_mm: Some(sp),
+                basis: CalibrationBasis::UsRegion,
+            },
+            None => Calibration {
+                spacing_mm: None,
+                basis: CalibrationBasis::Pixels,
+            },
         },
     }
+}
+
+/// Row and column spacing (mm) from the Sequence of Ultrasound Regions: the 2-D
+/// regions whose physical units are centimetres in both directions, when they all
+/// agree (regions with different scales, or none in cm, leave the image
+/// uncalibrated: a length could cross from one scale into another).
+fn us_region_spacing(ds: &Item) -> Option<[f64; 2]> {
+    let regions = attr::items(ds, tags::SEQUENCE_OF_ULTRASOUND_REGIONS)?;
+    let mut found: Option<[f64; 2]> = None;
+    for r in regions {
+        // Region Spatial Format 1: a 2-D (tissue or colour flow) image.
+        if attr::int(r, tags::REGION_SPATIAL_FORMAT) != Some(1) {
+            continue;
+        }
+        let cm = |t| attr::int(r, t) == Some(3);
+        if !(cm(tags::PHYSICAL_UNITS_X_DIRECTION) && cm(tags::PHYSICAL_UNITS_Y_DIRECTION)) {
+            return None;
+        }
+        let (dx, dy) = (
+            attr::float(r, tags::PHYSICAL_DELTA_X)?.abs(),
+            attr::float(r, tags::PHYSICAL_DELTA_Y)?.abs(),
+        );
+        if dx <= 0.0 || dy <= 0.0 {
+            return None;
+        }
+        let sp = [dy * 10.0, dx * 10.0];
+        match found {
+            Some(f) if (f[0] - sp[0]).abs() > 1e-9 || (f[1] - sp[1]).abs() > 1e-9 => return None,
+            _ => found = Some(sp),
+        }
+    }
+    found
 }
 
 /// A LUT from an item holding LUT Descriptor / LUT Data / LUT Explanation.
