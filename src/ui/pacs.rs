@@ -97,6 +97,9 @@ pub struct Pacs {
     date: String,
     modality: String,
     accession: String,
+    description: String,
+    referring: String,
+    study_uid: String,
     results: Vec<RemoteStudy>,
     /// Generation of the find whose answers are shown (older answers are dropped).
     generation: u64,
@@ -142,6 +145,9 @@ impl Pacs {
             date: String::new(),
             modality: String::new(),
             accession: String::new(),
+            description: String::new(),
+            referring: String::new(),
+            study_uid: String::new(),
             results: Vec::new(),
             generation: 0,
             finding: None,
@@ -187,6 +193,9 @@ impl Pacs {
             accession: opt(&self.accession),
             date: opt(&self.date),
             modality: opt(&self.modality).map(|m| m.to_uppercase()),
+            study_description: opt(&self.description),
+            referring_physician: opt(&self.referring),
+            study_uid: opt(&self.study_uid),
             ..Default::default()
         };
         q.limit = Some(1000);
@@ -504,6 +513,9 @@ impl Pacs {
                 ("Date", &mut self.date, "20240101- or 20240101-20241231"),
                 ("Modality", &mut self.modality, "CT"),
                 ("Accession", &mut self.accession, ""),
+                ("Description", &mut self.description, "*CHEST*"),
+                ("Referring", &mut self.referring, "SMITH*"),
+                ("Study UID", &mut self.study_uid, ""),
             ] {
                 let l = ui.label(label);
                 let r = ui
