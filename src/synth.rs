@@ -425,26 +425,31 @@ fn study_uid_for(seed: &str) -> String {
     uid(&format!("{seed}.study"))
 }
 
-/// Write the CT phantom; returns the number of files written.
-pub fn write_ct(dir: &Path, spec: &CtSpec) -> Result<usize> {
+/// The CT's pixel spacing, the centre of its first column/row, and the z of its
+/// first slice (small test volumes are centred on the chest: lungs, heart, nodule).
+fn ct_geometry(spec: &CtSpec) -> (f64, f64, f64) {
     let ps = spec.fov_mm / spec.size as f64;
     let origin = -spec.fov_mm / 2.0 + ps / 2.0;
-    let z0 = if spec.slices as f64 * spec.spacing_mm < 400.0 {
-        // Small test volumes are centred on the chest (lungs, heart, nodule).
-        300.0 - spec.slices as f64 * spec.spacing_mm / 2.0
+    let extent = spec.slices as f64 * spec.spacing_mm;
+    let z0 = if extent < 400.0 {
+        300.0 - extent / 2.0
     } else {
         0.0
     };
-    let positions: Vec<[f64; 3]> = (0..spec.slices)
-        .map(|k| [origin, origin, z0 + k as f64 * spec.spacing_mm])
-        .collect();
-    let series = SeriesSpec {
+    (ps, origin, z0)
+}
+
+/// The series attributes the CT stack and its scout share (patient, study, frame
+/// of reference, pixel format, rescale to HU).
+fn ct_series(spec: &CtSpec, what: &str, positions: Vec<[f64; 3]>) -> SeriesSpec {
+    let (ps, _, _) = ct_geometry(spec);
+    SeriesSpec {
         patient_name: spec.patient_name.clone(),
         patient_id: spec.patient_id.clone(),
         study_uid: study_uid_for(&spec.seed),
         study_date: spec.study_date.clone(),
         study_description: spec.study_description.clone(),
-        series_uid: uid(&format!("{}.series.ct", spec.seed)),
+        series_uid: uid(&format!("{}.series.{what}", spec.seed)),
         series_number: 2,
         series_description: format!("Axial {} mm", fmt_ds(spec.spacing_mm)),
         modality: "CT".into(),
@@ -455,7 +460,7 @@ pub fn write_ct(dir: &Path, spec: &CtSpec) -> Result<usize> {
         pixel_spacing: [ps, ps],
         imager_spacing_only: false,
         orientation: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
-        positions: positions.clone(),
+        positions,
         slice_thickness: Some(spec.spacing_mm),
         bits_stored: 12,
         signed: false,
@@ -473,7 +478,16 @@ pub fn write_ct(dir: &Path, spec: &CtSpec) -> Result<usize> {
         accession: spec.accession.clone(),
         referring_physician: spec.referring_physician.clone(),
         body_part: "CHEST".into(),
-    };
+    }
+}
+
+/// Write the CT phantom; returns the number of files written.
+pub fn write_ct(dir: &Path, spec: &CtSpec) -> Result<usize> {
+    let (ps, origin, z0) = ct_geometry(spec);
+    let positions: Vec<[f64; 3]> = (0..spec.slices)
+        .map(|k| [origin, origin, z0 + k as f64 * spec.spacing_mm])
+        .collect();
+    let series = ct_series(spec, "ct", positions.clone());
     let files = write_series(dir, &series, |k, c, r| {
         let p = positions[k];
         let (x, y, z) = (p[0] + c as f64 * ps, p[1] + r as f64 * ps, p[2]);
@@ -487,53 +501,22 @@ pub fn write_ct(dir: &Path, spec: &CtSpec) -> Result<usize> {
 /// of reference: the mean attenuation along y through the phantom, head up, like
 /// the projection a CT scanner plans its axial series on. Returns 1.
 pub fn write_ct_localizer(dir: &Path, spec: &CtSpec) -> Result<usize> {
-    let ps = spec.fov_mm / spec.size as f64;
-    let origin = -spec.fov_mm / 2.0 + ps / 2.0;
-    let extent = spec.slices as f64 * spec.spacing_mm;
-    let z0 = if extent < 400.0 {
-        300.0 - extent / 2.0
-    } else {
-        0.0
-    };
+    let (ps, origin, z0) = ct_geometry(spec);
     // 20 mm beyond the axial range at each end, rows at the column spacing.
+    let extent = spec.slices as f64 * spec.spacing_mm;
     let (z_top, z_bottom) = (z0 + extent + 20.0, z0 - 20.0);
-    let rows = ((z_top - z_bottom) / ps).round().max(1.0) as usize;
+    let top = z_top - ps / 2.0;
     let series = SeriesSpec {
-        patient_name: spec.patient_name.clone(),
-        patient_id: spec.patient_id.clone(),
-        study_uid: study_uid_for(&spec.seed),
-        study_date: spec.study_date.clone(),
-        study_description: spec.study_description.clone(),
-        series_uid: uid(&format!("{}.series.scout", spec.seed)),
         series_number: 1,
         series_description: "Scout".into(),
-        modality: "CT".into(),
-        sop_class: uids::CT_IMAGE_STORAGE.into(),
-        transfer_syntax: spec.transfer_syntax.clone(),
-        rows,
-        columns: spec.size,
-        pixel_spacing: [ps, ps],
-        imager_spacing_only: false,
+        rows: ((z_top - z_bottom) / ps).round().max(1.0) as usize,
         // Rows to the patient's left, columns towards the feet: a coronal image
         // seen from the front.
         orientation: [1.0, 0.0, 0.0, 0.0, 0.0, -1.0],
-        positions: vec![[origin, 0.0, z_top - ps / 2.0]],
         slice_thickness: None,
-        bits_stored: 12,
-        signed: false,
-        photometric: "MONOCHROME2".into(),
-        rescale: Some((1.0, -1024.0)),
         windows: vec![(-250.0, 700.0, "SCOUT".into())],
-        presentation_lut_shape: None,
-        voi_function: None,
-        voi_lut: None,
-        modality_lut: None,
-        frame_of_reference: uid(&format!("{}.for", spec.seed)),
-        accession: spec.accession.clone(),
-        referring_physician: spec.referring_physician.clone(),
-        body_part: "CHEST".into(),
+        ..ct_series(spec, "scout", vec![[origin, 0.0, top]])
     };
-    let top = z_top - ps / 2.0;
     write_series(dir, &series, |_, c, r| {
         let (x, z) = (origin + c as f64 * ps, top - r as f64 * ps);
         // Mean HU along y through the table and the body, every 5 mm.

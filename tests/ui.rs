@@ -14,6 +14,14 @@ use lightbox::store::{ImportMode, Store};
 use lightbox::synth;
 use lightbox::ui::{App, Launch};
 
+/// The viewer in a 1400×900 window drawn by wgpu (lavapipe).
+fn viewer(launch: Launch) -> Harness<'static, App> {
+    Harness::builder()
+        .with_size((1400.0, 900.0))
+        .wgpu()
+        .build_eframe(move |cc| App::create(launch, cc).expect("viewer"))
+}
+
 fn demo_app(size: usize, slices: usize) -> (tempfile::TempDir, Harness<'static, App>) {
     let tmp = common::tempdir();
     let src = tmp.path().join("src");
@@ -29,10 +37,7 @@ fn demo_app(size: usize, slices: usize) -> (tempfile::TempDir, Harness<'static, 
         export_dir: tmp.path().join("exports"),
         ..Launch::new(cache)
     };
-    let mut harness = Harness::builder()
-        .with_size((1400.0, 900.0))
-        .wgpu()
-        .build_eframe(move |cc| App::create(launch, cc).expect("viewer"));
+    let mut harness = viewer(launch);
     // The study loads and decodes in the background: step until every image is in
     // (bounded), then once more so the viewports draw.
     let start = Instant::now();
@@ -513,10 +518,7 @@ fn the_pacs_tab_finds_retrieves_and_opens_a_study() {
         },
         ..Launch::new(cache.clone())
     };
-    let mut h = Harness::builder()
-        .with_size((1400.0, 900.0))
-        .wgpu()
-        .build_eframe(move |cc| App::create(launch, cc).expect("viewer"));
+    let mut h = viewer(launch);
     h.run_steps(2);
     h.get_by_label("orthanc").click();
     h.run_steps(2);
@@ -583,10 +585,7 @@ fn opening_a_study_from_the_list_brings_its_prior_and_hangs_them() {
         .import(&[src], ImportMode::Copy)
         .expect("import");
     let launch = Launch::new(cache);
-    let mut h = Harness::builder()
-        .with_size((1400.0, 900.0))
-        .wgpu()
-        .build_eframe(move |cc| App::create(launch, cc).expect("viewer"));
+    let mut h = viewer(launch);
     h.run_steps(2);
     // Today's CT from the local list, by its date and description.
     h.query_all_by_label_contains("20260105")
@@ -752,10 +751,7 @@ fn a_folder_dropped_on_the_window_is_imported_and_opened() {
     .expect("mr");
     let cache = tmp.path().join("cache");
     let launch = Launch::new(cache.clone());
-    let mut h = Harness::builder()
-        .with_size((1400.0, 900.0))
-        .wgpu()
-        .build_eframe(move |cc| App::create(launch, cc).expect("viewer"));
+    let mut h = viewer(launch);
     h.run_steps(2);
     h.input_mut()
         .dropped_files
@@ -825,10 +821,7 @@ fn priors_on_the_pacs_are_fetched_and_hang_themselves() {
         },
         ..Launch::new(cache.clone())
     };
-    let mut h = Harness::builder()
-        .with_size((1400.0, 900.0))
-        .wgpu()
-        .build_eframe(move |cc| App::create(launch, cc).expect("viewer"));
+    let mut h = viewer(launch);
     step_until(&mut h, "the prior to arrive and hang", |a| {
         a.header_of(1).and_then(|x| x.study_date.clone()).as_deref() == Some("20240105")
     });

@@ -419,15 +419,26 @@ fn cmd_view(
         }
         open.extend(uids);
     }
+    let initial = if open.len() > 1 { (1, 2) } else { (1, 1) };
+    run_viewer(root, open, initial, layout)
+}
+
+/// Open the viewer with the user's configuration (PACS nodes, hanging protocols,
+/// annotations, export folder).
+fn run_viewer(
+    cache: PathBuf,
+    open_studies: Vec<String>,
+    initial: (usize, usize),
+    force_layout: Option<(usize, usize)>,
+) -> Result<ExitCode> {
     crate::ui::run(crate::ui::Launch {
-        cache: root,
-        layout: if open.len() > 1 { (1, 2) } else { (1, 1) },
-        open_studies: open,
+        open_studies,
+        layout: initial,
         pacs: pacs_settings(),
-        export_dir: crate::ui::default_export_dir(),
         protocol_dir: crate::hanging::user_dir(),
-        force_layout: layout,
+        force_layout,
         annotation_file: crate::ui::default_annotation_file(),
+        ..crate::ui::Launch::new(cache)
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -509,17 +520,7 @@ fn cmd_demo(
         eprintln!("{n} file(s) generated, {} imported", r.stored);
     }
     drop(store);
-    crate::ui::run(crate::ui::Launch {
-        cache: root,
-        open_studies: vec![current, prior],
-        layout: (1, 2),
-        pacs: pacs_settings(),
-        export_dir: crate::ui::default_export_dir(),
-        protocol_dir: crate::hanging::user_dir(),
-        force_layout: layout,
-        annotation_file: crate::ui::default_annotation_file(),
-    })?;
-    Ok(ExitCode::SUCCESS)
+    run_viewer(root, vec![current, prior], (1, 2), layout)
 }
 
 /// The PACS nodes, AE title and SCP port of the configuration, for the viewer's

@@ -179,8 +179,8 @@ impl Pacs {
         self.jobs.get(study_uid).map(|j| &j.0)
     }
 
-    fn peer(&self) -> Option<Peer> {
-        let node = self.settings.nodes.get(self.node)?.clone();
+    fn peer(&self, node: usize) -> Option<Peer> {
+        let node = self.settings.nodes.get(node)?.clone();
         Some(Peer::new(node, &self.settings.ae_title))
     }
 
@@ -207,7 +207,9 @@ impl Pacs {
         if let Some(c) = self.finding.take() {
             c.store(true, Ordering::Relaxed);
         }
-        let Some(peer) = self.peer() else { return };
+        let Some(peer) = self.peer(self.node) else {
+            return;
+        };
         let q = self.query();
         if let Err(e) = q.validate() {
             self.find_status = e.to_string();
@@ -336,12 +338,7 @@ impl Pacs {
 
     /// Queue a retrieve of a study into the cache from node `node`.
     pub fn start_retrieve_from(&mut self, node: usize, study_uid: &str) {
-        let Some(peer) = self
-            .settings
-            .nodes
-            .get(node)
-            .map(|n| Peer::new(n.clone(), &self.settings.ae_title))
-        else {
+        let Some(peer) = self.peer(node) else {
             return;
         };
         if matches!(
@@ -486,8 +483,8 @@ impl Pacs {
     }
 
     /// The tab for the selected node: query form, answers, retrieves.
+    /// (The app calls [`Self::poll`] every frame, whichever tab is shown.)
     pub fn ui(&mut self, ui: &mut egui::Ui, cached: &HashSet<String>) -> Option<Action> {
-        self.poll();
         let Some(node) = self.settings.nodes.get(self.node) else {
             ui.label(
                 "No PACS configured: add a [[nodes]] entry to the configuration (lightbox config).",
