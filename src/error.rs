@@ -50,9 +50,50 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     /// A DICOM network operation failed (connection, association, DIMSE).
+    /// Being replaced by [`Error::Network`]; no new uses.
     #[error("{0}")]
     Net(String),
+    /// A network operation with a peer failed: who, and what kind of failure.
+    #[error("{peer}: {kind}")]
+    Network { peer: String, kind: NetFailure },
+    /// The local cache's SQLite index failed.
+    #[error("cache index: {context}: {source}")]
+    Index {
+        context: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The GPU could not do what was asked (adapter, device, shader, readback).
+    #[error("GPU: {0}")]
+    Gpu(String),
+    /// A hanging protocol or annotation layout file is invalid.
+    #[error("{name}: {reason}")]
+    Protocol { name: String, reason: String },
     /// Writing an output file failed.
     #[error("{path}: cannot write: {reason}")]
     Write { path: PathBuf, reason: String },
+}
+
+/// What kind of network failure, so callers (exit codes, the PACS tab, retries) can
+/// tell a refused connection from a rejected association or a failed operation.
+#[derive(Debug, thiserror::Error)]
+pub enum NetFailure {
+    /// TCP connection refused, unreachable, or name resolution failed.
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    /// The peer rejected the association (called/calling AE, contexts).
+    #[error("association rejected: {0}")]
+    Rejected(String),
+    /// The peer aborted, closed or stopped answering.
+    #[error("{0}")]
+    Aborted(String),
+    /// No answer within the configured time.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The peer answered, but the operation failed (a DIMSE status, a bad answer).
+    #[error("{0}")]
+    Operation(String),
+    /// Something on our side (a local SCP that cannot start, a worker that failed).
+    #[error("{0}")]
+    Local(String),
 }
