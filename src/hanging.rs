@@ -95,7 +95,7 @@ pub struct ViewportRule {
 }
 
 /// A display set as the protocols see it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Candidate {
     pub study_uid: String,
     /// YYYYMMDD (empty when unknown: sorts oldest).
@@ -153,29 +153,33 @@ fn opt_match(pattern: &Option<String>, text: &str) -> bool {
 
 /// Parse one protocol file's text.
 pub fn parse(name: &str, text: &str) -> Result<Protocol> {
-    let p: Protocol =
-        toml::from_str(text).map_err(|e| Error::Usage(format!("hanging protocol {name}: {e}")))?;
+    let p: Protocol = toml::from_str(text).map_err(|e| Error::Protocol {
+        name: format!("hanging protocol {name}"),
+        reason: e.to_string(),
+    })?;
     let l = p.layout;
     if !(1..=6).contains(&l.rows) || !(1..=6).contains(&l.columns) {
-        return Err(Error::Usage(format!(
-            "hanging protocol {name}: layout {}×{} (1 to 6 rows and columns)",
-            l.rows, l.columns
-        )));
+        return Err(Error::Protocol {
+            name: format!("hanging protocol {name}"),
+            reason: format!("layout {}×{} (1 to 6 rows and columns)", l.rows, l.columns),
+        });
     }
     if p.viewports.len() > l.rows * l.columns {
-        return Err(Error::Usage(format!(
-            "hanging protocol {name}: {} viewports for a {}×{} layout",
-            p.viewports.len(),
-            l.rows,
-            l.columns
-        )));
+        return Err(Error::Protocol {
+            name: format!("hanging protocol {name}"),
+            reason: format!(
+                "{} viewports for a {}×{} layout",
+                p.viewports.len(),
+                l.rows,
+                l.columns
+            ),
+        });
     }
     for v in &p.viewports {
         if let Some(s) = &v.study {
-            role(s).ok_or_else(|| {
-                Error::Usage(format!(
-                    "hanging protocol {name}: study {s:?} (current, prior or prior-N)"
-                ))
+            role(s).ok_or_else(|| Error::Protocol {
+                name: format!("hanging protocol {name}"),
+                reason: format!("study {s:?} (current, prior or prior-N)"),
             })?;
         }
     }
@@ -337,5 +341,140 @@ fn assign(p: &Protocol, sets: &[Candidate], order: &[String]) -> Hanging {
         layout: (p.layout.rows, p.layout.columns),
         windows: p.viewports.iter().map(|v| v.window.clone()).collect(),
         viewports,
+    }
+}
+
+/// What prior selection knows of a study (from the cache's index or a PACS answer).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StudyFacts {
+    pub study_uid: String,
+    pub patient_id: String,
+    /// YYYYMMDD; empty when unknown (sorts oldest).
+    pub date: String,
+    /// Modalities in the study; empty when the source did not say.
+    pub modalities: Vec<String>,
+}
+
+/// The relevant priors of `current` among `candidates`, newest first, at most
+/// `max`: the same patient (by a non-empty Patient ID), an earlier Study Date, and a
+/// modality in common (a candidate whose modalities are unknown, as from a PACS that
+/// does not return Modalities in Study, is given the benefit of the doubt).
+pub fn relevant_priors<'a>(
+    current: &StudyFacts,
+    candidates: impl IntoIterator<Item = &'a StudyFacts>,
+    max: usize,
+) -> Vec<String> {
+    if current.patient_id.trim().is_empty() {
+        return Vec::new();
+    }
+    let mut priors: Vec<&StudyFacts> = candidates
+        .into_iter()
+        .filter(|s| {
+            s.study_uid != current.study_uid
+                && s.patient_id == current.patient_id
+                && s.date < current.date
+                && (s.modalities.is_empty()
+                    || s.modalities.iter().any(|m| current.modalities.contains(m)))
+        })
+        .collect();
+    priors.sort_by(|a, b| b.date.cmp(&a.date));
+    priors.dedup_by(|a, b| a.study_uid == b.study_uid);
+    priors
+        .into_iter()
+        .take(max)
+        .map(|s| s.study_uid.clone())
+        .collect()
+}
+
+/// Where display sets go when no protocol applies: today's largest set first (the
+/// newest study), then the largest set of each older study of the same modality
+/// (its priors, newest first), then everything else, newest study and largest set
+/// first. Returns indices into `sets`.
+pub fn fallback_order(sets: &[Candidate]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..sets.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (sa, sb) = (&sets[a], &sets[b]);
+        sb.study_date
+            .cmp(&sa.study_date)
+            .then(sb.frames.cmp(&sa.frames))
+    });
+    let Some(&first) = order.first() else {
+        return order;
+    };
+    let modality = &sets[first].modality;
+    let mut picks = vec![first];
+    let mut seen = vec![&sets[first].study_uid];
+    for &i in &order {
+        let s = &sets[i];
+        if &s.modality == modality && !seen.contains(&&s.study_uid) {
+            seen.push(&s.study_uid);
+            picks.push(i);
+        }
+    }
+    for &i in &order {
+        if !picks.contains(&i) {
+            picks.push(i);
+        }
+    }
+    picks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(uid: &str, pid: &str, date: &str, mods: &[&str]) -> StudyFacts {
+        StudyFacts {
+            study_uid: uid.into(),
+            patient_id: pid.into(),
+            date: date.into(),
+            modalities: mods.iter().map(|m| m.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn relevant_priors_same_patient_older_shared_modality_newest_two() {
+        let today = facts("t", "P1", "20240301", &["CT", "SR"]);
+        let all = [
+            today.clone(),
+            facts("a", "P1", "20230101", &["CT"]),
+            facts("b", "P1", "20220101", &["CT"]),
+            facts("c", "P1", "20240101", &["CT"]),
+            facts("mr", "P1", "20231201", &["MR"]),
+            facts("other", "P2", "20230601", &["CT"]),
+            facts("later", "P1", "20250101", &["CT"]),
+            facts("unknown", "P1", "20210101", &[]),
+        ];
+        assert_eq!(relevant_priors(&today, &all, 2), vec!["c", "a"]);
+        assert_eq!(
+            relevant_priors(&today, &all, 10),
+            vec!["c", "a", "b", "unknown"]
+        );
+        let anonymous = facts("t", " ", "20240301", &["CT"]);
+        assert!(relevant_priors(&anonymous, &all, 2).is_empty());
+    }
+
+    fn cand(study: &str, date: &str, modality: &str, frames: usize) -> Candidate {
+        Candidate {
+            study_uid: study.into(),
+            study_date: date.into(),
+            modality: modality.into(),
+            frames,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn fallback_puts_today_then_same_modality_priors_then_the_rest() {
+        let sets = [
+            cand("prior", "20230101", "CT", 100),
+            cand("today", "20240101", "CT", 10),
+            cand("today", "20240101", "CT", 300),
+            cand("today", "20240101", "SR", 1),
+            cand("old", "20200101", "CT", 50),
+            cand("prior", "20230101", "CT", 200),
+        ];
+        assert_eq!(fallback_order(&sets), vec![2, 5, 4, 1, 3, 0]);
+        assert!(fallback_order(&[]).is_empty());
     }
 }

@@ -42,6 +42,7 @@ pub mod scan;
 pub mod store;
 pub mod synth;
 pub mod ui;
+pub mod values;
 pub mod volume;
 
 pub use error::{Error, Result};

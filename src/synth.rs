@@ -20,21 +20,8 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 
-/// A deterministic UID under the 2.25 (UUID-derived) root.
-pub fn uid(seed: &str) -> String {
-    let a = fnv(seed.as_bytes(), 0xcbf2_9ce4_8422_2325);
-    let b = fnv(seed.as_bytes(), 0x8422_2325_cbf2_9ce4);
-    let n = ((a as u128) << 64 | b as u128) >> 2; // < 2^126: at most 38 digits
-    format!("2.25.{n}")
-}
-
-fn fnv(bytes: &[u8], mut h: u64) -> u64 {
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
+use crate::dicom::uid::fnv;
+pub use crate::dicom::uid::from_seed as uid;
 
 /// Deterministic noise in [-1, 1] for a pixel.
 fn noise(x: usize, y: usize, z: usize) -> f64 {

@@ -176,7 +176,7 @@ impl UidMap {
         let salt = &self.salt;
         self.map
             .entry(old.to_string())
-            .or_insert_with(|| crate::synth::uid(&format!("deid.{salt}.{old}")))
+            .or_insert_with(|| super::uid::from_seed(&format!("deid.{salt}.{old}")))
             .clone()
     }
 }

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::attr::{self, Item};
 use crate::error::{Error, Result};
-use crate::imaging::color::Palette;
-use crate::imaging::lut::{Lut, ModalityTransform, Rescale, VoiFunction, Window};
+use crate::values::Palette;
+use crate::values::lut::{Lut, ModalityTransform, Rescale, VoiFunction, Window};
 
 /// Photometric Interpretation (C.7.6.3.1.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -174,9 +174,9 @@ pub struct ImageHeader {
     /// Attributes corner annotations may show (keyword, value), where present.
     pub annotation_attrs: Vec<(&'static str, String)>,
     /// Display Shutter, when the image has one.
-    pub shutter: Option<crate::imaging::overlay::Shutter>,
+    pub shutter: Option<crate::values::Shutter>,
     /// Overlay planes (60xx).
-    pub overlays: Vec<crate::imaging::overlay::Overlay>,
+    pub overlays: Vec<crate::values::Overlay>,
 }
 
 /// Acquisition attributes the corner annotations can show beyond the header's
@@ -357,8 +357,8 @@ impl ImageHeader {
                 .iter()
                 .filter_map(|(k, t)| Some((*k, attr::string(ds, *t)?)))
                 .collect(),
-            shutter: crate::imaging::overlay::Shutter::from_item(ds),
-            overlays: crate::imaging::overlay::Overlay::all(ds),
+            shutter: crate::values::Shutter::from_item(ds),
+            overlays: crate::values::Overlay::all(ds),
         })
     }
 

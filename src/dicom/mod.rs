@@ -5,12 +5,15 @@
 pub mod anonymize;
 pub mod attr;
 pub mod codec;
+pub mod color;
 pub mod dicomdir;
+pub mod display;
 pub mod dump;
 pub mod guard;
 pub mod header;
 pub mod jpeg;
 pub mod pixels;
+pub mod uid;
 
 use std::path::Path;
 

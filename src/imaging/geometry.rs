@@ -190,9 +190,30 @@ pub fn plane_name(plane: &ImagePlane) -> &'static str {
     }
 }
 
+/// The slice whose position along the stack normal (mm) is nearest `target_mm`:
+/// how a viewport follows another (scroll sync) or finds a patient point (locate).
+pub fn nearest_slice(positions_mm: &[f64], target_mm: f64) -> Option<usize> {
+    positions_mm
+        .iter()
+        .enumerate()
+        .filter(|(_, z)| z.is_finite())
+        .min_by(|a, b| (a.1 - target_mm).abs().total_cmp(&(b.1 - target_mm).abs()))
+        .map(|(i, _)| i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nearest_slice_along_the_normal() {
+        let z = [-10.0, -5.0, 0.0, 5.0, 10.0];
+        assert_eq!(nearest_slice(&z, 1.0), Some(2));
+        assert_eq!(nearest_slice(&z, 3.0), Some(3));
+        assert_eq!(nearest_slice(&z, -100.0), Some(0));
+        assert_eq!(nearest_slice(&z, 100.0), Some(4));
+        assert_eq!(nearest_slice(&[], 0.0), None);
+    }
 
     fn plane(o: [f64; 6]) -> ImagePlane {
         ImagePlane::new([0.0, 0.0, 0.0], o, [1.0, 1.0]).expect("plane")

@@ -3,10 +3,8 @@
 //! (`geometry`), measurements with their calibration (`measure`). Nothing here
 //! touches a window or a GPU.
 
-pub mod color;
 pub mod geometry;
 pub mod lut;
 pub mod measure;
 pub mod mpr;
-pub mod overlay;
 pub mod render;

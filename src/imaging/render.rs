@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 use crate::dicom::header::{ImageHeader, Photometric};
-use crate::dicom::pixels::{FramePixels, Samples};
 use crate::error::{Error, Result};
+use crate::values::{FramePixels, Samples};
 
 use super::lut::{self, GrayPipeline, ModalityTransform, Voi, VoiFunction, Window};
 
@@ -207,7 +207,7 @@ pub enum DisplayPlan {
     /// Grayscale: Modality LUT ▸ VOI ▸ inversion.
     Gray(GrayPipeline),
     /// PALETTE COLOR: stored value ▸ red/green/blue LUTs.
-    Palette(crate::imaging::color::Palette),
+    Palette(crate::values::Palette),
     /// True colour, displayed as stored (inverted if asked).
     Rgb { bits_stored: u16, invert: bool },
 }

@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use eframe::egui_wgpu::wgpu;
 use wgpu::util::DeviceExt;
 
-use crate::dicom::pixels::{FramePixels, Samples};
 use crate::error::{Error, Result};
 use crate::imaging::lut::{ModalityTransform, Voi, VoiFunction};
-use crate::imaging::overlay::Shutter;
 use crate::imaging::render::DisplayPlan;
+use crate::values::Shutter;
+use crate::values::{FramePixels, Samples};
 
 const SHADER: &str = include_str!("../../shaders/display.wgsl");
 
@@ -30,9 +30,23 @@ fn gpu_err(e: impl std::fmt::Display) -> Error {
 pub struct ImageTexture {
     pub width: u32,
     pub height: u32,
+    /// Unique for the life of the process: what a viewport compares to know whether
+    /// its prepared bind group still shows this texture (an address can be reused by
+    /// the allocator once a texture is dropped; an id cannot).
+    id: u64,
     signed: bool,
     view: wgpu::TextureView,
 }
+
+impl ImageTexture {
+    /// This texture's identity (never reused within the process).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// Source of [`ImageTexture::id`].
+static NEXT_TEXTURE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// How the image maps onto the viewport: `image = m * (fragment - origin)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -231,6 +245,7 @@ impl GpuDisplay {
         Ok(ImageTexture {
             width: w,
             height: h,
+            id: NEXT_TEXTURE_ID.fetch_add(1, Ordering::Relaxed),
             signed,
             view: texture.create_view(&wgpu::TextureViewDescriptor::default()),
         })

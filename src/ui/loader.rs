@@ -120,93 +120,100 @@ pub enum Loaded {
 
 /// Scan `files`, group them, and decode every frame of every display set, most
 /// useful first (each set's middle slice, then outwards), reporting over `tx`.
-pub fn load(files: Vec<PathBuf>, tx: Sender<Loaded>, ctx: eframe::egui::Context) {
-    std::thread::spawn(move || {
-        let scan = crate::scan::scan_files(&files);
-        let failures: Vec<String> = scan
-            .failures
-            .iter()
-            .map(|(p, e)| format!("{}: {e}", p.display()))
-            .collect();
-        let headers = Arc::new(scan.headers);
-        let patients = model::build(&headers);
-        let mut sets = Vec::new();
-        for p in &patients {
-            for st in &p.studies {
-                for se in &st.series {
-                    for ds in &se.display_sets {
-                        sets.push(LoadedSet {
-                            label: format!(
-                                "{} {} ({})",
-                                se.number.map(|n| n.to_string()).unwrap_or_default(),
-                                se.description.clone().unwrap_or_default(),
-                                ds.frames.len()
-                            ),
-                            modality: se.modality.clone().unwrap_or_default(),
-                            study_uid: st.uid.clone(),
-                            study_date: st.date.clone().unwrap_or_default(),
-                            study_description: st.description.clone().unwrap_or_default(),
-                            series_description: se.description.clone().unwrap_or_default(),
-                            set: ds.clone(),
-                            derived: None,
-                        });
+pub fn load(
+    files: Vec<PathBuf>,
+    tx: Sender<Loaded>,
+    ctx: eframe::egui::Context,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("loader".into())
+        .spawn(move || {
+            let scan = crate::scan::scan_files(&files);
+            let failures: Vec<String> = scan
+                .failures
+                .iter()
+                .map(|(p, e)| format!("{}: {e}", p.display()))
+                .collect();
+            let headers = Arc::new(scan.headers);
+            let patients = model::build(&headers);
+            let mut sets = Vec::new();
+            for p in &patients {
+                for st in &p.studies {
+                    for se in &st.series {
+                        for ds in &se.display_sets {
+                            sets.push(LoadedSet {
+                                label: format!(
+                                    "{} {} ({})",
+                                    se.number.map(|n| n.to_string()).unwrap_or_default(),
+                                    se.description.clone().unwrap_or_default(),
+                                    ds.frames.len()
+                                ),
+                                modality: se.modality.clone().unwrap_or_default(),
+                                study_uid: st.uid.clone(),
+                                study_date: st.date.clone().unwrap_or_default(),
+                                study_description: st.description.clone().unwrap_or_default(),
+                                series_description: se.description.clone().unwrap_or_default(),
+                                set: ds.clone(),
+                                derived: None,
+                            });
+                        }
                     }
                 }
             }
-        }
-        // The middle frame of every set first (what the viewports and the series
-        // thumbnails show), then each set outwards from its middle.
-        let mids: Vec<(usize, usize)> = sets
-            .iter()
-            .enumerate()
-            .filter(|(_, ls)| !ls.set.frames.is_empty())
-            .map(|(s, ls)| (s, ls.set.frames.len() / 2))
-            .collect();
-        let rest = sets.iter().enumerate().flat_map(|(s, ls)| {
-            let n = ls.set.frames.len();
-            let mid = n / 2;
-            let mut idx: Vec<usize> = (0..n).filter(|&i| i != mid).collect();
-            idx.sort_by_key(|&i| i.abs_diff(mid));
-            idx.into_iter().map(move |i| (s, i))
-        });
-        let order: Vec<(usize, usize)> = mids.iter().copied().chain(rest).collect();
-        let jobs: Vec<(usize, usize, PathBuf, u32)> = order
-            .iter()
-            .map(|&(s, i)| {
-                let f = &sets[s].set.frames[i];
-                (s, i, headers[f.instance].path.clone(), f.frame)
-            })
-            .collect();
-        if tx
-            .send(Loaded::Study {
-                headers: Arc::clone(&headers),
-                patients,
-                sets,
-                failures,
-            })
-            .is_err()
-        {
-            return;
-        }
-        ctx.request_repaint();
-        // Multi-frame files are opened once per frame here; stacks are one file per
-        // frame, the common case.
-        let tx = Mutex::new(tx);
-        jobs.par_iter().for_each(|(s, i, path, frame)| {
-            let pixels = dicom::Image::open(path)
-                .and_then(|img| img.frame(*frame))
-                .map(|p| Arc::new(Compact::new(p)))
-                .map_err(|e| e.to_string());
-            if let Ok(tx) = tx.lock() {
-                let _ = tx.send(Loaded::Frame {
-                    set: *s,
-                    index: *i,
-                    pixels,
-                });
+            // The middle frame of every set first (what the viewports and the series
+            // thumbnails show), then each set outwards from its middle.
+            let mids: Vec<(usize, usize)> = sets
+                .iter()
+                .enumerate()
+                .filter(|(_, ls)| !ls.set.frames.is_empty())
+                .map(|(s, ls)| (s, ls.set.frames.len() / 2))
+                .collect();
+            let rest = sets.iter().enumerate().flat_map(|(s, ls)| {
+                let n = ls.set.frames.len();
+                let mid = n / 2;
+                let mut idx: Vec<usize> = (0..n).filter(|&i| i != mid).collect();
+                idx.sort_by_key(|&i| i.abs_diff(mid));
+                idx.into_iter().map(move |i| (s, i))
+            });
+            let order: Vec<(usize, usize)> = mids.iter().copied().chain(rest).collect();
+            let jobs: Vec<(usize, usize, PathBuf, u32)> = order
+                .iter()
+                .map(|&(s, i)| {
+                    let f = &sets[s].set.frames[i];
+                    (s, i, headers[f.instance].path.clone(), f.frame)
+                })
+                .collect();
+            if tx
+                .send(Loaded::Study {
+                    headers: Arc::clone(&headers),
+                    patients,
+                    sets,
+                    failures,
+                })
+                .is_err()
+            {
+                return;
             }
             ctx.request_repaint();
-        });
-    });
+            // Multi-frame files are opened once per frame here; stacks are one file per
+            // frame, the common case.
+            let tx = Mutex::new(tx);
+            jobs.par_iter().for_each(|(s, i, path, frame)| {
+                let pixels = dicom::Image::open(path)
+                    .and_then(|img| img.frame(*frame))
+                    .map(|p| Arc::new(Compact::new(p)))
+                    .map_err(|e| e.to_string());
+                if let Ok(tx) = tx.lock() {
+                    let _ = tx.send(Loaded::Frame {
+                        set: *s,
+                        index: *i,
+                        pixels,
+                    });
+                }
+                ctx.request_repaint();
+            });
+        })?;
+    Ok(())
 }
 
 /// A channel pair for the loader.

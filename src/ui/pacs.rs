@@ -12,13 +12,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 use dicom_dictionary_std::tags;
-use eframe::egui::{self, Color32};
+use eframe::egui::{self};
 
 use crate::config::Node;
+use crate::hanging::StudyFacts;
 use crate::net::find::{self, Keys, Level, Model, Query};
 use crate::net::retrieve::{self, Progress, Request};
 use crate::net::scu::Peer;
 use crate::store::{Durability, Ingest};
+use crate::ui::theme;
 
 /// What the viewer knows of the network (from the configuration).
 #[derive(Debug, Clone)]
@@ -67,6 +69,8 @@ pub enum RetrieveState {
 enum Msg {
     /// Priors a node has for the study opened (node, study opened, their UIDs).
     Priors(usize, String, Vec<String>),
+    /// A node could not be asked for priors (node, why).
+    PriorsFailed(usize, String),
     Match(u64, RemoteStudy),
     FindDone(u64, Result<String, String>),
     Progress(String, usize, usize),
@@ -222,46 +226,52 @@ impl Pacs {
         let cancel = Arc::new(AtomicBool::new(false));
         self.finding = Some(Arc::clone(&cancel));
         let (tx, ctx) = (self.tx.clone(), self.ctx.clone());
-        std::thread::spawn(move || {
-            let mut on_match = |m: &find::Match| {
-                let get = |t| m.get(t).unwrap_or_default();
-                let Some(uid) = m.get(tags::STUDY_INSTANCE_UID) else {
-                    return;
+        let spawned = std::thread::Builder::new()
+            .name("find".into())
+            .spawn(move || {
+                let mut on_match = |m: &find::Match| {
+                    let get = |t| m.get(t).unwrap_or_default();
+                    let Some(uid) = m.get(tags::STUDY_INSTANCE_UID) else {
+                        return;
+                    };
+                    let _ = tx.send(Msg::Match(
+                        generation,
+                        RemoteStudy {
+                            study_uid: uid,
+                            patient_name: get(tags::PATIENT_NAME).replace('^', " "),
+                            patient_id: get(tags::PATIENT_ID),
+                            date: get(tags::STUDY_DATE),
+                            modalities: get(tags::MODALITIES_IN_STUDY).replace('\\', "/"),
+                            description: get(tags::STUDY_DESCRIPTION),
+                            accession: get(tags::ACCESSION_NUMBER),
+                            instances: m.count(tags::NUMBER_OF_STUDY_RELATED_INSTANCES),
+                        },
+                    ));
+                    ctx.request_repaint();
                 };
-                let _ = tx.send(Msg::Match(
-                    generation,
-                    RemoteStudy {
-                        study_uid: uid,
-                        patient_name: get(tags::PATIENT_NAME).replace('^', " "),
-                        patient_id: get(tags::PATIENT_ID),
-                        date: get(tags::STUDY_DATE),
-                        modalities: get(tags::MODALITIES_IN_STUDY).replace('\\', "/"),
-                        description: get(tags::STUDY_DESCRIPTION),
-                        accession: get(tags::ACCESSION_NUMBER),
-                        instances: m.count(tags::NUMBER_OF_STUDY_RELATED_INSTANCES),
-                    },
-                ));
+                let r = find::find(&peer, &q, &cancel, &mut on_match)
+                    .map(|o| {
+                        let n = o.matches.len();
+                        format!(
+                            "{n} stud{} on {}{}{}",
+                            if n == 1 { "y" } else { "ies" },
+                            peer.label(),
+                            if o.cancelled { " (stopped)" } else { "" },
+                            if o.partial_keys {
+                                " (the node ignored some keys)"
+                            } else {
+                                ""
+                            }
+                        )
+                    })
+                    .map_err(|e| e.to_string());
+                let _ = tx.send(Msg::FindDone(generation, r));
                 ctx.request_repaint();
-            };
-            let r = find::find(&peer, &q, &cancel, &mut on_match)
-                .map(|o| {
-                    let n = o.matches.len();
-                    format!(
-                        "{n} stud{} on {}{}{}",
-                        if n == 1 { "y" } else { "ies" },
-                        peer.label(),
-                        if o.cancelled { " (stopped)" } else { "" },
-                        if o.partial_keys {
-                            " (the node ignored some keys)"
-                        } else {
-                            ""
-                        }
-                    )
-                })
-                .map_err(|e| e.to_string());
-            let _ = tx.send(Msg::FindDone(generation, r));
-            ctx.request_repaint();
-        });
+            });
+        if let Err(e) = spawned {
+            self.finding = None;
+            self.find_status = format!("query failed: cannot start a thread: {e}");
+        }
     }
 
     /// Queue a retrieve of a study into the cache (from the node shown).
@@ -274,15 +284,8 @@ impl Pacs {
     /// `patient_id` sharing a modality with the study opened; the newest two not
     /// cached are retrieved, and [`Self::priors_arrived`] names the study when
     /// they are in.
-    pub fn fetch_priors(
-        &mut self,
-        study_uid: &str,
-        patient_id: &str,
-        date: &str,
-        modalities: &[String],
-        cached: &HashSet<String>,
-    ) {
-        if patient_id.trim().is_empty() || find::check_date(date).is_err() {
+    pub fn fetch_priors(&mut self, me: &StudyFacts, cached: &HashSet<String>) {
+        if me.patient_id.trim().is_empty() || find::check_date(&me.date).is_err() {
             return;
         }
         for (k, node) in self.settings.nodes.iter().enumerate() {
@@ -293,46 +296,56 @@ impl Pacs {
             let mut q = Query::new(Level::Study);
             q.model = Model::StudyRoot;
             q.keys = Keys {
-                patient_id: Some(patient_id.to_string()),
-                date: Some(format!("-{date}")),
+                patient_id: Some(me.patient_id.clone()),
+                date: Some(format!("-{}", me.date)),
                 ..Default::default()
             };
             q.limit = Some(200);
             let (tx, ctx) = (self.tx.clone(), self.ctx.clone());
-            let (study, date, mods, cached) = (
-                study_uid.to_string(),
-                date.to_string(),
-                modalities.to_vec(),
-                cached.clone(),
-            );
+            let (me, cached) = (me.clone(), cached.clone());
             self.prior_status = Some(format!("looking for priors on {}…", node.name));
-            std::thread::spawn(move || {
-                let cancel = AtomicBool::new(false);
-                let mut found: Vec<(String, String)> = Vec::new();
-                let mut on_match = |m: &find::Match| {
-                    let (Some(uid), d) = (
-                        m.get(tags::STUDY_INSTANCE_UID),
-                        m.get(tags::STUDY_DATE).unwrap_or_default(),
-                    ) else {
-                        return;
+            let name = node.name.clone();
+            let spawned = std::thread::Builder::new()
+                .name("find-priors".into())
+                .spawn(move || {
+                    let cancel = AtomicBool::new(false);
+                    let mut found: Vec<StudyFacts> = Vec::new();
+                    let mut on_match = |m: &find::Match| {
+                        let Some(uid) = m.get(tags::STUDY_INSTANCE_UID) else {
+                            return;
+                        };
+                        if cached.contains(&uid) {
+                            return;
+                        }
+                        found.push(StudyFacts {
+                            study_uid: uid,
+                            // The node was asked for this patient only.
+                            patient_id: me.patient_id.clone(),
+                            date: m.get(tags::STUDY_DATE).unwrap_or_default(),
+                            modalities: m
+                                .get(tags::MODALITIES_IN_STUDY)
+                                .unwrap_or_default()
+                                .split('\\')
+                                .map(|x| x.trim().to_string())
+                                .filter(|x| !x.is_empty())
+                                .collect(),
+                        });
                     };
-                    let theirs = m.get(tags::MODALITIES_IN_STUDY).unwrap_or_default();
-                    // Nodes that do not return Modalities in Study are given the
-                    // benefit of the doubt.
-                    let shares = theirs.is_empty()
-                        || theirs
-                            .split('\\')
-                            .any(|x| mods.iter().any(|m| m == x.trim()));
-                    if uid != study && d < date && shares && !cached.contains(&uid) {
-                        found.push((d, uid));
-                    }
-                };
-                let _ = find::find(&peer, &q, &cancel, &mut on_match);
-                found.sort_by(|a, b| b.0.cmp(&a.0));
-                let uids = found.into_iter().take(2).map(|f| f.1).collect();
-                let _ = tx.send(Msg::Priors(k, study, uids));
-                ctx.request_repaint();
-            });
+                    let msg = match find::find(&peer, &q, &cancel, &mut on_match) {
+                        Ok(_) => Msg::Priors(
+                            k,
+                            me.study_uid.clone(),
+                            crate::hanging::relevant_priors(&me, &found, 2),
+                        ),
+                        // A failed query is not "no priors": say so.
+                        Err(e) => Msg::PriorsFailed(k, e.to_string()),
+                    };
+                    let _ = tx.send(msg);
+                    ctx.request_repaint();
+                });
+            if let Err(e) = spawned {
+                self.prior_status = Some(format!("priors on {name}: cannot start a thread: {e}"));
+            }
         }
     }
 
@@ -364,45 +377,62 @@ impl Pacs {
             let (jtx, jrx) = channel::<Job>();
             let (tx, ctx) = (self.tx.clone(), self.ctx.clone());
             let (cache, durability) = (self.cache.clone(), self.settings.durability);
-            std::thread::spawn(move || {
-                while let Ok(job) = jrx.recv() {
-                    let study = job.req.study_uid.clone();
-                    if job.cancel.load(Ordering::Relaxed) {
-                        let _ = tx.send(Msg::RetrieveDone(study, Err("cancelled".into())));
-                        ctx.request_repaint();
-                        continue;
-                    }
-                    let progress = |p: Progress| {
-                        if let Progress::Received { received, to_fetch } = p {
-                            let _ = tx.send(Msg::Progress(study.clone(), received, to_fetch));
+            let spawned = std::thread::Builder::new()
+                .name("retrieve".into())
+                .spawn(move || {
+                    while let Ok(job) = jrx.recv() {
+                        let study = job.req.study_uid.clone();
+                        if job.cancel.load(Ordering::Relaxed) {
+                            let _ = tx.send(Msg::RetrieveDone(study, Err("cancelled".into())));
                             ctx.request_repaint();
-                        } else if let Progress::Planned {
-                            instances,
-                            already_cached,
-                            ..
-                        } = p
-                        {
-                            let _ = tx.send(Msg::Progress(
-                                study.clone(),
-                                0,
-                                instances.saturating_sub(already_cached),
-                            ));
-                            ctx.request_repaint();
+                            continue;
                         }
-                    };
-                    let r = Ingest::start(&cache, durability)
-                        .map(Arc::new)
-                        .and_then(|ingest| {
-                            retrieve::retrieve(&job.peer, &job.req, &ingest, &job.cancel, &progress)
-                        })
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::RetrieveDone(study, r));
-                    ctx.request_repaint();
-                }
-            });
+                        let progress = |p: Progress| {
+                            if let Progress::Received { received, to_fetch } = p {
+                                let _ = tx.send(Msg::Progress(study.clone(), received, to_fetch));
+                                ctx.request_repaint();
+                            } else if let Progress::Planned {
+                                instances,
+                                already_cached,
+                                ..
+                            } = p
+                            {
+                                let _ = tx.send(Msg::Progress(
+                                    study.clone(),
+                                    0,
+                                    instances.saturating_sub(already_cached),
+                                ));
+                                ctx.request_repaint();
+                            }
+                        };
+                        let r = Ingest::start(&cache, durability)
+                            .map(Arc::new)
+                            .and_then(|ingest| {
+                                retrieve::retrieve(
+                                    &job.peer,
+                                    &job.req,
+                                    &ingest,
+                                    &job.cancel,
+                                    &progress,
+                                )
+                            })
+                            .map_err(|e| e.to_string());
+                        let _ = tx.send(Msg::RetrieveDone(study, r));
+                        ctx.request_repaint();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!("cannot start the retrieve worker: {e}");
+            }
             jtx
         });
-        let _ = worker.send(Job { peer, req, cancel });
+        if worker.send(Job { peer, req, cancel }).is_err() {
+            // The worker could not start (or stopped): say so on the study.
+            self.worker = None;
+            if let Some(j) = self.jobs.get_mut(study_uid) {
+                j.0 = RetrieveState::Failed("the retrieve worker is not running".into());
+            }
+        }
     }
 
     /// Cancel a queued or running retrieve (C-CANCEL; what arrived stays cached).
@@ -416,6 +446,15 @@ impl Pacs {
     pub fn poll(&mut self) {
         while let Ok(m) = self.rx.try_recv() {
             match m {
+                Msg::PriorsFailed(node, why) => {
+                    let name = self
+                        .settings
+                        .nodes
+                        .get(node)
+                        .map(|n| n.name.clone())
+                        .unwrap_or_default();
+                    self.prior_status = Some(format!("priors on {name}: query failed: {why}"));
+                }
                 Msg::Priors(node, study, uids) => {
                     self.prior_status = if uids.is_empty() {
                         None
@@ -538,7 +577,7 @@ impl Pacs {
             self.start_find();
         }
         if !self.find_status.is_empty() {
-            ui.colored_label(Color32::GRAY, &self.find_status);
+            ui.colored_label(theme::MUTED, &self.find_status);
         }
         ui.separator();
         let mut action = None;
@@ -585,17 +624,12 @@ impl Pacs {
                             match state {
                                 Some(RetrieveState::Done { complete, text }) => {
                                     ui.colored_label(
-                                        if *complete {
-                                            Color32::from_rgb(120, 200, 120)
-                                        } else {
-                                            Color32::from_rgb(230, 160, 60)
-                                        },
+                                        if *complete { theme::OK } else { theme::WARNING },
                                         text,
                                     );
                                 }
                                 Some(RetrieveState::Failed(e)) => {
-                                    ui.colored_label(Color32::from_rgb(230, 100, 80), e)
-                                        .on_hover_text(e);
+                                    ui.colored_label(theme::ERROR, e).on_hover_text(e);
                                 }
                                 _ => {}
                             }

@@ -1,19 +1,11 @@
-//! Colour: PALETTE COLOR lookup (plain and segmented, 8- and 16-bit entries) and the
+//! Colour as stored: reading PALETTE COLOR lookup tables (plain and segmented, 8- and 16-bit entries) and the
 //! YBR → RGB conversions of PS3.3 C.7.6.3.1.2.
 
 use dicom_dictionary_std::tags;
 
 use crate::dicom::attr::{self, Item};
 
-use super::lut::Lut;
-
-/// Red, green and blue palette LUTs of a PALETTE COLOR image.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Palette {
-    pub red: Lut,
-    pub green: Lut,
-    pub blue: Lut,
-}
+use crate::values::{Lut, Palette};
 
 impl Palette {
     /// Read the three palettes, expanding segmented ones (C.7.9.2).
@@ -51,12 +43,6 @@ impl Palette {
                 tags::SEGMENTED_BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
             )?,
         })
-    }
-
-    /// 8-bit RGB for a stored index.
-    pub fn rgb8(&self, index: i64) -> [u8; 3] {
-        let c = |l: &Lut| ((l.lookup(index) as f64 / l.max_output()) * 255.0).round() as u8;
-        [c(&self.red), c(&self.green), c(&self.blue)]
     }
 }
 

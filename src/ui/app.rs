@@ -1,0 +1,490 @@
+//! The viewer application: its state, grouped by concern, and the frame loop.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+use eframe::egui::{self};
+
+use super::loader::{Loaded, LoadedSet};
+use super::viewport::{Tool, ViewerGpu, Viewport};
+use super::*;
+use crate::dicom::ImageHeader;
+use crate::dicom::pixels::FramePixels;
+use crate::error::{Error, Result};
+use crate::render::GpuDisplay;
+use crate::store::StudyRow;
+use crate::ui::theme;
+
+/// Which tab the study browser shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BrowserTab {
+    Local,
+    /// A PACS node (index into the configured nodes).
+    Node(usize),
+}
+
+/// How the local study list is sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SortBy {
+    /// Newest study first.
+    Date,
+    Name,
+}
+
+/// The viewer application (public for UI tests, which drive it through
+/// `egui_kittest`). Its state is grouped by concern; each group is plain data that
+/// the commands and panels edit.
+pub struct App {
+    pub(super) launch: Launch,
+    pub(super) ctx: egui::Context,
+    pub(super) browser: Browser,
+    pub(super) session: Session,
+    pub(super) grid: Grid,
+    pub(super) residency: Residency,
+    pub(super) exports: Exports,
+    pub(super) panels: Panels,
+    pub(super) timing: Timing,
+}
+
+/// The study browser: the local list and the PACS tabs.
+pub(super) struct Browser {
+    pub(super) studies: Vec<StudyRow>,
+    pub(super) search: String,
+    pub(super) tab: BrowserTab,
+    pub(super) sort: SortBy,
+    /// A study the user asked to delete, waiting for confirmation.
+    pub(super) confirm_delete: Option<String>,
+    pub(super) pacs: pacs::Pacs,
+}
+
+/// What is open: headers, display sets, what the loader sent, how it was hung.
+pub(super) struct Session {
+    pub(super) rx: Option<Receiver<Loaded>>,
+    pub(super) headers: Arc<Vec<ImageHeader>>,
+    pub(super) sets: Vec<LoadedSet>,
+    /// Files that could not be read while opening, with the reason.
+    pub(super) failures: Vec<String>,
+    pub(super) status: String,
+    /// A message for the status bar (why MPR is not possible, ...).
+    pub(super) notice: Option<String>,
+    /// Today's study of what is open (the first asked for).
+    pub(super) open_study: Option<String>,
+    pub(super) protocols: Vec<crate::hanging::Protocol>,
+    /// The protocol that hung the open studies.
+    pub(super) hanging_protocol: Option<String>,
+    /// Files dropped on the window, being imported.
+    pub(super) dropped: Option<Receiver<DropResult>>,
+    pub(super) annotation_layouts: annotations::Layouts,
+    pub(super) measurements: Vec<Meas>,
+    /// Stacks reformatted (MPR), by source set.
+    pub(super) mpr: std::collections::HashMap<usize, Arc<crate::imaging::mpr::Source>>,
+}
+
+/// The viewport grid and how its viewports are read together.
+pub(super) struct Grid {
+    pub(super) viewports: Vec<Viewport>,
+    pub(super) layout: (usize, usize),
+    pub(super) active: usize,
+    pub(super) maximized: Option<usize>,
+    /// Manual scroll link across frames of reference (priors): the offset of each
+    /// viewport from the active one along the slice normal, captured when linked.
+    pub(super) link: Option<Vec<f64>>,
+    /// Window, zoom and pan follow the active viewport in viewports of the same
+    /// modality and frame of reference (or all, when linked).
+    pub(super) sync_view: bool,
+    /// Left-drag W/L direction: false = right widens, down raises the level
+    /// (brighter image... as most workstations); true = the other way round.
+    pub(super) invert_wl_drag: bool,
+    pub(super) tool: Tool,
+    /// Cine: frames per second of the active viewport, when playing.
+    pub(super) cine: Option<f32>,
+    pub(super) cine_last: Instant,
+}
+
+/// Pixels kept near the viewports (see `residency`).
+pub(super) struct Residency {
+    pub(super) slots: Vec<Vec<Slot>>,
+    /// The frames on screen, expanded for the imaging code (rebuilt as they change).
+    pub(super) expanded: std::collections::HashMap<(usize, usize), Arc<FramePixels>>,
+    /// Their overlay planes as textures, with their boxes in image coordinates.
+    pub(super) overlay_textures: std::collections::HashMap<(usize, usize), Vec<OverlayPlane>>,
+    /// A thumbnail per display set (its middle frame), once decoded.
+    pub(super) thumbs: Vec<Option<egui::TextureHandle>>,
+}
+
+/// Exports running on other threads and what they said.
+pub(super) struct Exports {
+    pub(super) deid: DeidForm,
+    pub(super) tx: std::sync::mpsc::Sender<String>,
+    pub(super) rx: Receiver<String>,
+    /// What the last export wrote (or why it failed).
+    pub(super) last: Option<String>,
+}
+
+/// Windows over the viewports: help, tag browser.
+pub(super) struct Panels {
+    pub(super) show_help: bool,
+    /// Tag browser: shown, its filter, and the dump of the image it shows.
+    pub(super) show_tags: bool,
+    pub(super) tag_filter: String,
+    pub(super) tags: Option<(PathBuf, String, Vec<crate::dicom::dump::Node>)>,
+}
+
+/// Time to first image, frame times, and the benchmark modes.
+pub(super) struct Timing {
+    pub(super) opened_at: Option<Instant>,
+    pub(super) first_image_ms: Option<f64>,
+    pub(super) frame_ms: f64,
+    pub(super) last_frame: Instant,
+    /// `LIGHTBOX_TIMING=1`: print time to first image and to all images decoded
+    /// (from process start), then close — for benchmarks.
+    pub(super) report: bool,
+    pub(super) all_decoded_ms: Option<f64>,
+    /// `LIGHTBOX_BENCH_WL=N`: once everything is decoded, change the active
+    /// viewport's window on N frames in a row (a W/L drag), report frame times and
+    /// texture uploads, and close.
+    pub(super) bench_wl: Option<BenchWl>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("launch", &self.launch).finish()
+    }
+}
+
+impl App {
+    /// What the last export wrote (or why it failed).
+    pub fn last_export(&self) -> Option<&str> {
+        self.exports.last.as_deref()
+    }
+
+    /// The hanging protocol that hung the open studies, if one did.
+    pub fn hanging_protocol(&self) -> Option<&str> {
+        self.session.hanging_protocol.as_deref()
+    }
+
+    /// The status bar's notice (why MPR is not possible, ...).
+    pub fn notice(&self) -> Option<&str> {
+        self.session.notice.as_deref()
+    }
+
+    /// The app for an eframe creation context with the wgpu renderer.
+    pub fn create(launch: Launch, cc: &eframe::CreationContext<'_>) -> Result<App> {
+        let rs = cc.wgpu_render_state.as_ref().ok_or_else(|| {
+            Error::Usage("the viewer needs the wgpu renderer (no GPU adapter found)".into())
+        })?;
+        let gpu = GpuDisplay::new(&rs.device, rs.target_format);
+        rs.renderer
+            .write()
+            .callback_resources
+            .insert(ViewerGpu::new(gpu));
+        Ok(App::new(launch, cc.egui_ctx.clone()))
+    }
+
+    /// Images decoded so far, and in all.
+    pub fn decoded(&self) -> (usize, usize) {
+        let acquired = || {
+            self.residency
+                .slots
+                .iter()
+                .zip(&self.session.sets)
+                .filter(|(_, ls)| ls.derived.is_none())
+                .map(|(s, _)| s)
+        };
+        let done = acquired()
+            .map(|s| s.iter().filter(|x| x.pixels.is_some()).count())
+            .sum();
+        (done, acquired().map(Vec::len).sum())
+    }
+
+    /// The PACS tabs' state.
+    pub fn pacs(&self) -> &pacs::Pacs {
+        &self.browser.pacs
+    }
+
+    /// A viewport's state.
+    pub fn viewport(&self, i: usize) -> Option<&Viewport> {
+        self.grid.viewports.get(i)
+    }
+
+    /// The active viewport.
+    pub fn active(&self) -> usize {
+        self.grid.active
+    }
+
+    /// Rows and columns of the viewport grid.
+    pub fn layout(&self) -> (usize, usize) {
+        self.grid.layout
+    }
+
+    /// Where an image point (column, row) of viewport `i` is on screen, as last drawn.
+    pub fn screen_of(&self, i: usize, p: [f64; 2]) -> Option<egui::Pos2> {
+        Some(self.grid.viewports.get(i)?.mapping?.screen(p))
+    }
+
+    /// The header of the image viewport `i` shows.
+    pub fn header_of(&self, i: usize) -> Option<&ImageHeader> {
+        let v = self.grid.viewports.get(i)?;
+        let ls = self.session.sets.get(v.set?)?;
+        self.session
+            .headers
+            .get(ls.set.frames.get(v.index)?.instance)
+    }
+
+    pub(super) fn new(launch: Launch, ctx: egui::Context) -> App {
+        let layout = launch.layout;
+        let (export_tx, export_rx) = std::sync::mpsc::channel();
+        let (protocols, problems) = crate::hanging::load(launch.protocol_dir.as_deref());
+        let (annotation_layouts, more) =
+            annotations::Layouts::load(launch.annotation_file.as_deref());
+        for p in problems.iter().chain(&more) {
+            tracing::warn!("{p}");
+        }
+        let mut app = App {
+            browser: Browser {
+                studies: Vec::new(),
+                search: String::new(),
+                tab: BrowserTab::Local,
+                sort: SortBy::Date,
+                confirm_delete: None,
+                pacs: pacs::Pacs::new(launch.pacs.clone(), launch.cache.clone(), ctx.clone()),
+            },
+            ctx,
+            session: Session {
+                rx: None,
+                headers: Arc::new(Vec::new()),
+                sets: Vec::new(),
+                failures: Vec::new(),
+                status: String::new(),
+                notice: None,
+                open_study: None,
+                protocols,
+                hanging_protocol: None,
+                dropped: None,
+                annotation_layouts,
+                measurements: Vec::new(),
+                mpr: std::collections::HashMap::new(),
+            },
+            grid: Grid {
+                viewports: (0..layout.0 * layout.1).map(|_| Viewport::new()).collect(),
+                layout,
+                active: 0,
+                maximized: None,
+                link: None,
+                sync_view: true,
+                invert_wl_drag: false,
+                tool: Tool::Window,
+                cine: None,
+                cine_last: Instant::now(),
+            },
+            residency: Residency {
+                slots: Vec::new(),
+                expanded: std::collections::HashMap::new(),
+                overlay_textures: std::collections::HashMap::new(),
+                thumbs: Vec::new(),
+            },
+            exports: Exports {
+                deid: DeidForm {
+                    open: false,
+                    options: crate::dicom::anonymize::Options::default(),
+                },
+                tx: export_tx,
+                rx: export_rx,
+                last: None,
+            },
+            panels: Panels {
+                show_help: false,
+                show_tags: false,
+                tag_filter: String::new(),
+                tags: None,
+            },
+            timing: Timing {
+                opened_at: None,
+                first_image_ms: None,
+                frame_ms: 0.0,
+                last_frame: Instant::now(),
+                report: std::env::var_os("LIGHTBOX_TIMING").is_some(),
+                all_decoded_ms: None,
+                bench_wl: std::env::var("LIGHTBOX_BENCH_WL")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .map(|frames| BenchWl {
+                        frames,
+                        uploads_before: None,
+                        intervals: Vec::new(),
+                        last: None,
+                    }),
+            },
+            launch,
+        };
+        app.refresh_studies();
+        let open = app.launch.open_studies.clone();
+        if !open.is_empty() {
+            app.open(&open);
+        }
+        app
+    }
+}
+
+impl eframe::App for App {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        let now = Instant::now();
+        self.timing.frame_ms = 0.9 * self.timing.frame_ms
+            + 0.1 * now.duration_since(self.timing.last_frame).as_secs_f64() * 1e3;
+        self.timing.last_frame = now;
+        self.receive(frame);
+        let ctx = ui.ctx().clone();
+        self.files_dropped(&ctx);
+        // PACS work (finds, retrieves, priors) reports whichever tab is shown.
+        self.browser.pacs.poll();
+        if std::mem::take(&mut self.browser.pacs.arrived) {
+            self.refresh_studies();
+        }
+        if let Some(study) = self.browser.pacs.priors_arrived.take()
+            && self.session.open_study.as_deref() == Some(study.as_str())
+        {
+            // Its priors are in the cache now: hang them beside it.
+            self.open(std::slice::from_ref(&study));
+        }
+        let before = self
+            .grid
+            .viewports
+            .get(self.grid.active)
+            .map(|v| (v.set, v.index));
+        let active_before = self.grid.active;
+        let view_before = self
+            .grid
+            .viewports
+            .get(self.grid.active)
+            .map(super::sync::view_state);
+        for c in self.key_commands(&ctx) {
+            self.handle(c);
+        }
+        self.cine_step(&ctx);
+        if self.timing.bench_wl.is_some() {
+            self.bench_step(&ctx, frame);
+        }
+        egui::Panel::left("studies")
+            .default_size(300.0)
+            .show(ui, |ui| self.browser_ui(ui));
+        egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
+        egui::Panel::right("measurements")
+            .resizable(true)
+            .default_size(250.0)
+            .max_size(480.0)
+            .show(ui, |ui| self.measurement_list(ui));
+        egui::Panel::bottom("series").show(ui, |ui| {
+            self.series_strip(ui);
+            ui.horizontal(|ui| {
+                let (loaded, total) = self.decoded();
+                ui.colored_label(
+                    theme::MUTED,
+                    format!(
+                        "{loaded}/{total} images decoded  first image {}  frame {:.1} ms{}{}",
+                        self.timing
+                            .first_image_ms
+                            .map(|m| format!("{m:.0} ms"))
+                            .unwrap_or_else(|| "-".into()),
+                        self.timing.frame_ms,
+                        if self.session.failures.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  {} unreadable file(s)", self.session.failures.len())
+                        },
+                        if self.session.status.is_empty() || loaded > 0 {
+                            String::new()
+                        } else {
+                            format!("  {}", self.session.status)
+                        }
+                    ),
+                );
+                if let Some(n) = &self.session.notice {
+                    ui.separator();
+                    ui.colored_label(theme::WARNING, n);
+                }
+                if let Some(p) = &self.browser.pacs.prior_status {
+                    ui.separator();
+                    ui.label(p);
+                }
+                if let Some(p) = &self.session.hanging_protocol {
+                    ui.separator();
+                    ui.label(format!("hanging: {p}"));
+                }
+                if let Some(m) = &self.exports.last {
+                    ui.separator();
+                    ui.label(m);
+                }
+            });
+        });
+        egui::CentralPanel::default()
+            .frame(egui::Frame::new().fill(theme::BACKGROUND))
+            .show(ui, |ui| self.viewports_ui(ui));
+        if self
+            .grid
+            .viewports
+            .get(self.grid.active)
+            .map(|v| (v.set, v.index))
+            != before
+        {
+            self.sync();
+        }
+        if self.grid.sync_view
+            && self.grid.active == active_before
+            && self
+                .grid
+                .viewports
+                .get(self.grid.active)
+                .map(super::sync::view_state)
+                != view_before
+        {
+            self.sync_views();
+        }
+        if self.panels.show_tags {
+            self.tag_browser(&ctx);
+        }
+        if self.exports.deid.open {
+            self.deid_window(&ctx);
+        }
+        while let Ok(m) = self.exports.rx.try_recv() {
+            self.exports.last = Some(m);
+        }
+        if self.panels.show_help {
+            egui::Window::new("Shortcuts")
+                .collapsible(false)
+                .show(&ctx, |ui| {
+                    egui::Grid::new("keys").striped(true).show(ui, |ui| {
+                        for (k, what) in super::command::help_rows() {
+                            ui.monospace(k);
+                            ui.label(what);
+                            ui.end_row();
+                        }
+                    });
+                });
+        }
+        // Keep decoding progress visible while the loader works.
+        // Reformats are computed on demand: only acquired images are "pending".
+        let pending = self
+            .residency
+            .slots
+            .iter()
+            .zip(&self.session.sets)
+            .filter(|(_, ls)| ls.derived.is_none())
+            .any(|(s, _)| s.iter().any(|x| x.pixels.is_none() && x.error.is_none()));
+        if pending {
+            ctx.request_repaint_after(std::time::Duration::from_millis(50));
+        } else if !self.residency.slots.is_empty() && self.timing.all_decoded_ms.is_none() {
+            let since_start = PROCESS_START
+                .get()
+                .map(|t| t.elapsed().as_secs_f64() * 1e3)
+                .unwrap_or(f64::NAN);
+            self.timing.all_decoded_ms = Some(since_start);
+            if self.timing.report && self.timing.bench_wl.is_none() {
+                let images: usize = self.residency.slots.iter().map(Vec::len).sum();
+                println!("all {images} images decoded: {since_start:.0} ms after process start");
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Measurements in the viewer: kept in the cache per instance (patient points when
+//! the image has a plane), loaded with the study, added, edited, deleted, listed.
+
+use eframe::egui::{self};
+
+use super::viewport::{Shape, Viewport};
+use super::*;
+use crate::dicom::ImageHeader;
+use crate::store::Store;
+
+/// A measurement on screen: where it is and its row in the cache index.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Meas {
+    pub(super) id: i64,
+    pub(super) set: usize,
+    pub(super) index: usize,
+    pub(super) shape: Shape,
+}
+
+/// A shape's points as kept in the cache: patient coordinates when the image has
+/// a plane (so they survive any re-sorting or reformatting), else image ones.
+pub(super) fn stored_points(
+    h: &ImageHeader,
+    frame: u32,
+    shape: &Shape,
+) -> (&'static str, Vec<[f64; 3]>) {
+    match plane_of(h, frame) {
+        Some(plane) => (
+            "patient",
+            shape
+                .points()
+                .iter()
+                .map(|q| {
+                    let v = plane.patient_point(q[0] - 0.5, q[1] - 0.5);
+                    [v.x, v.y, v.z]
+                })
+                .collect(),
+        ),
+        None => (
+            "image",
+            shape.points().iter().map(|q| [q[0], q[1], 0.0]).collect(),
+        ),
+    }
+}
+
+/// The image plane of a frame (for patient coordinates), if it has one.
+pub(super) fn plane_of(
+    h: &ImageHeader,
+    frame: u32,
+) -> Option<crate::imaging::geometry::ImagePlane> {
+    let f = h.frame(frame).ok()?;
+    crate::imaging::geometry::ImagePlane::new(
+        f.image_position?,
+        f.image_orientation?,
+        f.pixel_spacing.unwrap_or([1.0, 1.0]),
+    )
+}
+
+impl App {
+    /// Measurements kept in the cache for the open images, placed back on them.
+    pub(super) fn load_measurements(&mut self) {
+        self.session.measurements.clear();
+        let Ok(store) = Store::open(&self.launch.cache) else {
+            return;
+        };
+        let mut at: std::collections::HashMap<(String, u32), (usize, usize)> =
+            std::collections::HashMap::new();
+        for (s, ls) in self.session.sets.iter().enumerate() {
+            for (i, f) in ls.set.frames.iter().enumerate() {
+                if let Some(h) = self.session.headers.get(f.instance) {
+                    at.insert((h.sop_instance_uid.clone(), f.frame), (s, i));
+                }
+            }
+        }
+        let sops: Vec<String> = self
+            .session
+            .headers
+            .iter()
+            .map(|h| h.sop_instance_uid.clone())
+            .collect();
+        for m in store.measurements_of(&sops).unwrap_or_default() {
+            let Some(&(set, index)) = at.get(&(m.sop_uid.clone(), m.frame)) else {
+                continue;
+            };
+            let fr = &self.session.sets[set].set.frames[index];
+            let Some(h) = self.session.headers.get(fr.instance) else {
+                continue;
+            };
+            let to_image = |p: [f64; 3]| -> Option<[f64; 2]> {
+                if m.space == "patient" {
+                    let plane = plane_of(h, fr.frame)?;
+                    let (c, r) = plane.image_point(&nalgebra::Point3::new(p[0], p[1], p[2]));
+                    Some([c + 0.5, r + 0.5])
+                } else {
+                    Some([p[0], p[1]])
+                }
+            };
+            let points: Option<Vec<[f64; 2]>> = m.points.iter().map(|p| to_image(*p)).collect();
+            let Some(shape) = points.and_then(|p| Shape::from_points(&m.kind, &p)) else {
+                continue;
+            };
+            self.session.measurements.push(Meas {
+                id: m.id,
+                set,
+                index,
+                shape,
+            });
+        }
+    }
+
+    /// Keep a new measurement (in patient coordinates when the image has a plane).
+    pub(super) fn add_measurement(&mut self, set: usize, index: usize, shape: Shape) {
+        let Some(fr) = self
+            .session
+            .sets
+            .get(set)
+            .and_then(|s| s.set.frames.get(index))
+        else {
+            return;
+        };
+        let Some(h) = self.session.headers.get(fr.instance) else {
+            return;
+        };
+        if self.session.sets[set].derived.is_some() {
+            self.session.measurements.push(Meas {
+                id: -1,
+                set,
+                index,
+                shape,
+            });
+            self.session.notice =
+                Some("measurements on MPR images are kept for this session only".into());
+            return;
+        }
+        let kind = shape.kind();
+        let (space, points) = stored_points(h, fr.frame, &shape);
+        let row = crate::store::MeasurementRow {
+            id: 0,
+            sop_uid: h.sop_instance_uid.clone(),
+            frame: fr.frame,
+            kind: kind.into(),
+            space: space.into(),
+            points,
+        };
+        let id = Store::open(&self.launch.cache)
+            .and_then(|s| s.add_measurement(&row))
+            .unwrap_or_else(|e| {
+                self.session.status = format!("measurement not saved: {e}");
+                -1
+            });
+        self.session.measurements.push(Meas {
+            id,
+            set,
+            index,
+            shape,
+        });
+    }
+
+    /// A measurement moved: kept in the cache (patient coordinates) too.
+    pub(super) fn edit_measurement(&mut self, pos: usize, shape: Shape) {
+        let Some(m) = self.session.measurements.get_mut(pos) else {
+            return;
+        };
+        m.shape = shape;
+        let (id, set, index) = (m.id, m.set, m.index);
+        if id < 0 {
+            return;
+        }
+        let Some(fr) = self
+            .session
+            .sets
+            .get(set)
+            .and_then(|s| s.set.frames.get(index))
+        else {
+            return;
+        };
+        let Some(h) = self.session.headers.get(fr.instance) else {
+            return;
+        };
+        let (_, points) = stored_points(h, fr.frame, &shape);
+        if let Err(e) =
+            Store::open(&self.launch.cache).and_then(|s| s.update_measurement(id, &points))
+        {
+            self.session.notice = Some(format!("measurement not updated in the cache: {e}"));
+        }
+    }
+
+    pub(super) fn delete_measurement(&mut self, pos: usize) {
+        let m = self.session.measurements.remove(pos);
+        if m.id >= 0
+            && let Err(e) = Store::open(&self.launch.cache).and_then(|s| s.delete_measurement(m.id))
+        {
+            self.session.status = format!("measurement not deleted from the cache: {e}");
+        }
+    }
+
+    /// The measurement list: value with calibration, where it is; click to go
+    /// there, "del" to delete.
+    pub(super) fn measurement_list(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Measurements");
+        if self.session.measurements.is_empty() {
+            ui.label("L length, A angle, C Cobb angle,\nE ellipse ROI, Q rectangle ROI");
+        }
+        let mut goto = None;
+        let mut delete = None;
+        for (k, m) in self.session.measurements.iter().enumerate() {
+            let Some(ls) = self.session.sets.get(m.set) else {
+                continue;
+            };
+            let Some(h) = ls
+                .set
+                .frames
+                .get(m.index)
+                .and_then(|f| self.session.headers.get(f.instance))
+            else {
+                continue;
+            };
+            let value = m.shape.value_label(&h.calibration);
+            ui.horizontal(|ui| {
+                if ui
+                    .small_button("del")
+                    .on_hover_text("delete this measurement")
+                    .clicked()
+                {
+                    delete = Some(k);
+                }
+                // Truncated, never widening the panel (which would move the
+                // image under the pointer).
+                if ui
+                    .add(
+                        egui::Button::new(format!("{value}  {} im {}", ls.modality, m.index + 1))
+                            .frame(false)
+                            .truncate(),
+                    )
+                    .on_hover_text("go to this image")
+                    .clicked()
+                {
+                    goto = Some((m.set, m.index));
+                }
+            });
+        }
+        if let Some((set, index)) = goto
+            && let Some(v) = self.grid.viewports.get_mut(self.grid.active)
+        {
+            if v.set != Some(set) {
+                *v = Viewport::new();
+                v.set = Some(set);
+            }
+            v.index = index;
+        }
+        if let Some(k) = delete {
+            self.handle(super::command::Command::DeleteMeasurement(k));
+        }
+    }
+}

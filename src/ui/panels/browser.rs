@@ -1,0 +1,148 @@
+//! The study browser panel: the Local tab (search, sort, pin, delete) and a tab per
+//! PACS node.
+
+use eframe::egui::{self};
+
+use super::super::*;
+use crate::store::Store;
+use crate::ui::theme;
+
+impl App {
+    pub(in crate::ui) fn browser_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            if ui
+                .selectable_label(self.browser.tab == BrowserTab::Local, "Local")
+                .clicked()
+            {
+                self.browser.tab = BrowserTab::Local;
+            }
+            for (i, name) in self.browser.pacs.node_names().iter().enumerate() {
+                if ui
+                    .selectable_label(self.browser.tab == BrowserTab::Node(i), name)
+                    .on_hover_text("query and retrieve from this PACS")
+                    .clicked()
+                {
+                    self.browser.tab = BrowserTab::Node(i);
+                    self.browser.pacs.node = i;
+                }
+            }
+        });
+        ui.separator();
+        match self.browser.tab {
+            BrowserTab::Local => self.local_studies(ui),
+            BrowserTab::Node(_) => {
+                let cached: std::collections::HashSet<String> = self
+                    .browser
+                    .studies
+                    .iter()
+                    .map(|s| s.study_uid.clone())
+                    .collect();
+                let action = self.browser.pacs.ui(ui, &cached);
+                if let Some(pacs::Action::Open(uid)) = action {
+                    self.open(&[uid]);
+                }
+            }
+        }
+    }
+
+    /// The local cache's studies: search, sort, open, pin, delete.
+    pub(in crate::ui) fn local_studies(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let label = ui.label("Search");
+            ui.text_edit_singleline(&mut self.browser.search)
+                .labelled_by(label.id)
+                .on_hover_text("name, ID, date, modality or description");
+        });
+        ui.horizontal(|ui| {
+            ui.label("Sort");
+            for (s, name) in [(SortBy::Date, "date"), (SortBy::Name, "name")] {
+                if ui.selectable_label(self.browser.sort == s, name).clicked() {
+                    self.browser.sort = s;
+                    self.refresh_studies();
+                }
+            }
+            if ui.button("Refresh").clicked() {
+                self.refresh_studies();
+            }
+        });
+        if let Some(uid) = self.browser.confirm_delete.clone() {
+            ui.colored_label(theme::WARNING, "Delete this study from the local cache?");
+            ui.horizontal(|ui| {
+                if ui.button("delete").clicked() {
+                    match Store::open(&self.launch.cache).and_then(|mut s| s.remove_study(&uid)) {
+                        Ok(n) => {
+                            self.session.status = format!("{n} file(s) removed from the cache")
+                        }
+                        Err(e) => self.session.status = format!("not deleted: {e}"),
+                    }
+                    self.browser.confirm_delete = None;
+                    self.refresh_studies();
+                }
+                if ui.button("keep").clicked() {
+                    self.browser.confirm_delete = None;
+                }
+            });
+        }
+        ui.separator();
+        let needle = self.browser.search.to_lowercase();
+        let mut open = None;
+        let mut pin = None;
+        let mut delete = None;
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            for s in &self.browser.studies {
+                let text = format!(
+                    "{}  {}\n{}  {}  {}{}",
+                    s.patient_name.replace('^', " "),
+                    s.patient_id,
+                    s.date.clone().unwrap_or_default(),
+                    s.modalities,
+                    s.description.clone().unwrap_or_default(),
+                    match s.retrieval.as_deref() {
+                        Some("incomplete") => "  (incomplete)",
+                        _ => "",
+                    }
+                );
+                if !needle.is_empty() && !text.to_lowercase().contains(&needle) {
+                    continue;
+                }
+                let r = ui.selectable_label(false, text);
+                if r.clicked() {
+                    open = Some(s.study_uid.clone());
+                }
+                r.context_menu(|ui| {
+                    if ui.button("open").clicked() {
+                        open = Some(s.study_uid.clone());
+                    }
+                    if ui
+                        .button(if s.pinned {
+                            "unpin"
+                        } else {
+                            "pin (never evicted)"
+                        })
+                        .clicked()
+                    {
+                        pin = Some((s.study_uid.clone(), !s.pinned));
+                    }
+                    if ui.button("delete…").clicked() {
+                        delete = Some(s.study_uid.clone());
+                    }
+                });
+                if s.pinned {
+                    ui.colored_label(theme::PINNED, "pinned");
+                }
+            }
+        });
+        if let Some(uid) = open {
+            self.open(&[uid]);
+        }
+        if let Some((uid, p)) = pin {
+            if let Err(e) = Store::open(&self.launch.cache).and_then(|s| s.set_pinned(&uid, p)) {
+                self.session.status = format!("pin: {e}");
+            }
+            self.refresh_studies();
+        }
+        if delete.is_some() {
+            self.browser.confirm_delete = delete;
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! One viewport: which display set and slice it shows, its window, zoom and pan;
+//! the mapping from screen to image; drawing through the GPU display pipeline (an
+//! `egui_wgpu` paint callback); corner annotations and orientation markers.
+//!
+//! Its rooms: `show` (input and painting), `transform` (screen↔image), `gpu` (the
+//! paint callback), `annotate` (corner text, markers, scale bar, probe), `draw`
+//! (measurements).
+
+mod annotate;
+mod draw;
+mod gpu;
+mod show;
+mod transform;
+
+use crate::dicom::ImageHeader;
+use crate::dicom::pixels::FramePixels;
+use crate::imaging::lut::Window;
+use crate::imaging::render::{RenderOptions, VoiChoice};
+use crate::render::ImageTexture;
+use eframe::egui::{self, Rect, Vec2};
+use std::sync::Arc;
+
+use annotate::*;
+use draw::*;
+pub use gpu::ViewerGpu;
+use gpu::*;
+pub use transform::Affine;
+
+/// What a left drag does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tool {
+    #[default]
+    Window,
+    Length,
+    Angle,
+    Cobb,
+    Ellipse,
+    Rect,
+}
+
+/// A measurement's shape, in image pixel coordinates (column, row).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Shape {
+    Line([f64; 2], [f64; 2]),
+    /// The ellipse inscribed in the box between two corners.
+    Ellipse([f64; 2], [f64; 2]),
+    /// The box between two corners.
+    Rect([f64; 2], [f64; 2]),
+    /// Arm end, vertex, arm end.
+    Angle([f64; 2], [f64; 2], [f64; 2]),
+    /// Two lines (endplates).
+    Cobb([[f64; 2]; 2], [[f64; 2]; 2]),
+}
+
+impl Shape {
+    /// The kind stored in the cache index.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Shape::Line(..) => "length",
+            Shape::Ellipse(..) => "ellipse",
+            Shape::Rect(..) => "rectangle",
+            Shape::Angle(..) => "angle",
+            Shape::Cobb(..) => "cobb",
+        }
+    }
+
+    /// Its defining points (image coordinates), in order.
+    pub fn points(&self) -> Vec<[f64; 2]> {
+        match *self {
+            Shape::Line(a, b) | Shape::Ellipse(a, b) | Shape::Rect(a, b) => vec![a, b],
+            Shape::Angle(a, v, c) => vec![a, v, c],
+            Shape::Cobb([a, b], [c, d]) => vec![a, b, c, d],
+        }
+    }
+
+    /// The shape of a stored kind and its points (None when they do not fit).
+    pub fn from_points(kind: &str, p: &[[f64; 2]]) -> Option<Shape> {
+        Some(match (kind, p) {
+            ("length", [a, b]) => Shape::Line(*a, *b),
+            ("ellipse", [a, b]) => Shape::Ellipse(*a, *b),
+            ("rectangle", [a, b]) => Shape::Rect(*a, *b),
+            ("angle", [a, v, c]) => Shape::Angle(*a, *v, *c),
+            ("cobb", [a, b, c, d]) => Shape::Cobb([*a, *b], [*c, *d]),
+            _ => return None,
+        })
+    }
+
+    /// The same shape with point `k` moved to `p`.
+    pub fn with_point(&self, k: usize, p: [f64; 2]) -> Shape {
+        let mut pts = self.points();
+        if let Some(q) = pts.get_mut(k) {
+            *q = p;
+        }
+        Shape::from_points(self.kind(), &pts).unwrap_or(*self)
+    }
+
+    /// Its value with the calibration basis, for shapes that need no pixels.
+    pub fn value_label(&self, cal: &crate::dicom::header::Calibration) -> String {
+        use crate::imaging::measure;
+        match *self {
+            Shape::Line(a, b) => measure::length(a, b, cal).label(),
+            Shape::Angle(a, v, c) => measure::angle(a, v, c, cal)
+                .map(|x| x.label())
+                .unwrap_or_else(|| "angle".into()),
+            Shape::Cobb(l1, l2) => measure::cobb(l1, l2, cal)
+                .map(|x| format!("Cobb {}", x.label()))
+                .unwrap_or_else(|| "Cobb".into()),
+            Shape::Ellipse(..) => "ellipse ROI".into(),
+            Shape::Rect(..) => "rectangle ROI".into(),
+        }
+    }
+}
+
+/// Viewport state.
+#[derive(Debug, Clone, Default)]
+pub struct Viewport {
+    /// A shape being drawn (image coordinates).
+    pub drawing: Option<([f64; 2], [f64; 2])>,
+    /// A measurement being edited: its place in the app's list, which of its
+    /// points moves, and its shape as dragged so far.
+    pub editing: Option<(usize, usize, Shape)>,
+    /// The finished first stroke of a two-stroke shape (angle: arm and vertex;
+    /// Cobb: the first line), on image `pending_at` of set `pending_set`.
+    pub pending: Option<([f64; 2], [f64; 2])>,
+    pub pending_at: (usize, usize),
+    /// Display set shown (index into the app's sets).
+    pub set: Option<usize>,
+    pub index: usize,
+    /// A window the user chose (None: the file's, or the default).
+    pub window: Option<Window>,
+    pub invert: bool,
+    pub zoom: f32,
+    pub pan: Vec2,
+    pub bilinear: bool,
+    /// Quarter turns clockwise.
+    pub rotation: u8,
+    pub flip_h: bool,
+    pub flip_v: bool,
+    /// Image → screen mapping as last drawn.
+    pub mapping: Option<Affine>,
+    /// Where the viewport was last drawn (points).
+    pub rect: Option<Rect>,
+    /// Why it is empty (a hanging protocol rule nothing fitted).
+    pub note: Option<String>,
+    /// Apply the image's Display Shutter (on by default).
+    pub shutter: bool,
+    /// Draw the image's overlay planes (on by default).
+    pub overlays: bool,
+    /// Set the zoom to 1:1 (one image pixel per screen pixel) at the next draw.
+    pub one_to_one: bool,
+    /// The reference line as last drawn (image coordinates).
+    pub reference: Option<([f64; 2], [f64; 2])>,
+}
+
+/// What the viewport needs to draw its current frame.
+#[derive(Debug)]
+pub struct FrameView<'a> {
+    /// The display set shown.
+    pub set: usize,
+    /// Reverse the W/L drag directions.
+    pub invert_wl_drag: bool,
+    /// Where the active viewport's slice cuts this image (image coordinates).
+    pub reference: Option<([f64; 2], [f64; 2])>,
+    /// Where the slice is along its stack ("z 120.0 mm"), when it has geometry.
+    pub position: Option<String>,
+    /// The corner annotation templates for this image's modality.
+    pub corners: super::annotations::Corners,
+    /// Overlay planes as textures, each with its box in image coordinates
+    /// (left, top, right, bottom).
+    pub overlays: Vec<(egui::TextureId, [f64; 4])>,
+    pub header: &'a ImageHeader,
+    pub frame: u32,
+    pub pixels: Option<&'a Arc<FramePixels>>,
+    pub error: Option<&'a str>,
+    pub texture: Option<Arc<ImageTexture>>,
+    pub count: usize,
+    pub tool: Tool,
+    /// Measurements on this image, with their place in the app's list.
+    pub shapes: Vec<(usize, Shape)>,
+}
+
+/// Drag-and-drop payload: a display set dragged from the series strip.
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesDrag(pub usize);
+
+/// What a user did in the viewport this frame.
+#[derive(Debug, Default)]
+pub struct Interaction {
+    /// A series was dropped here.
+    pub dropped_set: Option<usize>,
+    /// Shift-click: the image point to show in every viewport of the same frame
+    /// of reference.
+    pub locate: Option<[f64; 2]>,
+    pub clicked: bool,
+    pub double_clicked: bool,
+    /// A measurement just finished.
+    pub new_shape: Option<Shape>,
+    /// A measurement moved (its place in the app's list, its new shape).
+    pub edited: Option<(usize, Shape)>,
+}
+
+impl Viewport {
+    pub fn new() -> Viewport {
+        Viewport {
+            zoom: 1.0,
+            bilinear: true,
+            shutter: true,
+            overlays: true,
+            ..Default::default()
+        }
+    }
+
+    /// Back to the file's window, fit to the viewport.
+    pub fn reset(&mut self) {
+        self.window = None;
+        self.invert = false;
+        self.zoom = 1.0;
+        self.pan = Vec2::ZERO;
+        self.rotation = 0;
+        self.flip_h = false;
+        self.flip_v = false;
+    }
+
+    /// The display options the viewport applies (its window and inversion).
+    pub fn options(&self) -> RenderOptions {
+        RenderOptions {
+            voi: match &self.window {
+                Some(w) => VoiChoice::Explicit(w.clone()),
+                None => VoiChoice::Auto,
+            },
+            invert: self.invert,
+            ignore_shutter: !self.shutter,
+            ..Default::default()
+        }
+    }
+
+    /// Rotate a quarter turn clockwise.
+    pub fn rotate(&mut self) {
+        self.rotation = (self.rotation + 1) % 4;
+    }
+
+    /// Move `step` slices, clamped to the stack.
+    pub fn step(&mut self, step: i64, count: usize) {
+        if count == 0 {
+            return;
+        }
+        let i = (self.index as i64 + step).clamp(0, count as i64 - 1);
+        self.index = i as usize;
+    }
+}
