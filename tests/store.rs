@@ -66,7 +66,10 @@ fn import_lists_and_verifies_then_skips_duplicates() {
     assert!(r.failures.is_empty(), "{:?}", r.failures);
     let rows = store.studies().expect("ls");
     assert_eq!(rows.len(), 2);
-    let ct = rows.iter().find(|r| r.modalities == "CT").expect("ct row");
+    let ct = rows
+        .iter()
+        .find(|r| r.modalities == ["CT"])
+        .expect("ct row");
     assert_eq!(
         (
             ct.patient_name.as_str(),
@@ -294,7 +297,7 @@ fn eviction_removes_least_recently_opened_unpinned_studies_whole() {
     let rows = store.studies().expect("ls");
     let uid = |m: &str| {
         rows.iter()
-            .find(|r| r.modalities == m)
+            .find(|r| r.modalities == [m])
             .expect("study")
             .study_uid
             .clone()
@@ -420,7 +423,7 @@ fn measurements_are_kept_per_instance_and_go_with_their_study() {
     let mut store = Store::open(&root).expect("open");
     store.import(&[input], ImportMode::Copy).expect("import");
     let rows = store.studies().expect("ls");
-    let ct = rows.iter().find(|r| r.modalities == "CT").expect("CT");
+    let ct = rows.iter().find(|r| r.modalities == ["CT"]).expect("CT");
     let series = store.series_of(&ct.study_uid).expect("series");
     let sop = store
         .instances_of(&series[0].series_uid)

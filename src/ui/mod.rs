@@ -501,12 +501,7 @@ impl App {
             return;
         };
         let (pid, date) = (me.patient_id.clone(), me.date.clone().unwrap_or_default());
-        let mods: Vec<String> = me
-            .modalities
-            .split(['/', '\\', ',', ' '])
-            .filter(|m| !m.is_empty())
-            .map(str::to_string)
-            .collect();
+        let mods = me.modalities.clone();
         let cached: std::collections::HashSet<String> =
             self.studies.iter().map(|s| s.study_uid.clone()).collect();
         self.pacs.fetch_priors(uid, &pid, &date, &mods, &cached);
@@ -522,11 +517,7 @@ impl App {
         if me.patient_id.trim().is_empty() {
             return out;
         }
-        let mods: Vec<&str> = me
-            .modalities
-            .split(['/', '\\', ',', ' '])
-            .filter(|m| !m.is_empty())
-            .collect();
+        let mods = &me.modalities;
         let mut priors: Vec<&StudyRow> = self
             .studies
             .iter()
@@ -534,9 +525,7 @@ impl App {
                 s.study_uid != uid
                     && s.patient_id == me.patient_id
                     && s.date < me.date
-                    && s.modalities
-                        .split(['/', '\\', ',', ' '])
-                        .any(|m| mods.contains(&m))
+                    && s.modalities.iter().any(|m| mods.contains(m))
             })
             .collect();
         priors.sort_by(|a, b| b.date.cmp(&a.date));
@@ -1997,10 +1986,10 @@ impl App {
                     s.patient_name.replace('^', " "),
                     s.patient_id,
                     s.date.clone().unwrap_or_default(),
-                    s.modalities,
+                    s.modalities_label(),
                     s.description.clone().unwrap_or_default(),
-                    match s.retrieval.as_deref() {
-                        Some("incomplete") => "  (incomplete)",
+                    match s.retrieval {
+                        Some(crate::store::RetrievalState::Incomplete) => "  (incomplete)",
                         _ => "",
                     }
                 );
