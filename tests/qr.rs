@@ -71,17 +71,7 @@ fn encode_all(
         .enumerate()
         .map(|(i, f)| {
             let dst = dir.join(format!("{i:04}.dcm"));
-            let out = Command::new(&exe)
-                .args(args)
-                .arg(f)
-                .arg(&dst)
-                .output()
-                .expect(tool);
-            assert!(
-                out.status.success(),
-                "{tool}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            common::run_ok(Command::new(&exe).args(args).arg(f).arg(&dst));
             dst
         })
         .collect()
@@ -547,7 +537,8 @@ fn exercise(
     let rows = store.studies().expect("ls");
     assert!(
         rows.iter()
-            .any(|r| r.patient_name == "MÜLLER^HANS" && r.retrieval == Some(RetrievalState::Complete)),
+            .any(|r| r.patient_name == "MÜLLER^HANS"
+                && r.retrieval == Some(RetrievalState::Complete)),
         "{rows:?}"
     );
 }

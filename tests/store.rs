@@ -9,27 +9,6 @@ use std::path::Path;
 use lightbox::store::{ImportMode, Store};
 use lightbox::synth;
 
-fn study(dir: &Path) {
-    synth::write_ct(
-        &dir.join("ct"),
-        &synth::CtSpec {
-            slices: 8,
-            size: 32,
-            ..Default::default()
-        },
-    )
-    .expect("ct");
-    synth::write_mr(
-        &dir.join("mr"),
-        &synth::MrSpec {
-            slices: 3,
-            size: 32,
-            ..Default::default()
-        },
-    )
-    .expect("mr");
-}
-
 /// The counts a listing shows (kept by triggers) agree with the rows themselves.
 fn listing_agrees_with_rows(store: &Store) {
     let mut bytes = 0;
@@ -57,7 +36,7 @@ fn listing_agrees_with_rows(store: &Store) {
 #[test]
 fn import_lists_and_verifies_then_skips_duplicates() {
     let tmp = common::tempdir();
-    study(&tmp.path().join("in"));
+    common::small_ct_mr_study(&tmp.path().join("in"));
     let mut store = Store::open(&tmp.path().join("cache")).expect("open");
     let r = store
         .import(&[tmp.path().join("in")], ImportMode::Copy)
@@ -105,7 +84,7 @@ fn import_lists_and_verifies_then_skips_duplicates() {
 fn changed_bytes_under_the_same_uid_are_kept_as_a_new_version() {
     let tmp = common::tempdir();
     let input = tmp.path().join("in");
-    study(&input);
+    common::small_ct_mr_study(&input);
     let mut store = Store::open(&tmp.path().join("cache")).expect("open");
     store
         .import(std::slice::from_ref(&input), ImportMode::Copy)
@@ -132,7 +111,7 @@ fn changed_bytes_under_the_same_uid_are_kept_as_a_new_version() {
 #[test]
 fn verify_finds_missing_corrupt_and_unindexed_files_and_rebuild_restores_the_index() {
     let tmp = common::tempdir();
-    study(&tmp.path().join("in"));
+    common::small_ct_mr_study(&tmp.path().join("in"));
     let root = tmp.path().join("cache");
     let mut store = Store::open(&root).expect("open");
     store
@@ -290,7 +269,7 @@ fn eviction_removes_least_recently_opened_unpinned_studies_whole() {
     let tmp = common::tempdir();
     let input = tmp.path().join("in");
     // Three studies: CT (8×32² ≈ 17 KB each), MR, CR (≈ 2.6 MB).
-    study(&input);
+    common::small_ct_mr_study(&input);
     synth::write_cr(&input.join("cr")).expect("cr");
     let mut store = Store::open(&tmp.path().join("cache")).expect("open");
     store.import(&[input], ImportMode::Copy).expect("import");
@@ -359,7 +338,7 @@ fn write_zip(path: &Path, entries: &[(&str, Vec<u8>)]) {
 fn zip_archives_import_and_bombs_and_traversal_are_refused() {
     let tmp = common::tempdir();
     let input = tmp.path().join("in");
-    study(&input);
+    common::small_ct_mr_study(&input);
     let entries: Vec<(String, Vec<u8>)> = lightbox::scan::list_files(&input.join("mr"))
         .expect("list")
         .iter()
@@ -418,7 +397,7 @@ fn measurements_are_kept_per_instance_and_go_with_their_study() {
     use lightbox::store::MeasurementRow;
     let tmp = common::tempdir();
     let input = tmp.path().join("in");
-    study(&input);
+    common::small_ct_mr_study(&input);
     let root = tmp.path().join("cache");
     let mut store = Store::open(&root).expect("open");
     store.import(&[input], ImportMode::Copy).expect("import");
