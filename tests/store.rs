@@ -4,7 +4,8 @@
 
 mod common;
 
-use std::path::Path;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 
 use lightbox::store::{ImportMode, Store};
 use lightbox::synth;
@@ -59,7 +60,16 @@ fn import_lists_and_verifies_then_skips_duplicates() {
         ("PHANTOM^CHEST", "LBX0001", 1, 8)
     );
     assert!(store.verify().expect("verify").is_clean());
-    // Files live under objects/<study>/<series>/<sop>.dcm and are byte-identical.
+    // Files live under objects/<study>/<series>/<sop>.dcm and are byte-identical to
+    // the files imported.
+    let sources: HashMap<String, PathBuf> = lightbox::scan::list_files(&tmp.path().join("in"))
+        .expect("list sources")
+        .into_iter()
+        .map(|p| {
+            let h = lightbox::dicom::read_header(&p).expect("source readable");
+            (h.sop_instance_uid, p)
+        })
+        .collect();
     let objects = lightbox::scan::list_files(&tmp.path().join("cache/objects")).expect("list");
     assert_eq!(objects.len(), 11);
     for f in &objects {
@@ -67,6 +77,13 @@ fn import_lists_and_verifies_then_skips_duplicates() {
         assert_eq!(
             f.file_name().expect("name").to_string_lossy(),
             format!("{}.dcm", h.sop_instance_uid)
+        );
+        let source = &sources[&h.sop_instance_uid];
+        assert!(
+            std::fs::read(f).expect("read stored") == std::fs::read(source).expect("read source"),
+            "{} is not byte-identical to {}",
+            f.display(),
+            source.display()
         );
     }
 
@@ -215,22 +232,53 @@ fn hostile_uids_never_leave_the_cache_root() {
     assert!(store.verify().expect("verify").is_clean());
 }
 
+/// The files under `objects/` and `tmp/` with their inode and size: what an import
+/// has written (a new file, or a rename over an orphan) changes it.
+fn cache_files(root: &Path) -> BTreeSet<(PathBuf, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    ["objects", "tmp"]
+        .iter()
+        .flat_map(|d| lightbox::scan::list_files(&root.join(d)).unwrap_or_default())
+        .filter_map(|p| {
+            let m = std::fs::metadata(&p).ok()?;
+            Some((p, m.ino(), m.len()))
+        })
+        .collect()
+}
+
 #[test]
 fn importer_killed_mid_transfer_leaves_no_half_indexed_instance() {
+    use std::os::unix::process::ExitStatusExt;
+    const SLICES: usize = 120;
+    // Kills that must land mid-import (the importer still running, some files
+    // written, not all indexed), and the attempts allowed to get them.
+    const WANTED: usize = 4;
+    const ATTEMPTS: usize = 60;
+    const SIGKILL: i32 = 9;
     let tmp = common::tempdir();
     let input = tmp.path().join("in");
     synth::write_ct(
         &input,
         &synth::CtSpec {
-            slices: 120,
+            slices: SLICES,
             size: 128,
             ..Default::default()
         },
     )
     .expect("ct");
-    let root = tmp.path().join("cache");
     let bin = env!("CARGO_BIN_EXE_lightbox");
-    for i in 0..12u64 {
+    let mut caches = 0;
+    let mut root = tmp.path().join("cache-0");
+    // The delay before the kill adapts: later when the kill came before the import
+    // wrote anything, earlier (on a fresh cache) when it had already finished.
+    let mut delay_ms = 10.0_f64;
+    let mut landed = 0;
+    let mut seen = Vec::new();
+    for attempt in 0..ATTEMPTS {
+        if landed == WANTED {
+            break;
+        }
+        let before = cache_files(&root);
         let mut child = std::process::Command::new(bin)
             .args([
                 "import",
@@ -242,17 +290,51 @@ fn importer_killed_mid_transfer_leaves_no_half_indexed_instance() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
-        std::thread::sleep(std::time::Duration::from_millis(3 + i * 7));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        std::thread::sleep(std::time::Duration::from_micros((delay_ms * 1000.0) as u64));
+        // SIGKILL; if it has already exited this does nothing, and wait() says so.
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
         // After every crash: nothing indexed without its file, nothing corrupt.
         let store = Store::open(&root).expect("reopen after crash");
         let v = store.verify().expect("verify");
         assert!(
             v.missing.is_empty() && v.corrupt.is_empty(),
-            "after kill {i}: {v:?}"
+            "after attempt {attempt} ({delay_ms:.1} ms, {status}): {v:?}"
         );
+        let indexed = store.stats().expect("stats").instances;
+        drop(store);
+        let wrote = cache_files(&root) != before;
+        let outcome = if status.signal() != Some(SIGKILL) {
+            assert!(
+                status.success(),
+                "attempt {attempt}: import failed: {status}"
+            );
+            "finished first"
+        } else if indexed == SLICES {
+            "killed after indexing everything"
+        } else if !wrote {
+            "killed before writing"
+        } else {
+            landed += 1;
+            "killed mid-import"
+        };
+        seen.push(format!("{delay_ms:.1} ms: {outcome} ({indexed} indexed)"));
+        if indexed == SLICES {
+            // Too late, and nothing is left to import here: a fresh cache, earlier.
+            caches += 1;
+            root = tmp.path().join(format!("cache-{caches}"));
+            delay_ms *= 0.6;
+        } else if !wrote {
+            delay_ms = delay_ms * 1.5 + 2.0;
+        } else {
+            // Landed: the next kill a little later, at another stage of the import.
+            delay_ms *= 1.2;
+        }
     }
+    assert_eq!(
+        landed, WANTED,
+        "only {landed} of {WANTED} kills landed mid-import in {ATTEMPTS} attempts: {seen:#?}"
+    );
     // Re-sending completes the study and leaves the cache clean.
     let mut store = Store::open(&root).expect("open");
     let r = store
@@ -261,7 +343,7 @@ fn importer_killed_mid_transfer_leaves_no_half_indexed_instance() {
     assert!(r.failures.is_empty(), "{:?}", r.failures);
     let v = store.verify().expect("verify");
     assert!(v.is_clean(), "{v:?}");
-    assert_eq!(store.studies().expect("ls")[0].instances, 120);
+    assert_eq!(store.studies().expect("ls")[0].instances, SLICES);
 }
 
 #[test]
