@@ -6,6 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// Run `lightbox`, whatever its exit status.
 fn lightbox(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lightbox"))
         .args(args)
@@ -13,12 +14,17 @@ fn lightbox(args: &[&str]) -> Output {
         .expect("run lightbox")
 }
 
+/// Run `lightbox`, which must succeed (see `common::run_ok`).
+fn lightbox_ok(args: &[&str]) -> Output {
+    common::run_ok(Command::new(env!("CARGO_BIN_EXE_lightbox")).args(args))
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()
 }
 
 fn small_study(dir: &Path) {
-    let out = lightbox(&[
+    lightbox_ok(&[
         "synth",
         dir.to_str().expect("utf8"),
         "--what",
@@ -28,7 +34,6 @@ fn small_study(dir: &Path) {
         "--size",
         "64",
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -89,7 +94,7 @@ fn render_writes_a_windowed_png() {
         .collect();
     files.sort();
     let out_png = tmp.path().join("lung.png");
-    let out = lightbox(&[
+    let out = lightbox_ok(&[
         "render",
         files[0].to_str().expect("utf8"),
         "--preset",
@@ -97,7 +102,6 @@ fn render_writes_a_windowed_png() {
         "--out",
         out_png.to_str().expect("utf8"),
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("C -600 W 1500"),
         "{}",
@@ -113,7 +117,7 @@ fn render_writes_a_windowed_png() {
 
     // The same slice, 16-bit output and explicit window.
     let out16 = tmp.path().join("w.png");
-    let out = lightbox(&[
+    lightbox_ok(&[
         "render",
         files[0].to_str().expect("utf8"),
         "--window",
@@ -122,7 +126,6 @@ fn render_writes_a_windowed_png() {
         "-o",
         out16.to_str().expect("utf8"),
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let img16 = image::open(&out16).expect("png").to_luma16();
     let air16 = img16.get_pixel(0, 0).0[0] as f64;
     assert!(
@@ -187,8 +190,7 @@ fn dump_prints_text_and_dicom_json() {
         .expect("f")
         .expect("e")
         .path();
-    let out = lightbox(&["dump", f.to_str().expect("utf8")]);
-    assert!(out.status.success());
+    let out = lightbox_ok(&["dump", f.to_str().expect("utf8")]);
     let t = text(&out.stdout);
     assert!(
         t.contains("(0010,0010) PN PatientName") && t.contains("PHANTOM^CHEST"),
@@ -209,8 +211,7 @@ fn dump_prints_text_and_dicom_json() {
 fn volume_reports_geometry_time_and_memory() {
     let tmp = common::tempdir();
     small_study(tmp.path());
-    let out = lightbox(&["volume", tmp.path().to_str().expect("utf8")]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = lightbox_ok(&["volume", tmp.path().to_str().expect("utf8")]);
     let t = text(&out.stdout);
     assert!(t.contains("Dimensions  64 × 64 × 12"), "{t}");
     assert!(t.contains("Spacing     5.6000 × 5.6000 × 1.0000 mm"), "{t}");
@@ -240,7 +241,7 @@ fn render_a_folder_picks_slices_in_position_order() {
     small_study(tmp.path());
     let ct = tmp.path().join("ct");
     let first = tmp.path().join("first.png");
-    let out = lightbox(&[
+    let out = lightbox_ok(&[
         "render",
         ct.to_str().expect("utf8"),
         "--slice",
@@ -248,7 +249,6 @@ fn render_a_folder_picks_slices_in_position_order() {
         "-o",
         first.to_str().expect("utf8"),
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
     // Slice 0 is the lowest position: the file whose Image Position z is smallest.
     let shown = text(&out.stdout);
     let file = shown.split(" frame ").next().expect("file").to_string();
@@ -281,14 +281,15 @@ fn import_and_cache_commands_with_a_config_file() {
         ),
     )
     .expect("config");
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_lightbox"))
-            .args(args)
+    let command = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lightbox"));
+        cmd.args(args)
             .env("LIGHTBOX_CONFIG", &cfg)
-            .env_remove("LIGHTBOX_CACHE")
-            .output()
-            .expect("run")
+            .env_remove("LIGHTBOX_CACHE");
+        cmd
     };
+    let run = |args: &[&str]| command(args).output().expect("run");
+    let run_ok = |args: &[&str]| common::run_ok(&mut command(args));
     let out = run(&["config", "show"]);
     let t = text(&out.stdout);
     assert!(
@@ -296,8 +297,7 @@ fn import_and_cache_commands_with_a_config_file() {
         "{t}"
     );
 
-    let out = run(&["import", tmp.path().join("ct").to_str().expect("utf8")]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run_ok(&["import", tmp.path().join("ct").to_str().expect("utf8")]);
     assert!(
         text(&out.stdout).starts_with("12 instance(s) stored in 1 series of 1 study(ies)"),
         "{}",
@@ -323,22 +323,21 @@ fn import_and_cache_commands_with_a_config_file() {
         .map(|i| i["instance_number"].as_i64().expect("n"))
         .collect();
     assert_eq!(numbers, (1..=12).collect::<Vec<_>>());
-    assert!(run(&["cache", "pin", &uid]).status.success());
+    run_ok(&["cache", "pin", &uid]);
     let out = run(&["cache", "evict"]);
     assert!(
         text(&out.stdout).contains("0 study(ies) evicted"),
         "pinned: {}",
         text(&out.stdout)
     );
-    assert!(run(&["cache", "unpin", &uid]).status.success());
+    run_ok(&["cache", "unpin", &uid]);
     let out = run(&["cache", "evict"]);
     assert!(
         text(&out.stdout).contains(&format!("evicted {uid}")),
         "{}",
         text(&out.stdout)
     );
-    let out = run(&["cache", "verify"]);
-    assert!(out.status.success(), "{}", text(&out.stdout));
+    run_ok(&["cache", "verify"]);
     let out = run(&["cache", "pin", "1.2.3"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(

@@ -8,29 +8,12 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use lightbox::{model, scan, synth};
+use lightbox::{model, scan};
 
 /// A CD image: DICOM/CT/IM0001... and DICOM/MR/IM0001... plus a DICOMDIR by dcmmkdir.
 fn make_cd(root: &Path) {
     let src = root.join("src");
-    synth::write_ct(
-        &src.join("ct"),
-        &synth::CtSpec {
-            slices: 6,
-            size: 32,
-            ..Default::default()
-        },
-    )
-    .expect("ct");
-    synth::write_mr(
-        &src.join("mr"),
-        &synth::MrSpec {
-            slices: 4,
-            size: 32,
-            ..Default::default()
-        },
-    )
-    .expect("mr");
+    common::ct_mr_study(&src, 6, 4, 32);
     let cd = root.join("cd");
     for kind in ["ct", "mr"] {
         let dst = cd.join("DICOM").join(kind.to_uppercase());
@@ -43,16 +26,12 @@ fn make_cd(root: &Path) {
     }
     let tool = common::require_tool("dcmmkdir", "dcmtk");
     // -Nxc: the synthetic CT is implicit VR, which the general-purpose CD profile frowns on.
-    let out = Command::new(tool)
-        .current_dir(&cd)
-        .args(["+r", "-Nxc", "DICOM"])
-        .output()
-        .expect("dcmmkdir");
-    assert!(
-        out.status.success() && cd.join("DICOMDIR").exists(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        Command::new(tool)
+            .current_dir(&cd)
+            .args(["+r", "-Nxc", "DICOM"]),
     );
+    assert!(cd.join("DICOMDIR").exists(), "dcmmkdir wrote no DICOMDIR");
 }
 
 /// Lower-case every name under `dir` (as some systems mount ISO 9660 media).

@@ -135,15 +135,15 @@ fn compare(files: &[PathBuf]) -> Comparison {
 fn check_skips(skipped: &[(String, String)], expected: &[(&str, &str)]) {
     let mut problems = Vec::new();
     for (file, why) in skipped {
-        if !expected
-            .iter()
-            .any(|(f, w)| f == file && why.contains(w))
-        {
+        if !expected.iter().any(|(f, w)| f == file && why.contains(w)) {
             problems.push(format!("{file} was skipped unexpectedly: {why}"));
         }
     }
     for (f, w) in expected {
-        if !skipped.iter().any(|(file, why)| file == f && why.contains(w)) {
+        if !skipped
+            .iter()
+            .any(|(file, why)| file == f && why.contains(w))
+        {
             problems.push(format!(
                 "{f} was expected to be skipped ({w}) but was not: update the list"
             ));
@@ -177,7 +177,10 @@ const PYDICOM_NOT_RENDERED: &[(&str, &str)] = &[
     // (its item tag is read as a length). A known gap of dicom::guard, not damage.
     ("UN_sequence.dcm", "truncated or corrupt"),
     // OpenJPEG (through dicom-pixeldata) fails on this one; see DICOM-RS-NOTES.
-    ("JPEG2000-embedded-sequence-delimiter.dcm", "jpeg2k decoder failure"),
+    (
+        "JPEG2000-embedded-sequence-delimiter.dcm",
+        "jpeg2k decoder failure",
+    ),
 ];
 
 fn wgpu_format() -> eframe::egui_wgpu::wgpu::TextureFormat {

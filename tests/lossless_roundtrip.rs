@@ -43,18 +43,7 @@ fn originals(dir: &Path) -> Vec<PathBuf> {
 
 fn encode(tool: &str, package: &str, args: &[&str], src: &Path, dst: &Path) {
     let exe = common::require_tool(tool, package);
-    let out = Command::new(exe)
-        .args(args)
-        .arg(src)
-        .arg(dst)
-        .output()
-        .expect("run encoder");
-    assert!(
-        out.status.success(),
-        "{tool} {args:?} failed on {}: {}",
-        src.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run_ok(Command::new(exe).args(args).arg(src).arg(dst));
 }
 
 #[test]

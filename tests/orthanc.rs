@@ -12,17 +12,7 @@ use lightbox::synth;
 
 fn curl(args: &[&str]) -> String {
     let exe = common::require_tool("curl", "curl");
-    let out = Command::new(exe)
-        .arg("-sS")
-        .arg("--fail")
-        .args(args)
-        .output()
-        .expect("curl");
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::run_ok(Command::new(exe).arg("-sS").arg("--fail").args(args));
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 

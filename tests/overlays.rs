@@ -132,29 +132,27 @@ fn with_overlays(dir: &Path) -> std::path::PathBuf {
 }
 
 fn lightbox_render(file: &Path, out: &Path, extra: &[&str]) -> image::GrayImage {
-    let o = Command::new(env!("CARGO_BIN_EXE_lightbox"))
-        .arg("render")
-        .arg(file)
-        .arg("-o")
-        .arg(out)
-        .args(["--window", "95,190"])
-        .args(extra)
-        .output()
-        .expect("lightbox");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    common::run_ok(
+        Command::new(env!("CARGO_BIN_EXE_lightbox"))
+            .arg("render")
+            .arg(file)
+            .arg("-o")
+            .arg(out)
+            .args(["--window", "95,190"])
+            .args(extra),
+    );
     image::open(out).expect("png").to_luma8()
 }
 
 fn dcmtk_render(file: &Path, out: &Path, extra: &[&str]) -> common::Pnm {
     let tool = common::require_tool("dcmj2pnm", "dcmtk");
-    let o = Command::new(tool)
-        .args(["+Ww", "95", "190"])
-        .args(extra)
-        .arg(file)
-        .arg(out)
-        .output()
-        .expect("dcmj2pnm");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    common::run_ok(
+        Command::new(tool)
+            .args(["+Ww", "95", "190"])
+            .args(extra)
+            .arg(file)
+            .arg(out),
+    );
     common::read_pnm(out)
 }
 

@@ -21,7 +21,7 @@ use lightbox::config::{Node, RetrieveMethod};
 use lightbox::net::find::{self, Level, Model, Query};
 use lightbox::net::retrieve::{self, Progress, Request};
 use lightbox::net::scu::{self, Peer};
-use lightbox::store::{Durability, Ingest, Store};
+use lightbox::store::{Durability, Ingest, RetrievalState, Store};
 use lightbox::synth;
 
 const J2K: &str = "1.2.840.10008.1.2.4.90";
@@ -71,17 +71,7 @@ fn encode_all(
         .enumerate()
         .map(|(i, f)| {
             let dst = dir.join(format!("{i:04}.dcm"));
-            let out = Command::new(&exe)
-                .args(args)
-                .arg(f)
-                .arg(&dst)
-                .output()
-                .expect(tool);
-            assert!(
-                out.status.success(),
-                "{tool}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            common::run_ok(Command::new(&exe).args(args).arg(f).arg(&dst));
             dst
         })
         .collect()
@@ -235,7 +225,7 @@ fn assert_cached_identical(cache: &Path, sent: &[PathBuf]) {
     }
     assert_eq!(
         store.retrieval(&study).expect("retrieval").map(|r| r.state),
-        Some("complete".to_string())
+        Some(RetrievalState::Complete)
     );
 }
 
@@ -547,7 +537,8 @@ fn exercise(
     let rows = store.studies().expect("ls");
     assert!(
         rows.iter()
-            .any(|r| r.patient_name == "MÜLLER^HANS" && r.retrieval.as_deref() == Some("complete")),
+            .any(|r| r.patient_name == "MÜLLER^HANS"
+                && r.retrieval == Some(RetrievalState::Complete)),
         "{rows:?}"
     );
 }
@@ -823,7 +814,7 @@ fn faults_give_clear_errors_and_partial_retrieves_resume() {
     assert!((60..300).contains(&partial), "{partial} instances kept");
     assert_eq!(
         store.retrieval(&study).expect("state").map(|r| r.state),
-        Some("incomplete".into())
+        Some(RetrievalState::Incomplete)
     );
     drop(store);
     orthanc.restart();

@@ -32,13 +32,20 @@ fn start_scp(cache: &Path, config: &Path, port: u16) -> common::KillOnDrop {
     scp
 }
 
+fn dcmtk_command(tool: &str, args: &[String]) -> Command {
+    let mut cmd = Command::new(common::require_tool(tool, "dcmtk"));
+    cmd.args(args).env("TCP_NODELAY", "1");
+    cmd
+}
+
+/// Run a DCMTK tool, whatever its exit status.
 fn dcmtk(tool: &str, args: &[String]) -> std::process::Output {
-    let exe = common::require_tool(tool, "dcmtk");
-    Command::new(exe)
-        .args(args)
-        .env("TCP_NODELAY", "1")
-        .output()
-        .expect("run dcmtk")
+    dcmtk_command(tool, args).output().expect("run dcmtk")
+}
+
+/// Run a DCMTK tool that must succeed (see `common::run_ok`).
+fn dcmtk_ok(tool: &str, args: &[String]) -> std::process::Output {
+    common::run_ok(&mut dcmtk_command(tool, args))
 }
 
 /// Data set bytes of a Part 10 file (everything after the file meta group).
@@ -58,24 +65,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 fn storescu_pushes_concurrently_and_every_instance_arrives_identical() {
     let tmp = common::tempdir();
     let src = tmp.path().join("src");
-    synth::write_ct(
-        &src.join("ct"),
-        &synth::CtSpec {
-            slices: 12,
-            size: 64,
-            ..Default::default()
-        },
-    )
-    .expect("ct");
-    synth::write_mr(
-        &src.join("mr"),
-        &synth::MrSpec {
-            slices: 6,
-            size: 64,
-            ..Default::default()
-        },
-    )
-    .expect("mr");
+    common::ct_mr_study(&src, 12, 6, 64);
     // Compressed copies of the MR: JPEG-LS and RLE (storescu sends them as they are).
     let mut compressed = Vec::new();
     for (i, f) in files(&src.join("mr")).iter().enumerate().take(4) {
@@ -87,12 +77,7 @@ fn storescu_pushes_concurrently_and_every_instance_arrives_identical() {
         let out_dir = src.join(dir);
         std::fs::create_dir_all(&out_dir).expect("mkdir");
         let dst = out_dir.join(f.file_name().expect("name"));
-        let o = dcmtk(tool, &[f.display().to_string(), dst.display().to_string()]);
-        assert!(
-            o.status.success(),
-            "{tool}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        dcmtk_ok(tool, &[f.display().to_string(), dst.display().to_string()]);
         compressed.push(dst);
     }
     let config = tmp.path().join("config.toml");
@@ -102,14 +87,9 @@ fn storescu_pushes_concurrently_and_every_instance_arrives_identical() {
     let scp = start_scp(&cache, &config, port);
     let addr = ["127.0.0.1".to_string(), port.to_string()];
 
-    let echo = dcmtk(
+    dcmtk_ok(
         "echoscu",
         &[&["-aec".to_string(), "LIGHTBOX".to_string()][..], &addr[..]].concat(),
-    );
-    assert!(
-        echo.status.success(),
-        "C-ECHO: {}",
-        String::from_utf8_lossy(&echo.stderr)
     );
 
     // Three CT associations at once, plus the MR.
@@ -131,12 +111,7 @@ fn storescu_pushes_concurrently_and_every_instance_arrives_identical() {
         }));
     }
     for j in jobs {
-        let o = j.join().expect("thread");
-        assert!(
-            o.status.success(),
-            "storescu: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        common::check_ok("storescu", j.join().expect("thread"));
     }
     // Compressed: JPEG-LS (-xt) and RLE (-xr) proposed explicitly.
     for (flag, dir) in [("-xt", "jls"), ("-xr", "rle")] {
@@ -147,12 +122,7 @@ fn storescu_pushes_concurrently_and_every_instance_arrives_identical() {
                 .iter()
                 .map(|p| p.display().to_string()),
         );
-        let o = dcmtk("storescu", &args);
-        assert!(
-            o.status.success(),
-            "storescu {flag}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        dcmtk_ok("storescu", &args);
     }
     // A peer calling the wrong AE title is rejected; the SCP keeps serving.
     let mut args = vec!["-aec".to_string(), "NOT_US".to_string()];
@@ -162,11 +132,10 @@ fn storescu_pushes_concurrently_and_every_instance_arrives_identical() {
         !dcmtk("storescu", &args).status.success(),
         "wrong called AE must be rejected"
     );
-    let echo = dcmtk(
+    dcmtk_ok(
         "echoscu",
         &[&["-aec".to_string(), "LIGHTBOX".to_string()][..], &addr[..]].concat(),
     );
-    assert!(echo.status.success());
     drop(scp);
 
     let store = Store::open(&cache).expect("open cache");
@@ -231,8 +200,7 @@ fn allow_list_rejects_unknown_calling_ae_titles() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let o = send("CT_ROOM_1");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    common::check_ok("storescu calling CT_ROOM_1", send("CT_ROOM_1"));
     drop(scp);
     let store = Store::open(&cache).expect("open");
     assert_eq!(store.stats().expect("stats").instances, 1);

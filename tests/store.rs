@@ -4,31 +4,11 @@
 
 mod common;
 
-use std::path::Path;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 
 use lightbox::store::{ImportMode, Store};
 use lightbox::synth;
-
-fn study(dir: &Path) {
-    synth::write_ct(
-        &dir.join("ct"),
-        &synth::CtSpec {
-            slices: 8,
-            size: 32,
-            ..Default::default()
-        },
-    )
-    .expect("ct");
-    synth::write_mr(
-        &dir.join("mr"),
-        &synth::MrSpec {
-            slices: 3,
-            size: 32,
-            ..Default::default()
-        },
-    )
-    .expect("mr");
-}
 
 /// The counts a listing shows (kept by triggers) agree with the rows themselves.
 fn listing_agrees_with_rows(store: &Store) {
@@ -57,7 +37,7 @@ fn listing_agrees_with_rows(store: &Store) {
 #[test]
 fn import_lists_and_verifies_then_skips_duplicates() {
     let tmp = common::tempdir();
-    study(&tmp.path().join("in"));
+    common::small_ct_mr_study(&tmp.path().join("in"));
     let mut store = Store::open(&tmp.path().join("cache")).expect("open");
     let r = store
         .import(&[tmp.path().join("in")], ImportMode::Copy)
@@ -66,7 +46,10 @@ fn import_lists_and_verifies_then_skips_duplicates() {
     assert!(r.failures.is_empty(), "{:?}", r.failures);
     let rows = store.studies().expect("ls");
     assert_eq!(rows.len(), 2);
-    let ct = rows.iter().find(|r| r.modalities == "CT").expect("ct row");
+    let ct = rows
+        .iter()
+        .find(|r| r.modalities == ["CT"])
+        .expect("ct row");
     assert_eq!(
         (
             ct.patient_name.as_str(),
@@ -77,7 +60,16 @@ fn import_lists_and_verifies_then_skips_duplicates() {
         ("PHANTOM^CHEST", "LBX0001", 1, 8)
     );
     assert!(store.verify().expect("verify").is_clean());
-    // Files live under objects/<study>/<series>/<sop>.dcm and are byte-identical.
+    // Files live under objects/<study>/<series>/<sop>.dcm and are byte-identical to
+    // the files imported.
+    let sources: HashMap<String, PathBuf> = lightbox::scan::list_files(&tmp.path().join("in"))
+        .expect("list sources")
+        .into_iter()
+        .map(|p| {
+            let h = lightbox::dicom::read_header(&p).expect("source readable");
+            (h.sop_instance_uid, p)
+        })
+        .collect();
     let objects = lightbox::scan::list_files(&tmp.path().join("cache/objects")).expect("list");
     assert_eq!(objects.len(), 11);
     for f in &objects {
@@ -85,6 +77,13 @@ fn import_lists_and_verifies_then_skips_duplicates() {
         assert_eq!(
             f.file_name().expect("name").to_string_lossy(),
             format!("{}.dcm", h.sop_instance_uid)
+        );
+        let source = &sources[&h.sop_instance_uid];
+        assert!(
+            std::fs::read(f).expect("read stored") == std::fs::read(source).expect("read source"),
+            "{} is not byte-identical to {}",
+            f.display(),
+            source.display()
         );
     }
 
@@ -102,7 +101,7 @@ fn import_lists_and_verifies_then_skips_duplicates() {
 fn changed_bytes_under_the_same_uid_are_kept_as_a_new_version() {
     let tmp = common::tempdir();
     let input = tmp.path().join("in");
-    study(&input);
+    common::small_ct_mr_study(&input);
     let mut store = Store::open(&tmp.path().join("cache")).expect("open");
     store
         .import(std::slice::from_ref(&input), ImportMode::Copy)
@@ -129,7 +128,7 @@ fn changed_bytes_under_the_same_uid_are_kept_as_a_new_version() {
 #[test]
 fn verify_finds_missing_corrupt_and_unindexed_files_and_rebuild_restores_the_index() {
     let tmp = common::tempdir();
-    study(&tmp.path().join("in"));
+    common::small_ct_mr_study(&tmp.path().join("in"));
     let root = tmp.path().join("cache");
     let mut store = Store::open(&root).expect("open");
     store
@@ -233,22 +232,53 @@ fn hostile_uids_never_leave_the_cache_root() {
     assert!(store.verify().expect("verify").is_clean());
 }
 
+/// The files under `objects/` and `tmp/` with their inode and size: what an import
+/// has written (a new file, or a rename over an orphan) changes it.
+fn cache_files(root: &Path) -> BTreeSet<(PathBuf, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    ["objects", "tmp"]
+        .iter()
+        .flat_map(|d| lightbox::scan::list_files(&root.join(d)).unwrap_or_default())
+        .filter_map(|p| {
+            let m = std::fs::metadata(&p).ok()?;
+            Some((p, m.ino(), m.len()))
+        })
+        .collect()
+}
+
 #[test]
 fn importer_killed_mid_transfer_leaves_no_half_indexed_instance() {
+    use std::os::unix::process::ExitStatusExt;
+    const SLICES: usize = 120;
+    // Kills that must land mid-import (the importer still running, some files
+    // written, not all indexed), and the attempts allowed to get them.
+    const WANTED: usize = 4;
+    const ATTEMPTS: usize = 60;
+    const SIGKILL: i32 = 9;
     let tmp = common::tempdir();
     let input = tmp.path().join("in");
     synth::write_ct(
         &input,
         &synth::CtSpec {
-            slices: 120,
+            slices: SLICES,
             size: 128,
             ..Default::default()
         },
     )
     .expect("ct");
-    let root = tmp.path().join("cache");
     let bin = env!("CARGO_BIN_EXE_lightbox");
-    for i in 0..12u64 {
+    let mut caches = 0;
+    let mut root = tmp.path().join("cache-0");
+    // The delay before the kill adapts: later when the kill came before the import
+    // wrote anything, earlier (on a fresh cache) when it had already finished.
+    let mut delay_ms = 10.0_f64;
+    let mut landed = 0;
+    let mut seen = Vec::new();
+    for attempt in 0..ATTEMPTS {
+        if landed == WANTED {
+            break;
+        }
+        let before = cache_files(&root);
         let mut child = std::process::Command::new(bin)
             .args([
                 "import",
@@ -260,17 +290,51 @@ fn importer_killed_mid_transfer_leaves_no_half_indexed_instance() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
-        std::thread::sleep(std::time::Duration::from_millis(3 + i * 7));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        std::thread::sleep(std::time::Duration::from_micros((delay_ms * 1000.0) as u64));
+        // SIGKILL; if it has already exited this does nothing, and wait() says so.
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
         // After every crash: nothing indexed without its file, nothing corrupt.
         let store = Store::open(&root).expect("reopen after crash");
         let v = store.verify().expect("verify");
         assert!(
             v.missing.is_empty() && v.corrupt.is_empty(),
-            "after kill {i}: {v:?}"
+            "after attempt {attempt} ({delay_ms:.1} ms, {status}): {v:?}"
         );
+        let indexed = store.stats().expect("stats").instances;
+        drop(store);
+        let wrote = cache_files(&root) != before;
+        let outcome = if status.signal() != Some(SIGKILL) {
+            assert!(
+                status.success(),
+                "attempt {attempt}: import failed: {status}"
+            );
+            "finished first"
+        } else if indexed == SLICES {
+            "killed after indexing everything"
+        } else if !wrote {
+            "killed before writing"
+        } else {
+            landed += 1;
+            "killed mid-import"
+        };
+        seen.push(format!("{delay_ms:.1} ms: {outcome} ({indexed} indexed)"));
+        if indexed == SLICES {
+            // Too late, and nothing is left to import here: a fresh cache, earlier.
+            caches += 1;
+            root = tmp.path().join(format!("cache-{caches}"));
+            delay_ms *= 0.6;
+        } else if !wrote {
+            delay_ms = delay_ms * 1.5 + 2.0;
+        } else {
+            // Landed: the next kill a little later, at another stage of the import.
+            delay_ms *= 1.2;
+        }
     }
+    assert_eq!(
+        landed, WANTED,
+        "only {landed} of {WANTED} kills landed mid-import in {ATTEMPTS} attempts: {seen:#?}"
+    );
     // Re-sending completes the study and leaves the cache clean.
     let mut store = Store::open(&root).expect("open");
     let r = store
@@ -279,7 +343,7 @@ fn importer_killed_mid_transfer_leaves_no_half_indexed_instance() {
     assert!(r.failures.is_empty(), "{:?}", r.failures);
     let v = store.verify().expect("verify");
     assert!(v.is_clean(), "{v:?}");
-    assert_eq!(store.studies().expect("ls")[0].instances, 120);
+    assert_eq!(store.studies().expect("ls")[0].instances, SLICES);
 }
 
 #[test]
@@ -287,14 +351,14 @@ fn eviction_removes_least_recently_opened_unpinned_studies_whole() {
     let tmp = common::tempdir();
     let input = tmp.path().join("in");
     // Three studies: CT (8×32² ≈ 17 KB each), MR, CR (≈ 2.6 MB).
-    study(&input);
+    common::small_ct_mr_study(&input);
     synth::write_cr(&input.join("cr")).expect("cr");
     let mut store = Store::open(&tmp.path().join("cache")).expect("open");
     store.import(&[input], ImportMode::Copy).expect("import");
     let rows = store.studies().expect("ls");
     let uid = |m: &str| {
         rows.iter()
-            .find(|r| r.modalities == m)
+            .find(|r| r.modalities == [m])
             .expect("study")
             .study_uid
             .clone()
@@ -356,7 +420,7 @@ fn write_zip(path: &Path, entries: &[(&str, Vec<u8>)]) {
 fn zip_archives_import_and_bombs_and_traversal_are_refused() {
     let tmp = common::tempdir();
     let input = tmp.path().join("in");
-    study(&input);
+    common::small_ct_mr_study(&input);
     let entries: Vec<(String, Vec<u8>)> = lightbox::scan::list_files(&input.join("mr"))
         .expect("list")
         .iter()
@@ -415,12 +479,12 @@ fn measurements_are_kept_per_instance_and_go_with_their_study() {
     use lightbox::store::MeasurementRow;
     let tmp = common::tempdir();
     let input = tmp.path().join("in");
-    study(&input);
+    common::small_ct_mr_study(&input);
     let root = tmp.path().join("cache");
     let mut store = Store::open(&root).expect("open");
     store.import(&[input], ImportMode::Copy).expect("import");
     let rows = store.studies().expect("ls");
-    let ct = rows.iter().find(|r| r.modalities == "CT").expect("CT");
+    let ct = rows.iter().find(|r| r.modalities == ["CT"]).expect("CT");
     let series = store.series_of(&ct.study_uid).expect("series");
     let sop = store
         .instances_of(&series[0].series_uid)

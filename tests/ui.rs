@@ -358,7 +358,11 @@ fn scroll_window_measure_layout_and_search() {
     step_until(&mut h, "the de-identified export", |a| {
         a.last_export().is_some_and(|m| !m.contains('…'))
     });
-    let msg = h.state().last_export().map(str::to_string).expect("a message");
+    let msg = h
+        .state()
+        .last_export()
+        .map(str::to_string)
+        .expect("a message");
     assert!(msg.starts_with("saved 24 de-identified file(s)"), "{msg}");
     let folder = png("deidentified");
     let files = lightbox::scan::list_files(&folder).expect("list");
@@ -601,10 +605,7 @@ fn opening_a_study_from_the_list_brings_its_prior_and_hangs_them() {
         let (done, total) = a.decoded();
         total > 0 && done == total
     });
-    assert_eq!(
-        h.state().hanging_protocol(),
-        Some("CT chest with prior")
-    );
+    assert_eq!(h.state().hanging_protocol(), Some("CT chest with prior"));
     assert_eq!(h.state().layout(), (1, 2));
     let date = |i| h.state().header_of(i).and_then(|x| x.study_date.clone());
     assert_eq!(date(0).as_deref(), Some("20260105"));
@@ -825,10 +826,7 @@ fn priors_on_the_pacs_are_fetched_and_hang_themselves() {
     step_until(&mut h, "the prior to arrive and hang", |a| {
         a.header_of(1).and_then(|x| x.study_date.clone()).as_deref() == Some("20240105")
     });
-    assert_eq!(
-        h.state().hanging_protocol(),
-        Some("CT chest with prior")
-    );
+    assert_eq!(h.state().hanging_protocol(), Some("CT chest with prior"));
     assert_eq!(
         h.state()
             .header_of(0)

@@ -1102,16 +1102,18 @@ fn cmd_cache(action: CacheAction, cache: Option<PathBuf>) -> Result<ExitCode> {
                     r.patient_name,
                     r.patient_id,
                     r.date.as_deref().unwrap_or("-"),
-                    r.modalities,
+                    r.modalities_label(),
                     r.description.as_deref().unwrap_or(""),
                     r.series,
                     r.instances,
                     r.bytes as f64 / 1e6,
                     if r.pinned { ", pinned" } else { "" },
-                    match r.retrieval.as_deref() {
-                        Some("incomplete") => ", INCOMPLETE retrieve",
-                        Some("in-progress") => ", retrieve in progress or interrupted",
-                        _ => "",
+                    match r.retrieval {
+                        Some(crate::store::RetrievalState::Incomplete) => ", INCOMPLETE retrieve",
+                        Some(crate::store::RetrievalState::InProgress) => {
+                            ", retrieve in progress or interrupted"
+                        }
+                        Some(crate::store::RetrievalState::Complete) | None => "",
                     },
                     r.study_uid
                 );

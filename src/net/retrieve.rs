@@ -40,7 +40,7 @@ use super::scu::{self, Peer, SubOps, sop};
 use super::{ACCEPTED_SYNTAXES, status};
 use crate::config::RetrieveMethod;
 use crate::error::{Error, Result};
-use crate::store::{Ingest, Retrieval, Store};
+use crate::store::{Ingest, Retrieval, RetrievalState, Store};
 
 /// What to retrieve and how.
 #[derive(Debug, Clone)]
@@ -218,7 +218,7 @@ pub fn retrieve(
     store.set_retrieval(&Retrieval {
         study_uid: req.study_uid.clone(),
         node: peer.node.name.clone(),
-        state: "in-progress".into(),
+        state: RetrievalState::InProgress,
         expected,
         cached: already_cached,
         note: None,
@@ -305,7 +305,11 @@ pub fn retrieve(
     store.set_retrieval(&Retrieval {
         study_uid: req.study_uid.clone(),
         node: peer.node.name.clone(),
-        state: if complete { "complete" } else { "incomplete" }.into(),
+        state: if complete {
+            RetrievalState::Complete
+        } else {
+            RetrievalState::Incomplete
+        },
         expected,
         cached: expected.saturating_sub(missing),
         note: (!problems.is_empty()).then(|| problems.join("; ")),

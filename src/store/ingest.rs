@@ -24,7 +24,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
@@ -138,9 +138,12 @@ impl Ingest {
             let stats = Arc::clone(&stats);
             let errors = Arc::clone(&errors);
             std::thread::Builder::new()
-                .name("lightbox-ingest".into())
+                .name("ingest-writer".into())
                 .spawn(move || writer_loop(store, rx, &stats, &errors))
-                .map_err(|e| Error::Usage(format!("cannot start the cache writer: {e}")))?
+                .map_err(|e| Error::Write {
+                    path: dir.clone(),
+                    reason: format!("cannot start the cache writer: {e}"),
+                })?
         };
         Ok(Ingest {
             root: root.to_path_buf(),
@@ -192,9 +195,9 @@ impl Ingest {
     fn send(&self, msg: Msg) -> Result<()> {
         self.tx
             .as_ref()
-            .ok_or_else(|| Error::Usage("the cache writer has stopped".into()))?
+            .ok_or_else(|| writer_stopped(&self.dir))?
             .send(msg)
-            .map_err(|_| Error::Usage("the cache writer has stopped".into()))
+            .map_err(|_| writer_stopped(&self.dir))
     }
 
     /// Wait until everything handed over so far is durable and indexed. Reports the
@@ -208,16 +211,30 @@ impl Ingest {
                 path: self.dir.clone(),
                 reason: e,
             }),
-            Err(_) => Err(Error::Usage("the cache writer has stopped".into())),
+            Err(_) => Err(writer_stopped(&self.dir)),
         }
+    }
+}
+
+/// The writer thread is gone (it panicked, or the ingest is shutting down): what is
+/// staged under `dir` stays there for the next open of the cache.
+fn writer_stopped(dir: &Path) -> Error {
+    Error::Write {
+        path: dir.to_path_buf(),
+        reason: "the cache writer has stopped; received objects stay staged".into(),
     }
 }
 
 impl Drop for Ingest {
     fn drop(&mut self) {
         drop(self.tx.take());
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
+        if let Some(w) = self.writer.take()
+            && w.join().is_err()
+        {
+            tracing::error!(
+                "{}: the cache writer panicked; objects it had not adopted stay staged",
+                self.dir.display()
+            );
         }
         // Empty (everything adopted): remove the staging folder. Otherwise it stays,
         // and the next open of the cache adopts what is left.
@@ -310,7 +327,7 @@ impl Receiving<'_> {
                         ..receipt
                     }),
                     Ok(Err(reason)) => Err(Error::Write { path, reason }),
-                    Err(_) => Err(Error::Usage("the cache writer has stopped".into())),
+                    Err(_) => Err(writer_stopped(&path)),
                 }
             }
         }
@@ -365,9 +382,10 @@ fn writer_loop(
                             "cannot adopt {} into the cache: {e}",
                             s.header.path.display()
                         );
-                        if let Ok(mut v) = errors.lock() {
-                            v.push(format!("{}: {e}", s.header.sop_instance_uid));
-                        }
+                        errors
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push(format!("{}: {e}", s.header.sop_instance_uid));
                         stats.failed.fetch_add(1, Ordering::Relaxed)
                     }
                 };
@@ -377,10 +395,9 @@ fn writer_loop(
             }
         }
         if let Some(f) = flush {
-            let errs = errors
-                .lock()
-                .map(|mut v| std::mem::take(&mut *v))
-                .unwrap_or_default();
+            // Taken even from a poisoned lock: a flush must not report success
+            // over failures it could not read.
+            let errs = std::mem::take(&mut *errors.lock().unwrap_or_else(PoisonError::into_inner));
             let _ = f.send(if errs.is_empty() {
                 Ok(())
             } else {

@@ -78,7 +78,14 @@ impl App {
             .iter()
             .map(|h| h.sop_instance_uid.clone())
             .collect();
-        for m in store.measurements_of(&sops).unwrap_or_default() {
+        let rows = match store.measurements_of(&sops) {
+            Ok(r) => r,
+            Err(e) => {
+                self.session.notice = Some(format!("measurements not loaded: {e}"));
+                Vec::new()
+            }
+        };
+        for m in rows {
             let Some(&(set, index)) = at.get(&(m.sop_uid.clone(), m.frame)) else {
                 continue;
             };

@@ -85,10 +85,22 @@ impl App {
             }
         };
         let mut files = Vec::new();
+        // A study opened partly must say so: index errors are collected and shown.
+        let mut problems = Vec::new();
         for uid in &study_uids {
-            let _ = store.touch(uid);
-            for se in store.series_of(uid).unwrap_or_default() {
-                for i in store.instances_of(&se.series_uid).unwrap_or_default() {
+            if let Err(e) = store.touch(uid) {
+                tracing::warn!("cache: {e}");
+            }
+            let series = store.series_of(uid).unwrap_or_else(|e| {
+                problems.push(e.to_string());
+                Vec::new()
+            });
+            for se in series {
+                let instances = store.instances_of(&se.series_uid).unwrap_or_else(|e| {
+                    problems.push(e.to_string());
+                    Vec::new()
+                });
+                for i in instances {
                     files.push(if i.linked {
                         PathBuf::from(&i.path)
                     } else {
@@ -97,6 +109,16 @@ impl App {
                 }
             }
         }
+        self.session.notice = problems.first().map(|p| {
+            format!(
+                "opened in part: {p}{}",
+                if problems.len() > 1 {
+                    format!(" (and {} more)", problems.len() - 1)
+                } else {
+                    String::new()
+                }
+            )
+        });
         self.session.sets.clear();
         self.residency.slots.clear();
         self.residency.thumbs.clear();
@@ -345,11 +367,6 @@ pub(super) fn study_facts(s: &StudyRow) -> crate::hanging::StudyFacts {
         study_uid: s.study_uid.clone(),
         patient_id: s.patient_id.clone(),
         date: s.date.clone().unwrap_or_default(),
-        modalities: s
-            .modalities
-            .split(['/', '\\', ',', ' '])
-            .filter(|m| !m.is_empty())
-            .map(str::to_string)
-            .collect(),
+        modalities: s.modalities.clone(),
     }
 }

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 pub mod pacs;
 
@@ -129,6 +129,72 @@ pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
 
+/// Run a command (a tool, or the `lightbox` binary) to completion and return its
+/// output; unless it succeeded, panic naming the command line, its exit status and
+/// what it wrote (see [`check_ok`]).
+#[track_caller]
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let line = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {line}: {e}"));
+    check_ok(&line, out)
+}
+
+/// The output of `what` (a command line, or a name) when it succeeded; else a panic
+/// with its exit status, its stderr and the end of its stdout. For outputs collected
+/// elsewhere (a thread, a spawned child); [`run_ok`] runs and checks in one.
+#[track_caller]
+pub fn check_ok(what: &str, out: Output) -> Output {
+    if !out.status.success() {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let tail: String = {
+            let chars: Vec<char> = stdout.chars().collect();
+            chars[chars.len().saturating_sub(4000)..].iter().collect()
+        };
+        panic!(
+            "{what} failed ({}):\n--- stderr\n{}\n--- stdout (end)\n{tail}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        );
+    }
+    out
+}
+
+/// The small two-study fixture the cache, DICOMDIR and SCP tests share: the
+/// synthetic CT phantom under `dir/ct` and the MR under `dir/mr` (each its own
+/// patient and study), `ct_slices` and `mr_slices` images of `size`² pixels.
+pub fn ct_mr_study(dir: &Path, ct_slices: usize, mr_slices: usize, size: usize) {
+    use lightbox::synth;
+    synth::write_ct(
+        &dir.join("ct"),
+        &synth::CtSpec {
+            slices: ct_slices,
+            size,
+            ..Default::default()
+        },
+    )
+    .expect("ct");
+    synth::write_mr(
+        &dir.join("mr"),
+        &synth::MrSpec {
+            slices: mr_slices,
+            size,
+            ..Default::default()
+        },
+    )
+    .expect("mr");
+}
+
+/// Images in [`small_ct_mr_study`]: 8 CT and 3 MR slices.
+pub const SMALL_CT_SLICES: usize = 8;
+pub const SMALL_MR_SLICES: usize = 3;
+
+/// [`ct_mr_study`] at its smallest useful size: 8 CT and 3 MR slices of 32² pixels.
+pub fn small_ct_mr_study(dir: &Path) {
+    ct_mr_study(dir, SMALL_CT_SLICES, SMALL_MR_SLICES, 32);
+}
+
 /// Stored values of one frame as decoded by pydicom.
 #[derive(Debug, Clone)]
 pub struct OracleFrame {
@@ -149,16 +215,15 @@ pub fn pydicom_oracle(files: &[PathBuf]) -> std::collections::HashMap<PathBuf, O
     let py = python();
     let out = tempfile::tempdir().expect("tempdir");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/pixels.py");
-    let output = Command::new(py)
-        .arg(&script)
-        .arg(out.path())
-        .args(files)
-        .output()
-        .expect("run pydicom oracle");
-    assert!(
-        output.status.success(),
-        "pydicom oracle failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    // Checked by name: the command line lists every file.
+    let output = check_ok(
+        "pydicom oracle (tests/oracle/pixels.py)",
+        Command::new(py)
+            .arg(&script)
+            .arg(out.path())
+            .args(files)
+            .output()
+            .expect("run pydicom oracle"),
     );
     let mut map = std::collections::HashMap::new();
     for line in String::from_utf8_lossy(&output.stdout).lines() {

@@ -90,32 +90,19 @@ impl Orthanc {
                     &format!("@{}", f.display()),
                 ]);
             }
-            let out = cmd.output().expect("curl");
-            assert!(
-                out.status.success(),
-                "upload to Orthanc: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            super::run_ok(&mut cmd);
         }
     }
 
     /// GET a REST resource.
     pub fn get(&self, path: &str) -> Vec<u8> {
         let exe = require_tool("curl", "curl");
-        let out = Command::new(exe)
-            .args([
-                "-sS",
-                "--fail",
-                &format!("http://127.0.0.1:{}{path}", self.http),
-            ])
-            .output()
-            .expect("curl");
-        assert!(
-            out.status.success(),
-            "GET {path}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
+        super::run_ok(Command::new(exe).args([
+            "-sS",
+            "--fail",
+            &format!("http://127.0.0.1:{}{path}", self.http),
+        ]))
+        .stdout
     }
 
     pub fn get_json(&self, path: &str) -> serde_json::Value {
@@ -150,16 +137,7 @@ impl Dcmqrscp {
             .collect();
         let idx = require_tool("dcmqridx", "dcmtk");
         for chunk in copies.chunks(500) {
-            let out = Command::new(&idx)
-                .arg(&db)
-                .args(chunk)
-                .output()
-                .expect("dcmqridx");
-            assert!(
-                out.status.success(),
-                "dcmqridx: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            super::run_ok(Command::new(&idx).arg(&db).args(chunk));
         }
         let port = free_port();
         let host_lines: String = hosts

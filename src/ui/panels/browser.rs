@@ -95,10 +95,10 @@ impl App {
                     s.patient_name.replace('^', " "),
                     s.patient_id,
                     s.date.clone().unwrap_or_default(),
-                    s.modalities,
+                    s.modalities_label(),
                     s.description.clone().unwrap_or_default(),
-                    match s.retrieval.as_deref() {
-                        Some("incomplete") => "  (incomplete)",
+                    match s.retrieval {
+                        Some(crate::store::RetrievalState::Incomplete) => "  (incomplete)",
                         _ => "",
                     }
                 );
