@@ -24,24 +24,27 @@ static CURRENT: std::sync::Mutex<Option<(usize, std::time::Instant)>> = std::syn
 const PER_MUTANT_SECS: u64 = 60;
 
 fn start_watchdog(keep: std::path::PathBuf) {
-    std::thread::spawn(move || {
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(1));
-            let cur = *CURRENT.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((n, t)) = cur
-                && t.elapsed().as_secs() > PER_MUTANT_SECS
-            {
-                // Straight to stderr: the harness's capture would swallow eprintln!.
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "mutant {n} has not finished after {PER_MUTANT_SECS} s: kept as {}",
-                    keep.join(format!("mutant{n}.dcm")).display()
-                );
-                std::process::exit(101);
+    let spawned = std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                let cur = *CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some((n, t)) = cur
+                    && t.elapsed().as_secs() > PER_MUTANT_SECS
+                {
+                    // Straight to stderr: the harness's capture would swallow eprintln!.
+                    use std::io::Write;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "mutant {n} has not finished after {PER_MUTANT_SECS} s: kept as {}",
+                        keep.join(format!("mutant{n}.dcm")).display()
+                    );
+                    std::process::exit(101);
+                }
             }
-        }
-    });
+        });
+    spawned.expect("start the watchdog thread");
 }
 
 fn exercise(bytes: &[u8], tmp: &std::path::Path, n: usize) {
