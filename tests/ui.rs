@@ -1,7 +1,8 @@
 //! The viewer driven like a user would, through `egui_kittest` (AccessKit labels,
 //! real pointer and key events) with the wgpu renderer on lavapipe: open the demo
 //! study and its prior, scroll, window, measure a known distance on the phantom,
-//! change the layout, search the study list.
+//! export, change the layout, search the study list, and check after slice jumps
+//! that the pixels on screen are the CPU rendering of the slice annotated.
 
 mod common;
 
@@ -71,11 +72,93 @@ fn drag(h: &mut Harness<'static, App>, a: egui::Pos2, b: egui::Pos2) {
     h.run_steps(2);
 }
 
+/// The values of the distance measurements listed (in mm, Pixel Spacing).
+fn distances(h: &Harness<'static, App>) -> Vec<(f64, String)> {
+    h.query_all_by_label_contains("mm (Pixel Spacing)")
+        .filter_map(|n| n.accesskit_node().label())
+        .filter_map(|l| Some((l.split_whitespace().next()?.parse().ok()?, l)))
+        .collect()
+}
+
+/// The values of the angles listed whose label starts with `prefix`, in degrees.
+fn degrees(h: &Harness<'static, App>, prefix: &str) -> Vec<f64> {
+    h.query_all_by_label_contains("°")
+        .filter_map(|n| n.accesskit_node().label())
+        .filter_map(|l| {
+            l.strip_prefix(prefix)?
+                .split('°')
+                .next()
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .collect()
+}
+
+/// Patient (x, y) in mm on viewport 0's slice → its image point (column, row),
+/// pixel centres at +0.5; and the pixel spacing (row, column).
+fn patient_to_image(
+    h: &Harness<'static, App>,
+) -> (impl Fn(f64, f64) -> [f64; 2] + use<>, [f64; 2]) {
+    let header = h.state().header_of(0).expect("image");
+    let f = header.frame(0).expect("frame");
+    let (p, s) = (
+        f.image_position.expect("pos"),
+        f.pixel_spacing.expect("spacing"),
+    );
+    (
+        move |x: f64, y: f64| [(x - p[0]) / s[1] + 0.5, (y - p[1]) / s[0] + 0.5],
+        s,
+    )
+}
+
+/// Choose `item` in the toolbar's export menu.
+fn export_menu(h: &mut Harness<'static, App>, item: &str) {
+    h.get_by_label("export").click();
+    h.run_steps(2);
+    h.get_by_label(item).click();
+    h.run_steps(2);
+}
+
+/// The file or folder in `dir` whose name starts with `name`.
+fn exported(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .expect("export folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(name))
+        })
+        .unwrap_or_else(|| panic!("no {name}* in {}", dir.display()))
+}
+
+/// The CPU reference rendering of what viewport `i` shows, with its display options.
+fn reference_of(h: &Harness<'static, App>, i: usize) -> lightbox::imaging::render::Rendered {
+    let hd = h.state().header_of(i).expect("image");
+    let v = h.state().viewport(i).expect("vp");
+    let img = lightbox::dicom::Image::open(&hd.path).expect("open");
+    lightbox::imaging::render::render(hd, 0, &img.frame(0).expect("frame"), &v.options())
+        .expect("render")
+}
+
+/// What viewport `i` tells screen readers: its corner texts, one line each.
+fn viewport_label(h: &Harness<'static, App>, i: usize) -> String {
+    let rect = h.state().viewport(i).expect("vp").rect.expect("drawn");
+    let labels: Vec<String> = h
+        .query_all_by_role(egui::accesskit::Role::Image)
+        .filter(|n| n.rect().center().distance(rect.center()) < 2.0)
+        .filter_map(|n| n.accesskit_node().label())
+        .collect();
+    assert_eq!(
+        labels.len(),
+        1,
+        "one image node on viewport {i}: {labels:?}"
+    );
+    labels[0].clone()
+}
+
 #[test]
-fn scroll_window_measure_layout_and_search() {
-    let (tmp, mut h) = demo_app(128, 24);
-    let export_dir = tmp.path().join("exports");
-    let cache_dir = tmp.path().join("cache");
+fn the_demo_hangs_with_its_prior_and_scrolling_and_presets_follow() {
+    let (_tmp, mut h) = demo_app(128, 24);
     // The CT and its prior hang side by side, each at its middle slice.
     assert_eq!(h.state().layout(), (1, 2));
     let (v0, v1) = (
@@ -121,41 +204,26 @@ fn scroll_window_measure_layout_and_search() {
     // The prior (same modality) is read at the same window.
     let w1 = h.state().viewport(1).expect("vp").window.clone();
     assert_eq!(w1.map(|w| (w.center, w.width)), Some((400.0, 1800.0)));
+}
 
+#[test]
+fn a_distance_is_measured_edited_and_deleted() {
+    let (tmp, mut h) = demo_app(128, 24);
+    let cache_dir = tmp.path().join("cache");
     // Measure the phantom's body, 320 mm wide at y = 0, edge to edge.
     let header = h.state().header_of(0).expect("image").clone();
-    let f = header.frame(0).expect("frame").clone();
-    let (p, s) = (
-        f.image_position.expect("pos"),
-        f.pixel_spacing.expect("spacing"),
-    );
-    let at = |x: f64, y: f64| [(x - p[0]) / s[1] + 0.5, (y - p[1]) / s[0] + 0.5];
+    let (at, s) = patient_to_image(&h);
     let (a, b) = (
         h.state().screen_of(0, at(-160.0, 0.0)).expect("a"),
         h.state().screen_of(0, at(160.0, 0.0)).expect("b"),
     );
     h.key_press(egui::Key::L);
     h.step();
-    h.hover_at(a);
-    h.step();
-    h.drag_at(a);
-    h.step();
-    for k in 1..=8 {
-        h.hover_at(a + (b - a) * (k as f32 / 8.0));
-        h.step();
-    }
-    h.drop_at(b);
-    h.run_steps(2);
-    let label = h
-        .query_all_by_label_contains("mm (Pixel Spacing)")
-        .filter_map(|n| n.accesskit_node().label())
+    drag(&mut h, a, b);
+    let (mm, label) = distances(&h)
+        .into_iter()
         .next()
         .expect("the measurement is listed");
-    let mm: f64 = label
-        .split_whitespace()
-        .next()
-        .and_then(|v| v.parse().ok())
-        .expect("a value");
     // Half a pixel of error at most (the pointer lands on screen points).
     assert!((mm - 320.0).abs() < 0.5 * s[1], "{label}");
 
@@ -163,16 +231,10 @@ fn scroll_window_measure_layout_and_search() {
     // cache keeps the moved point (in patient coordinates).
     let c = h.state().screen_of(0, at(140.0, 0.0)).expect("c");
     drag(&mut h, b, c);
-    let label = h
-        .query_all_by_label_contains("mm (Pixel Spacing)")
-        .filter_map(|n| n.accesskit_node().label())
+    let (mm, label) = distances(&h)
+        .into_iter()
         .next()
         .expect("the measurement is listed");
-    let mm: f64 = label
-        .split_whitespace()
-        .next()
-        .and_then(|v| v.parse().ok())
-        .expect("a value");
     assert!((mm - 300.0).abs() < 0.5 * s[1], "{label}");
     let stored = Store::open(&cache_dir)
         .expect("cache")
@@ -196,10 +258,18 @@ fn scroll_window_measure_layout_and_search() {
             .expect("measurements")
             .is_empty()
     );
+}
 
+#[test]
+fn measurements_through_a_turned_image_keep_their_values() {
+    let (_tmp, mut h) = demo_app(128, 24);
+    let (at, s) = patient_to_image(&h);
     // Rotate a quarter turn and flip horizontally: the patient's left, which was on
-    // the screen's right, now points down; measuring the same body again through the
-    // turned image gives the same length.
+    // the screen's right, now points down; measuring the body (320 mm wide at
+    // y = 0) through the turned image gives its length.
+    let centre = h.state().screen_of(0, [64.0, 64.0]).expect("drawn");
+    h.hover_at(centre);
+    h.step();
     h.key_press(egui::Key::O);
     h.step();
     h.key_press(egui::Key::H);
@@ -209,21 +279,10 @@ fn scroll_window_measure_layout_and_search() {
         h.state().screen_of(0, at(160.0, 0.0)).expect("b"),
     );
     assert!(b.y - a.y > 100.0 && (b.x - a.x).abs() < 1.0, "{a:?} {b:?}");
-    h.hover_at(a);
+    h.key_press(egui::Key::L);
     h.step();
-    h.drag_at(a);
-    h.step();
-    for k in 1..=8 {
-        h.hover_at(a + (b - a) * (k as f32 / 8.0));
-        h.step();
-    }
-    h.drop_at(b);
-    h.run_steps(2);
-    let values: Vec<f64> = h
-        .query_all_by_label_contains("mm (Pixel Spacing)")
-        .filter_map(|n| n.accesskit_node().label())
-        .filter_map(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()))
-        .collect();
+    drag(&mut h, a, b);
+    let values: Vec<f64> = distances(&h).into_iter().map(|(v, _)| v).collect();
     assert_eq!(values.len(), 1, "{values:?}");
     assert!(
         values.iter().all(|v| (v - 320.0).abs() < 0.5 * s[1]),
@@ -244,17 +303,6 @@ fn scroll_window_measure_layout_and_search() {
     h.step();
     h.drop_at(other);
     h.run_steps(2);
-    let degrees = |h: &Harness<'static, App>, prefix: &str| -> Vec<f64> {
-        h.query_all_by_label_contains("°")
-            .filter_map(|n| n.accesskit_node().label())
-            .filter_map(|l| {
-                l.strip_prefix(prefix)?
-                    .split('°')
-                    .next()
-                    .and_then(|v| v.trim().parse().ok())
-            })
-            .collect()
-    };
     let a = degrees(&h, "");
     assert!(a.len() == 1 && (a[0] - 90.0).abs() < 1.0, "{a:?}");
 
@@ -272,30 +320,35 @@ fn scroll_window_measure_layout_and_search() {
     }
     let c = degrees(&h, "Cobb ");
     assert!(c.len() == 1 && (c[0] - 35.0).abs() < 1.0, "{c:?}");
-    h.key_press(egui::Key::Escape);
-    h.step();
+}
 
+#[test]
+fn the_image_export_is_the_turned_image_at_its_window() {
+    let (tmp, mut h) = demo_app(128, 24);
+    let export_dir = tmp.path().join("exports");
+    // The bone window, a quarter turn clockwise and a horizontal flip.
+    h.get_by_label("bone").click();
+    h.run_steps(2);
+    let centre = h.state().screen_of(0, [64.0, 64.0]).expect("drawn");
+    h.hover_at(centre);
+    h.step();
+    h.key_press(egui::Key::O);
+    h.step();
+    h.key_press(egui::Key::H);
+    h.run_steps(2);
+    let v0 = h.state().viewport(0).expect("vp").clone();
+    assert_eq!(
+        (v0.rotation, v0.flip_h, v0.window.as_ref().map(|w| w.width)),
+        (1, true, Some(1800.0))
+    );
     // Export the image as shown (turned and flipped, bone window), without
     // annotations: the spine (posterior, down in the file) is on the right after a
     // quarter turn clockwise and a horizontal flip, and the grey levels are the
     // CPU reference's for that window.
-    h.get_by_label("export").click();
-    h.run_steps(2);
-    h.get_by_label("image as PNG").click();
-    h.run_steps(2);
-    let exports = export_dir.clone();
-    let png = |name: &str| -> std::path::PathBuf {
-        std::fs::read_dir(&exports)
-            .expect("export folder")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(name))
-            })
-            .unwrap_or_else(|| panic!("no {name}* in {}", exports.display()))
-    };
-    let shown = image::open(png("CT-")).expect("png").to_luma8();
+    export_menu(&mut h, "image as PNG");
+    let shown = image::open(exported(&export_dir, "CT-"))
+        .expect("png")
+        .to_luma8();
     let (w, hgt) = shown.dimensions();
     let bright: Vec<(u32, u32)> = shown
         .enumerate_pixels()
@@ -308,14 +361,8 @@ fn scroll_window_measure_layout_and_search() {
         cx > 0.6 * w as f64 && (cy / hgt as f64 - 0.5).abs() < 0.1,
         "spine at {cx}, {cy}"
     );
-    let v0 = h.state().viewport(0).expect("vp").clone();
     let reference = {
-        let hd = h.state().header_of(0).expect("image").clone();
-        let img = lightbox::dicom::Image::open(&hd.path).expect("open");
-        let r =
-            lightbox::imaging::render::render(&hd, 0, &img.frame(0).expect("frame"), &v0.options())
-                .expect("render");
-        let mut v: Vec<u8> = r.data.iter().map(|&x| x as u8).collect();
+        let mut v: Vec<u8> = reference_of(&h, 0).data.iter().map(|&x| x as u8).collect();
         v.sort_unstable();
         v
     };
@@ -325,12 +372,26 @@ fn scroll_window_measure_layout_and_search() {
         got, reference,
         "the exported grey levels are the reference rendering's"
     );
-    // The view with its annotations: the viewport's size, text in the corner.
-    h.get_by_label("export").click();
+}
+
+#[test]
+fn the_view_export_is_the_viewport_with_its_annotations() {
+    let (tmp, mut h) = demo_app(128, 24);
+    let export_dir = tmp.path().join("exports");
+    // The patient's name is written in the corner, as the annotation layout writes
+    // it (the `^` between name components shown as a space): screen readers get
+    // the corner texts.
+    let label = viewport_label(&h, 0);
+    assert!(
+        label.lines().any(|l| l == "PHANTOM CHEST"),
+        "the patient's name is written: {label:?}"
+    );
+    export_menu(&mut h, "view as PNG, with annotations");
     h.run_steps(2);
-    h.get_by_label("view as PNG, with annotations").click();
-    h.run_steps(4);
-    let view = image::open(png("view")).expect("png").to_rgb8();
+    let view = image::open(exported(&export_dir, "view"))
+        .expect("png")
+        .to_rgb8();
+    let v0 = h.state().viewport(0).expect("vp").clone();
     let rect = v0.rect.expect("drawn");
     // The viewport's rectangle, to the pixel (its edges fall on half points).
     assert!(
@@ -340,19 +401,51 @@ fn scroll_window_measure_layout_and_search() {
         view.width(),
         view.height()
     );
-    let text_pixels = (4..150)
+    // Text in the top-left corner, counted only where the image is black there
+    // (or not drawn): bright pixels where the image is bright are not text.
+    let reference = reference_of(&h, 0);
+    let (cols, rows) = (reference.width as i64, reference.height as i64);
+    let grey = |c: i64, r: i64| -> u16 {
+        if (0..cols).contains(&c) && (0..rows).contains(&r) {
+            reference.data[(r * cols + c) as usize]
+        } else {
+            0
+        }
+    };
+    let map = v0.mapping.expect("drawn");
+    let ppp = h.ctx.pixels_per_point();
+    let dark_under = |x: u32, y: u32| {
+        let p = rect.min + egui::vec2(x as f32 + 0.5, y as f32 + 0.5) / ppp;
+        let [c, r] = map.image(p);
+        let (c, r) = (c.floor() as i64, r.floor() as i64);
+        // The neighbours too: an edge may fall a pixel either way.
+        (-1..=1).all(|dc| (-1..=1).all(|dr| grey(c + dc, r + dr) < 40))
+    };
+    let corner: Vec<(u32, u32)> = (4..150)
         .flat_map(|x| (4..40).map(move |y| (x, y)))
-        .filter(|&(x, y)| view.get_pixel(x, y).0.iter().all(|&c| c > 150))
+        .filter(|&(x, y)| dark_under(x, y))
+        .collect();
+    assert!(
+        corner.len() > 2000,
+        "the image is black (or absent) under most of the corner: {} pixels",
+        corner.len()
+    );
+    let text_pixels = corner
+        .iter()
+        .filter(|&&(x, y)| view.get_pixel(x, y).0.iter().all(|&c| c > 150))
         .count();
     assert!(
         text_pixels > 30,
-        "the patient's name is written in the corner"
+        "the patient's name is written in the corner: {text_pixels} text pixels"
     );
+}
+
+#[test]
+fn the_series_export_is_de_identified() {
+    let (tmp, mut h) = demo_app(128, 24);
+    let export_dir = tmp.path().join("exports");
     // The series, de-identified, into a new folder.
-    h.get_by_label("export").click();
-    h.run_steps(2);
-    h.get_by_label("series, de-identified…").click();
-    h.run_steps(2);
+    export_menu(&mut h, "series, de-identified…");
     h.get_by_label("export series").click();
     h.run_steps(2);
     step_until(&mut h, "the de-identified export", |a| {
@@ -364,13 +457,16 @@ fn scroll_window_measure_layout_and_search() {
         .map(str::to_string)
         .expect("a message");
     assert!(msg.starts_with("saved 24 de-identified file(s)"), "{msg}");
-    let folder = png("deidentified");
+    let folder = exported(&export_dir, "deidentified");
     let files = lightbox::scan::list_files(&folder).expect("list");
     assert_eq!(files.len(), 24);
     let hd = lightbox::dicom::read_header(&files[0]).expect("header");
     assert_eq!(hd.patient_name.as_deref(), Some("ANONYMOUS"));
+}
 
-    // The tag browser shows the active image's header, filtered.
+#[test]
+fn the_tag_browser_shows_the_active_header_filtered() {
+    let (_tmp, mut h) = demo_app(128, 24);
     h.key_press(egui::Key::T);
     h.run_steps(2);
     let text = egui::accesskit::Role::TextInput;
@@ -394,10 +490,20 @@ fn scroll_window_measure_layout_and_search() {
     h.key_press(egui::Key::Escape);
     h.get_by_label("tags (T)").click();
     h.run_steps(2);
+}
 
+#[test]
+fn a_dropped_thumbnail_replaces_the_prior_and_the_scout_shows_the_slice() {
+    let (_tmp, mut h) = demo_app(128, 24);
     // Drag today's series from the thumbnail strip onto the right viewport: it
     // replaces the prior there.
-    let today = d0.clone().expect("date");
+    let today = h
+        .state()
+        .header_of(0)
+        .expect("image")
+        .study_date
+        .clone()
+        .expect("date");
     let card = h
         .query_all_by_label_contains(&format!("\n{today}\n"))
         .find(|n| {
@@ -408,7 +514,6 @@ fn scroll_window_measure_layout_and_search() {
         .expect("a thumbnail card for today's series")
         .rect()
         .center();
-    let card = egui::pos2(card.x as f32, card.y as f32);
     let target = h.state().screen_of(1, [64.0, 64.0]).expect("drawn");
     drag(&mut h, card, target);
     assert_eq!(
@@ -460,7 +565,24 @@ fn scroll_window_measure_layout_and_search() {
         (a[1] - row).abs() < 1e-6 && (b[1] - row).abs() < 1e-6,
         "{a:?} {b:?} row {row}"
     );
+}
 
+#[test]
+fn searching_the_study_list_leaves_the_matching_study() {
+    let (_tmp, mut h) = demo_app(128, 24);
+    // The study list's entries (the viewports, which also name the patient in
+    // their corner texts, are not entries).
+    let listed = |h: &Harness<'static, App>| -> Vec<String> {
+        h.query_all_by_label_contains("PHANTOM")
+            .filter(|n| n.accesskit_node().role() != egui::accesskit::Role::Image)
+            .filter_map(|n| n.accesskit_node().label())
+            .collect()
+    };
+    let before = listed(&h);
+    assert!(
+        before.iter().any(|l| l.contains("CHEST")) && before.iter().any(|l| l.contains("HEAD")),
+        "{before:?}"
+    );
     // Search the study list: only the head MR is left.
     let search = || egui::accesskit::Role::TextInput;
     h.get_by_role_and_label(search(), "Search").focus();
@@ -468,14 +590,104 @@ fn scroll_window_measure_layout_and_search() {
     h.get_by_role_and_label(search(), "Search")
         .type_text("HEAD");
     h.run_steps(2);
-    let studies: Vec<String> = h
-        .query_all_by_label_contains("PHANTOM")
-        .filter_map(|n| n.accesskit_node().label())
-        .collect();
+    let studies = listed(&h);
     assert!(
         !studies.is_empty() && studies.iter().all(|l| l.contains("HEAD")),
         "{studies:?}"
     );
+}
+
+#[test]
+fn after_each_jump_the_viewport_shows_the_slice_it_names() {
+    // A tall stack, so that the textures kept around the shown slice are dropped
+    // and new ones uploaded on every jump (a freed texture's address may be reused:
+    // the image must still be the new slice's).
+    let (_tmp, mut h) = demo_app(64, 400);
+    assert_eq!(h.state().viewport(0).expect("vp").index, 200);
+    // Nearest interpolation: a screen pixel shows exactly one image pixel's grey.
+    h.remove_cursor();
+    h.key_press(egui::Key::B);
+    h.run_steps(2);
+    assert!(!h.state().viewport(0).expect("vp").bilinear);
+    let ppp = h.ctx.pixels_per_point();
+    // Sample points: every fourth pixel of the image, away from its edges.
+    let grid: Vec<(usize, usize)> = (8..=56)
+        .step_by(4)
+        .flat_map(|r| (8..=56).step_by(4).map(move |c| (c, r)))
+        .collect();
+    let mut renders = std::collections::HashMap::new();
+    renders.insert(200, reference_of(&h, 0));
+    let mut previous = 200;
+    use egui::Key::{ArrowDown, ArrowUp, End, Home, PageDown, PageUp};
+    let steps = [
+        (End, 399),
+        (Home, 0),
+        (PageDown, 10),
+        (PageDown, 20),
+        (PageDown, 30),
+        (PageUp, 20),
+        (ArrowDown, 21),
+        (ArrowDown, 22),
+        (ArrowUp, 21),
+        (End, 399),
+        (PageUp, 389),
+        (Home, 0),
+    ];
+    for (key, expected) in steps {
+        h.key_press(key);
+        h.run_steps(3);
+        let index = h.state().viewport(0).expect("vp").index;
+        assert_eq!(index, expected, "after {key:?}");
+        // The annotation names the slice the state says is shown.
+        let label = viewport_label(&h, 0);
+        assert!(
+            label.contains(&format!("Im {}/400", index + 1)),
+            "after {key:?}: {label:?}"
+        );
+        let frame = h.render().expect("render");
+        let rect = h.state().viewport(0).expect("vp").rect.expect("drawn");
+        let cols = renders
+            .entry(index)
+            .or_insert_with(|| reference_of(&h, 0))
+            .width as usize;
+        let grey = |i: usize, c: usize, r: usize| renders[&i].data[r * cols + c] as i32;
+        // The slices jumped between differ at enough of the sampled points for a
+        // stale image to show.
+        let differ = grid
+            .iter()
+            .filter(|&&(c, r)| (grey(previous, c, r) - grey(index, c, r)).abs() > 4)
+            .count();
+        eprintln!(
+            "slices {previous} → {index}: {differ} of {} points differ",
+            grid.len()
+        );
+        assert!(
+            differ >= 10,
+            "slices {previous} and {index} differ at {differ} sampled points only"
+        );
+        let wrong: Vec<String> = grid
+            .iter()
+            .filter_map(|&(c, r)| {
+                let at = h
+                    .state()
+                    .screen_of(0, [c as f64 + 0.5, r as f64 + 0.5])
+                    .expect("drawn");
+                assert!(rect.contains(at), "{at:?} outside {rect:?}");
+                let px = frame.get_pixel((at.x * ppp) as u32, (at.y * ppp) as u32).0;
+                let want = grey(index, c, r);
+                let ok = px[..3].iter().all(|&g| (g as i32 - want).abs() <= 2);
+                (!ok).then(|| format!("({c},{r}): {:?} vs {want}", &px[..3]))
+            })
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "after {key:?} the viewport does not show slice {index} at {} of {} points: {:?}",
+            wrong.len(),
+            grid.len(),
+            &wrong[..wrong.len().min(8)]
+        );
+        previous = index;
+    }
 }
 
 /// Step the harness until `done` holds (bounded; the workers run on their own
