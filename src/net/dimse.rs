@@ -497,3 +497,58 @@ pub fn response(rq: &InMemDicomObject, field: u16, status: u16, class: &str) -> 
 pub fn has_data_set(cmd: &InMemDicomObject) -> bool {
     int(cmd, tags::COMMAND_DATA_SET_TYPE).unwrap_or(NO_DATA_SET) != NO_DATA_SET
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Silent;
+
+    impl std::io::Read for Silent {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::WouldBlock.into())
+        }
+    }
+
+    #[test]
+    fn pdu_read_failures_say_what_kind_they_are() {
+        let closed: &[u8] = &[];
+        assert!(matches!(
+            read_pdu(&mut &closed[..], 1024),
+            Err(NetFailure::Aborted(_))
+        ));
+        assert!(matches!(
+            read_pdu(&mut Silent, 1024),
+            Err(NetFailure::Timeout(_))
+        ));
+        // 256 bytes announced, 100 allowed.
+        let big: &[u8] = &[0x04, 0, 0, 0, 1, 0];
+        assert!(matches!(
+            read_pdu(&mut &big[..], 100),
+            Err(NetFailure::Operation(_))
+        ));
+        // A P-DATA-TF whose 4 bytes cannot hold a PDV item header.
+        let short: &[u8] = &[0x04, 0, 0, 0, 0, 4, 0, 0, 0, 0];
+        assert!(matches!(
+            read_pdu(&mut &short[..], 1024),
+            Err(NetFailure::Operation(_))
+        ));
+        let release: &[u8] = &[0x05, 0, 0, 0, 0, 4, 0, 0, 0, 0];
+        assert!(matches!(
+            read_pdu(&mut &release[..], 1024),
+            Ok(Pdu::ReleaseRQ)
+        ));
+    }
+
+    #[test]
+    fn codec_failures_are_local_or_the_peers() {
+        assert!(matches!(
+            encode_dataset(&InMemDicomObject::new_empty(), "1.2.3.4"),
+            Err(NetFailure::Local(_))
+        ));
+        assert!(matches!(
+            parse_command(&[0xFF; 7]),
+            Err(NetFailure::Operation(_))
+        ));
+    }
+}

@@ -129,6 +129,8 @@ fn establish_error(peer: &Peer, e: &dicom_ul::association::Error) -> Error {
     } else if text.contains("timed out")
         || text.contains("WouldBlock")
         || text.contains("would block")
+        // EAGAIN: how Linux reports a socket read timeout.
+        || text.contains("temporarily unavailable")
     {
         NetFailure::Timeout(format!(
             "no answer within {} s ({text})",
@@ -310,4 +312,76 @@ pub fn unexpected(peer: &Peer, assoc: &mut Association, what: &str, e: &Event) -
             dimse::describe(e)
         )),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> Peer {
+        let mut node = Node::ad_hoc("127.0.0.1", 104, "PACS");
+        node.dimse_timeout_s = 7;
+        Peer::new(node, "LIGHTBOX")
+    }
+
+    #[test]
+    fn a_timeout_in_context_says_how_long_was_waited() {
+        let p = peer();
+        let e = in_context(
+            &p,
+            failure(
+                p.label(),
+                NetFailure::Timeout("waiting for the peer".into()),
+            ),
+        );
+        match &e {
+            Error::Network {
+                peer,
+                kind: NetFailure::Timeout(m),
+            } => {
+                assert_eq!(peer, &p.label());
+                assert_eq!(m, "waiting for the peer (no answer within 7 s)");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            e.to_string(),
+            "PACS@127.0.0.1:104: timed out: waiting for the peer (no answer within 7 s)"
+        );
+    }
+
+    #[test]
+    fn other_errors_pass_through_in_context() {
+        let p = peer();
+        let e = in_context(
+            &p,
+            failure(p.label(), NetFailure::Aborted("the peer closed".into())),
+        );
+        assert_eq!(e.to_string(), "PACS@127.0.0.1:104: the peer closed");
+        assert!(matches!(
+            in_context(&p, Error::Usage("x".into())),
+            Error::Usage(_)
+        ));
+    }
+
+    #[test]
+    fn tls_is_refused_locally_before_connecting() {
+        let mut p = peer();
+        p.node.tls = true;
+        let e = associate(&p, &[], &[]).expect_err("tls");
+        assert!(
+            matches!(
+                &e,
+                Error::Network {
+                    kind: NetFailure::Local(_),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("PACS@127.0.0.1:104: DICOM over TLS")
+        );
+    }
 }
