@@ -49,10 +49,6 @@ pub enum Error {
     /// A user-supplied option that makes no sense for this image.
     #[error("{0}")]
     Usage(String),
-    /// A DICOM network operation failed (connection, association, DIMSE).
-    /// Being replaced by [`Error::Network`]; no new uses.
-    #[error("{0}")]
-    Net(String),
     /// A network operation with a peer failed: who, and what kind of failure.
     #[error("{peer}: {kind}")]
     Network { peer: String, kind: NetFailure },

@@ -33,6 +33,7 @@ pub mod cli;
 pub mod config;
 pub mod dicom;
 pub mod error;
+pub mod export;
 pub mod hanging;
 pub mod imaging;
 pub mod model;

@@ -729,11 +729,14 @@ fn faults_give_clear_errors_and_partial_retrieves_resume() {
     // A server that accepts the connection and never answers: a timeout, not a hang.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let silent_port = silent.local_addr().expect("addr").port();
-    let hold = std::thread::spawn(move || {
-        let c = silent.accept();
-        std::thread::sleep(std::time::Duration::from_secs(4));
-        drop(c);
-    });
+    let hold = std::thread::Builder::new()
+        .name("silent-peer".into())
+        .spawn(move || {
+            let c = silent.accept();
+            std::thread::sleep(std::time::Duration::from_secs(4));
+            drop(c);
+        })
+        .expect("start the silent peer");
     let mut p = peer("SILENT", silent_port);
     p.node.dimse_timeout_s = 1;
     p.node.connect_timeout_s = 1;

@@ -103,12 +103,17 @@ fn storescu_pushes_concurrently_and_every_instance_arrives_identical() {
     for (chunk, syntax) in pushes {
         let addr = addr.clone();
         let syntax = syntax.to_string();
-        jobs.push(std::thread::spawn(move || {
-            let mut args = vec![syntax, "-aec".to_string(), "LIGHTBOX".to_string()];
-            args.extend(addr);
-            args.extend(chunk.iter().map(|p| p.display().to_string()));
-            dcmtk("storescu", &args)
-        }));
+        jobs.push(
+            std::thread::Builder::new()
+                .name("storescu".into())
+                .spawn(move || {
+                    let mut args = vec![syntax, "-aec".to_string(), "LIGHTBOX".to_string()];
+                    args.extend(addr);
+                    args.extend(chunk.iter().map(|p| p.display().to_string()));
+                    dcmtk("storescu", &args)
+                })
+                .expect("start a storescu thread"),
+        );
     }
     for j in jobs {
         common::check_ok("storescu", j.join().expect("thread"));

@@ -1,4 +1,4 @@
-//! Network subcommands: `nodes`, `echo`, `find`, `retrieve`.
+//! Network subcommands: `echo`, `find`, `retrieve` (`nodes` is with `config`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::Args;
 use dicom_dictionary_std::tags;
 
+use super::to_json;
 use crate::config::{Config, Node, RetrieveMethod};
 use crate::error::{Error, Result};
 use crate::net::find::{self, Keys, Level, Match, Model, Query};
@@ -81,50 +82,6 @@ fn resolve(t: &Target, cfg: &Config) -> Result<Peer> {
     Ok(Peer::new(node, &aet))
 }
 
-pub fn cmd_nodes(json: bool) -> Result<ExitCode> {
-    let cfg = load_config()?;
-    if json {
-        out!(
-            "{}",
-            serde_json::to_string_pretty(&cfg.nodes).map_err(|e| Error::Usage(e.to_string()))?
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    if cfg.nodes.is_empty() {
-        out!(
-            "no nodes configured (add [[nodes]] to {})",
-            cfg.file
-                .clone()
-                .unwrap_or_else(crate::config::default_path)
-                .display()
-        );
-    }
-    for n in &cfg.nodes {
-        out!(
-            "{:<12} {}@{}:{}  retrieve {}{}  parallel {}  max PDU {}  timeouts {} s / {} s{}",
-            n.name,
-            n.ae_title,
-            n.host,
-            n.port,
-            match n.retrieve {
-                RetrieveMethod::Move => "C-MOVE",
-                RetrieveMethod::Get => "C-GET",
-            },
-            if n.get_fallback && n.retrieve == RetrieveMethod::Move {
-                " (C-GET fallback)"
-            } else {
-                ""
-            },
-            n.parallel,
-            n.max_pdu,
-            n.connect_timeout_s,
-            n.dimse_timeout_s,
-            if n.tls { "  TLS" } else { "" }
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 #[derive(Debug, Args)]
 pub struct EchoArgs {
     #[command(flatten)]
@@ -152,10 +109,7 @@ pub fn cmd_echo(a: EchoArgs) -> Result<ExitCode> {
     let peer = resolve(&a.target, &cfg)?;
     let r = scu::echo(&peer)?;
     if a.json {
-        out!(
-            "{}",
-            serde_json::to_string_pretty(&r).map_err(|e| Error::Usage(e.to_string()))?
-        );
+        out!("{}", to_json(&r)?);
     } else {
         out!(
             "{}: C-ECHO {} in {:.1} ms (association {:.1} ms), max PDU {}",
@@ -267,10 +221,7 @@ pub fn cmd_find(a: FindArgs) -> Result<ExitCode> {
     let outcome = find::find(&peer, &q, &cancel, &mut |_| {})?;
     if a.json {
         let v: Vec<serde_json::Value> = outcome.matches.iter().map(Match::to_json).collect();
-        out!(
-            "{}",
-            serde_json::to_string_pretty(&v).map_err(|e| Error::Usage(e.to_string()))?
-        );
+        out!("{}", to_json(&v)?);
     } else {
         print_table(q.level, &outcome.matches);
         let more = if outcome.cancelled {
@@ -440,10 +391,7 @@ pub fn cmd_retrieve(a: RetrieveArgs) -> Result<ExitCode> {
     drop(ingest);
     let r = r?;
     if a.json {
-        out!(
-            "{}",
-            serde_json::to_string_pretty(&r).map_err(|e| Error::Usage(e.to_string()))?
-        );
+        out!("{}", to_json(&r)?);
     } else {
         out!(
             "{} {}: {} of {} instance(s) in {} series now cached ({} received by {}, {} already cached) in {:.2} s{}",

@@ -13,8 +13,8 @@ use dicom_ul::Pdu;
 use dicom_ul::association::{Association, SyncAssociation};
 use dicom_ul::pdu::{AbortRQSource, PDataValue, PDataValueType};
 
-use super::{IMPLICIT_LE, net_err};
-use crate::error::Result;
+use super::{IMPLICIT_LE, failure};
+use crate::error::{NetFailure, Result};
 
 /// Command sets are a few hundred bytes; anything past this is hostile.
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
@@ -41,6 +41,9 @@ pub const HAS_DATA_SET: u16 = 0x0000;
 
 /// An association either side of which we are: the SCP's or the SCU's.
 pub trait Link {
+    /// Who is at the other end, for messages: a node's label, or the calling AE
+    /// title of an association we accepted.
+    fn peer(&self) -> &str;
     fn send_pdu(&mut self, pdu: &Pdu) -> Result<()>;
     fn receive_pdu(&mut self) -> Result<Pdu>;
     /// Largest PDU the peer accepts (0: unlimited).
@@ -65,6 +68,8 @@ pub trait Link {
 /// answer before it sends anything.
 pub struct Conn<A> {
     pub assoc: A,
+    /// Who is at the other end (see [`Link::peer`]).
+    peer: String,
     reader: std::io::BufReader<TcpStream>,
     /// Largest PDU accepted from the peer (what we advertised, with slack for
     /// peers that count the header in).
@@ -74,18 +79,23 @@ pub struct Conn<A> {
 impl<A> std::fmt::Debug for Conn<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Conn")
+            .field("peer", &self.peer)
             .field("max_in", &self.max_in)
             .finish()
     }
 }
 
 impl<A: SyncAssociation<TcpStream>> Conn<A> {
-    /// Wrap an established association (either side), with TCP_NODELAY.
-    pub fn new(mut assoc: A, max_pdu: u32) -> Result<Self> {
-        let stream = assoc.inner_stream().try_clone().map_err(net_err)?;
-        stream.set_nodelay(true).map_err(net_err)?;
+    /// Wrap an established association (either side) with `peer` at the other
+    /// end, with TCP_NODELAY.
+    pub fn new(mut assoc: A, max_pdu: u32, peer: impl Into<String>) -> Result<Self> {
+        let peer = peer.into();
+        let local = |e: std::io::Error| failure(peer.as_str(), NetFailure::Local(e.to_string()));
+        let stream = assoc.inner_stream().try_clone().map_err(local)?;
+        stream.set_nodelay(true).map_err(local)?;
         Ok(Conn {
             assoc,
+            peer,
             reader: std::io::BufReader::with_capacity(128 * 1024, stream),
             max_in: max_pdu as usize + 64,
         })
@@ -95,24 +105,26 @@ impl<A: SyncAssociation<TcpStream>> Conn<A> {
 /// Read one PDU (PS3.8 9.3): P-DATA-TF parsed into its PDVs, release and abort
 /// recognised, anything else returned as unknown. PDUs over `max` bytes and
 /// malformed PDV items are errors (the caller aborts).
-pub fn read_pdu(r: &mut impl std::io::Read, max: usize) -> Result<Pdu> {
+pub fn read_pdu(r: &mut impl std::io::Read, max: usize) -> std::result::Result<Pdu, NetFailure> {
     let mut h = [0u8; 6];
     r.read_exact(&mut h).map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => net_err("the peer closed the connection"),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-            net_err("timed out waiting for the peer")
+        std::io::ErrorKind::UnexpectedEof => {
+            NetFailure::Aborted("the peer closed the connection".into())
         }
-        _ => net_err(format!("reading from the peer: {e}")),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            NetFailure::Timeout("waiting for the peer".into())
+        }
+        _ => NetFailure::Aborted(format!("reading from the peer: {e}")),
     })?;
     let len = u32::from_be_bytes([h[2], h[3], h[4], h[5]]) as usize;
     if len > max {
-        return Err(net_err(format!(
+        return Err(NetFailure::Operation(format!(
             "PDU of {len} bytes exceeds the {max}-byte limit"
         )));
     }
     let read = |r: &mut dyn std::io::Read, buf: &mut [u8]| {
         r.read_exact(buf)
-            .map_err(|e| net_err(format!("PDU cut short: {e}")))
+            .map_err(|e| NetFailure::Aborted(format!("PDU cut short: {e}")))
     };
     match h[0] {
         0x04 => {
@@ -121,12 +133,14 @@ pub fn read_pdu(r: &mut impl std::io::Read, max: usize) -> Result<Pdu> {
             while remaining > 0 {
                 let mut ih = [0u8; 6];
                 if remaining < 6 {
-                    return Err(net_err("malformed P-DATA-TF: truncated PDV item"));
+                    return Err(NetFailure::Operation(
+                        "malformed P-DATA-TF: truncated PDV item".into(),
+                    ));
                 }
                 read(r, &mut ih)?;
                 let item = u32::from_be_bytes([ih[0], ih[1], ih[2], ih[3]]) as usize;
                 if item < 2 || item + 4 > remaining {
-                    return Err(net_err(format!(
+                    return Err(NetFailure::Operation(format!(
                         "malformed P-DATA-TF: PDV item of {item} bytes in {remaining}"
                     )));
                 }
@@ -168,11 +182,15 @@ impl<A> Link for Conn<A>
 where
     A: SyncAssociation<TcpStream> + Association,
 {
+    fn peer(&self) -> &str {
+        &self.peer
+    }
     fn send_pdu(&mut self, pdu: &Pdu) -> Result<()> {
-        SyncAssociation::send(&mut self.assoc, pdu).map_err(net_err)
+        SyncAssociation::send(&mut self.assoc, pdu)
+            .map_err(|e| failure(self.peer.as_str(), NetFailure::Aborted(e.to_string())))
     }
     fn receive_pdu(&mut self) -> Result<Pdu> {
-        read_pdu(&mut self.reader, self.max_in)
+        read_pdu(&mut self.reader, self.max_in).map_err(|k| failure(self.peer.as_str(), k))
     }
     fn peer_max_pdu(&self) -> u32 {
         self.assoc.peer_max_pdu_length()
@@ -230,13 +248,18 @@ impl Reader {
                     PDataValueType::Command => {
                         if self.command.len() + v.data.len() > MAX_COMMAND_BYTES {
                             link.abort_now();
-                            return Err(net_err(format!(
-                                "command set larger than {MAX_COMMAND_BYTES} bytes; association aborted"
-                            )));
+                            return Err(failure(
+                                link.peer(),
+                                NetFailure::Operation(format!(
+                                    "command set larger than {MAX_COMMAND_BYTES} bytes; \
+                                     association aborted"
+                                )),
+                            ));
                         }
                         self.command.extend_from_slice(&v.data);
                         if v.is_last {
-                            let command = parse_command(&self.command)?;
+                            let command = parse_command(&self.command)
+                                .map_err(|k| failure(link.peer(), k))?;
                             self.command.clear();
                             return Ok(Event::Command {
                                 pc_id: v.presentation_context_id,
@@ -265,21 +288,32 @@ impl Reader {
                 Event::Data { pc_id, bytes, last } => {
                     if out.len() + bytes.len() > limit {
                         link.abort_now();
-                        return Err(net_err(format!(
-                            "data set larger than {limit} bytes; association aborted"
-                        )));
+                        return Err(failure(
+                            link.peer(),
+                            NetFailure::Operation(format!(
+                                "data set larger than {limit} bytes; association aborted"
+                            )),
+                        ));
                     }
                     out.extend_from_slice(&bytes);
                     if last {
                         return Ok((pc_id, out));
                     }
                 }
-                Event::Abort => return Err(net_err("the peer aborted the association")),
+                Event::Abort => {
+                    return Err(failure(
+                        link.peer(),
+                        NetFailure::Aborted("the peer aborted the association".into()),
+                    ));
+                }
                 other => {
-                    return Err(net_err(format!(
-                        "expected a data set, received {}",
-                        describe(&other)
-                    )));
+                    return Err(failure(
+                        link.peer(),
+                        NetFailure::Operation(format!(
+                            "expected a data set, received {}",
+                            describe(&other)
+                        )),
+                    ));
                 }
             }
         }
@@ -315,38 +349,44 @@ fn pdu_name(p: &Pdu) -> &'static str {
 }
 
 /// Parse a command set (always implicit VR little endian).
-pub fn parse_command(bytes: &[u8]) -> Result<InMemDicomObject> {
-    parse_dataset(bytes, IMPLICIT_LE).map_err(|e| net_err(format!("bad command set: {e}")))
+pub fn parse_command(bytes: &[u8]) -> std::result::Result<InMemDicomObject, NetFailure> {
+    parse_dataset(bytes, IMPLICIT_LE)
+        .map_err(|e| NetFailure::Operation(format!("bad command set: {e}")))
 }
 
-/// Parse a data set received on a context with transfer syntax `ts`.
-pub fn parse_dataset(bytes: &[u8], ts: &str) -> Result<InMemDicomObject> {
+/// Parse a data set received on a context with transfer syntax `ts`. The codec
+/// functions here know no peer; their callers name it.
+pub fn parse_dataset(bytes: &[u8], ts: &str) -> std::result::Result<InMemDicomObject, NetFailure> {
     use dicom_encoding::TransferSyntaxIndex;
     let syntax = dicom_transfer_syntax_registry::TransferSyntaxRegistry
         .get(ts)
-        .ok_or_else(|| net_err(format!("transfer syntax {ts} not known")))?;
+        .ok_or_else(|| NetFailure::Local(format!("transfer syntax {ts} not known")))?;
     if let Err(crate::dicom::guard::Problem::Bad(why)) =
         crate::dicom::guard::check(bytes, 0, ts, false, bytes.len())
     {
-        return Err(net_err(why));
+        return Err(NetFailure::Operation(why));
     }
-    InMemDicomObject::read_dataset_with_ts(bytes, syntax).map_err(net_err)
+    InMemDicomObject::read_dataset_with_ts(bytes, syntax)
+        .map_err(|e| NetFailure::Operation(e.to_string()))
 }
 
 /// Encode a data set in transfer syntax `ts`.
-pub fn encode_dataset(obj: &InMemDicomObject, ts: &str) -> Result<Vec<u8>> {
+pub fn encode_dataset(
+    obj: &InMemDicomObject,
+    ts: &str,
+) -> std::result::Result<Vec<u8>, NetFailure> {
     use dicom_encoding::TransferSyntaxIndex;
     let syntax = dicom_transfer_syntax_registry::TransferSyntaxRegistry
         .get(ts)
-        .ok_or_else(|| net_err(format!("transfer syntax {ts} not known")))?;
+        .ok_or_else(|| NetFailure::Local(format!("transfer syntax {ts} not known")))?;
     let mut out = Vec::new();
     obj.write_dataset_with_ts(&mut out, syntax)
-        .map_err(net_err)?;
+        .map_err(|e| NetFailure::Local(e.to_string()))?;
     Ok(out)
 }
 
 /// Encode a command set in implicit VR little endian with its group length.
-pub fn encode_command(cmd: &InMemDicomObject) -> Result<Vec<u8>> {
+pub fn encode_command(cmd: &InMemDicomObject) -> std::result::Result<Vec<u8>, NetFailure> {
     let body = encode_dataset(cmd, IMPLICIT_LE)?;
     let mut out = Vec::with_capacity(body.len() + 12);
     out.extend_from_slice(&[0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00]);
@@ -362,7 +402,8 @@ pub fn send_message(
     cmd: &InMemDicomObject,
     data: Option<&[u8]>,
 ) -> Result<()> {
-    send_value(link, pc_id, PDataValueType::Command, &encode_command(cmd)?)?;
+    let command = encode_command(cmd).map_err(|k| failure(link.peer(), k))?;
+    send_value(link, pc_id, PDataValueType::Command, &command)?;
     if let Some(d) = data {
         send_value(link, pc_id, PDataValueType::Data, d)?;
     }
@@ -455,4 +496,59 @@ pub fn response(rq: &InMemDicomObject, field: u16, status: u16, class: &str) -> 
 /// Does a command say a data set follows?
 pub fn has_data_set(cmd: &InMemDicomObject) -> bool {
     int(cmd, tags::COMMAND_DATA_SET_TYPE).unwrap_or(NO_DATA_SET) != NO_DATA_SET
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Silent;
+
+    impl std::io::Read for Silent {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::WouldBlock.into())
+        }
+    }
+
+    #[test]
+    fn pdu_read_failures_say_what_kind_they_are() {
+        let closed: &[u8] = &[];
+        assert!(matches!(
+            read_pdu(&mut &closed[..], 1024),
+            Err(NetFailure::Aborted(_))
+        ));
+        assert!(matches!(
+            read_pdu(&mut Silent, 1024),
+            Err(NetFailure::Timeout(_))
+        ));
+        // 256 bytes announced, 100 allowed.
+        let big: &[u8] = &[0x04, 0, 0, 0, 1, 0];
+        assert!(matches!(
+            read_pdu(&mut &big[..], 100),
+            Err(NetFailure::Operation(_))
+        ));
+        // A P-DATA-TF whose 4 bytes cannot hold a PDV item header.
+        let short: &[u8] = &[0x04, 0, 0, 0, 0, 4, 0, 0, 0, 0];
+        assert!(matches!(
+            read_pdu(&mut &short[..], 1024),
+            Err(NetFailure::Operation(_))
+        ));
+        let release: &[u8] = &[0x05, 0, 0, 0, 0, 4, 0, 0, 0, 0];
+        assert!(matches!(
+            read_pdu(&mut &release[..], 1024),
+            Ok(Pdu::ReleaseRQ)
+        ));
+    }
+
+    #[test]
+    fn codec_failures_are_local_or_the_peers() {
+        assert!(matches!(
+            encode_dataset(&InMemDicomObject::new_empty(), "1.2.3.4"),
+            Err(NetFailure::Local(_))
+        ));
+        assert!(matches!(
+            parse_command(&[0xFF; 7]),
+            Err(NetFailure::Operation(_))
+        ));
+    }
 }

@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use super::dimse::{self, Event, Link, field};
 use super::scu::{self, Peer, sop};
-use super::status;
-use crate::error::{Error, Result};
+use super::{failure, status};
+use crate::error::{Error, NetFailure, Result};
 
 /// Query/Retrieve level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -376,20 +376,22 @@ pub fn find_on(
 ) -> Result<FindOutcome> {
     let class = q.model.find_sop();
     let Some((pc, ts)) = scu::context_for(assoc, class) else {
-        return Err(Error::Net(format!(
-            "{}: the node does not offer C-FIND in the {} model",
+        return Err(failure(
             peer.label(),
-            match q.model {
-                Model::StudyRoot => "study root",
-                Model::PatientRoot => "patient root",
-            }
-        )));
+            NetFailure::Rejected(format!(
+                "the node does not offer C-FIND in the {} model",
+                match q.model {
+                    Model::StudyRoot => "study root",
+                    Model::PatientRoot => "patient root",
+                }
+            )),
+        ));
     };
     let id = scu::next_message_id();
     let mut rq = dimse::request(field::C_FIND_RQ, id, class, true);
     dimse::put_us(&mut rq, tags::PRIORITY, 0);
     let identifier = q.identifier();
-    let data = encode_identifier(&identifier, &ts)?;
+    let data = encode_identifier(&identifier, &ts).map_err(|k| failure(peer.label(), k))?;
     dimse::send_message(assoc, pc, &rq, Some(&data))?;
     let mut reader = dimse::Reader::default();
     let mut out = FindOutcome {
@@ -404,19 +406,21 @@ pub fn find_on(
         let cmd = match ev {
             Event::Command { command, .. } => command,
             Event::Abort => {
-                return Err(Error::Net(format!(
-                    "{}: the node aborted the association during C-FIND",
-                    peer.label()
-                )));
+                return Err(failure(
+                    peer.label(),
+                    NetFailure::Aborted("the node aborted the association during C-FIND".into()),
+                ));
             }
             other => return Err(scu::unexpected(peer, assoc, "a C-FIND response", &other)),
         };
         if dimse::int(&cmd, tags::COMMAND_FIELD) != Some(field::C_FIND_RSP) {
-            return Err(Error::Net(format!(
-                "{}: answered C-FIND with command 0x{:04X}",
+            return Err(failure(
                 peer.label(),
-                dimse::int(&cmd, tags::COMMAND_FIELD).unwrap_or(0)
-            )));
+                NetFailure::Operation(format!(
+                    "answered C-FIND with command 0x{:04X}",
+                    dimse::int(&cmd, tags::COMMAND_FIELD).unwrap_or(0)
+                )),
+            ));
         }
         let st = dimse::int(&cmd, tags::STATUS).unwrap_or(0xFFFF);
         if scu::is_pending(st) {
@@ -431,7 +435,10 @@ pub fn find_on(
                 continue; // answers in flight before the C-CANCEL arrived
             }
             let attrs = dimse::parse_dataset(&bytes, &ts).map_err(|e| {
-                Error::Net(format!("{}: unreadable C-FIND answer: {e}", peer.label()))
+                failure(
+                    peer.label(),
+                    NetFailure::Operation(format!("unreadable C-FIND answer: {e}")),
+                )
             })?;
             let m = Match {
                 level: q.level,
@@ -458,18 +465,20 @@ pub fn find_on(
             let comment = dimse::string(&cmd, tags::ERROR_COMMENT)
                 .map(|c| format!(": {c}"))
                 .unwrap_or_default();
-            return Err(Error::Net(format!(
-                "{}: C-FIND failed with status {}{comment}",
+            return Err(failure(
                 peer.label(),
-                status::describe(st)
-            )));
+                NetFailure::Operation(format!(
+                    "C-FIND failed with status {}{comment}",
+                    status::describe(st)
+                )),
+            ));
         }
         return Ok(out);
     }
 }
 
 /// Encode an identifier; UTF-8 when it declares ISO_IR 192.
-fn encode_identifier(o: &InMemDicomObject, ts: &str) -> Result<Vec<u8>> {
+fn encode_identifier(o: &InMemDicomObject, ts: &str) -> std::result::Result<Vec<u8>, NetFailure> {
     use dicom_encoding::TransferSyntaxIndex;
     let utf8 = crate::dicom::attr::string(o, tags::SPECIFIC_CHARACTER_SET)
         .is_some_and(|c| c.contains("192"));
@@ -478,13 +487,13 @@ fn encode_identifier(o: &InMemDicomObject, ts: &str) -> Result<Vec<u8>> {
     }
     let syntax = dicom_transfer_syntax_registry::TransferSyntaxRegistry
         .get(ts)
-        .ok_or_else(|| Error::Net(format!("transfer syntax {ts} not known")))?;
+        .ok_or_else(|| NetFailure::Local(format!("transfer syntax {ts} not known")))?;
     let mut out = Vec::new();
     o.write_dataset_with_ts_cs(
         &mut out,
         syntax,
         dicom_encoding::text::SpecificCharacterSet::ISO_IR_192,
     )
-    .map_err(|e| Error::Net(e.to_string()))?;
+    .map_err(|e| NetFailure::Local(e.to_string()))?;
     Ok(out)
 }

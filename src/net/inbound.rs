@@ -9,8 +9,8 @@ use dicom_object::InMemDicomObject;
 use dicom_object::meta::FileMetaTableBuilder;
 
 use super::dimse::{self, Link, field};
-use super::status;
-use crate::error::{Error, Result};
+use super::{failure, status};
+use crate::error::{Error, NetFailure, Result};
 use crate::store::{Ingest, Receipt, Receiving};
 
 /// The object being received on one association.
@@ -131,11 +131,13 @@ impl<'a> Inbound<'a> {
             if r.len() + bytes.len() as u64 > self.max_object_bytes {
                 link.abort_now();
                 self.current = None;
-                return Err(Error::Net(format!(
-                    "{}: object larger than the {} MiB limit; association aborted",
-                    self.calling,
-                    self.max_object_bytes >> 20
-                )));
+                return Err(failure(
+                    link.peer(),
+                    NetFailure::Operation(format!(
+                        "object larger than the {} MiB limit; association aborted",
+                        self.max_object_bytes >> 20
+                    )),
+                ));
             }
             if let Err(e) = r.write(bytes) {
                 cur.receiving = None; // dropped: the staging file goes

@@ -1,7 +1,10 @@
 //! DICOM networking on `dicom-ul`: a small DIMSE layer of our own ([`dimse`]), the
 //! Storage SCP that receives C-STORE (and answers C-ECHO) into the local cache
-//! ([`scp`]), and the receiving side shared by the SCP and C-GET ([`inbound`]).
-//! Every socket has TCP_NODELAY (Nagle plus delayed ACKs costs 20–30× on loopback).
+//! ([`scp`]), and the receiving side shared by the SCP and C-GET ([`inbound`]);
+//! the SCU side: associations and C-ECHO ([`scu`]), C-FIND ([`find`]), C-MOVE and
+//! C-GET into the cache ([`retrieve`]). Every socket has TCP_NODELAY (Nagle plus
+//! delayed ACKs costs 20–30× on loopback). Failures are [`Error::Network`]: the
+//! peer, and what kind of failure ([`NetFailure`]).
 
 pub mod dimse;
 pub mod find;
@@ -12,7 +15,7 @@ pub mod scu;
 
 pub use scp::{ScpConfig, ScpStats, serve};
 
-use crate::error::Error;
+use crate::error::{Error, NetFailure};
 
 pub(crate) const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
 pub(crate) const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
@@ -79,6 +82,11 @@ pub mod status {
     }
 }
 
-pub(crate) fn net_err(e: impl std::fmt::Display) -> Error {
-    Error::Net(e.to_string())
+/// A failed network operation with `peer`: a node's label, the calling AE title
+/// (and address) of an association we accepted, or an address we listen on.
+pub(crate) fn failure(peer: impl Into<String>, kind: NetFailure) -> Error {
+    Error::Network {
+        peer: peer.into(),
+        kind,
+    }
 }

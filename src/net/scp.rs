@@ -4,7 +4,7 @@
 //! ours; objects and command sets are size-limited; failures are answered with
 //! DIMSE statuses (out of resources, cannot understand), not by dropping the peer.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,8 +17,8 @@ use dicom_ul::pdu::{AssociationRJServiceUserReason, UserIdentity};
 
 use super::dimse::{self, Event, Link, field};
 use super::inbound::{Inbound, Stored};
-use super::{ACCEPTED_SYNTAXES, VERIFICATION, net_err, status};
-use crate::error::{Error, Result};
+use super::{ACCEPTED_SYNTAXES, VERIFICATION, failure, status};
+use crate::error::{Error, NetFailure, Result};
 use crate::store::{Durability, Ingest};
 
 /// Storage SCP settings.
@@ -97,7 +97,8 @@ pub fn serve(
 }
 
 /// Serve associations on `listener` into `ingest` until `stop` is set (checked
-/// between connections and every 20 ms while idle).
+/// between connections and every 20 ms while idle), each on a thread of its own
+/// ("scp-assoc").
 pub fn serve_with(
     listener: TcpListener,
     cfg: ScpConfig,
@@ -106,7 +107,13 @@ pub fn serve_with(
     stats: Arc<ScpStats>,
     observer: Option<Observer>,
 ) -> Result<()> {
-    listener.set_nonblocking(true).map_err(net_err)?;
+    listener.set_nonblocking(true).map_err(|e| {
+        let at = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| "Storage SCP".into());
+        failure(at, NetFailure::Local(e.to_string()))
+    })?;
     let cfg = Arc::new(cfg);
     let mut workers = Vec::new();
     while !stop.load(Ordering::Relaxed) {
@@ -116,14 +123,38 @@ pub fn serve_with(
                 let stats = Arc::clone(&stats);
                 let ingest = Arc::clone(&ingest);
                 let observer = observer.clone();
-                workers.push(std::thread::spawn(move || {
-                    stats.associations.fetch_add(1, Ordering::Relaxed);
-                    if let Err(e) =
-                        handle_association(stream, &cfg, &ingest, &stats, observer.as_ref())
-                    {
-                        tracing::warn!("association from {peer}: {e}");
+                let spawned =
+                    std::thread::Builder::new()
+                        .name("scp-assoc".into())
+                        .spawn(move || {
+                            stats.associations.fetch_add(1, Ordering::Relaxed);
+                            let r = handle_association(
+                                stream,
+                                peer,
+                                &cfg,
+                                &ingest,
+                                &stats,
+                                observer.as_ref(),
+                            );
+                            let from = peer.to_string();
+                            match r {
+                                Ok(()) => {}
+                                // Failed before the association was established: the
+                                // address is all there is to name, and it is named.
+                                Err(Error::Network { peer, kind }) if peer == from => {
+                                    tracing::warn!("association from {from}: {kind}")
+                                }
+                                Err(e) => tracing::warn!("association from {from}: {e}"),
+                            }
+                        });
+                match spawned {
+                    Ok(w) => workers.push(w),
+                    // The connection is dropped (closed) with the closure: the peer
+                    // sees it refused, and the SCP goes on.
+                    Err(e) => {
+                        tracing::error!("association from {peer}: cannot start a thread: {e}")
                     }
-                }));
+                }
                 workers.retain(|w| !w.is_finished());
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -138,18 +169,20 @@ pub fn serve_with(
     ingest.flush()
 }
 
+/// One association from `from`: established (or refused), then served until the
+/// peer releases or aborts it.
 fn handle_association(
     stream: TcpStream,
+    from: SocketAddr,
     cfg: &ScpConfig,
     ingest: &Ingest,
     stats: &ScpStats,
     observer: Option<&Observer>,
 ) -> Result<()> {
-    stream.set_nodelay(true).map_err(net_err)?;
-    stream.set_nonblocking(false).map_err(net_err)?;
-    stream
-        .set_read_timeout(Some(cfg.timeout))
-        .map_err(net_err)?;
+    let local = |e: std::io::Error| failure(from.to_string(), NetFailure::Local(e.to_string()));
+    stream.set_nodelay(true).map_err(local)?;
+    stream.set_nonblocking(false).map_err(local)?;
+    stream.set_read_timeout(Some(cfg.timeout)).map_err(local)?;
     let mut options = ServerAssociationOptions::new()
         .ae_access_control(AllowList(cfg.allowed_aes.clone()))
         .ae_title(cfg.ae_title.clone())
@@ -159,12 +192,14 @@ fn handle_association(
     for ts in ACCEPTED_SYNTAXES {
         options = options.with_transfer_syntax(*ts);
     }
-    let assoc = options.establish(stream).map_err(net_err)?;
+    let assoc = options
+        .establish(stream)
+        .map_err(|e| failure(from.to_string(), NetFailure::Rejected(e.to_string())))?;
     let calling = {
         use dicom_ul::association::Association;
         assoc.peer_ae_title().trim().to_string()
     };
-    let mut assoc = dimse::Conn::new(assoc, cfg.max_pdu)?;
+    let mut assoc = dimse::Conn::new(assoc, cfg.max_pdu, calling.as_str())?;
     let mut reader = dimse::Reader::default();
     let mut inbound = Inbound::new(ingest, &calling, "c-store", cfg.max_object_bytes);
     loop {
@@ -225,9 +260,10 @@ fn handle_association(
             other => {
                 let what = dimse::describe(&other);
                 assoc.abort_now();
-                return Err(Error::Net(format!(
-                    "{calling}: {what} on an established association; aborted"
-                )));
+                return Err(failure(
+                    calling,
+                    NetFailure::Operation(format!("{what} on an established association; aborted")),
+                ));
             }
         }
     }

@@ -12,9 +12,9 @@ use dicom_ul::{ClientAssociation, ClientAssociationOptions};
 use serde::Serialize;
 
 use super::dimse::{self, Conn, Event, Link, field};
-use super::{VERIFICATION, status};
+use super::{VERIFICATION, failure, status};
 use crate::config::Node;
-use crate::error::{Error, Result};
+use crate::error::{Error, NetFailure, Result};
 
 /// Query/Retrieve information models (PS3.4 C.6).
 pub mod sop {
@@ -77,18 +77,23 @@ pub fn associate(
 ) -> Result<Association> {
     let n = &peer.node;
     if n.tls {
-        return Err(Error::Net(format!(
-            "{}: DICOM over TLS is configured for this node but this build of Lightbox \
-             does not speak TLS; use a TLS tunnel or set tls = false",
-            peer.label()
-        )));
+        return Err(failure(
+            peer.label(),
+            NetFailure::Local(
+                "DICOM over TLS is configured for this node but this build of Lightbox \
+                 does not speak TLS; use a TLS tunnel or set tls = false"
+                    .into(),
+            ),
+        ));
     }
     if contexts.len() > 127 {
-        return Err(Error::Net(format!(
-            "{}: {} presentation contexts proposed (at most 127)",
+        return Err(failure(
             peer.label(),
-            contexts.len()
-        )));
+            NetFailure::Local(format!(
+                "{} presentation contexts proposed (at most 127)",
+                contexts.len()
+            )),
+        ));
     }
     let mut o = ClientAssociationOptions::new()
         .calling_ae_title(peer.calling_ae.as_str())
@@ -106,32 +111,39 @@ pub fn associate(
     let assoc = o
         .establish(addr.as_str())
         .map_err(|e| establish_error(peer, &e))?;
-    Conn::new(assoc, n.max_pdu)
+    Conn::new(assoc, n.max_pdu, peer.label())
 }
 
+/// What went wrong opening an association, told from dicom-ul's message.
 fn establish_error(peer: &Peer, e: &dicom_ul::association::Error) -> Error {
     let text = crate::dicom::chain(e);
-    let why = if text.contains("rejected") {
-        format!(
-            "rejected the association ({text}); check that the node's AE title is {:?} and that it knows ours ({:?})",
+    let kind = if text.contains("rejected") {
+        NetFailure::Rejected(format!(
+            "{text}; check that the node's AE title is {:?} and that it knows ours ({:?})",
             peer.node.ae_title, peer.calling_ae
-        )
+        ))
     } else if text.contains("refused") {
-        format!("refused the connection ({text}); is the node running on this port?")
+        NetFailure::Connect(format!(
+            "connection refused ({text}); is the node running on this port?"
+        ))
     } else if text.contains("timed out")
         || text.contains("WouldBlock")
         || text.contains("would block")
+        // EAGAIN: how Linux reports a socket read timeout.
+        || text.contains("temporarily unavailable")
     {
-        format!(
-            "did not answer within {} s ({text})",
+        NetFailure::Timeout(format!(
+            "no answer within {} s ({text})",
             peer.node.connect_timeout_s.max(peer.node.dimse_timeout_s)
-        )
+        ))
     } else if text.contains("presentation context") {
-        format!("accepted none of the proposed services ({text})")
+        NetFailure::Rejected(format!(
+            "the node accepted none of the proposed services ({text})"
+        ))
     } else {
-        text
+        NetFailure::Connect(text)
     };
-    Error::Net(format!("{}: {why}", peer.label()))
+    failure(peer.label(), kind)
 }
 
 /// Release an association politely (errors ignored: the work is done).
@@ -197,10 +209,10 @@ pub fn echo(peer: &Peer) -> Result<EchoReport> {
     let peer_max_pdu = assoc.peer_max_pdu();
     let Some((pc, _)) = context_for(&assoc, VERIFICATION) else {
         assoc.abort_now();
-        return Err(Error::Net(format!(
-            "{}: the node does not accept the Verification service",
-            peer.label()
-        )));
+        return Err(failure(
+            peer.label(),
+            NetFailure::Rejected("the node does not accept the Verification service".into()),
+        ));
     };
     let t1 = Instant::now();
     let id = next_message_id();
@@ -210,18 +222,17 @@ pub fn echo(peer: &Peer) -> Result<EchoReport> {
     let rsp = match reader.next(&mut assoc).map_err(|e| in_context(peer, e))? {
         Event::Command { command, .. } => command,
         Event::Abort => {
-            return Err(Error::Net(format!(
-                "{}: aborted the association",
-                peer.label()
-            )));
+            return Err(failure(
+                peer.label(),
+                NetFailure::Aborted("aborted the association".into()),
+            ));
         }
         other => {
             assoc.abort_now();
-            return Err(Error::Net(format!(
-                "{}: answered C-ECHO with {}",
+            return Err(failure(
                 peer.label(),
-                dimse::describe(&other)
-            )));
+                NetFailure::Operation(format!("answered C-ECHO with {}", dimse::describe(&other))),
+            ));
         }
     };
     let echo_ms = t1.elapsed().as_secs_f64() * 1e3;
@@ -238,17 +249,20 @@ pub fn echo(peer: &Peer) -> Result<EchoReport> {
     })
 }
 
-/// Prefix a network error with the peer.
+/// An error from reading an association to `peer`, in its context: a timeout
+/// says how long we waited.
 pub fn in_context(peer: &Peer, e: Error) -> Error {
     match e {
-        Error::Net(m) if !m.starts_with(&peer.label()) => {
-            let m = if m.contains("timed out") {
-                format!("{m} (no answer within {} s)", peer.node.dimse_timeout_s)
-            } else {
-                m
-            };
-            Error::Net(format!("{}: {m}", peer.label()))
-        }
+        Error::Network {
+            kind: NetFailure::Timeout(m),
+            ..
+        } => failure(
+            peer.label(),
+            NetFailure::Timeout(format!(
+                "{m} (no answer within {} s)",
+                peer.node.dimse_timeout_s
+            )),
+        ),
         other => other,
     }
 }
@@ -291,9 +305,83 @@ pub fn send_cancel(assoc: &mut Association, pc: u8, message_id: u16) -> Result<(
 /// A PDU other than what the protocol expects: abort with a message.
 pub fn unexpected(peer: &Peer, assoc: &mut Association, what: &str, e: &Event) -> Error {
     assoc.abort_now();
-    Error::Net(format!(
-        "{}: {} while waiting for {what}; association aborted",
+    failure(
         peer.label(),
-        dimse::describe(e)
-    ))
+        NetFailure::Operation(format!(
+            "{} while waiting for {what}; association aborted",
+            dimse::describe(e)
+        )),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> Peer {
+        let mut node = Node::ad_hoc("127.0.0.1", 104, "PACS");
+        node.dimse_timeout_s = 7;
+        Peer::new(node, "LIGHTBOX")
+    }
+
+    #[test]
+    fn a_timeout_in_context_says_how_long_was_waited() {
+        let p = peer();
+        let e = in_context(
+            &p,
+            failure(
+                p.label(),
+                NetFailure::Timeout("waiting for the peer".into()),
+            ),
+        );
+        match &e {
+            Error::Network {
+                peer,
+                kind: NetFailure::Timeout(m),
+            } => {
+                assert_eq!(peer, &p.label());
+                assert_eq!(m, "waiting for the peer (no answer within 7 s)");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            e.to_string(),
+            "PACS@127.0.0.1:104: timed out: waiting for the peer (no answer within 7 s)"
+        );
+    }
+
+    #[test]
+    fn other_errors_pass_through_in_context() {
+        let p = peer();
+        let e = in_context(
+            &p,
+            failure(p.label(), NetFailure::Aborted("the peer closed".into())),
+        );
+        assert_eq!(e.to_string(), "PACS@127.0.0.1:104: the peer closed");
+        assert!(matches!(
+            in_context(&p, Error::Usage("x".into())),
+            Error::Usage(_)
+        ));
+    }
+
+    #[test]
+    fn tls_is_refused_locally_before_connecting() {
+        let mut p = peer();
+        p.node.tls = true;
+        let e = associate(&p, &[], &[]).expect_err("tls");
+        assert!(
+            matches!(
+                &e,
+                Error::Network {
+                    kind: NetFailure::Local(_),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("PACS@127.0.0.1:104: DICOM over TLS")
+        );
+    }
 }

@@ -22,7 +22,7 @@ use crate::values::{FramePixels, Samples};
 const SHADER: &str = include_str!("../../shaders/display.wgsl");
 
 fn gpu_err(e: impl std::fmt::Display) -> Error {
-    Error::Usage(format!("GPU: {e}"))
+    Error::Gpu(e.to_string())
 }
 
 /// A frame's stored values on the GPU.

@@ -173,7 +173,7 @@ impl App {
     /// The app for an eframe creation context with the wgpu renderer.
     pub fn create(launch: Launch, cc: &eframe::CreationContext<'_>) -> Result<App> {
         let rs = cc.wgpu_render_state.as_ref().ok_or_else(|| {
-            Error::Usage("the viewer needs the wgpu renderer (no GPU adapter found)".into())
+            Error::Gpu("the viewer needs the wgpu renderer (no GPU adapter found)".into())
         })?;
         let gpu = GpuDisplay::new(&rs.device, rs.target_format);
         rs.renderer
