@@ -454,11 +454,19 @@ impl eframe::App for App {
             egui::Window::new("Shortcuts")
                 .collapsible(false)
                 .show(&ctx, |ui| {
-                    egui::Grid::new("keys").striped(true).show(ui, |ui| {
-                        for (k, what) in super::command::help_rows() {
-                            ui.monospace(k);
-                            ui.label(what);
-                            ui.end_row();
+                    // Two columns, so the whole table fits a laptop's screen.
+                    let rows = super::command::help_rows();
+                    let half = rows.len().div_ceil(2);
+                    ui.horizontal_top(|ui| {
+                        for (k, part) in rows.chunks(half.max(1)).enumerate() {
+                            egui::Grid::new(("keys", k)).striped(true).show(ui, |ui| {
+                                for (keys, what) in part {
+                                    ui.monospace(keys);
+                                    ui.label(what);
+                                    ui.end_row();
+                                }
+                            });
+                            ui.separator();
                         }
                     });
                 });

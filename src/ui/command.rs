@@ -419,6 +419,24 @@ pub fn help_rows() -> Vec<(String, String)> {
         if keys.is_empty() {
             continue;
         }
+        // The window presets share one line: their keys in a row, their names.
+        if let Command::Preset(i) = c {
+            if i == 0 {
+                let n = lut::CT_PRESETS.len();
+                rows.push((
+                    format!("1 … {n}"),
+                    format!(
+                        "window presets: {}",
+                        lut::CT_PRESETS
+                            .iter()
+                            .map(|p| p.0)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            continue;
+        }
         let what = c.tooltip();
         match rows.iter_mut().find(|(_, w)| *w == what) {
             Some((k, _)) => {
@@ -644,6 +662,10 @@ mod tests {
         for c in Command::all() {
             assert!(!c.label().is_empty(), "{c:?} has no label");
             assert!(!c.tooltip().is_empty(), "{c:?} has no tooltip");
+            if matches!(c, Command::Preset(_)) {
+                assert!(rows.iter().any(|(_, w)| w.contains(&c.label())), "{c:?}");
+                continue;
+            }
             for s in c.shortcuts() {
                 let t = s.text();
                 assert!(
