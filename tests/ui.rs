@@ -1056,3 +1056,18 @@ fn priors_on_the_pacs_are_fetched_and_hang_themselves() {
         "the prior is in the cache now"
     );
 }
+
+#[test]
+fn ten_key_presses_in_one_frame_advance_ten_slices() {
+    let (_tmp, mut h) = demo_app(64, 40);
+    let centre = h.state().screen_of(0, [32.0, 32.0]).expect("drawn");
+    h.hover_at(centre);
+    h.step();
+    let before = h.state().viewport(0).expect("vp").index;
+    // All ten arrive before the next frame: every one is a step.
+    for _ in 0..10 {
+        h.key_press(egui::Key::ArrowDown);
+    }
+    h.step();
+    assert_eq!(h.state().viewport(0).expect("vp").index, before + 10);
+}
