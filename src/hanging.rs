@@ -378,7 +378,6 @@ pub fn relevant_priors<'a>(
         })
         .collect();
     priors.sort_by(|a, b| b.date.cmp(&a.date));
-    priors.dedup_by(|a, b| a.study_uid == b.study_uid);
     priors
         .into_iter()
         .take(max)

@@ -148,6 +148,25 @@ pub(super) struct Timing {
     pub(super) bench_wl: Option<BenchWl>,
 }
 
+impl Browser {
+    /// The study UIDs in the local cache (to tell a PACS answer already cached).
+    pub(super) fn cached_uids(&self) -> std::collections::HashSet<String> {
+        self.studies.iter().map(|s| s.study_uid.clone()).collect()
+    }
+}
+
+impl Session {
+    /// Frame `index` of display set `set`, and the header of its instance.
+    pub(super) fn frame(
+        &self,
+        set: usize,
+        index: usize,
+    ) -> Option<(&crate::model::FrameRef, &ImageHeader)> {
+        let fr = self.sets.get(set)?.set.frames.get(index)?;
+        Some((fr, self.headers.get(fr.instance)?))
+    }
+}
+
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App").field("launch", &self.launch).finish()
@@ -163,11 +182,6 @@ impl App {
     /// The hanging protocol that hung the open studies, if one did.
     pub fn hanging_protocol(&self) -> Option<&str> {
         self.session.hanging_protocol.as_deref()
-    }
-
-    /// The status bar's notice (why MPR is not possible, ...).
-    pub fn notice(&self) -> Option<&str> {
-        self.session.notice.as_deref()
     }
 
     /// The app for an eframe creation context with the wgpu renderer.
@@ -227,10 +241,7 @@ impl App {
     /// The header of the image viewport `i` shows.
     pub fn header_of(&self, i: usize) -> Option<&ImageHeader> {
         let v = self.grid.viewports.get(i)?;
-        let ls = self.session.sets.get(v.set?)?;
-        self.session
-            .headers
-            .get(ls.set.frames.get(v.index)?.instance)
+        Some(self.session.frame(v.set?, v.index)?.1)
     }
 
     pub(super) fn new(launch: Launch, ctx: egui::Context) -> App {

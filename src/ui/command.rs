@@ -487,7 +487,11 @@ impl App {
             Some(on) => ui.selectable_label(on, label),
             None => ui.button(label),
         };
-        if r.on_hover_text(command.hover_text()).clicked() {
+        // The tooltip is built only when shown.
+        let r = r.on_hover_ui(|ui| {
+            ui.label(command.hover_text());
+        });
+        if r.clicked() {
             queue.push(command);
         }
     }

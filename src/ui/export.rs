@@ -56,12 +56,7 @@ impl App {
                 .get(self.grid.active)
                 .ok_or("no viewport")?;
             let set = v.set.ok_or("nothing shown")?;
-            let fr = self.session.sets[set]
-                .set
-                .frames
-                .get(v.index)
-                .ok_or("no image")?;
-            let h = self.session.headers.get(fr.instance).ok_or("no header")?;
+            let (fr, h) = self.session.frame(set, v.index).ok_or("no image")?;
             let slot = &self.residency.slots[set][v.index];
             let px = slot.pixels.as_ref().ok_or("not decoded yet")?.expand();
             let r = crate::imaging::render::render(h, fr.frame, &px, &v.options())

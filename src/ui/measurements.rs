@@ -117,15 +117,7 @@ impl App {
 
     /// Keep a new measurement (in patient coordinates when the image has a plane).
     pub(super) fn add_measurement(&mut self, set: usize, index: usize, shape: Shape) {
-        let Some(fr) = self
-            .session
-            .sets
-            .get(set)
-            .and_then(|s| s.set.frames.get(index))
-        else {
-            return;
-        };
-        let Some(h) = self.session.headers.get(fr.instance) else {
+        let Some((fr, h)) = self.session.frame(set, index) else {
             return;
         };
         if self.session.sets[set].derived.is_some() {
@@ -173,15 +165,7 @@ impl App {
         if id < 0 {
             return;
         }
-        let Some(fr) = self
-            .session
-            .sets
-            .get(set)
-            .and_then(|s| s.set.frames.get(index))
-        else {
-            return;
-        };
-        let Some(h) = self.session.headers.get(fr.instance) else {
+        let Some((fr, h)) = self.session.frame(set, index) else {
             return;
         };
         let (_, points) = stored_points(h, fr.frame, &shape);

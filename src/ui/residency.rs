@@ -42,15 +42,7 @@ impl App {
             if self.residency.overlay_textures.contains_key(&(set, index)) {
                 continue;
             }
-            let Some(fr) = self
-                .session
-                .sets
-                .get(set)
-                .and_then(|s| s.set.frames.get(index))
-            else {
-                continue;
-            };
-            let Some(h) = self.session.headers.get(fr.instance) else {
+            let Some((fr, h)) = self.session.frame(set, index) else {
                 continue;
             };
             let planes = h
@@ -145,15 +137,7 @@ impl App {
         else {
             return;
         };
-        let Some(fr) = self
-            .session
-            .sets
-            .get(set)
-            .and_then(|s| s.set.frames.get(index))
-        else {
-            return;
-        };
-        let Some(h) = self.session.headers.get(fr.instance) else {
+        let Some((fr, h)) = self.session.frame(set, index) else {
             return;
         };
         let px = c.expand();

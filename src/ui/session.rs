@@ -43,12 +43,7 @@ impl App {
             return;
         };
         let me = study_facts(me);
-        let cached: std::collections::HashSet<String> = self
-            .browser
-            .studies
-            .iter()
-            .map(|s| s.study_uid.clone())
-            .collect();
+        let cached = self.browser.cached_uids();
         self.browser.pacs.fetch_priors(&me, &cached);
     }
 

@@ -127,15 +127,7 @@ impl App {
     /// other viewport of its frame of reference: each scrolls to its slice nearest
     /// to the point (shift-click; in MPR, click the coronal to find the axial).
     pub(super) fn locate(&mut self, from: usize, set: usize, index: usize, q: [f64; 2]) {
-        let Some(fr) = self
-            .session
-            .sets
-            .get(set)
-            .and_then(|s| s.set.frames.get(index))
-        else {
-            return;
-        };
-        let Some(h) = self.session.headers.get(fr.instance) else {
+        let Some((fr, h)) = self.session.frame(set, index) else {
             return;
         };
         let (Some(plane), Some(for_uid)) = (

@@ -31,12 +31,7 @@ impl App {
         match self.browser.tab {
             BrowserTab::Local => self.local_studies(ui),
             BrowserTab::Node(_) => {
-                let cached: std::collections::HashSet<String> = self
-                    .browser
-                    .studies
-                    .iter()
-                    .map(|s| s.study_uid.clone())
-                    .collect();
+                let cached = self.browser.cached_uids();
                 let action = self.browser.pacs.ui(ui, &cached);
                 if let Some(pacs::Action::Open(uid)) = action {
                     self.open(&[uid]);

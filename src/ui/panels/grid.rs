@@ -24,8 +24,7 @@ impl App {
         };
         // The active viewport's slice, for reference lines on the others.
         let active_slice = self.grid.viewports.get(self.grid.active).and_then(|v| {
-            let fr = self.session.sets.get(v.set?)?.set.frames.get(v.index)?;
-            let h = self.session.headers.get(fr.instance)?;
+            let (fr, h) = self.session.frame(v.set?, v.index)?;
             Some((
                 super::super::measurements::plane_of(h, fr.frame)?,
                 h.frame_of_reference_uid.clone()?,
@@ -37,8 +36,7 @@ impl App {
             };
             let reference = match (&active_slice, i != self.grid.active) {
                 (Some((slice, for_uid)), true) => vp.set.and_then(|s| {
-                    let fr = self.session.sets.get(s)?.set.frames.get(vp.index)?;
-                    let h = self.session.headers.get(fr.instance)?;
+                    let (fr, h) = self.session.frame(s, vp.index)?;
                     if h.frame_of_reference_uid.as_ref() != Some(for_uid) {
                         return None;
                     }

@@ -229,14 +229,16 @@ impl Viewport {
                     map.points_per_mm,
                     magnification,
                 );
-                // What is written on the image, for screen readers (and tests).
-                let text = corners
-                    .into_iter()
-                    .filter(|c| !c.is_empty())
-                    .collect::<Vec<_>>()
-                    .join("\n");
+                // What is written on the image, for screen readers (and tests);
+                // joined only when AccessKit asks.
                 response.widget_info(|| {
-                    egui::WidgetInfo::labeled(egui::accesskit::Role::Image, true, &text)
+                    let text = corners
+                        .iter()
+                        .filter(|c| !c.is_empty())
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    egui::WidgetInfo::labeled(egui::accesskit::Role::Image, true, text)
                 });
                 // Probe: the value and patient position under the pointer.
                 if let Some(p) = response.hover_pos()
