@@ -10,6 +10,7 @@
 //! cache_root = "/data/lightbox" # local cache folder
 //! cache_max_mb = 50000         # eviction cap
 //! durability = "batched"       # when the SCP acknowledges: "batched" or "strict"
+//! slices_per_notch = 1         # viewer: slices one mouse-wheel notch moves (0.25–20)
 //!
 //! [[nodes]]                    # PACS nodes for echo / find / retrieve
 //! name = "pacs"
@@ -41,6 +42,7 @@ pub struct FileConfig {
     pub cache_root: Option<PathBuf>,
     pub cache_max_mb: Option<u64>,
     pub durability: Option<crate::store::Durability>,
+    pub slices_per_notch: Option<f32>,
     #[serde(default)]
     pub nodes: Vec<Node>,
 }
@@ -150,6 +152,8 @@ pub struct Config {
     pub cache_root: (PathBuf, Origin),
     pub cache_max_mb: (Option<u64>, Origin),
     pub durability: (crate::store::Durability, Origin),
+    /// How many slices one wheel notch moves in the viewer.
+    pub slices_per_notch: (f32, Origin),
     pub nodes: Vec<Node>,
 }
 
@@ -268,8 +272,17 @@ pub fn load(path: &Path) -> Result<Config> {
             ));
         }
     }
+    if let Some(v) = fc.slices_per_notch
+        && !(0.25..=20.0).contains(&v)
+    {
+        return Err(invalid(
+            "slices_per_notch",
+            format!("must be between 0.25 and 20, not {v}"),
+        ));
+    }
     Ok(Config {
         file,
+        slices_per_notch: pick(fc.slices_per_notch, 1.0),
         durability: pick(fc.durability, crate::store::Durability::default()),
         nodes: fc.nodes,
         ae_title,

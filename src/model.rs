@@ -3,7 +3,9 @@
 //! A display set is what a viewport shows: a stack of frames with one size and one
 //! orientation. Series with mixed orientations or sizes are split; each multi-frame
 //! instance is its own display set. Slices are ordered by their position along the
-//! slice normal — never by file name — and every stack is checked for gaps,
+//! slice normal — never by file name — in the order radiologists read them
+//! (axial superior → inferior, sagittal right → left, coronal anterior →
+//! posterior: see [`reading_normal`]), and every stack is checked for gaps,
 //! duplicates, uneven spacing, gantry tilt and mixed orientation.
 
 use std::collections::BTreeMap;
@@ -319,7 +321,7 @@ fn make_set(
             multiframe,
         };
     };
-    let normal = planes[0].normal();
+    let normal = reading_normal(planes[0].normal());
     let mut order: Vec<(f64, FrameRef, ImagePlane)> = planes
         .iter()
         .zip(frames.iter())
@@ -349,13 +351,31 @@ fn make_set(
     }
 }
 
-/// Spacing statistics and issues of planes already sorted along `first.normal()`.
+/// The slice normal pointing the way a stack is read: axial stacks superior →
+/// inferior, sagittal right → left, coronal anterior → posterior (the conventions
+/// of vendor PACS, Horos and RadiAnt), decided by the normal's largest patient
+/// component (LPS: +x left, +y posterior, +z superior). Sorting by the distance
+/// along it puts the first image of the reading order first.
+pub fn reading_normal(normal: Vector3<f64>) -> Vector3<f64> {
+    let a = normal.map(f64::abs);
+    let toward = if a.z >= a.x && a.z >= a.y {
+        -normal.z // axial: toward inferior (−z)
+    } else if a.x >= a.y {
+        normal.x // sagittal: toward the patient's left (+x)
+    } else {
+        normal.y // coronal: toward posterior (+y)
+    };
+    if toward < 0.0 { -normal } else { normal }
+}
+
+/// Spacing statistics and issues of planes already sorted along
+/// `reading_normal(first.normal())`.
 pub fn stack_geometry(
     first: &ImagePlane,
     sorted: &[ImagePlane],
     positions: Vec<f64>,
 ) -> StackGeometry {
-    let normal = first.normal();
+    let normal = reading_normal(first.normal());
     let mut issues = Vec::new();
     let diffs: Vec<f64> = positions.windows(2).map(|w| w[1] - w[0]).collect();
     for (i, d) in diffs.iter().enumerate() {

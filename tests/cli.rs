@@ -249,14 +249,15 @@ fn render_a_folder_picks_slices_in_position_order() {
         "-o",
         first.to_str().expect("utf8"),
     ]);
-    // Slice 0 is the lowest position: the file whose Image Position z is smallest.
+    // Slice 0 is the first of the reading order (axial: superior first): the file
+    // whose Image Position z is largest.
     let shown = text(&out.stdout);
     let file = shown.split(" frame ").next().expect("file").to_string();
     let h = lightbox::dicom::read_header(Path::new(&file)).expect("header");
     let z0 = h.frames[0].image_position.expect("ipp")[2];
     for e in std::fs::read_dir(&ct).expect("dir") {
         let other = lightbox::dicom::read_header(&e.expect("entry").path()).expect("header");
-        assert!(other.frames[0].image_position.expect("ipp")[2] >= z0);
+        assert!(other.frames[0].image_position.expect("ipp")[2] <= z0);
     }
     let out = lightbox(&["render", ct.to_str().expect("utf8"), "--slice", "12"]);
     assert_eq!(out.status.code(), Some(1));

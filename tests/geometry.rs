@@ -45,9 +45,10 @@ fn hashed_file_names_are_sorted_by_position() {
     write(tmp.path(), &spec);
     let (set, headers, _) = one_set(tmp.path());
     assert_eq!(set.sorted_by, SortBasis::Position);
+    // Instance 1 is the lowest slice; axial stacks read superior first.
     assert_eq!(
         instance_numbers(&set, &headers),
-        (1..=12).collect::<Vec<_>>()
+        (1..=12).rev().collect::<Vec<_>>()
     );
     let g = set.geometry.expect("geometry");
     assert_eq!(g.plane, "axial");
@@ -60,14 +61,20 @@ fn reversed_acquisition_is_ordered_by_position_not_instance_number() {
     let tmp = common::tempdir();
     let mut spec = SeriesSpec::axial("reversed", 10, 16, 3.0);
     spec.positions.reverse(); // instance 1 is the highest slice
+    // Files written in the other order: neither file nor instance order decides.
+    spec.positions.swap(2, 7);
     write(tmp.path(), &spec);
     let (set, headers, _) = one_set(tmp.path());
-    assert_eq!(
-        instance_numbers(&set, &headers),
-        (1..=10).rev().collect::<Vec<_>>()
-    );
+    let z: Vec<f64> = set
+        .frames
+        .iter()
+        .map(|f| headers[f.instance].frames[0].image_position.expect("ipp")[2])
+        .collect();
+    assert!(z.windows(2).all(|w| w[0] > w[1]), "superior first: {z:?}");
     let g = set.geometry.expect("geometry");
+    // Positions along the reading normal (toward the feet) increase.
     assert!(g.positions_mm.windows(2).all(|w| w[1] > w[0]));
+    assert_eq!(g.normal, [0.0, 0.0, -1.0]);
 }
 
 #[test]
@@ -81,7 +88,8 @@ fn missing_slice_is_reported_as_a_gap() {
     assert_eq!(
         g.issues,
         vec![GeometryIssue::Gap {
-            after_slice: 3,
+            // Superior first: slices 9, 8, 7, 6, 5 | 3, 2, 1, 0.
+            after_slice: 4,
             distance_mm: 2.5,
             missing_estimate: 1
         }]
@@ -98,7 +106,8 @@ fn duplicate_positions_and_uneven_spacing_are_reported() {
     let (set, _, _) = one_set(tmp.path());
     let issues = set.issues().to_vec();
     assert!(
-        issues.contains(&GeometryIssue::Duplicate { slice: 5 }),
+        // Superior first: z 14, 12, 8, 8, ...: slices 2 and 3 coincide.
+        issues.contains(&GeometryIssue::Duplicate { slice: 3 }),
         "{issues:?}"
     );
 
@@ -409,7 +418,7 @@ fn enhanced_multiframe_frames_sort_by_per_frame_position() {
     assert!(set.multiframe);
     assert_eq!(
         set.frames.iter().map(|f| f.frame).collect::<Vec<_>>(),
-        vec![1, 3, 4, 2, 0]
+        vec![0, 2, 4, 3, 1]
     );
     let g = set.geometry.clone().expect("geometry");
     assert!((g.spacing_mm.expect("spacing") - 2.5).abs() < 1e-9);
@@ -419,12 +428,14 @@ fn enhanced_multiframe_frames_sort_by_per_frame_position() {
     let vol = lightbox::volume::load(&set, &headers).expect("volume");
     assert_eq!(vol.dims, [6, 8, 5]);
     assert_eq!(vol.spacing_mm, [0.75, 0.5, 2.5]);
+    // The volume follows the stack's reading order (superior first); its affine
+    // says so: voxel z 0 is the top slice, z steps 2.5 mm toward the feet.
     for z in 0..5 {
-        assert_eq!(vol.value(3, 4, z), 1000.0 + 10.0 * z as f64 - 1024.0);
+        assert_eq!(vol.value(3, 4, z), 1000.0 + 10.0 * (4 - z) as f64 - 1024.0);
     }
     let m = vol.patient_from_voxel;
-    assert_eq!((m[(0, 3)], m[(1, 3)], m[(2, 3)]), (-10.0, -20.0, 0.0));
-    assert!((m[(2, 2)] - 2.5).abs() < 1e-9);
+    assert_eq!((m[(0, 3)], m[(1, 3)], m[(2, 3)]), (-10.0, -20.0, 10.0));
+    assert!((m[(2, 2)] + 2.5).abs() < 1e-9);
 }
 
 #[test]

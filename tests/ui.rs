@@ -5,6 +5,8 @@
 //! that the pixels on screen are the CPU rendering of the slice annotated.
 
 mod common;
+#[path = "common/viewer.rs"]
+mod viewer;
 
 use std::time::{Duration, Instant};
 
@@ -14,49 +16,7 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use lightbox::store::{ImportMode, Store};
 use lightbox::synth;
 use lightbox::ui::{App, Launch};
-
-/// The viewer in a 1400×900 window drawn by wgpu (lavapipe).
-fn viewer(launch: Launch) -> Harness<'static, App> {
-    Harness::builder()
-        .with_size((1400.0, 900.0))
-        .wgpu()
-        .build_eframe(move |cc| App::create(launch, cc).expect("viewer"))
-}
-
-fn demo_app(size: usize, slices: usize) -> (tempfile::TempDir, Harness<'static, App>) {
-    let tmp = common::tempdir();
-    let src = tmp.path().join("src");
-    let (_, current, prior) = synth::write_demo(&src, slices, size).expect("demo");
-    let cache = tmp.path().join("cache");
-    Store::open(&cache)
-        .expect("cache")
-        .import(&[src], ImportMode::Copy)
-        .expect("import");
-    let launch = Launch {
-        open_studies: vec![current, prior],
-        layout: (1, 2),
-        export_dir: tmp.path().join("exports"),
-        ..Launch::new(cache)
-    };
-    let mut harness = viewer(launch);
-    // The study loads and decodes in the background: step until every image is in
-    // (bounded), then once more so the viewports draw.
-    let start = Instant::now();
-    loop {
-        harness.step();
-        let (done, total) = harness.state().decoded();
-        if total > 0 && done == total {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "loading: {done}/{total}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    harness.run_steps(3);
-    (tmp, harness)
-}
+use viewer::*;
 
 /// A left drag from `a` to `b` in small steps, as a hand would.
 fn drag(h: &mut Harness<'static, App>, a: egui::Pos2, b: egui::Pos2) {
@@ -129,31 +89,6 @@ fn exported(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
                 .is_some_and(|n| n.starts_with(name))
         })
         .unwrap_or_else(|| panic!("no {name}* in {}", dir.display()))
-}
-
-/// The CPU reference rendering of what viewport `i` shows, with its display options.
-fn reference_of(h: &Harness<'static, App>, i: usize) -> lightbox::imaging::render::Rendered {
-    let hd = h.state().header_of(i).expect("image");
-    let v = h.state().viewport(i).expect("vp");
-    let img = lightbox::dicom::Image::open(&hd.path).expect("open");
-    lightbox::imaging::render::render(hd, 0, &img.frame(0).expect("frame"), &v.options())
-        .expect("render")
-}
-
-/// What viewport `i` tells screen readers: its corner texts, one line each.
-fn viewport_label(h: &Harness<'static, App>, i: usize) -> String {
-    let rect = h.state().viewport(i).expect("vp").rect.expect("drawn");
-    let labels: Vec<String> = h
-        .query_all_by_role(egui::accesskit::Role::Image)
-        .filter(|n| n.rect().center().distance(rect.center()) < 2.0)
-        .filter_map(|n| n.accesskit_node().label())
-        .collect();
-    assert_eq!(
-        labels.len(),
-        1,
-        "one image node on viewport {i}: {labels:?}"
-    );
-    labels[0].clone()
 }
 
 #[test]
@@ -641,7 +576,7 @@ fn after_each_jump_the_viewport_shows_the_slice_it_names() {
         // The annotation names the slice the state says is shown.
         let label = viewport_label(&h, 0);
         assert!(
-            label.contains(&format!("Im {}/400", index + 1)),
+            label.contains(&format!("  {}/400", index + 1)),
             "after {key:?}: {label:?}"
         );
         let frame = h.render().expect("render");
@@ -849,8 +784,9 @@ fn mpr_hangs_the_stack_with_its_reformats_and_reference_lines_follow_the_slice()
     };
     assert!(desc(&h, 1).starts_with("MPR coronal"), "{}", desc(&h, 1));
     assert!(desc(&h, 2).starts_with("MPR sagittal"), "{}", desc(&h, 2));
-    // The axial slice shown is row n-1-i of the reformats (head up), so its
-    // reference line runs there; one slice down the stack moves it one row down.
+    // The stack reads superior first and the reformats have the head up, so the
+    // axial slice shown (i) is row i of the reformats and its reference line runs
+    // there; one slice up the stack moves it one row up.
     let row_of = |h: &Harness<'static, App>, v: usize| {
         h.state()
             .viewport(v)
@@ -861,10 +797,7 @@ fn mpr_hangs_the_stack_with_its_reformats_and_reference_lines_follow_the_slice()
     };
     let i = h.state().viewport(0).expect("vp").index as f64;
     for v in [1, 2] {
-        assert!(
-            (row_of(&h, v) - (11.0 - i + 0.5)).abs() < 1e-6,
-            "viewport {v}"
-        );
+        assert!((row_of(&h, v) - (i + 0.5)).abs() < 1e-6, "viewport {v}");
     }
     h.hover_at(centre);
     h.step();
@@ -873,7 +806,7 @@ fn mpr_hangs_the_stack_with_its_reformats_and_reference_lines_follow_the_slice()
     assert_eq!(h.state().viewport(0).expect("vp").index as f64, i - 1.0);
     for v in [1, 2] {
         assert!(
-            (row_of(&h, v) - (11.0 - (i - 1.0) + 0.5)).abs() < 1e-6,
+            (row_of(&h, v) - (i - 1.0 + 0.5)).abs() < 1e-6,
             "viewport {v}"
         );
     }
@@ -895,7 +828,7 @@ fn mpr_hangs_the_stack_with_its_reformats_and_reference_lines_follow_the_slice()
     }
     h.event(egui::Event::ModifiersChanged(egui::Modifiers::NONE));
     h.run_steps(2);
-    assert_eq!(h.state().viewport(0).expect("vp").index, 11 - 3);
+    assert_eq!(h.state().viewport(0).expect("vp").index, 3);
 }
 
 /// Snapshot comparison: a few pixels may differ across CPUs (lavapipe's vector

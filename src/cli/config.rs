@@ -43,6 +43,11 @@ pub(super) fn cmd_config_show(json: bool) -> Result<ExitCode> {
         c.cache_root.0.display().to_string(),
         o(c.cache_root.1)
     );
+    out!(
+        "slices_per_notch = {}  ({})",
+        c.slices_per_notch.0,
+        o(c.slices_per_notch.1)
+    );
     match c.cache_max_mb.0 {
         Some(v) => out!("cache_max_mb = {v}  ({})", o(c.cache_max_mb.1)),
         None => out!("cache_max_mb = none  (default: no cap)"),

@@ -22,7 +22,7 @@ pub(super) struct RenderArgs {
     #[arg(long, default_value_t = 0)]
     frame: u32,
     /// With a folder: the slice to render, counting from 0 in position order
-    /// (feet to head for axial stacks); default the middle slice.
+    /// (the viewer's reading order: head to feet for axial stacks); default the middle slice.
     #[arg(long)]
     slice: Option<usize>,
     /// Explicit window as CENTER,WIDTH (e.g. 40,400 or -600,1500).

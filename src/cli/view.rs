@@ -73,6 +73,9 @@ pub(super) fn run_viewer(
         protocol_dir: crate::hanging::user_dir(),
         force_layout,
         annotation_file: crate::ui::default_annotation_file(),
+        slices_per_notch: crate::config::load(&crate::config::default_path())
+            .map(|c| c.slices_per_notch.0)
+            .unwrap_or(1.0),
         ..crate::ui::Launch::new(cache)
     })?;
     Ok(ExitCode::SUCCESS)

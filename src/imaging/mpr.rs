@@ -42,13 +42,17 @@ pub struct Source {
     pub columns: u32,
     pub rows: u32,
     pub slices: usize,
-    /// Header of the last slice in display order (it becomes the top row), and
+    /// Header of the slice highest along the images' normal (it becomes the top
+    /// row), and
     /// its frame's attributes.
     pub last: ImageHeader,
     pub last_info: crate::dicom::header::FrameInfo,
     pub row_dir: Vector3<f64>,
     pub col_dir: Vector3<f64>,
     pub normal: Vector3<f64>,
+    /// The display order runs against `normal` (the reading order put the
+    /// highest slice first): the top row is then display slice 0.
+    pub reversed: bool,
     /// Row spacing, column spacing and slice spacing, mm.
     pub rs: f64,
     pub cs: f64,
@@ -77,7 +81,23 @@ impl Source {
         if sp <= 0.0 || (hi - lo) > 0.01 * sp {
             return no("the slices are not evenly spaced");
         }
-        let last_ref = set.frames[set.frames.len() - 1];
+        // The top row of a reformat is the slice highest along the images' own
+        // normal (row × column): the last of the stack, or the first when the
+        // reading order runs the other way (axial stacks are read superior first).
+        let own_normal = {
+            let f = &headers[set.frames[0].instance];
+            let o = f
+                .frame(set.frames[0].frame)?
+                .image_orientation
+                .unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+            Vector3::new(o[0], o[1], o[2]).cross(&Vector3::new(o[3], o[4], o[5]))
+        };
+        let reversed = own_normal.dot(&Vector3::new(g.normal[0], g.normal[1], g.normal[2])) < 0.0;
+        let last_ref = if reversed {
+            set.frames[0]
+        } else {
+            set.frames[set.frames.len() - 1]
+        };
         let last = &headers[last_ref.instance];
         let px = last
             .pixel
@@ -111,7 +131,11 @@ impl Source {
         };
         let row_dir = Vector3::new(o[0], o[1], o[2]).normalize();
         let col_dir = Vector3::new(o[3], o[4], o[5]).normalize();
-        let normal = Vector3::new(g.normal[0], g.normal[1], g.normal[2]);
+        let normal = if reversed {
+            -Vector3::new(g.normal[0], g.normal[1], g.normal[2])
+        } else {
+            Vector3::new(g.normal[0], g.normal[1], g.normal[2])
+        };
         Ok(Source {
             columns: px.columns,
             rows: px.rows,
@@ -121,6 +145,7 @@ impl Source {
             row_dir,
             col_dir,
             normal,
+            reversed,
             rs: ps[0],
             cs: ps[1],
             spacing: sp,
@@ -199,7 +224,7 @@ impl Source {
         );
         let mut out = Vec::with_capacity(n * cols);
         for r in 0..n {
-            let slice = n - 1 - r;
+            let slice = if self.reversed { r } else { n - 1 - r };
             for c in 0..cols {
                 let i = match plane {
                     Plane::AcrossRows => k * w + c,

@@ -101,6 +101,10 @@ pub(super) struct Grid {
     /// Cine: frames per second of the active viewport, when playing.
     pub(super) cine: Option<f32>,
     pub(super) cine_last: Instant,
+    /// Cine frames shown since an instant (reset every two seconds), and the rate
+    /// last measured.
+    pub(super) cine_stats: Option<(Instant, u32)>,
+    pub(super) cine_rate: Option<f32>,
 }
 
 /// Pixels kept near the viewports (see `residency`).
@@ -112,6 +116,14 @@ pub(super) struct Residency {
     pub(super) overlay_textures: std::collections::HashMap<(usize, usize), Vec<OverlayPlane>>,
     /// A thumbnail per display set (its middle frame), once decoded.
     pub(super) thumbs: Vec<Option<egui::TextureHandle>>,
+    /// Per viewport: the set and slice it showed last frame, and which way it
+    /// moves through the stack (+1 or −1), for prefetching.
+    pub(super) travel: std::collections::HashMap<usize, (usize, usize, i64)>,
+    /// Prefetch uploads still to do (the next frame goes on with them).
+    pub(super) prefetch_pending: bool,
+    /// Viewport draws of a decoded slice without its texture (shown as the last
+    /// image under "loading…"): the goal is none.
+    pub(super) misses: u64,
 }
 
 /// Exports running on other threads and what they said.
@@ -146,6 +158,11 @@ pub(super) struct Timing {
     /// viewport's window on N frames in a row (a W/L drag), report frame times and
     /// texture uploads, and close.
     pub(super) bench_wl: Option<BenchWl>,
+    /// `LIGHTBOX_BENCH_SCROLL=N`: step the active viewport one slice per frame,
+    /// N times; report step times and steps drawn without their slice.
+    pub(super) bench_scroll: Option<BenchScroll>,
+    /// `LIGHTBOX_BENCH_CINE=FPS`: five seconds of cine; report frames shown / due.
+    pub(super) bench_cine: Option<BenchCine>,
 }
 
 impl Browser {
@@ -211,6 +228,12 @@ impl App {
             .map(|s| s.iter().filter(|x| x.pixels.is_some()).count())
             .sum();
         (done, acquired().map(Vec::len).sum())
+    }
+
+    /// How often a viewport drew a decoded slice without its texture (the last
+    /// image under "loading…"); the goal is never.
+    pub fn draws_without_texture(&self) -> u64 {
+        self.residency.misses
     }
 
     /// The PACS tabs' state.
@@ -289,12 +312,17 @@ impl App {
                 tool: Tool::Window,
                 cine: None,
                 cine_last: Instant::now(),
+                cine_stats: None,
+                cine_rate: None,
             },
             residency: Residency {
                 slots: Vec::new(),
                 expanded: std::collections::HashMap::new(),
                 overlay_textures: std::collections::HashMap::new(),
                 thumbs: Vec::new(),
+                travel: std::collections::HashMap::new(),
+                prefetch_pending: false,
+                misses: 0,
             },
             exports: Exports {
                 deid: DeidForm {
@@ -326,6 +354,23 @@ impl App {
                         uploads_before: None,
                         intervals: Vec::new(),
                         last: None,
+                    }),
+                bench_scroll: std::env::var("LIGHTBOX_BENCH_SCROLL")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .map(|steps| BenchScroll {
+                        steps,
+                        intervals: Vec::new(),
+                        last: None,
+                        misses_before: None,
+                    }),
+                bench_cine: std::env::var("LIGHTBOX_BENCH_CINE")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .map(|fps| BenchCine {
+                        fps,
+                        started: None,
+                        last_index: None,
                     }),
             },
             launch,
@@ -373,10 +418,20 @@ impl eframe::App for App {
         for c in self.key_commands(&ctx) {
             self.handle(c);
         }
+        self.wheel_scroll(&ctx);
         self.cine_step(&ctx);
         if self.timing.bench_wl.is_some() {
             self.bench_step(&ctx, frame);
         }
+        if self.timing.bench_scroll.is_some() {
+            self.bench_scroll_step(&ctx);
+        }
+        if self.timing.bench_cine.is_some() {
+            self.bench_cine_step(&ctx);
+        }
+        // What the keys, cine and the scroll benchmark moved to is uploaded
+        // before it is drawn.
+        self.keep_resident(frame);
         egui::Panel::left("studies")
             .default_size(300.0)
             .show(ui, |ui| self.browser_ui(ui));
@@ -499,7 +554,11 @@ impl eframe::App for App {
                 .map(|t| t.elapsed().as_secs_f64() * 1e3)
                 .unwrap_or(f64::NAN);
             self.timing.all_decoded_ms = Some(since_start);
-            if self.timing.report && self.timing.bench_wl.is_none() {
+            if self.timing.report
+                && self.timing.bench_wl.is_none()
+                && self.timing.bench_scroll.is_none()
+                && self.timing.bench_cine.is_none()
+            {
                 let images: usize = self.residency.slots.iter().map(Vec::len).sum();
                 println!("all {images} images decoded: {since_start:.0} ms after process start");
                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);

@@ -1,4 +1,6 @@
-//! The W/L drag benchmark mode (`LIGHTBOX_BENCH_WL=N`).
+//! The benchmark modes: a W/L drag (`LIGHTBOX_BENCH_WL=N`), scrolling
+//! (`LIGHTBOX_BENCH_SCROLL=N`: one slice step per frame) and cine
+//! (`LIGHTBOX_BENCH_CINE=FPS`: five seconds of cine, frames shown against due).
 
 use std::time::Instant;
 
@@ -20,7 +22,9 @@ pub(super) struct BenchWl {
 impl App {
     /// One frame of the W/L drag benchmark (after everything is decoded).
     pub(super) fn bench_step(&mut self, ctx: &egui::Context, frame: &eframe::Frame) {
-        if self.timing.all_decoded_ms.is_none() {
+        // Start once everything is decoded and the textures around the slice are
+        // prepared (the drag itself must upload nothing).
+        if self.timing.all_decoded_ms.is_none() || self.residency.prefetch_pending {
             return;
         }
         let uploads = frame.wgpu_render_state().and_then(|rs| {
@@ -67,6 +71,135 @@ impl App {
                 400.0 + 300.0 * (k / 11.0).cos(),
             ));
         }
+        ctx.request_repaint();
+    }
+}
+
+/// The scroll benchmark's state: one step of the active viewport per frame.
+#[derive(Debug)]
+pub(super) struct BenchScroll {
+    pub(super) steps: usize,
+    pub(super) intervals: Vec<f64>,
+    pub(super) last: Option<Instant>,
+    /// Viewport draws (after a step) without the texture of the slice they name.
+    pub(super) misses_before: Option<u64>,
+}
+
+/// The cine benchmark's state.
+#[derive(Debug)]
+pub(super) struct BenchCine {
+    pub(super) fps: f32,
+    /// When cine started, and the frames shown since.
+    pub(super) started: Option<(Instant, usize)>,
+    /// The slice shown last frame.
+    pub(super) last_index: Option<usize>,
+}
+
+/// The median and 95th percentile of `v` (sorted in place).
+fn median_p95(v: &mut [f64]) -> (f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[(v.len() * 95 / 100).min(v.len() - 1)])
+}
+
+impl App {
+    /// Ready to measure: everything decoded, the textures around each viewport
+    /// prepared.
+    fn bench_ready(&self) -> bool {
+        self.timing.all_decoded_ms.is_some() && !self.residency.prefetch_pending
+    }
+
+    /// One frame of the scroll benchmark: the frame time of each step (a step is
+    /// drawn in the frame that makes it) and the draws that showed anything but
+    /// the slice they name.
+    pub(super) fn bench_scroll_step(&mut self, ctx: &egui::Context) {
+        if !self.bench_ready()
+            && self
+                .timing
+                .bench_scroll
+                .as_ref()
+                .is_some_and(|b| b.last.is_none())
+        {
+            return;
+        }
+        let misses = self.residency.misses;
+        let count = self
+            .grid
+            .viewports
+            .get(self.grid.active)
+            .and_then(|v| self.session.sets.get(v.set?))
+            .map(|s| s.set.frames.len())
+            .unwrap_or(0);
+        let layout = self.grid.layout;
+        let Some(b) = self.timing.bench_scroll.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        match b.last {
+            None => b.misses_before = Some(misses),
+            Some(t) => b.intervals.push(now.duration_since(t).as_secs_f64() * 1e3),
+        }
+        b.last = Some(now);
+        if b.intervals.len() >= b.steps {
+            let (med, p95) = median_p95(&mut b.intervals);
+            println!(
+                "scroll {} steps on a {count}-slice stack in {}x{}: median {med:.1} ms, p95 {p95:.1} ms per step, steps drawn without their slice: {}",
+                b.intervals.len(),
+                layout.0,
+                layout.1,
+                misses - b.misses_before.unwrap_or(misses)
+            );
+            self.timing.bench_scroll = None;
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            return;
+        }
+        // Down through the stack, back up at the end.
+        let k = b.intervals.len();
+        if let Some(v) = self.grid.viewports.get_mut(self.grid.active) {
+            let forward = (k / count.max(1)).is_multiple_of(2);
+            v.step(if forward { 1 } else { -1 }, count);
+        }
+        ctx.request_repaint();
+    }
+
+    /// One frame of the cine benchmark: five seconds of cine at the asked rate,
+    /// then the frames shown against the frames due.
+    pub(super) fn bench_cine_step(&mut self, ctx: &egui::Context) {
+        if !self.bench_ready() {
+            return;
+        }
+        let index = self.grid.viewports.get(self.grid.active).map(|v| v.index);
+        let Some(b) = self.timing.bench_cine.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        match b.started {
+            None => {
+                b.started = Some((now, 0));
+                self.grid.cine = Some(b.fps);
+                self.grid.cine_last = now;
+            }
+            Some((t, shown)) => {
+                let shown = shown + usize::from(index != b.last_index);
+                b.started = Some((t, shown));
+                let secs = now.duration_since(t).as_secs_f64();
+                if secs >= 5.0 {
+                    let due = (secs * b.fps as f64).floor() as usize;
+                    println!(
+                        "cine at {:.0} frames/s for {secs:.1} s: {shown} frames shown of {due} due ({:.0}%)",
+                        b.fps,
+                        100.0 * shown as f64 / due.max(1) as f64
+                    );
+                    self.grid.cine = None;
+                    self.timing.bench_cine = None;
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                    return;
+                }
+            }
+        }
+        b.last_index = index;
         ctx.request_repaint();
     }
 }

@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 
 pub use app::App;
 use app::*;
-use bench::BenchWl;
+use bench::{BenchCine, BenchScroll, BenchWl};
 use export::DeidForm;
 use measurements::Meas;
 use residency::{OverlayPlane, Slot};
@@ -65,6 +65,8 @@ pub struct Launch {
     pub force_layout: Option<(usize, usize)>,
     /// The user's corner annotation layouts (over `assets/annotations.toml`).
     pub annotation_file: Option<PathBuf>,
+    /// Slices one mouse-wheel notch moves (touchpad pixel deltas in proportion).
+    pub slices_per_notch: f32,
 }
 
 impl Launch {
@@ -79,6 +81,7 @@ impl Launch {
             protocol_dir: None,
             force_layout: None,
             annotation_file: None,
+            slices_per_notch: 1.0,
         }
     }
 }

@@ -23,9 +23,19 @@ pub(super) struct Slot {
 /// top, right, bottom).
 pub(super) type OverlayPlane = (egui::TextureHandle, [f64; 4]);
 
+/// GPU textures are kept for the slices this close to one on screen.
+const KEEP: usize = 48;
+/// Slices prepared ahead of a viewport in the direction it moves, and behind it.
+const AHEAD: usize = 8;
+const BEHIND: usize = 2;
+/// Prefetch uploads per viewport per frame (what is on screen is never held back).
+const UPLOADS_PER_FRAME: usize = 4;
+
 impl App {
-    /// Expand and upload what the viewports show (W/L never uploads); keep GPU
-    /// textures only near what is shown, so memory stays near the voxel bytes.
+    /// Expand and upload what the viewports show (W/L never uploads), then the
+    /// decoded slices ahead of each viewport in the direction it moves (scroll or
+    /// cine), so the next step has its texture ready; keep GPU textures only near
+    /// what is shown, so memory stays near the voxel bytes.
     pub(super) fn keep_resident(&mut self, frame: &eframe::Frame) {
         let shown: Vec<(usize, usize)> = self
             .grid
@@ -87,7 +97,27 @@ impl App {
                     .insert((set, index), Arc::new(c.expand()));
             }
         }
-        const KEEP: usize = 48;
+        // Which way each viewport is moving through its stack (the textures
+        // ahead of it are prepared first).
+        for (i, v) in self.grid.viewports.iter().enumerate() {
+            let Some(set) = v.set else { continue };
+            let dir = match self.residency.travel.get(&i) {
+                Some(&(s, j, _)) if s == set && j != v.index => {
+                    if v.index > j {
+                        1
+                    } else {
+                        -1
+                    }
+                }
+                Some(&(s, _, d)) if s == set => d,
+                _ => 1,
+            };
+            self.residency.travel.insert(i, (set, v.index, dir));
+        }
+        let viewports = &self.grid.viewports;
+        self.residency
+            .travel
+            .retain(|&i, _| viewports.get(i).is_some_and(|v| v.set.is_some()));
         for (set, slots) in self.residency.slots.iter_mut().enumerate() {
             for (i, slot) in slots.iter_mut().enumerate() {
                 if slot.texture.is_some()
@@ -102,6 +132,11 @@ impl App {
         let Some(rs) = frame.wgpu_render_state() else {
             return;
         };
+        let renderer = rs.renderer.read();
+        let Some(g) = renderer.callback_resources.get::<ViewerGpu>() else {
+            return;
+        };
+        // What is on screen first, from its expanded pixels.
         for &(set, index) in &shown {
             let Some(slot) = self
                 .residency
@@ -114,14 +149,46 @@ impl App {
             if slot.texture.is_none()
                 && let Some(p) = self.residency.expanded.get(&(set, index))
             {
-                let renderer = rs.renderer.read();
-                if let Some(g) = renderer.callback_resources.get::<ViewerGpu>() {
-                    match g.gpu.upload(&rs.device, &rs.queue, p) {
-                        Ok(t) => slot.texture = Some(Arc::new(t)),
-                        Err(e) => slot.error = Some(e.to_string()),
-                    }
+                match g.gpu.upload(&rs.device, &rs.queue, p) {
+                    Ok(t) => slot.texture = Some(Arc::new(t)),
+                    Err(e) => slot.error = Some(e.to_string()),
                 }
             }
+        }
+        // Then the decoded slices ahead in the direction of travel (and a few
+        // behind), a few per viewport per frame so a frame stays short.
+        let mut pending = false;
+        let travel: Vec<(usize, usize, i64)> = self.residency.travel.values().copied().collect();
+        for (set, index, dir) in travel {
+            let Some(slots) = self.residency.slots.get_mut(set) else {
+                continue;
+            };
+            let n = slots.len() as i64;
+            let wanted: Vec<usize> = (1..=AHEAD as i64)
+                .map(|k| index as i64 + dir * k)
+                .chain((1..=BEHIND as i64).map(|k| index as i64 - dir * k))
+                .filter(|&j| (0..n).contains(&j))
+                .map(|j| j as usize)
+                .filter(|&j| {
+                    let s = &slots[j];
+                    s.texture.is_none() && s.error.is_none() && s.pixels.is_some()
+                })
+                .collect();
+            pending |= wanted.len() > UPLOADS_PER_FRAME;
+            for j in wanted.into_iter().take(UPLOADS_PER_FRAME) {
+                let slot = &mut slots[j];
+                let Some(c) = slot.pixels.as_ref() else {
+                    continue;
+                };
+                match g.gpu.upload(&rs.device, &rs.queue, &c.expand()) {
+                    Ok(t) => slot.texture = Some(Arc::new(t)),
+                    Err(e) => slot.error = Some(e.to_string()),
+                }
+            }
+        }
+        self.residency.prefetch_pending = pending;
+        if pending {
+            self.ctx.request_repaint();
         }
     }
 

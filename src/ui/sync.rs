@@ -185,23 +185,65 @@ impl App {
             .unwrap_or(10.0)
     }
 
-    /// Advance the active viewport's cine.
+    /// Cine: the active viewport advances one frame each 1/fps, every frame shown
+    /// (none skipped); a frame not yet decoded is waited for. When the display
+    /// cannot keep up, the status bar says how many frames a second it shows.
     pub(super) fn cine_step(&mut self, ctx: &egui::Context) {
         let Some(fps) = self.grid.cine else {
             self.grid.cine_last = Instant::now();
+            self.grid.cine_stats = None;
+            self.grid.cine_rate = None;
             return;
         };
-        let due = self.grid.cine_last.elapsed().as_secs_f32() >= 1.0 / fps;
-        if due {
-            self.grid.cine_last = Instant::now();
-            if let Some(v) = self.grid.viewports.get_mut(self.grid.active)
-                && let Some(set) = v.set
-            {
-                let n = self.session.sets[set].set.frames.len().max(1);
-                v.index = (v.index + 1) % n;
+        let interval = std::time::Duration::from_secs_f32(1.0 / fps.max(0.1));
+        let now = Instant::now();
+        if now.duration_since(self.grid.cine_last) >= interval {
+            let next = self.grid.viewports.get(self.grid.active).and_then(|v| {
+                let set = v.set?;
+                let n = self.session.sets.get(set)?.set.frames.len().max(1);
+                Some((set, (v.index + 1) % n))
+            });
+            let ready = next.is_some_and(|(set, i)| {
+                self.session.sets[set].derived.is_some()
+                    || self
+                        .residency
+                        .slots
+                        .get(set)
+                        .and_then(|s| s.get(i))
+                        .is_some_and(|s| s.pixels.is_some() || s.error.is_some())
+            });
+            if let (Some((_, i)), true) = (next, ready) {
+                if let Some(v) = self.grid.viewports.get_mut(self.grid.active) {
+                    v.index = i;
+                }
+                // On time: the next frame is due one interval after this one was;
+                // late: one interval from now (the rate drops, frames are not skipped).
+                self.grid.cine_last = if now.duration_since(self.grid.cine_last) < interval * 2 {
+                    self.grid.cine_last + interval
+                } else {
+                    now
+                };
+                let (since, shown) = self.grid.cine_stats.get_or_insert((now, 0));
+                *shown += 1;
+                let secs = now.duration_since(*since).as_secs_f32();
+                if secs >= 2.0 {
+                    let rate = *shown as f32 / secs;
+                    self.grid.cine_rate = Some(rate);
+                    self.grid.cine_stats = Some((now, 0));
+                }
             }
         }
-        ctx.request_repaint_after(std::time::Duration::from_secs_f32(1.0 / fps / 2.0));
+        self.session.notice = match self.grid.cine_rate {
+            Some(rate) if rate < 0.9 * fps => Some(format!(
+                "cine: {rate:.1} of {fps:.0} frames/s shown (every frame, slower than asked: the display cannot keep up)"
+            )),
+            _ => self
+                .session
+                .notice
+                .take()
+                .filter(|n| !n.starts_with("cine:")),
+        };
+        ctx.request_repaint_after(interval / 4);
     }
 }
 

@@ -36,3 +36,7 @@ pub const OVERLAY: Color32 = Color32::WHITE;
 pub const REFERENCE_LINE: Color32 = Color32::from_rgb(255, 220, 80);
 /// Measurements, and the outline of a viewport a series is dragged onto.
 pub const MEASUREMENT: Color32 = Color32::from_rgb(120, 255, 140);
+/// The stack scroll bar: its track, the decoded slices, the position.
+pub const SCROLL_TRACK: Color32 = Color32::from_gray(40);
+pub const SCROLL_DECODED: Color32 = Color32::from_gray(90);
+pub const SCROLL_THUMB: Color32 = Color32::from_rgb(90, 160, 255);

@@ -7,7 +7,37 @@ use super::super::viewport::FrameView;
 use super::super::*;
 
 impl App {
+    /// The wheel over a viewport moves through its stack: handled before the
+    /// frame is drawn (and its texture uploaded), so the step shows in the frame
+    /// of the event; every wheel event counts, one notch = `slices_per_notch`.
+    pub(in crate::ui) fn wheel_scroll(&mut self, ctx: &egui::Context) {
+        let wheel = super::super::viewport::wheel_input(ctx);
+        if wheel.slices == 0.0 {
+            return;
+        }
+        let Some(i) = self
+            .grid
+            .viewports
+            .iter()
+            .position(|v| v.hovered && v.set.is_some())
+        else {
+            return;
+        };
+        let count = self.grid.viewports[i]
+            .set
+            .and_then(|s| self.session.sets.get(s))
+            .map(|s| s.set.frames.len())
+            .unwrap_or(0);
+        let per_notch = self.launch.slices_per_notch;
+        self.grid.viewports[i].wheel_step(wheel.slices, per_notch, count);
+        self.handle(Command::Activate(i));
+    }
+
     pub(in crate::ui) fn viewports_ui(&mut self, ui: &mut egui::Ui) {
+        // Set again by the viewports drawn this frame.
+        for v in &mut self.grid.viewports {
+            v.hovered = false;
+        }
         let area = ui.available_rect_before_wrap();
         ui.allocate_rect(area, egui::Sense::hover());
         let (rows, cols) = self.grid.layout;
@@ -88,6 +118,10 @@ impl App {
                     error: slot.error.as_deref(),
                     texture: slot.texture.clone(),
                     count: ls.set.frames.len(),
+                    decoded: self.residency.slots[s]
+                        .iter()
+                        .map(|x| x.pixels.is_some())
+                        .collect(),
                     tool: self.grid.tool,
                     shapes: self
                         .session
@@ -100,6 +134,12 @@ impl App {
                 })
             });
             let has_image = view.as_ref().is_some_and(|v| v.texture.is_some());
+            if view
+                .as_ref()
+                .is_some_and(|v| v.texture.is_none() && v.error.is_none() && v.pixels.is_some())
+            {
+                self.residency.misses += 1;
+            }
             let act = vp.show(ui, rect, i as u64, i == self.grid.active, view);
             if act.clicked {
                 self.handle(Command::Activate(i));

@@ -4,11 +4,12 @@
 //!
 //! Its rooms: `show` (input and painting), `transform` (screen↔image), `gpu` (the
 //! paint callback), `annotate` (corner text, markers, scale bar, probe), `draw`
-//! (measurements).
+//! (measurements), `scroll` (wheel notches, the stack scroll bar).
 
 mod annotate;
 mod draw;
 mod gpu;
+mod scroll;
 mod show;
 mod transform;
 
@@ -23,6 +24,8 @@ use std::sync::Arc;
 use annotate::*;
 use draw::*;
 pub use gpu::ViewerGpu;
+pub use scroll::{PAGE, SCROLL_BAR_WIDTH, WheelInput, scroll_bar_rect, wheel_input};
+
 use gpu::*;
 pub use transform::Affine;
 
@@ -111,6 +114,14 @@ impl Shape {
     }
 }
 
+/// The image a viewport drew last: its stack (series UID, columns, rows), its
+/// texture and its display plan.
+pub type LastDrawn = (
+    (String, u32, u32),
+    Arc<ImageTexture>,
+    crate::imaging::render::DisplayPlan,
+);
+
 /// Viewport state.
 #[derive(Debug, Clone, Default)]
 pub struct Viewport {
@@ -150,6 +161,16 @@ pub struct Viewport {
     pub one_to_one: bool,
     /// The reference line as last drawn (image coordinates).
     pub reference: Option<([f64; 2], [f64; 2])>,
+    /// Wheel notches (in slices) not yet turned into a step: a touchpad's pixel
+    /// deltas add up here until they make a whole slice.
+    pub wheel: f32,
+    /// The pointer was over it (and nothing above it) when it was last drawn:
+    /// the wheel scrolls it.
+    pub hovered: bool,
+    /// The image last drawn (its series and size, texture and display plan):
+    /// drawn again, under "loading…", while the slice asked for in the same stack
+    /// is still being decoded, so a step never shows a black viewport.
+    pub last_drawn: Option<LastDrawn>,
 }
 
 /// What the viewport needs to draw its current frame.
@@ -174,6 +195,8 @@ pub struct FrameView<'a> {
     pub error: Option<&'a str>,
     pub texture: Option<Arc<ImageTexture>>,
     pub count: usize,
+    /// Which slices of the stack are decoded (for the scroll bar).
+    pub decoded: Vec<bool>,
     pub tool: Tool,
     /// Measurements on this image, with their place in the app's list.
     pub shapes: Vec<(usize, Shape)>,
@@ -237,6 +260,20 @@ impl Viewport {
     /// Rotate a quarter turn clockwise.
     pub fn rotate(&mut self) {
         self.rotation = (self.rotation + 1) % 4;
+    }
+
+    /// Turn `slices` of wheel (positive: toward the previous slice, as egui's
+    /// scroll delta) into whole steps, `per_notch` slices a notch; fractions (a
+    /// touchpad's points) are kept for the next event.
+    pub fn wheel_step(&mut self, slices: f32, per_notch: f32, count: usize) -> bool {
+        self.wheel -= slices * per_notch;
+        let whole = self.wheel.trunc();
+        if whole == 0.0 {
+            return false;
+        }
+        self.wheel -= whole;
+        self.step(whole as i64, count);
+        true
     }
 
     /// Move `step` slices, clamped to the stack.

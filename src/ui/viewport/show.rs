@@ -53,19 +53,13 @@ impl Viewport {
             return out;
         };
         let (rs, cs) = Self::spacing(view.header, view.frame);
-        // Input: scroll slices, W/L with the left button, pan with the middle one,
-        // zoom with ctrl + wheel.
-        if response.hovered() {
-            let (scroll, ctrl) = ui.input(|i| (i.smooth_scroll_delta.y, i.modifiers.ctrl));
-            if scroll != 0.0 {
-                if ctrl {
-                    self.zoom = (self.zoom * (1.0 + scroll * 0.002)).clamp(0.05, 40.0);
-                } else {
-                    let step = if scroll > 0.0 { -1 } else { 1 };
-                    self.step(step, view.count);
-                }
-                out.clicked = true;
-            }
+        // The stack scroll bar at the right edge: position, what is decoded; a
+        // click or drag on it jumps there.
+        // (The slice changes after this frame is drawn, so what is drawn and what
+        // the annotation names stay the same image.)
+        let jump = self.scroll_bar(ui, rect, key, &view);
+        if jump.is_some() {
+            out.clicked = true;
         }
         if response.dragged_by(egui::PointerButton::Middle) {
             self.pan += response.drag_delta();
@@ -74,10 +68,31 @@ impl Viewport {
             .pixels
             .and_then(|p| render::display_plan(view.header, view.frame, p, &self.options()).ok());
         let ppp = ui.ctx().pixels_per_point();
-        let (w, h) = (
-            view.pixels.map(|p| p.columns).unwrap_or(1) as f32,
-            view.pixels.map(|p| p.rows).unwrap_or(1) as f32,
-        );
+        // The image's size from its header (known before it is decoded).
+        let size = view
+            .header
+            .pixel
+            .as_ref()
+            .map(|p| (p.columns, p.rows))
+            .or(view.pixels.map(|p| (p.columns, p.rows)))
+            .unwrap_or((1, 1));
+        let (w, h) = (size.0 as f32, size.1 as f32);
+        // The wheel moves through the stack before the frame is drawn (see
+        // `App::wheel_scroll`); ctrl + wheel zooms about the pointer here.
+        self.hovered = response.hovered();
+        if response.hovered() {
+            let wheel = wheel_input(ui.ctx());
+            if wheel.zoom != 1.0 {
+                let before = self.affine(rect, w, h, rs, cs);
+                let at = response.hover_pos().unwrap_or(rect.center());
+                let q = before.image(at);
+                self.zoom = (self.zoom * wheel.zoom).clamp(0.05, 40.0);
+                let after = self.affine(rect, w, h, rs, cs);
+                // Keep the image point under the pointer where it was.
+                self.pan += at - after.screen(q);
+                out.clicked = true;
+            }
+        }
         if std::mem::take(&mut self.one_to_one) {
             // The fit scale (zoom 1) in points per mm; 1:1 puts one column of
             // image pixels on one physical pixel.
@@ -195,6 +210,10 @@ impl Viewport {
                 current.center - sign * d.y as f64 * scale,
                 (current.width + sign * d.x as f64 * scale).max(1.0),
             ));
+        }
+        let stack = (view.header.series_uid.clone(), size.0, size.1);
+        if let (Some((plan, _)), Some(texture)) = (&plan, &view.texture) {
+            self.last_drawn = Some((stack.clone(), Arc::clone(texture), plan.clone()));
         }
         match (&plan, &view.texture) {
             (Some((plan, voi_text)), Some(texture)) => {
@@ -316,7 +335,33 @@ impl Viewport {
             _ => {
                 let msg = match view.error {
                     Some(e) => format!("cannot display this image:\n{e}"),
-                    None => "loading…".to_string(),
+                    None => {
+                        // Still decoding: the last image stays, "loading…" over it.
+                        if let Some((drawn, texture, plan)) = &self.last_drawn
+                            && *drawn == stack
+                        {
+                            let [a, b, c, d] = map.inverse();
+                            let (ox, oy) = (rect.min.x - map.t.x, rect.min.y - map.t.y);
+                            ui.painter().add(egui_wgpu::Callback::new_paint_callback(
+                                rect,
+                                ImageCallback {
+                                    key,
+                                    texture: Arc::clone(texture),
+                                    plan: plan.clone(),
+                                    placement: Placement {
+                                        m: [
+                                            [a / ppp, b / ppp, a * ox + b * oy],
+                                            [c / ppp, d / ppp, c * ox + d * oy],
+                                        ],
+                                        origin: [rect.min.x * ppp, rect.min.y * ppp],
+                                        bilinear: self.bilinear,
+                                    },
+                                    shutter: None,
+                                },
+                            ));
+                        }
+                        format!("loading image {}…", self.index + 1)
+                    }
                 };
                 painter.text(
                     rect.center(),
@@ -327,7 +372,14 @@ impl Viewport {
                 );
             }
         }
+        self.draw_scroll_bar(&painter, rect, &view);
         self.frame_border(&painter, rect, active);
+        if let Some(i) = jump
+            && i != self.index
+        {
+            self.index = i;
+            ui.ctx().request_repaint();
+        }
         if drop_target {
             painter.rect_stroke(
                 rect.shrink(2.0),
