@@ -283,3 +283,38 @@ fn every_step_of_a_long_scroll_and_of_cine_shows_the_annotated_slice() {
         "a decoded slice was drawn without its texture"
     );
 }
+
+#[test]
+fn the_slice_order_can_be_reversed_and_the_image_shown_stays() {
+    let (_tmp, mut h) = hovered_demo(64, 40);
+    let sop = |h: &Harness<'static, App>| {
+        h.state()
+            .header_of(0)
+            .expect("image")
+            .sop_instance_uid
+            .clone()
+    };
+    let z = |h: &Harness<'static, App>| {
+        h.state().header_of(0).expect("image").frames[0]
+            .image_position
+            .expect("position")[2]
+    };
+    let before = (sop(&h), index(&h, 0));
+    h.key_press_modifiers(egui::Modifiers::CTRL, egui::Key::R);
+    h.run_steps(3);
+    assert_eq!(sop(&h), before.0, "the same image stays on screen");
+    assert_eq!(index(&h, 0), 39 - before.1);
+    let (k, n) = annotated_position(&h, 0);
+    assert_eq!((k, n), (39 - before.1, 40));
+    h.key_press(egui::Key::Home);
+    h.run_steps(3);
+    let first = z(&h);
+    h.key_press(egui::Key::ArrowDown);
+    h.run_steps(3);
+    assert!(z(&h) > first, "reversed: feet first, down moves superior");
+    // And back to the reading order.
+    h.key_press_modifiers(egui::Modifiers::CTRL, egui::Key::R);
+    h.key_press(egui::Key::Home);
+    h.run_steps(3);
+    assert!(z(&h) > first);
+}

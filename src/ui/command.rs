@@ -51,6 +51,8 @@ pub enum Command {
     LastImage,
     PreviousSeries,
     NextSeries,
+    /// Reverse the active stack's slice order (from the reading order).
+    ReverseStack,
     /// A window preset: index into [`lut::CT_PRESETS`].
     Preset(usize),
     FileWindow,
@@ -166,6 +168,7 @@ impl Command {
             LastImage,
             PreviousSeries,
             NextSeries,
+            ReverseStack,
         ];
         v.extend((0..lut::CT_PRESETS.len()).map(Preset));
         v.extend([
@@ -216,6 +219,7 @@ impl Command {
             LastImage => "last image".into(),
             PreviousSeries => "previous series".into(),
             NextSeries => "next series".into(),
+            ReverseStack => "reverse slice order".into(),
             Preset(i) => lut::CT_PRESETS
                 .get(*i)
                 .map(|p| p.0.to_string())
@@ -265,6 +269,10 @@ impl Command {
             PageBack | PageForward => "10 images back / forward".into(),
             FirstImage | LastImage => "first / last image".into(),
             PreviousSeries | NextSeries => "previous / next series in this viewport".into(),
+            ReverseStack => {
+                "reverse this stack's slice order (default: axial head first, sagittal right first, coronal front first)"
+                    .into()
+            }
             Preset(i) => lut::CT_PRESETS
                 .get(*i)
                 .map(|(n, c, w)| format!("{n} window: centre {c}, width {w}"))
@@ -322,6 +330,7 @@ impl Command {
             LastImage => vec![key(Key::End)],
             PreviousSeries => vec![ctrl(Key::ArrowUp)],
             NextSeries => vec![ctrl(Key::ArrowDown)],
+            ReverseStack => vec![ctrl(Key::R)],
             Preset(i) => PRESET_KEYS
                 .get(*i)
                 .map(|&k| vec![key(k)])
@@ -515,6 +524,7 @@ impl App {
             PageForward => self.with_active(|v| v.step(10, count)),
             FirstImage => self.with_active(|v| v.index = 0),
             LastImage => self.with_active(|v| v.index = count.saturating_sub(1)),
+            ReverseStack => self.reverse_stack(),
             PreviousSeries | NextSeries => {
                 let step = if command == NextSeries { 1 } else { -1 };
                 if let Some(set) = self.grid.viewports.get(active).and_then(|v| v.set)

@@ -7,7 +7,7 @@
 //! (every action with its label, tooltip and shortcut, and `App::handle`, the one
 //! place they change state), `session` (open, receive, hang, drop), `residency`
 //! (frames and textures kept near each viewport), `mpr`, `export`, `measurements`,
-//! `tags`, `sync` (scroll/view following, locate, cine), `panels` (browser, series
+//! `order` (a stack's slice order), `tags`, `sync` (scroll/view following, locate, cine), `panels` (browser, series
 //! strip, toolbar, viewport grid), `viewport` (one viewport: state, input, drawing,
 //! annotations), `theme` (colours and sizes), `pacs`, `annotations`, `loader`,
 //! `bench`.
@@ -20,6 +20,7 @@ mod export;
 pub mod loader;
 mod measurements;
 mod mpr;
+mod order;
 pub mod pacs;
 mod panels;
 mod residency;
