@@ -161,6 +161,9 @@ pub struct ImageHeader {
     pub frames: Vec<FrameInfo>,
     pub calibration: Calibration,
     pub imager_pixel_spacing: Option<[f64; 2]>,
+    /// Patient Orientation (0020,0020): the patient directions of the rows and of
+    /// the columns ("L", "F"), when both are valid (letters of A P L R H F).
+    pub patient_orientation: Option<[String; 2]>,
     pub modality_lut: Option<Lut>,
     pub voi_luts: Vec<Lut>,
     pub voi_function: VoiFunction,
@@ -203,6 +206,38 @@ pub const ANNOTATION_ATTRS: &[(&str, dicom_core::Tag)] = &[
     ("CineRate", tags::CINE_RATE),
     ("FrameTime", tags::FRAME_TIME),
 ];
+
+/// Patient Orientation's two values when each is one to three patient directions
+/// (A P L R H F), no axis twice, and the two not along the same axis; None for
+/// anything else (quadruped terms, a single value, stray text).
+fn patient_orientation(value: &str) -> Option<[String; 2]> {
+    let axis = |c: char| match c {
+        'L' | 'R' => Some(0),
+        'A' | 'P' => Some(1),
+        'H' | 'F' => Some(2),
+        _ => None,
+    };
+    let one = |v: &str| -> Option<(String, usize)> {
+        let v = v.trim();
+        if v.is_empty() || v.chars().count() > 3 {
+            return None;
+        }
+        let mut seen = [false; 3];
+        for c in v.chars() {
+            let a = axis(c)?;
+            if std::mem::replace(&mut seen[a], true) {
+                return None;
+            }
+        }
+        Some((v.to_string(), axis(v.chars().next()?)?))
+    };
+    let mut parts = value.split('\\');
+    let (rows, columns) = (one(parts.next()?)?, one(parts.next()?)?);
+    if parts.next().is_some() || rows.1 == columns.1 {
+        return None;
+    }
+    Some([rows.0, columns.0])
+}
 
 /// The lossy-compression warning for an image, with ratio and method if given.
 fn lossy_note(ds: &Item, ts: &str) -> Option<String> {
@@ -347,6 +382,8 @@ impl ImageHeader {
             frames,
             calibration,
             imager_pixel_spacing,
+            patient_orientation: attr::string(ds, tags::PATIENT_ORIENTATION)
+                .and_then(|v| patient_orientation(&v)),
             modality_lut,
             voi_luts,
             voi_function,
@@ -671,4 +708,21 @@ fn lut_from_item(item: &Item, signed_input: bool) -> Option<Lut> {
         data_bytes.len(),
         attr::string(item, tags::LUT_EXPLANATION),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::patient_orientation;
+
+    #[test]
+    fn patient_orientation_takes_patient_directions_only() {
+        let o = |a: &str, b: &str| Some([a.to_string(), b.to_string()]);
+        assert_eq!(patient_orientation("L\\F"), o("L", "F"));
+        assert_eq!(patient_orientation(" LP \\FA"), o("LP", "FA"));
+        assert_eq!(patient_orientation("A\\FR"), o("A", "FR"));
+        // Not two values, not patient directions, an axis twice, both along one axis.
+        for bad in ["L", "L\\F\\A", "CR\\D", "l\\f", "LR\\F", "L\\R", "\\F", "LPHA\\F"] {
+            assert_eq!(patient_orientation(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -9,6 +9,7 @@
 mod annotate;
 mod draw;
 mod gpu;
+mod legible;
 mod show;
 mod transform;
 
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use annotate::*;
 use draw::*;
 pub use gpu::ViewerGpu;
+pub use legible::Drawn;
 use gpu::*;
 pub use transform::Affine;
 
@@ -150,6 +152,8 @@ pub struct Viewport {
     pub one_to_one: bool,
     /// The reference line as last drawn (image coordinates).
     pub reference: Option<([f64; 2], [f64; 2])>,
+    /// What was written on the image in the last frame, and where.
+    pub drawn: Vec<Drawn>,
 }
 
 /// What the viewport needs to draw its current frame.
