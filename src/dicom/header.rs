@@ -721,7 +721,9 @@ mod tests {
         assert_eq!(patient_orientation(" LP \\FA"), o("LP", "FA"));
         assert_eq!(patient_orientation("A\\FR"), o("A", "FR"));
         // Not two values, not patient directions, an axis twice, both along one axis.
-        for bad in ["L", "L\\F\\A", "CR\\D", "l\\f", "LR\\F", "L\\R", "\\F", "LPHA\\F"] {
+        for bad in [
+            "L", "L\\F\\A", "CR\\D", "l\\f", "LR\\F", "L\\R", "\\F", "LPHA\\F",
+        ] {
             assert_eq!(patient_orientation(bad), None, "{bad:?}");
         }
     }

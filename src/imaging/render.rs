@@ -164,11 +164,7 @@ pub fn window_text(w: &Window, function: VoiFunction, integers: bool, what: &str
         VoiFunction::LinearExact => " linear exact",
         VoiFunction::Sigmoid => " sigmoid",
     };
-    format!(
-        "C {} W {}{function} ({what})",
-        num(w.center),
-        num(w.width)
-    )
+    format!("C {} W {}{function} ({what})", num(w.center), num(w.width))
 }
 
 /// Smallest and largest modality value over a grayscale frame.

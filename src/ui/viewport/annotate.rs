@@ -68,8 +68,7 @@ impl Viewport {
             .join("  "),
         };
         let corner = |lines: &Option<Vec<String>>| -> Vec<String> {
-            let text =
-                crate::ui::annotations::fill(lines.as_deref().unwrap_or_default(), h, &live);
+            let text = crate::ui::annotations::fill(lines.as_deref().unwrap_or_default(), h, &live);
             text.lines().map(str::to_string).collect()
         };
         let c = &view.corners;
@@ -81,28 +80,44 @@ impl Viewport {
         ];
         let written = [&tl, &tr, &bl, &br].map(|l| l.join("\n")).to_vec();
         // The two corners of a row share its width: each keeps what it needs when
-        // both fit, else the shorter keeps its own and the longer is shortened.
+        // both fit, else the shorter keeps its own and the longer is shortened;
+        // what the left one leaves unused once shortened goes to the right one
+        // (the window, the study), and back.
         let natural = |lines: &[String]| {
             lines
                 .iter()
                 .map(|l| width(painter, l, &mono))
                 .fold(0.0, f32::max)
         };
-        let row = area.width() - 4.0 * theme::ANNOTATION_INSET;
-        let (w_tl, w_tr) = share(row, natural(&tl), natural(&tr));
-        let (w_bl, w_br) = share(row, natural(&bl), natural(&br));
-        let mut texts: Vec<(Pos2, Text)> = Vec::new();
-        for (kind, lines, max, at, align) in [
-            ("top_left", tl, w_tl, area.left_top(), Align2::LEFT_TOP),
-            ("top_right", tr, w_tr, area.right_top(), Align2::RIGHT_TOP),
-            ("bottom_left", bl, w_bl, area.left_bottom(), Align2::LEFT_BOTTOM),
-            ("bottom_right", br, w_br, area.right_bottom(), Align2::RIGHT_BOTTOM),
-        ] {
-            let mut lines: Vec<String> = lines
+        let cut = |lines: &[String], max: f32| -> Vec<String> {
+            lines
                 .iter()
                 .map(|l| shorten(painter, l, &mono, max))
                 .filter(|l| !l.is_empty())
-                .collect();
+                .collect()
+        };
+        let row = area.width() - 4.0 * theme::ANNOTATION_INSET;
+        let pair = |left: &[String], right: &[String]| {
+            let (a, b) = share(row, natural(left), natural(right));
+            let l = cut(left, a);
+            let r = cut(right, (row - natural(&l)).max(b));
+            let l = cut(left, (row - natural(&r)).max(a));
+            (l, r)
+        };
+        let (tl, tr) = pair(&tl, &tr);
+        let (bl, br) = pair(&bl, &br);
+        let mut texts: Vec<(Pos2, Text)> = Vec::new();
+        for (kind, mut lines, at, align) in [
+            ("top_left", tl, area.left_top(), Align2::LEFT_TOP),
+            ("top_right", tr, area.right_top(), Align2::RIGHT_TOP),
+            ("bottom_left", bl, area.left_bottom(), Align2::LEFT_BOTTOM),
+            (
+                "bottom_right",
+                br,
+                area.right_bottom(),
+                Align2::RIGHT_BOTTOM,
+            ),
+        ] {
             // A viewport too short for all lines: the last ones go.
             while !lines.is_empty() {
                 let t = Text::new(painter, &lines.join("\n"), &mono, theme::ANNOTATION);
@@ -192,17 +207,22 @@ impl Viewport {
                 10.0
             };
             let small = FontId::proportional(size - 1.0);
-            for mm in [50.0f32, 10.0, 5.0].into_iter().filter(|m| *m <= first) {
+            let sizes = [50.0f32, 10.0, 5.0].into_iter().filter(|m| *m <= first);
+            // Each length with its calibration basis, then (a narrow viewport)
+            // without it.
+            let choices = sizes.flat_map(|mm| {
+                let cm = mm / 10.0;
+                [
+                    (mm, format!("{cm} cm {}", h.calibration.basis.label())),
+                    (mm, format!("{cm} cm")),
+                ]
+            });
+            for (mm, text) in choices {
                 let len = mm * ppmm;
                 if len < 10.0 {
                     break;
                 }
-                let label = Text::new(
-                    painter,
-                    &format!("{} cm {}", mm / 10.0, h.calibration.basis.label()),
-                    &small,
-                    theme::SCALE,
-                );
+                let label = Text::new(painter, &text, &small, theme::SCALE);
                 let x = area.max.x - 2.0;
                 let group = |y0: f32| {
                     let line = Rect::from_min_max(
@@ -338,12 +358,15 @@ impl Probe {
     /// second, without the stored value, the value alone.
     pub(super) fn variants(&self) -> Vec<String> {
         let head = |stored: bool| {
-            [Some(self.pixel.clone()), self.stored.clone().filter(|_| stored)]
-                .into_iter()
-                .flatten()
-                .chain(std::iter::once(self.value.clone()))
-                .collect::<Vec<_>>()
-                .join("  ")
+            [
+                Some(self.pixel.clone()),
+                self.stored.clone().filter(|_| stored),
+            ]
+            .into_iter()
+            .flatten()
+            .chain(std::iter::once(self.value.clone()))
+            .collect::<Vec<_>>()
+            .join("  ")
         };
         let mut out = Vec::new();
         match &self.position {

@@ -70,7 +70,11 @@ fn paint_outlined(painter: &egui::Painter, min: Pos2, galley: &Arc<Galley>, colo
         (0.0, 1.0),
         (1.0, 1.0),
     ] {
-        painter.galley(at + Vec2::new(dx, dy) * d, Arc::clone(galley), theme::OUTLINE);
+        painter.galley(
+            at + Vec2::new(dx, dy) * d,
+            Arc::clone(galley),
+            theme::OUTLINE,
+        );
     }
     painter.galley(at, Arc::clone(galley), color);
 }
@@ -248,10 +252,7 @@ impl Placer {
             if moved.iter().any(|r| !self.area.contains_rect(*r)) {
                 return None;
             }
-            let Some((r, b)) = moved
-                .iter()
-                .find_map(|r| self.hit(*r).map(|b| (*r, b)))
-            else {
+            let Some((r, b)) = moved.iter().find_map(|r| self.hit(*r).map(|b| (*r, b))) else {
                 return Some(off);
             };
             off += match dir {
@@ -309,36 +310,62 @@ impl Placer {
 }
 
 /// `line` shortened to `max` points wide in `font`: fields (separated by two
-/// spaces) that do not fit are dropped when short (an index, a thickness), long
-/// ones (a description) are cut with "…".
+/// spaces) that do not fit are dropped when short (an index, a thickness); else
+/// the words that fit are kept ("C 40 W 400 (file)" → "C 40 W 400", "PHANTOM
+/// CHEST" → "PHANTOM…"), and a long word is cut with "…".
 pub(super) fn shorten(painter: &egui::Painter, line: &str, font: &FontId, max: f32) -> String {
-    if width(painter, line, font) <= max {
+    let fits = |s: &str| width(painter, s, font) <= max;
+    if fits(line) {
         return line.to_string();
     }
     let fields: Vec<&str> = line.split("  ").collect();
     let mut kept = 0;
-    while kept < fields.len() && width(painter, &fields[..=kept].join("  "), font) <= max {
+    while kept < fields.len() && fits(&fields[..=kept].join("  ")) {
         kept += 1;
     }
-    if kept > 0 && fields[kept].chars().count() <= 12 {
+    if kept > 0 && kept < fields.len() && fields[kept].chars().count() <= 12 {
         return fields[..kept].join("  ");
     }
-    // Cut: the longest prefix that fits with the ellipsis.
+    // The longest prefix that fits with the ellipsis, cut anywhere.
     let chars: Vec<char> = line.chars().collect();
     let (mut lo, mut hi) = (0usize, chars.len());
     while lo < hi {
         let mid = (lo + hi).div_ceil(2);
         let s: String = chars[..mid].iter().collect::<String>() + "…";
-        if width(painter, &s, font) <= max {
+        if fits(&s) {
             lo = mid;
         } else {
             hi = mid - 1;
         }
     }
+    // Better whole words, when they keep most of it.
+    let words: Vec<&str> = line.split(' ').collect();
+    for n in (1..words.len()).rev() {
+        let head = words[..n].join(" ");
+        let head = head.trim_end();
+        if head.is_empty() || head.chars().count() * 2 < lo {
+            break;
+        }
+        let rest = words[n..].join(" ");
+        // A note in brackets goes without a trace; anything else leaves "…".
+        let word = if rest.trim_start().starts_with('(') {
+            head.to_string()
+        } else {
+            format!("{head}…")
+        };
+        if fits(&word) {
+            return word;
+        }
+    }
     if lo == 0 {
         return String::new();
     }
-    chars[..lo].iter().collect::<String>().trim_end().to_string() + "…"
+    chars[..lo]
+        .iter()
+        .collect::<String>()
+        .trim_end()
+        .to_string()
+        + "…"
 }
 
 #[cfg(test)]
@@ -358,7 +385,10 @@ mod tests {
         assert!((pieces[0].1.x - 20.0).abs() < 1e-4 && (pieces[1].0.x - 40.0).abs() < 1e-4);
         assert_eq!(pieces[1].1, b);
         // A line inside one box leaves nothing.
-        let all = [Rect::from_min_max(Pos2::new(-1.0, 0.0), Pos2::new(101.0, 20.0))];
+        let all = [Rect::from_min_max(
+            Pos2::new(-1.0, 0.0),
+            Pos2::new(101.0, 20.0),
+        )];
         assert!(outside_boxes(a, b, &all).is_empty());
     }
 
@@ -377,7 +407,10 @@ mod tests {
         );
         let want = Rect::from_min_size(Pos2::new(10.0, 10.0), Vec2::new(20.0, 20.0));
         let off = p
-            .place(vec![("x", want, String::new(), theme::MARKER)], &[Slide::Down])
+            .place(
+                vec![("x", want, String::new(), theme::MARKER)],
+                &[Slide::Down],
+            )
             .expect("placed");
         assert!(off.x == 0.0 && off.y > 30.0, "{off:?}");
         let placed = p.get("x").expect("recorded");
@@ -385,16 +418,57 @@ mod tests {
         // Nowhere to go: not placed.
         let huge = Rect::from_min_size(Pos2::new(0.0, 0.0), Vec2::new(200.0, 190.0));
         assert!(
-            p.place(vec![("y", huge, String::new(), theme::MARKER)], &[Slide::Up])
-                .is_none()
+            p.place(
+                vec![("y", huge, String::new(), theme::MARKER)],
+                &[Slide::Up]
+            )
+            .is_none()
         );
         assert!(p.get("y").is_none());
     }
 
     #[test]
+    fn long_lines_lose_notes_and_words_before_letters() {
+        let ctx = egui::Context::default();
+        let mut out = Vec::new();
+        let mut frame = ctx.run_ui(egui::RawInput::default(), |ui| {
+            let painter = ui.painter();
+            let font = FontId::monospace(10.0);
+            let w = width(painter, "0123456789", &font) / 10.0;
+            for (line, chars) in [
+                ("C 40 W 400 (file)", 13.0),
+                ("PHANTOM CHEST", 9.0),
+                ("Im 7/12  z 200.0 mm  thk 1.0 mm", 22.0),
+                ("20260105  CT CHEST ABDOMEN (synthetic)", 15.0),
+                ("Short", 9.0),
+                ("ABCDEFGHIJKLMNOP", 6.0),
+            ] {
+                let s = shorten(painter, line, &font, w * chars + 0.5);
+                assert!(width(painter, &s, &font) <= w * chars + 0.5, "{s}");
+                out.push(s);
+            }
+        });
+        frame.textures_delta.clear();
+        assert_eq!(
+            out,
+            [
+                "C 40 W 400",
+                "PHANTOM…",
+                "Im 7/12  z 200.0 mm",
+                "20260105  CT…",
+                "Short",
+                "ABCDE…"
+            ]
+        );
+    }
+
+    #[test]
     fn a_box_is_moved_inside_the_area() {
         let area = Rect::from_min_max(Pos2::ZERO, Pos2::new(100.0, 100.0));
-        let r = inside(Rect::from_min_size(Pos2::new(90.0, -5.0), Vec2::splat(20.0)), area);
+        let r = inside(
+            Rect::from_min_size(Pos2::new(90.0, -5.0), Vec2::splat(20.0)),
+            area,
+        );
         assert_eq!(r.min, Pos2::new(80.0, 0.0));
     }
 }

@@ -24,8 +24,8 @@ use std::sync::Arc;
 use annotate::*;
 use draw::*;
 pub use gpu::ViewerGpu;
-pub use legible::Drawn;
 use gpu::*;
+pub use legible::Drawn;
 pub use transform::Affine;
 
 /// What a left drag does.
