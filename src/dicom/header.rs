@@ -208,35 +208,22 @@ pub const ANNOTATION_ATTRS: &[(&str, dicom_core::Tag)] = &[
 ];
 
 /// Patient Orientation's two values when each is one to three patient directions
-/// (A P L R H F), no axis twice, and the two not along the same axis; None for
-/// anything else (quadruped terms, a single value, stray text).
+/// (A P L R H F), no axis twice, the two along different axes; else None
+/// (quadruped terms, a single value, stray text).
 fn patient_orientation(value: &str) -> Option<[String; 2]> {
-    let axis = |c: char| match c {
-        'L' | 'R' => Some(0),
-        'A' | 'P' => Some(1),
-        'H' | 'F' => Some(2),
-        _ => None,
+    let axes = |v: &str| -> Option<Vec<usize>> {
+        let a: Vec<usize> = v
+            .chars()
+            .map(|c| "LRAPHF".find(c).map(|i| i / 2))
+            .collect::<Option<_>>()?;
+        let distinct = a.iter().enumerate().all(|(i, x)| !a[..i].contains(x));
+        (!a.is_empty() && a.len() <= 3 && distinct).then_some(a)
     };
-    let one = |v: &str| -> Option<(String, usize)> {
-        let v = v.trim();
-        if v.is_empty() || v.chars().count() > 3 {
-            return None;
-        }
-        let mut seen = [false; 3];
-        for c in v.chars() {
-            let a = axis(c)?;
-            if std::mem::replace(&mut seen[a], true) {
-                return None;
-            }
-        }
-        Some((v.to_string(), axis(v.chars().next()?)?))
-    };
-    let mut parts = value.split('\\');
-    let (rows, columns) = (one(parts.next()?)?, one(parts.next()?)?);
-    if parts.next().is_some() || rows.1 == columns.1 {
+    let v: Vec<&str> = value.split('\\').map(str::trim).collect();
+    let [rows, columns] = v[..] else {
         return None;
-    }
-    Some([rows.0, columns.0])
+    };
+    (axes(rows)?[0] != axes(columns)?[0]).then(|| [rows.to_string(), columns.to_string()])
 }
 
 /// The lossy-compression warning for an image, with ratio and method if given.
