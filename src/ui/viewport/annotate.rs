@@ -54,7 +54,13 @@ impl Viewport {
                 .and_then(|f| f.slice_thickness)
                 .map(|t| format!("thk {t:.1} mm"))
                 .unwrap_or_default(),
-            window: format!("{voi_text}{}", if self.invert { "  inv" } else { "" }),
+            // "C 40 W 400 inv (file)": a narrow corner drops where the window came
+            // from before the inversion.
+            window: match (self.invert, voi_text.rfind(" (")) {
+                (false, _) => voi_text.to_string(),
+                (true, Some(i)) => format!("{} inv{}", &voi_text[..i], &voi_text[i..]),
+                (true, None) => format!("{voi_text} inv"),
+            },
             zoom: format!("{magnification:.2}×"),
             transform: [
                 (!self.rotation.is_multiple_of(4))
