@@ -1,7 +1,7 @@
 //! What is written on an image reads on any image and never collides, checked as
 //! a reader would look at it, through `egui_kittest` with the wgpu renderer on
 //! lavapipe: on a white and on a black image the corner text, orientation markers,
-//! scale bar label and probe read-out have a dark edge around their colour (the
+//! scale bar label, lossy note and probe read-out have a dark edge around their colour (the
 //! contrast measured in the rendered frame); no two annotation boxes overlap, none
 //! enters the scroll bar's strip or leaves the viewport, at 1920×1080, at 1400×900
 //! and in MPR 1×3; a DX shows R/L/H/F from its Patient Orientation, and they turn
@@ -81,7 +81,22 @@ fn flat_ct(stored: i32) -> (tempfile::TempDir, Harness<'static, App>) {
     let tmp = common::tempdir();
     let mut spec = synth::SeriesSpec::axial(&format!("flat-{stored}"), 1, 1024, 1.0);
     spec.patient_name = "FLAT^IMAGE".into();
-    synth::write_series(&tmp.path().join("src"), &spec, |_, _, _| stored).expect("write");
+    let files =
+        synth::write_series(&tmp.path().join("src"), &spec, |_, _, _| stored).expect("write");
+    // Said to have been through lossy compression: the warning is written too.
+    for f in files {
+        use dicom_core::{DataElement, PrimitiveValue, VR};
+        use dicom_dictionary_std::tags;
+        let mut obj = dicom_object::open_file(&f).expect("open");
+        for (tag, vr, v) in [
+            (tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "01"),
+            (tags::LOSSY_IMAGE_COMPRESSION_RATIO, VR::DS, "10"),
+            (tags::LOSSY_IMAGE_COMPRESSION_METHOD, VR::CS, "ISO_10918_1"),
+        ] {
+            obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+        }
+        obj.write_to_file(&f).expect("write");
+    }
     let h = open(&tmp, vec![spec.study_uid.clone()], (1, 1), (1100.0, 800.0));
     (tmp, h)
 }
@@ -192,6 +207,7 @@ fn readable_on(stored: i32, background: &str) {
         "marker_bottom",
         "scale_label",
         "probe",
+        "lossy",
     ] {
         let b = find(&d, kind);
         let (text, dark, edged, contrast) = measure(&frame, ppp, b);
