@@ -10,6 +10,12 @@
 2. A W/L drag (LIGHTBOX_BENCH_WL=N: the window changes on N frames in a row) on
    the 512x512 CT and on a 3000x2500 CR: frame time (median, p95) and the number of
    texture uploads during the drag (must be 0: W/L only changes uniforms).
+3. Scrolling (LIGHTBOX_BENCH_SCROLL=100: one slice step per frame, as a key or a
+   wheel notch makes it, drawn in the frame of the step) on the 400-slice CT and
+   on its 200-slice prior in the hung 1x2: time per step (median, p95) and the
+   steps drawn without their slice's texture (goal 0).
+4. Cine at 20 frames/s (LIGHTBOX_BENCH_CINE=20, five seconds): frames shown of
+   frames due.
 
 Medians of --repeat runs. Frame times under lavapipe are CPU rendering of a
 1920x1080 window on this 2-core machine; a GPU draws the same frames far faster.
@@ -72,6 +78,8 @@ def main():
     drag = dict(base, LIGHTBOX_BENCH_WL=str(a.frames))
     first, resident, rss12, rss22 = [], [], [], []
     wl = {"CT": [], "CR": []}
+    scroll = {"CT": [], "prior": []}
+    cine = []
     images = 0
     try:
         time.sleep(1)
@@ -99,6 +107,21 @@ def main():
                     sys.exit(f"no W/L drag figures:\n{out}\n{err[-2000:]}")
                 wl[name].append((m.group(1), m.group(2), float(m.group(4)), float(m.group(5)),
                                  int(m.group(6))))
+            for name, active in (("CT", "0"), ("prior", "1")):
+                env = dict(base, LIGHTBOX_BENCH_SCROLL="100", LIGHTBOX_BENCH_ACTIVE=active)
+                out, err, _ = run([a.lightbox, "demo", "--cache", cache], env)
+                m = re.search(r"scroll (\d+) steps on a (\d+)-slice stack in \S+: median ([\d.]+) ms, "
+                              r"p95 ([\d.]+) ms per step, steps drawn without their slice: (\d+)", out)
+                if not m:
+                    sys.exit(f"no scroll figures:\n{out}\n{err[-2000:]}")
+                scroll[name].append((int(m.group(2)), float(m.group(3)), float(m.group(4)),
+                                     int(m.group(5))))
+            out, err, _ = run([a.lightbox, "demo", "--cache", cache],
+                              dict(base, LIGHTBOX_BENCH_CINE="20"))
+            m = re.search(r"(\d+) frames shown of (\d+) due", out)
+            if not m:
+                sys.exit(f"no cine figures:\n{out}\n{err[-2000:]}")
+            cine.append((int(m.group(1)), int(m.group(2))))
     finally:
         xvfb.kill()
     med = statistics.median
@@ -116,6 +139,14 @@ def main():
         print(f"  W/L drag on the {w}x{h} {name}, {a.frames} frames: median frame "
               f"{med([r[2] for r in runs]):.1f} ms, p95 {med([r[3] for r in runs]):.1f} ms, "
               f"texture uploads during the drag: {max(r[4] for r in runs)}")
+    for name, runs in scroll.items():
+        print(f"  scroll, 100 steps of the {runs[0][0]}-slice {name} in 1x2: median "
+              f"{med([r[1] for r in runs]):.1f} ms per step, p95 {med([r[2] for r in runs]):.1f} ms, "
+              f"steps drawn without their slice: {max(r[3] for r in runs)}")
+    shown = sum(c[0] for c in cine)
+    due = sum(c[1] for c in cine)
+    print(f"  cine at 20 frames/s for 5 s: {shown} of {due} frames shown "
+          f"({100.0 * shown / max(due, 1):.0f}%, all runs)")
 
 
 if __name__ == "__main__":

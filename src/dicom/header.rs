@@ -161,6 +161,9 @@ pub struct ImageHeader {
     pub frames: Vec<FrameInfo>,
     pub calibration: Calibration,
     pub imager_pixel_spacing: Option<[f64; 2]>,
+    /// Patient Orientation (0020,0020): the patient directions of the rows and of
+    /// the columns ("L", "F"), when both are valid (letters of A P L R H F).
+    pub patient_orientation: Option<[String; 2]>,
     pub modality_lut: Option<Lut>,
     pub voi_luts: Vec<Lut>,
     pub voi_function: VoiFunction,
@@ -203,6 +206,25 @@ pub const ANNOTATION_ATTRS: &[(&str, dicom_core::Tag)] = &[
     ("CineRate", tags::CINE_RATE),
     ("FrameTime", tags::FRAME_TIME),
 ];
+
+/// Patient Orientation's two values when each is one to three patient directions
+/// (A P L R H F), no axis twice, the two along different axes; else None
+/// (quadruped terms, a single value, stray text).
+fn patient_orientation(value: &str) -> Option<[String; 2]> {
+    let axes = |v: &str| -> Option<Vec<usize>> {
+        let a: Vec<usize> = v
+            .chars()
+            .map(|c| "LRAPHF".find(c).map(|i| i / 2))
+            .collect::<Option<_>>()?;
+        let distinct = a.iter().enumerate().all(|(i, x)| !a[..i].contains(x));
+        (!a.is_empty() && a.len() <= 3 && distinct).then_some(a)
+    };
+    let v: Vec<&str> = value.split('\\').map(str::trim).collect();
+    let [rows, columns] = v[..] else {
+        return None;
+    };
+    (axes(rows)?[0] != axes(columns)?[0]).then(|| [rows.to_string(), columns.to_string()])
+}
 
 /// The lossy-compression warning for an image, with ratio and method if given.
 fn lossy_note(ds: &Item, ts: &str) -> Option<String> {
@@ -347,6 +369,8 @@ impl ImageHeader {
             frames,
             calibration,
             imager_pixel_spacing,
+            patient_orientation: attr::string(ds, tags::PATIENT_ORIENTATION)
+                .and_then(|v| patient_orientation(&v)),
             modality_lut,
             voi_luts,
             voi_function,
@@ -671,4 +695,23 @@ fn lut_from_item(item: &Item, signed_input: bool) -> Option<Lut> {
         data_bytes.len(),
         attr::string(item, tags::LUT_EXPLANATION),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::patient_orientation;
+
+    #[test]
+    fn patient_orientation_takes_patient_directions_only() {
+        let o = |a: &str, b: &str| Some([a.to_string(), b.to_string()]);
+        assert_eq!(patient_orientation("L\\F"), o("L", "F"));
+        assert_eq!(patient_orientation(" LP \\FA"), o("LP", "FA"));
+        assert_eq!(patient_orientation("A\\FR"), o("A", "FR"));
+        // Not two values, not patient directions, an axis twice, both along one axis.
+        for bad in [
+            "L", "L\\F\\A", "CR\\D", "l\\f", "LR\\F", "L\\R", "\\F", "LPHA\\F",
+        ] {
+            assert_eq!(patient_orientation(bad), None, "{bad:?}");
+        }
+    }
 }

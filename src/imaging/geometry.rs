@@ -105,6 +105,58 @@ pub struct EdgeLabels {
     pub bottom: String,
 }
 
+impl EdgeLabels {
+    /// The edges of a projection image from its Patient Orientation (0020,0020):
+    /// the first value is where the rows run (toward the right edge), the second
+    /// where the columns run (toward the bottom); the left and top edges are their
+    /// opposites ("L\\F": L right, R left, F bottom, H top).
+    pub fn from_patient_orientation(o: &[String; 2]) -> EdgeLabels {
+        EdgeLabels {
+            left: opposite_label(&o[0]),
+            right: o[0].clone(),
+            top: opposite_label(&o[1]),
+            bottom: o[1].clone(),
+        }
+    }
+
+    /// The labels as the image is shown after `rotation` quarter turns clockwise,
+    /// then the horizontal and vertical flips (the order the viewport applies them).
+    pub fn turned(mut self, rotation: u8, flip_h: bool, flip_v: bool) -> EdgeLabels {
+        for _ in 0..rotation % 4 {
+            self = EdgeLabels {
+                top: self.left,
+                right: self.top,
+                bottom: self.right,
+                left: self.bottom,
+            };
+        }
+        if flip_h {
+            std::mem::swap(&mut self.left, &mut self.right);
+        }
+        if flip_v {
+            std::mem::swap(&mut self.top, &mut self.bottom);
+        }
+        self
+    }
+}
+
+/// The direction opposite a label, letter by letter ("LP" → "RA"); letters that
+/// are not patient directions are kept.
+pub fn opposite_label(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| match c {
+            'L' => 'R',
+            'R' => 'L',
+            'A' => 'P',
+            'P' => 'A',
+            'H' => 'F',
+            'F' => 'H',
+            other => other,
+        })
+        .collect()
+}
+
 /// Label of a patient direction: letters of the axes it points along, strongest
 /// first, leaving out components under ~10% (so an oblique plane reads e.g. "LA").
 pub fn direction_label(d: &Vector3<f64>) -> String {
@@ -277,6 +329,46 @@ mod tests {
         );
         let pp = p.patient_point(10.0, 4.0);
         assert!((pp - Point3::new(q.x, q.y, q.z)).norm() < 1e-9);
+    }
+
+    #[test]
+    fn patient_orientation_gives_the_opposite_edges() {
+        let o = ["L".to_string(), "F".to_string()];
+        let l = EdgeLabels::from_patient_orientation(&o);
+        assert_eq!(
+            (
+                l.left.as_str(),
+                l.right.as_str(),
+                l.top.as_str(),
+                l.bottom.as_str()
+            ),
+            ("R", "L", "H", "F")
+        );
+        assert_eq!(opposite_label("LP"), "RA");
+        assert_eq!(opposite_label("FHA"), "HFP");
+        let mg = EdgeLabels::from_patient_orientation(&["A".into(), "FR".into()]);
+        assert_eq!((mg.left.as_str(), mg.top.as_str()), ("P", "HL"));
+    }
+
+    #[test]
+    fn labels_turn_clockwise_and_flip() {
+        let l = EdgeLabels::from_patient_orientation(&["L".into(), "F".into()]);
+        // A quarter turn clockwise: what was on the left is on top.
+        let r = l.clone().turned(1, false, false);
+        assert_eq!(
+            (
+                r.top.as_str(),
+                r.right.as_str(),
+                r.bottom.as_str(),
+                r.left.as_str()
+            ),
+            ("R", "H", "L", "F")
+        );
+        assert_eq!(l.clone().turned(4, false, false), l);
+        let f = l.clone().turned(0, true, false);
+        assert_eq!((f.left.as_str(), f.right.as_str()), ("L", "R"));
+        let v = l.turned(2, false, true);
+        assert_eq!((v.top.as_str(), v.bottom.as_str()), ("H", "F"));
     }
 
     #[test]

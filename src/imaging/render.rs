@@ -69,8 +69,9 @@ pub fn resolve_voi(
     let info = header.frame(frame)?;
     let modality = header.modality_transform(info);
     let function = opts.function.unwrap_or(header.voi_function);
+    let integers = header.modality.as_deref() == Some("CT");
     let win = |w: Window, what: &str| {
-        let d = format!("C {} W {} {function:?} ({what})", w.center, w.width);
+        let d = window_text(&w, function, integers, what);
         (
             Voi::Window {
                 window: w,
@@ -142,6 +143,28 @@ pub fn resolve_voi(
             }
         }
     }
+}
+
+/// "C 40 W 400 (file)": centre and width at the precision of the modality (whole
+/// numbers for CT's Hounsfield units, else at most two decimals, trailing zeros
+/// dropped), the VOI LUT Function when it is not the default linear one, and
+/// where the window came from.
+pub fn window_text(w: &Window, function: VoiFunction, integers: bool, what: &str) -> String {
+    let num = |v: f64| {
+        let s = if integers {
+            format!("{:.0}", v.round() + 0.0)
+        } else {
+            let s = format!("{v:.2}");
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        };
+        if s == "-0" { "0".to_string() } else { s }
+    };
+    let function = match function {
+        VoiFunction::Linear => "",
+        VoiFunction::LinearExact => " linear exact",
+        VoiFunction::Sigmoid => " sigmoid",
+    };
+    format!("C {} W {}{function} ({what})", num(w.center), num(w.width))
 }
 
 /// Smallest and largest modality value over a grayscale frame.
@@ -387,5 +410,32 @@ impl Rendered {
                 .save(path)
                 .map_err(err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_values_are_written_at_the_modality_precision() {
+        let w = Window::new(138.26724, 645.6681);
+        let lin = VoiFunction::Linear;
+        assert_eq!(window_text(&w, lin, true, "user"), "C 138 W 646 (user)");
+        assert_eq!(
+            window_text(&w, lin, false, "user"),
+            "C 138.27 W 645.67 (user)"
+        );
+        let whole = Window::new(40.0, 400.0);
+        assert_eq!(window_text(&whole, lin, false, "file"), "C 40 W 400 (file)");
+        let half = Window::new(-0.3, 2.5);
+        assert_eq!(
+            window_text(&half, VoiFunction::Sigmoid, true, "file"),
+            "C 0 W 3 sigmoid (file)"
+        );
+        assert_eq!(
+            window_text(&Window::new(-0.001, 2.5), lin, false, "x"),
+            "C 0 W 2.5 (x)"
+        );
     }
 }

@@ -124,6 +124,15 @@ impl App {
         {
             return;
         }
+        // `LIGHTBOX_BENCH_ACTIVE=i`: scroll viewport i (the prior is viewport 1).
+        if self.timing.bench_scroll.as_ref().is_some_and(|b| b.last.is_none())
+            && let Some(i) = std::env::var("LIGHTBOX_BENCH_ACTIVE")
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+                .filter(|&i| i < self.grid.viewports.len())
+        {
+            self.grid.active = i;
+        }
         let misses = self.residency.misses;
         let count = self
             .grid

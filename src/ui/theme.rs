@@ -4,7 +4,7 @@
 
 #![allow(clippy::disallowed_methods)]
 
-use eframe::egui::Color32;
+use eframe::egui::{Color32, Vec2};
 
 /// Behind the viewports and inside an empty one.
 pub const BACKGROUND: Color32 = Color32::BLACK;
@@ -26,6 +26,11 @@ pub const BORDER: Color32 = Color32::from_gray(60);
 pub const ANNOTATION: Color32 = Color32::from_rgb(220, 220, 200);
 /// A viewport's note (what a hanging rule wanted).
 pub const NOTE: Color32 = Color32::from_rgb(255, 150, 60);
+/// The orientation markers at the image edges.
+pub const MARKER: Color32 = Color32::from_rgb(255, 220, 120);
+/// The dark edge around everything written or drawn on an image, so that it
+/// reads on white as on black.
+pub const OUTLINE: Color32 = Color32::from_gray(8);
 /// The scale bar and its ticks.
 pub const SCALE: Color32 = Color32::from_rgb(255, 220, 120);
 /// The probe read-out.
@@ -40,3 +45,28 @@ pub const MEASUREMENT: Color32 = Color32::from_rgb(120, 255, 140);
 pub const SCROLL_TRACK: Color32 = Color32::from_gray(40);
 pub const SCROLL_DECODED: Color32 = Color32::from_gray(90);
 pub const SCROLL_THUMB: Color32 = Color32::from_rgb(90, 160, 255);
+
+/// How far the dark edge reaches around text and lines on an image, points.
+pub const OUTLINE_WIDTH: f32 = 1.0;
+/// The strip at each viewport's right edge kept for the stack scroll bar (no
+/// annotation is written there), points.
+pub const SCROLL_STRIP: f32 = 10.0;
+/// Space between a viewport's edge and what is written at it, and between two
+/// annotation boxes, points.
+pub const ANNOTATION_INSET: f32 = 4.0;
+/// Corner text size in a viewport of normal size, and the smallest it gets in
+/// small ones (MPR 1×3, a 3×3 grid), points.
+pub const TEXT_SIZE: f32 = 12.0;
+pub const TEXT_SIZE_MIN: f32 = 10.0;
+/// The orientation markers are this much larger than the corner text.
+pub const MARKER_EXTRA: f32 = 3.0;
+
+/// The corner text size for a viewport of `size` points on a display of
+/// `pixels_per_point`: 12 points from about 480 points wide (and 320 high), down
+/// to 10 in smaller viewports, rounded to whole physical pixels so glyphs stay sharp.
+pub fn text_size(size: Vec2, pixels_per_point: f32) -> f32 {
+    let by_size = (size.x / 40.0).min(size.y / 26.0);
+    let pt = by_size.clamp(TEXT_SIZE_MIN, TEXT_SIZE);
+    let ppp = pixels_per_point.max(0.5);
+    (pt * ppp).round() / ppp
+}

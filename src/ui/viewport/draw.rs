@@ -1,5 +1,7 @@
-//! Drawing a measurement (and its label with the calibration it was made in).
+//! Drawing a measurement (and its label with the calibration it was made in),
+//! outlined so that it reads over bone as over air.
 
+use super::legible::{Placer, outlined_line, outlined_stroke, outlined_text_within};
 use super::*;
 use crate::ui::theme;
 use eframe::egui::{self, FontId, Pos2, Rect, Vec2};
@@ -15,32 +17,35 @@ pub(super) fn draw_measurement(
 ) {
     use crate::imaging::measure;
     let color = theme::MEASUREMENT;
-    let stroke = egui::Stroke::new(1.5, color);
-    let font = FontId::proportional(13.0);
+    let width = 1.5;
+    let size = theme::text_size(rect.size(), painter.ctx().pixels_per_point());
+    let font = FontId::proportional(size + 1.0);
+    // Labels stay inside the viewport, out of the scroll bar's strip.
+    let area = Placer::area_of(rect);
+    let label = |at: Pos2, align: egui::Align2, text: &str| {
+        outlined_text_within(painter, area, at, align, text, font.clone(), color);
+    };
     let cal = &view.header.calibration;
     match shape {
         Shape::Line(a, b) => {
             let (pa, pb) = (to_screen(a), to_screen(b));
-            painter.line_segment([pa, pb], stroke);
+            outlined_line(painter, pa, pb, width, color);
             let m = measure::length(a, b, cal);
             // Above the middle of the line, kept inside the viewport.
             let mid = pa + (pb - pa) / 2.0 - Vec2::new(0.0, 6.0);
-            let mid = Pos2::new(mid.x.clamp(rect.min.x + 90.0, rect.max.x - 90.0), mid.y);
-            painter.text(mid, egui::Align2::CENTER_BOTTOM, m.label(), font, color);
+            label(mid, egui::Align2::CENTER_BOTTOM, &m.label());
         }
         Shape::Ellipse(a, b) | Shape::Rect(a, b) => {
             let (pa, pb) = (to_screen(a), to_screen(b));
             let r = Rect::from_two_pos(pa, pb);
             let ellipse = matches!(shape, Shape::Ellipse(..));
-            if ellipse {
-                painter.add(egui::Shape::ellipse_stroke(
-                    r.center(),
-                    r.size() / 2.0,
-                    stroke,
-                ));
-            } else {
-                painter.rect_stroke(r, 0.0, stroke, egui::StrokeKind::Middle);
-            }
+            outlined_stroke(painter, width, color, |stroke| {
+                if ellipse {
+                    egui::Shape::ellipse_stroke(r.center(), r.size() / 2.0, stroke)
+                } else {
+                    egui::Shape::rect_stroke(r, 0.0, stroke, egui::StrokeKind::Middle)
+                }
+            });
             let text = match (view.pixels, modality) {
                 (Some(px), Some(m)) => match &px.samples {
                     crate::dicom::pixels::Samples::Mono(v) => {
@@ -70,7 +75,7 @@ pub(super) fn draw_measurement(
                 _ => None,
             };
             // Beside the region, on the side with room.
-            let (at, align) = if r.max.x + 230.0 < rect.max.x {
+            let (at, align) = if r.max.x + 230.0 < area.max.x {
                 (
                     Pos2::new(r.max.x + 6.0, r.center().y),
                     egui::Align2::LEFT_CENTER,
@@ -81,24 +86,20 @@ pub(super) fn draw_measurement(
                     egui::Align2::RIGHT_CENTER,
                 )
             };
-            painter.text(
+            label(
                 at,
                 align,
-                text.unwrap_or_else(|| "no grey values here".into()),
-                font,
-                color,
+                &text.unwrap_or_else(|| "no grey values here".into()),
             );
         }
         Shape::Angle(a, v, c) => {
             let (pa, pv, pc) = (to_screen(a), to_screen(v), to_screen(c));
-            painter.line_segment([pa, pv], stroke);
-            painter.line_segment([pv, pc], stroke);
-            painter.text(
+            outlined_line(painter, pa, pv, width, color);
+            outlined_line(painter, pv, pc, width, color);
+            label(
                 pv + Vec2::new(8.0, -8.0),
                 egui::Align2::LEFT_BOTTOM,
-                shape.value_label(cal),
-                font,
-                color,
+                &shape.value_label(cal),
             );
         }
         Shape::Cobb(l1, l2) => {
@@ -108,23 +109,16 @@ pub(super) fn draw_measurement(
                 to_screen(l2[0]),
                 to_screen(l2[1]),
             );
-            painter.line_segment([p1, q1], stroke);
-            painter.line_segment([p2, q2], stroke);
+            outlined_line(painter, p1, q1, width, color);
+            outlined_line(painter, p2, q2, width, color);
             // A dashed connector between the line middles, the value beside it.
             let (m1, m2) = (p1 + (q1 - p1) / 2.0, p2 + (q2 - p2) / 2.0);
-            painter.add(egui::Shape::dashed_line(
-                &[m1, m2],
-                egui::Stroke::new(1.0, color),
-                4.0,
-                4.0,
-            ));
+            super::legible::outlined_dashed(painter, &[m1, m2], 1.0, color, 4.0, 4.0);
             let mid = m1 + (m2 - m1) / 2.0;
-            painter.text(
+            label(
                 mid + Vec2::new(8.0, 0.0),
                 egui::Align2::LEFT_CENTER,
-                shape.value_label(cal),
-                font,
-                color,
+                &shape.value_label(cal),
             );
         }
     }

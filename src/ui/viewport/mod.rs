@@ -10,6 +10,7 @@ mod annotate;
 mod draw;
 mod gpu;
 mod scroll;
+mod legible;
 mod show;
 mod transform;
 
@@ -27,6 +28,7 @@ pub use gpu::ViewerGpu;
 pub use scroll::{PAGE, SCROLL_BAR_WIDTH, WheelInput, scroll_bar_rect, wheel_input};
 
 use gpu::*;
+pub use legible::Drawn;
 pub use transform::Affine;
 
 /// What a left drag does.
@@ -171,6 +173,8 @@ pub struct Viewport {
     /// drawn again, under "loading…", while the slice asked for in the same stack
     /// is still being decoded, so a step never shows a black viewport.
     pub last_drawn: Option<LastDrawn>,
+    /// What was written on the image in the last frame, and where.
+    pub drawn: Vec<Drawn>,
 }
 
 /// What the viewport needs to draw its current frame.

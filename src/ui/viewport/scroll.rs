@@ -9,7 +9,7 @@ use eframe::egui::{self, MouseWheelUnit, Pos2, Rect, Sense};
 
 /// Width of the scroll bar strip at a viewport's right edge (points); the
 /// annotations keep out of it.
-pub const SCROLL_BAR_WIDTH: f32 = 10.0;
+pub const SCROLL_BAR_WIDTH: f32 = theme::SCROLL_STRIP;
 
 /// Slices a page is (shift + wheel, PageUp/PageDown).
 pub const PAGE: f32 = 10.0;

@@ -29,6 +29,8 @@ impl Viewport {
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 0.0, theme::BACKGROUND);
         self.rect = Some(rect);
+        // Filled again by what is written on the image this frame.
+        self.drawn.clear();
         let mut out = Interaction {
             clicked: response.clicked() || response.drag_started(),
             double_clicked: response.double_clicked(),
@@ -260,16 +262,8 @@ impl Viewport {
                     egui::WidgetInfo::labeled(egui::accesskit::Role::Image, true, text)
                 });
                 // Probe: the value and patient position under the pointer.
-                if let Some(p) = response.hover_pos()
-                    && let Some(text) = probe(&view, plan, map.image(p))
-                {
-                    painter.text(
-                        Pos2::new(rect.min.x + 6.0, rect.max.y - 40.0),
-                        egui::Align2::LEFT_BOTTOM,
-                        text,
-                        FontId::monospace(12.0),
-                        theme::PROBE,
-                    );
+                if let Some(p) = response.hover_pos() {
+                    self.draw_probe(&painter, rect, &view, plan, map.image(p));
                 }
                 let to_screen = |q: [f64; 2]| map.screen(q);
                 if self.overlays {
@@ -289,15 +283,8 @@ impl Viewport {
                         painter.add(egui::Shape::mesh(mesh));
                     }
                 }
+                // (The reference line is drawn by `annotate`, beneath the text.)
                 self.reference = view.reference;
-                if let Some((a, b)) = view.reference {
-                    painter.add(egui::Shape::dashed_line(
-                        &[to_screen(a), to_screen(b)],
-                        egui::Stroke::new(1.0, theme::REFERENCE_LINE),
-                        6.0,
-                        4.0,
-                    ));
-                }
                 let modality = match plan {
                     DisplayPlan::Gray(g) => Some(&g.modality),
                     _ => None,
