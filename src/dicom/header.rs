@@ -202,6 +202,7 @@ pub const ANNOTATION_ATTRS: &[(&str, dicom_core::Tag)] = &[
     ),
     ("CineRate", tags::CINE_RATE),
     ("FrameTime", tags::FRAME_TIME),
+    ("PatientAge", tags::PATIENT_AGE),
 ];
 
 /// The lossy-compression warning for an image, with ratio and method if given.

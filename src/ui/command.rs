@@ -81,6 +81,9 @@ pub enum Command {
     ExportImage,
     ExportView,
     ExportDeidentified,
+    // Added for issue 11 (the feel of reading), together:
+    /// Full screen on or off (F11).
+    ToggleFullscreen,
     // Context actions of a viewport.
     /// Make viewport N the active one.
     Activate(usize),
@@ -199,6 +202,7 @@ impl Command {
             ExportImage,
             ExportView,
             ExportDeidentified,
+            ToggleFullscreen,
             ToggleHelp,
         ]);
         v
@@ -247,6 +251,7 @@ impl Command {
             ExportImage => "image as PNG".into(),
             ExportView => "view as PNG, with annotations".into(),
             ExportDeidentified => "series, de-identified…".into(),
+            ToggleFullscreen => "full screen (F11)".into(),
             Activate(_)
             | ToggleMaximise(_)
             | ShowSeries { .. }
@@ -293,13 +298,14 @@ impl Command {
             ToggleReverseWlDrag => "reverse the window/level drag directions".into(),
             ToggleCine => "cine play / pause".into(),
             CineFaster | CineSlower => "cine frame rate up / down".into(),
-            Mpr => "MPR: the stack with its two orthogonal reformats (1×3)".into(),
+            Mpr => "MPR: the stack with its two orthogonal reformats (1×3); again: back to the layout before".into(),
             Layout(r, c) => format!("{r} row(s) × {c} column(s) of viewports"),
             ToggleTags => "the active image's header".into(),
             ToggleHelp => "this help".into(),
             ExportImage => "export the image as PNG (the file's pixels, window as shown)".into(),
             ExportView => "export the view as PNG, with its annotations".into(),
             ExportDeidentified => "export the series de-identified (PS3.15 Basic Profile)".into(),
+            ToggleFullscreen => "full screen on or off".into(),
             Activate(_)
             | ToggleMaximise(_)
             | ShowSeries { .. }
@@ -337,7 +343,7 @@ impl Command {
             ToggleInterpolation => vec![key(Key::B)],
             ToggleOverlays => vec![key(Key::Y)],
             ToggleShutter => vec![key(Key::U)],
-            SetTool(Tool::Window) => vec![],
+            SetTool(Tool::Window) => vec![key(Key::W)],
             SetTool(Tool::Length) => vec![key(Key::L)],
             SetTool(Tool::Angle) => vec![key(Key::A)],
             SetTool(Tool::Cobb) => vec![key(Key::C)],
@@ -352,6 +358,10 @@ impl Command {
             Mpr => vec![key(Key::M)],
             ToggleTags => vec![key(Key::T)],
             ToggleHelp => vec![key(Key::F1), key(Key::Questionmark)],
+            ExportImage => vec![ctrl(Key::E)],
+            ExportView => vec![ctrl(Key::S)],
+            ExportDeidentified => vec![ctrl(Key::D)],
+            ToggleFullscreen => vec![key(Key::F11)],
             _ => vec![],
         }
     }
@@ -410,15 +420,17 @@ pub const GESTURES: &[(&str, &str)] = &[
     ("double click", "maximise / restore the viewport"),
 ];
 
-/// The help table: every command with a shortcut (commands sharing a tooltip on
-/// one line, their keys joined), then the pointer gestures.
+/// What the help shows in the keys column of a command with no shortcut.
+pub const TOOLBAR_ONLY: &str = "toolbar";
+
+/// The help table, generated from [`Command::all`] so it cannot leave one out:
+/// every command with its keys (commands sharing a tooltip on one line, their
+/// keys joined; the window presets and the layouts on one line each; a command
+/// without keys as "toolbar"), then the pointer gestures.
 pub fn help_rows() -> Vec<(String, String)> {
     let mut rows: Vec<(String, String)> = Vec::new();
     for c in Command::all() {
         let keys: Vec<String> = c.shortcuts().iter().map(Shortcut::text).collect();
-        if keys.is_empty() {
-            continue;
-        }
         // The window presets share one line: their keys in a row, their names.
         if let Command::Preset(i) = c {
             if i == 0 {
@@ -437,13 +449,35 @@ pub fn help_rows() -> Vec<(String, String)> {
             }
             continue;
         }
+        if let Command::Layout(..) = c {
+            if !rows.iter().any(|(_, w)| w.starts_with("layouts: ")) {
+                rows.push((
+                    TOOLBAR_ONLY.into(),
+                    format!(
+                        "layouts: {} (or any rows × columns)",
+                        LAYOUTS
+                            .iter()
+                            .map(|&(r, c)| Command::Layout(r, c).label())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            continue;
+        }
+        let keys = if keys.is_empty() {
+            TOOLBAR_ONLY.to_string()
+        } else {
+            keys.join(" or ")
+        };
         let what = c.tooltip();
         match rows.iter_mut().find(|(_, w)| *w == what) {
-            Some((k, _)) => {
+            Some((k, _)) if *k != keys => {
                 k.push_str(" / ");
-                k.push_str(&keys.join(" or "));
+                k.push_str(&keys);
             }
-            None => rows.push((keys.join(" or "), what)),
+            Some(_) => {}
+            None => rows.push((keys, what)),
         }
     }
     rows.extend(GESTURES.iter().map(|(k, w)| (k.to_string(), w.to_string())));
@@ -474,23 +508,16 @@ impl App {
         })
     }
 
-    /// A button for a command: its label, its tooltip with the shortcut; clicked,
-    /// the command is queued for [`App::handle`].
+    /// A button for a command: its icon, its label as the accessible name, its
+    /// tooltip with the shortcut (built only when shown); clicked, the command is
+    /// queued for [`App::handle`].
     pub(super) fn command_button(
         ui: &mut egui::Ui,
         command: Command,
         selected: Option<bool>,
         queue: &mut Vec<Command>,
     ) {
-        let label = command.label();
-        let r = match selected {
-            Some(on) => ui.selectable_label(on, label),
-            None => ui.button(label),
-        };
-        // The tooltip is built only when shown.
-        let r = r.on_hover_ui(|ui| {
-            ui.label(command.hover_text());
-        });
+        let r = super::panels::icon_button(ui, command, selected, command.label());
         if r.clicked() {
             queue.push(command);
         }
@@ -584,13 +611,24 @@ impl App {
                     *fps = (*fps / 1.25).max(1.0);
                 }
             }
-            Mpr => self.start_mpr(),
-            Layout(r, c) => self.set_layout(r, c),
+            Mpr => self.toggle_mpr(),
+            Layout(r, c) => {
+                // A layout chosen by hand ends MPR where it is.
+                self.grid.mpr_saved = None;
+                self.set_layout(r, c);
+            }
             ToggleTags => self.panels.show_tags = !self.panels.show_tags,
             ToggleHelp => self.panels.show_help = !self.panels.show_help,
             ExportImage => self.export_image(),
             ExportView => self.export_view(),
             ExportDeidentified => self.exports.deid.open = true,
+            ToggleFullscreen => {
+                let full = self
+                    .ctx
+                    .input(|i| i.viewport().fullscreen.unwrap_or(false));
+                self.ctx
+                    .send_viewport_cmd(egui::ViewportCommand::Fullscreen(!full));
+            }
             Activate(i) => {
                 if i < self.grid.viewports.len() {
                     self.grid.active = i;
@@ -653,6 +691,30 @@ mod tests {
     }
 
     #[test]
+    fn help_lists_every_command_that_has_a_label() {
+        let rows = help_rows();
+        for c in Command::all() {
+            let (label, tip) = (c.label(), c.tooltip());
+            assert!(
+                rows.iter()
+                    .any(|(_, w)| *w == tip || w.contains(&label)),
+                "help lacks {label:?} ({tip})"
+            );
+        }
+        // Commands with no key are said to be on the toolbar, not left out.
+        let sync = rows
+            .iter()
+            .find(|(_, w)| *w == Command::ToggleSyncView.tooltip())
+            .expect("sync W/L");
+        assert_eq!(sync.0, TOOLBAR_ONLY);
+        assert!(
+            rows.iter()
+                .any(|(k, w)| k.contains("ctrl + E") && w.contains("export the image")),
+            "export has its key in the help"
+        );
+    }
+
+    #[test]
     fn presets_follow_the_preset_table() {
         for (i, (name, _, _)) in lut::CT_PRESETS.iter().enumerate() {
             assert_eq!(Command::Preset(i).label(), *name);
@@ -679,7 +741,7 @@ mod tests {
                 );
             }
         }
-        for t in ["T", "M", "F1", "Escape"] {
+        for t in ["T", "M", "F1", "F11", "Escape", "ctrl + E", "W"] {
             assert!(
                 rows.iter().any(|(k, _)| k.contains(t)),
                 "help lacks {t}: {rows:?}"

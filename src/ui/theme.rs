@@ -36,3 +36,7 @@ pub const OVERLAY: Color32 = Color32::WHITE;
 pub const REFERENCE_LINE: Color32 = Color32::from_rgb(255, 220, 80);
 /// Measurements, and the outline of a viewport a series is dragged onto.
 pub const MEASUREMENT: Color32 = Color32::from_rgb(120, 255, 140);
+/// Today's study in the series strip ("current").
+pub const CURRENT: Color32 = Color32::from_rgb(150, 210, 255);
+/// A prior study in the series strip ("prior <date>").
+pub const PRIOR: Color32 = Color32::from_rgb(215, 190, 140);
