@@ -170,6 +170,7 @@ impl App {
                     // Keep what the import before this open skipped (a folder
                     // given on the command line or dropped), add the loader's.
                     self.session.failures.extend(failures);
+                    self.session.status.clear();
                     self.panels.show_skipped = !self.session.failures.is_empty();
                     self.hang();
                     // A layout asked for on the command line: for the first study.
@@ -308,6 +309,7 @@ impl App {
         self.residency.thumbs.clear();
         self.session.opened_from = Some(from);
         self.session.failures = failures;
+        self.session.status.clear();
         self.panels.show_skipped = !self.session.failures.is_empty();
         self.hang();
         self.session.hanging_protocol = None;

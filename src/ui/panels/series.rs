@@ -156,9 +156,18 @@ pub(in crate::ui) fn age_at(birth: &str, date: &str) -> Option<String> {
     } else if months >= 1 {
         format!("{months} mo")
     } else {
-        let days = if m == bm { d as i32 - bd as i32 } else { d as i32 + 30 - bd as i32 };
-        format!("{} d", days.max(0))
+        format!("{} d", (day_number(y, m, d) - day_number(by, bm, bd)).max(0))
     })
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn day_number(y: i32, m: u32, d: u32) -> i64 {
+    let (y, m) = if m <= 2 { (y as i64 - 1, m as i64 + 9) } else { (y as i64, m as i64 - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -176,6 +185,8 @@ mod tests {
         assert_eq!(age_at("20250101", "20260105").as_deref(), Some("12 mo"));
         assert_eq!(age_at("20251225", "20260105").as_deref(), Some("11 d"));
         assert_eq!(age_at("20270101", "20260105"), None);
+        assert_eq!(day_number(1970, 1, 1), 0);
+        assert_eq!(day_number(2000, 3, 1) - day_number(2000, 2, 28), 2);
         assert_eq!(show_age_string("045Y").as_deref(), Some("45 y"));
         assert_eq!(show_age_string("006M").as_deref(), Some("6 mo"));
         assert_eq!(show_age_string("Y"), None);

@@ -90,7 +90,6 @@ impl App {
         let mut open = true;
         let title = format!("{} file(s) skipped", self.session.failures.len());
         egui::Window::new("skipped files")
-            .id(egui::Id::unique("skipped-files"))
             .open(&mut open)
             .collapsible(true)
             .default_width(560.0)
