@@ -579,8 +579,16 @@ mod tests {
 
     #[test]
     fn without_a_protocol_each_set_has_a_viewport_in_the_layout_that_fits() {
-        for (n, layout) in [(1, (1, 1)), (2, (1, 2)), (3, (2, 2)), (4, (2, 2)), (6, (2, 3))] {
-            let sets: Vec<Candidate> = (0..n).map(|k| cand("us", "20240101", "US", 10 + k)).collect();
+        for (n, layout) in [
+            (1, (1, 1)),
+            (2, (1, 2)),
+            (3, (2, 2)),
+            (4, (2, 2)),
+            (6, (2, 3)),
+        ] {
+            let sets: Vec<Candidate> = (0..n)
+                .map(|k| cand("us", "20240101", "US", 10 + k))
+                .collect();
             let h = arrange(&protocols(), &sets, &Choice::Automatic);
             assert_eq!(h.protocol, ONE_PER_SET);
             assert_eq!(h.layout, layout, "{n} sets");

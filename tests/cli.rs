@@ -367,7 +367,10 @@ fn a_cache_before_the_subcommand_is_the_subcommands_cache() {
         .expect("cache")
         .studies()
         .expect("studies");
-    assert!(studies.len() >= 2, "the demo is in the cache given: {studies:?}");
+    assert!(
+        studies.len() >= 2,
+        "the demo is in the cache given: {studies:?}"
+    );
 
     // A path that does not exist is said before anything is made.
     let other = tmp.path().join("not-made");
@@ -378,5 +381,8 @@ fn a_cache_before_the_subcommand_is_the_subcommands_cache() {
         "{}",
         text(&out.stderr)
     );
-    assert!(!other.exists(), "the cache folder is not created for a mistake");
+    assert!(
+        !other.exists(),
+        "the cache folder is not created for a mistake"
+    );
 }

@@ -90,8 +90,10 @@ fn series(
         }
         _ => {}
     }
-    synth::write_series(&dir.join(seed), &s, |k, c, r| ((k * 7 + c * 3 + r) % 1000) as i32)
-        .expect("series");
+    synth::write_series(&dir.join(seed), &s, |k, c, r| {
+        ((k * 7 + c * 3 + r) % 1000) as i32
+    })
+    .expect("series");
 }
 
 /// A cache with a CT with its scout (patient A), a lone CT (B), an MR head with
@@ -156,7 +158,11 @@ fn each_study_hangs_by_its_own_protocol_and_nothing_carries_over() {
     open_study(&mut h, "CT CHEST ABDOMEN");
     assert_eq!(h.state().hanging_protocol(), Some("CT"));
     assert_eq!(h.state().layout(), (1, 2));
-    assert!(description(&h, 0).starts_with("Axial"), "{}", description(&h, 0));
+    assert!(
+        description(&h, 0).starts_with("Axial"),
+        "{}",
+        description(&h, 0)
+    );
     assert_eq!(description(&h, 1), "Scout");
     // The reader zooms the stack to 1:1.
     let centre = h.state().screen_of(0, [16.0, 16.0]).expect("drawn");
@@ -232,7 +238,8 @@ fn m_goes_into_mpr_and_back_to_the_layout_with_the_prior() {
     let tmp = common::tempdir();
     let mut h = demo(tmp.path());
     assert_eq!(h.state().layout(), (1, 2));
-    let date = |h: &Harness<'static, App>, i| h.state().header_of(i).and_then(|x| x.study_date.clone());
+    let date =
+        |h: &Harness<'static, App>, i| h.state().header_of(i).and_then(|x| x.study_date.clone());
     assert_eq!(date(&h, 1).as_deref(), Some("20240105"), "the prior");
     // Scroll the current a little so its place is something to restore.
     let centre = h.state().screen_of(0, [32.0, 32.0]).expect("drawn");
@@ -267,14 +274,22 @@ fn m_goes_into_mpr_and_back_to_the_layout_with_the_prior() {
         })
         .collect();
     assert_eq!(after, before);
-    assert_eq!(date(&h, 1).as_deref(), Some("20240105"), "the prior is back");
+    assert_eq!(
+        date(&h, 1).as_deref(),
+        Some("20240105"),
+        "the prior is back"
+    );
 
     // And M once more: MPR again, from the reformats already made.
     h.key_press(egui::Key::M);
     h.run_steps(2);
     assert_eq!(h.state().layout(), (1, 3));
     assert_eq!(h.state().display_sets(), sets_in_mpr, "nothing rebuilt");
-    assert!(description(&h, 1).starts_with("MPR"), "{}", description(&h, 1));
+    assert!(
+        description(&h, 1).starts_with("MPR"),
+        "{}",
+        description(&h, 1)
+    );
 }
 
 #[test]
@@ -409,8 +424,14 @@ fn f1_lists_every_command() {
     h.run_steps(2);
     let rows = lightbox::ui::command::help_rows();
     for (keys, what) in &rows {
-        assert!(shown(&h, what).iter().any(|t| t == what), "help shows {what:?}");
-        assert!(shown(&h, keys).iter().any(|t| t == keys), "help shows {keys:?}");
+        assert!(
+            shown(&h, what).iter().any(|t| t == what),
+            "help shows {what:?}"
+        );
+        assert!(
+            shown(&h, keys).iter().any(|t| t == keys),
+            "help shows {keys:?}"
+        );
     }
     for c in lightbox::ui::command::Command::all() {
         let (label, tip) = (c.label(), c.tooltip());
@@ -421,7 +442,8 @@ fn f1_lists_every_command() {
     }
     for key in ["ctrl + E", "F11", "T"] {
         assert!(
-            rows.iter().any(|(k, _)| k.split(" / ").any(|p| p.split(" or ").any(|x| x == key))),
+            rows.iter()
+                .any(|(k, _)| k.split(" / ").any(|p| p.split(" or ").any(|x| x == key))),
             "help lacks {key}"
         );
     }
@@ -438,9 +460,22 @@ fn the_toolbar_is_one_row_of_icons_at_1920() {
         "one row: {first:?} … {last:?}"
     );
     // Icons: square buttons, the command's label their accessible name.
-    for label in ["bone", "invert", "MPR (M)", "tags (T)", "export", "full screen (F11)"] {
+    for label in [
+        "bone",
+        "invert",
+        "MPR (M)",
+        "tags (T)",
+        "export",
+        "full screen (F11)",
+    ] {
         let r = h.get_by_label(label).rect();
-        assert!((r.width() - r.height()).abs() < 1.0 && r.width() < 40.0, "{label}: {r:?}");
-        assert!((r.center().y - first.center().y).abs() < 1.0, "{label} in the row");
+        assert!(
+            (r.width() - r.height()).abs() < 1.0 && r.width() < 40.0,
+            "{label}: {r:?}"
+        );
+        assert!(
+            (r.center().y - first.center().y).abs() < 1.0,
+            "{label} in the row"
+        );
     }
 }

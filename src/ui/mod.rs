@@ -17,6 +17,7 @@ mod app;
 mod bench;
 pub mod command;
 mod export;
+mod help;
 pub mod loader;
 mod measurements;
 mod mpr;
@@ -37,13 +38,13 @@ use eframe::egui;
 use crate::error::{Error, Result};
 
 pub use app::App;
-pub use session::names_of;
 use app::*;
 use bench::BenchWl;
 use export::DeidForm;
 use measurements::Meas;
 use residency::{OverlayPlane, Slot};
 use session::DropResult;
+pub use session::names_of;
 
 /// When the process started (set by `main`), for the time-to-first-image report.
 pub static PROCESS_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();

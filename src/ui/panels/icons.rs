@@ -71,7 +71,13 @@ fn draw(p: &egui::Painter, r: Rect, command: Command, s: Stroke) {
     let (w, h) = (r.width(), r.height());
     let at = |x: f32, y: f32| pos2(r.left() + x * w, r.top() + y * h);
     let text = |t: &str, size: f32| {
-        p.text(c, Align2::CENTER_CENTER, t, FontId::proportional(size), s.color);
+        p.text(
+            c,
+            Align2::CENTER_CENTER,
+            t,
+            FontId::proportional(size),
+            s.color,
+        );
     };
     match command {
         Layout(rows, cols) => grid(p, r, rows, cols, s),
@@ -94,11 +100,18 @@ fn draw(p: &egui::Painter, r: Rect, command: Command, s: Stroke) {
             p.add(Shape::convex_polygon(half, s.color, Stroke::NONE));
         }
         Reset => {
-            // An arrow turning back on itself.
-            arc(p, c, w * 0.4, 0.6, 5.6, s);
-            let end = c + vec2(5.6f32.cos(), -5.6f32.sin()) * w * 0.4;
+            // An arrow turning back on itself (anticlockwise), its head at the end.
+            let (a0, a1, radius) = (-0.9f32, 3.6f32, w * 0.4);
+            arc(p, c, radius, a0, a1, s);
+            let end = c + vec2(a1.cos(), -a1.sin()) * radius;
+            let t = vec2(-a1.sin(), -a1.cos());
+            let n = vec2(-t.y, t.x);
             p.add(Shape::convex_polygon(
-                vec![end + vec2(-4.0, -3.0), end + vec2(3.0, -4.0), end + vec2(1.0, 3.0)],
+                vec![
+                    end + t * 4.0,
+                    end - t * 1.5 + n * 3.5,
+                    end - t * 1.5 - n * 3.5,
+                ],
                 s.color,
                 Stroke::NONE,
             ));

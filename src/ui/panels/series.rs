@@ -156,13 +156,20 @@ pub(in crate::ui) fn age_at(birth: &str, date: &str) -> Option<String> {
     } else if months >= 1 {
         format!("{months} mo")
     } else {
-        format!("{} d", (day_number(y, m, d) - day_number(by, bm, bd)).max(0))
+        format!(
+            "{} d",
+            (day_number(y, m, d) - day_number(by, bm, bd)).max(0)
+        )
     })
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
 fn day_number(y: i32, m: u32, d: u32) -> i64 {
-    let (y, m) = if m <= 2 { (y as i64 - 1, m as i64 + 9) } else { (y as i64, m as i64 - 3) };
+    let (y, m) = if m <= 2 {
+        (y as i64 - 1, m as i64 + 9)
+    } else {
+        (y as i64, m as i64 - 3)
+    };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let doy = (153 * m + 2) / 5 + d as i64 - 1;

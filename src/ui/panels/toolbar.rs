@@ -66,7 +66,13 @@ impl App {
                 Some(fps) => format!("cine {fps:.0} fps (space)"),
                 None => Command::ToggleCine.label(),
             };
-            if icon_button(ui, Command::ToggleCine, Some(self.grid.cine.is_some()), cine).clicked()
+            if icon_button(
+                ui,
+                Command::ToggleCine,
+                Some(self.grid.cine.is_some()),
+                cine,
+            )
+            .clicked()
             {
                 queue.push(Command::ToggleCine);
             }
@@ -116,7 +122,12 @@ impl App {
             ui.separator();
             let full = ui.ctx().input(|i| i.viewport().fullscreen.unwrap_or(false));
             App::command_button(ui, Command::ToggleFullscreen, Some(full), &mut queue);
-            App::command_button(ui, Command::ToggleHelp, Some(self.panels.show_help), &mut queue);
+            App::command_button(
+                ui,
+                Command::ToggleHelp,
+                Some(self.panels.show_help),
+                &mut queue,
+            );
         });
         for c in queue {
             self.handle(c);
