@@ -479,3 +479,38 @@ fn the_toolbar_is_one_row_of_icons_at_1920() {
         );
     }
 }
+
+#[test]
+fn f11_and_the_toolbar_button_ask_for_full_screen() {
+    let tmp = common::tempdir();
+    let mut h = viewer(Launch::new(tmp.path().join("cache")));
+    h.run_steps(2);
+    let asked = |h: &Harness<'static, App>| {
+        h.output()
+            .viewport_output
+            .get(&egui::ViewportId::ROOT)
+            .is_some_and(|v| {
+                v.commands
+                    .iter()
+                    .any(|c| *c == egui::ViewportCommand::Fullscreen(true))
+            })
+    };
+    // The press alone (a key press is two frames in the harness: press, release;
+    // the command goes out with the press).
+    let key = |pressed| egui::Event::Key {
+        key: egui::Key::F11,
+        physical_key: None,
+        pressed,
+        repeat: false,
+        modifiers: egui::Modifiers::NONE,
+    };
+    h.event(key(true));
+    h.step();
+    assert!(asked(&h), "F11 asks for full screen");
+    h.event(key(false));
+    h.step();
+    assert!(!asked(&h), "once");
+    h.get_by_label("full screen (F11)").click();
+    h.step();
+    assert!(asked(&h), "so does the toolbar's button");
+}
