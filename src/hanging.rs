@@ -275,22 +275,107 @@ fn applies(p: &Protocol, sets: &[Candidate], current: &str) -> bool {
 pub fn hang(protocols: &[Protocol], sets: &[Candidate]) -> Option<Hanging> {
     let order = studies(sets);
     let current = order.first()?;
-    let mut best: Option<(i32, usize, Hanging)> = None;
+    let mut best: Option<((bool, i32, usize), Hanging)> = None;
     for p in protocols.iter().filter(|p| applies(p, sets, current)) {
         let h = assign(p, sets, &order);
         let filled = h.viewports.iter().filter(|v| v.is_ok()).count();
         if filled * 2 < h.viewports.len() || filled == 0 {
             continue;
         }
+        // One that fills every viewport it has beats one that leaves some empty,
+        // whatever their priorities; then priority, then how many it fills.
+        let full = filled == h.viewports.len();
         let better = match &best {
             None => true,
-            Some((prio, f, _)) => (p.priority, filled) > (*prio, *f),
+            Some((key, _)) => (full, p.priority, filled) > *key,
         };
         if better {
-            best = Some((p.priority, filled, h));
+            best = Some(((full, p.priority, filled), h));
         }
     }
-    best.map(|b| b.2)
+    best.map(|b| b.1)
+}
+
+/// How the open studies are to be hung: by the best protocol that applies, by a
+/// protocol the reader chose by name, or one viewport per display set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Choice {
+    #[default]
+    Automatic,
+    Protocol(String),
+    OnePerSet,
+}
+
+/// The name of the default arrangement (no protocol), as the UI lists it.
+pub const ONE_PER_SET: &str = "one viewport per series";
+
+/// The grid that fits `n` viewports, up to 2×3: 1 → 1×1, 2 → 1×2, 3-4 → 2×2,
+/// 5-6 → 2×3.
+pub fn fitting_layout(n: usize) -> (usize, usize) {
+    match n {
+        0 | 1 => (1, 1),
+        2 => (1, 2),
+        3 | 4 => (2, 2),
+        _ => (2, 3),
+    }
+}
+
+/// The whole hanging of `sets`, never empty-handed: by `choice`. Automatic takes
+/// the best protocol that applies ([`hang`]); the viewports its rules left empty
+/// take the display sets not shown yet (in [`fallback_order`]), and if some are
+/// still empty the layout shrinks to the one that fits what is shown (a lone CT
+/// fills the screen). With no protocol that applies, or [`Choice::OnePerSet`],
+/// one viewport per display set in the layout that fits. A protocol chosen by
+/// name is applied whether or not its match rules hold, at its own layout.
+pub fn arrange(protocols: &[Protocol], sets: &[Candidate], choice: &Choice) -> Hanging {
+    let chosen = match choice {
+        Choice::Automatic => hang(protocols, sets),
+        Choice::Protocol(name) => protocols.iter().find(|p| &p.name == name).and_then(|p| {
+            let order = studies(sets);
+            (!order.is_empty()).then(|| assign(p, sets, &order))
+        }),
+        Choice::OnePerSet => None,
+    };
+    let order = fallback_order(sets);
+    let Some(mut h) = chosen else {
+        let layout = fitting_layout(sets.len());
+        let n = (layout.0 * layout.1).min(order.len());
+        return Hanging {
+            protocol: ONE_PER_SET.into(),
+            layout,
+            viewports: order[..n].iter().map(|&i| Ok(i)).collect(),
+            windows: vec![None; n],
+        };
+    };
+    // Every viewport of the layout, the rules' first.
+    let cells = h.layout.0 * h.layout.1;
+    h.viewports.resize(cells, Err(String::new()));
+    h.windows.resize(cells, None);
+    for k in 0..cells {
+        if h.viewports[k].is_ok() {
+            continue;
+        }
+        let shown: Vec<usize> = h.viewports.iter().filter_map(|v| v.clone().ok()).collect();
+        if let Some(&next) = order.iter().find(|i| !shown.contains(i)) {
+            h.viewports[k] = Ok(next);
+            h.windows[k] = None;
+        }
+    }
+    let filled = h.viewports.iter().filter(|v| v.is_ok()).count();
+    let fit = fitting_layout(filled);
+    if *choice == Choice::Automatic && filled < cells && fit.0 * fit.1 < cells {
+        // Fill the screen with what there is rather than show empty panes.
+        let (v, w): (Vec<_>, Vec<_>) = h
+            .viewports
+            .into_iter()
+            .zip(h.windows)
+            .filter(|(v, _)| v.is_ok())
+            .unzip();
+        h.viewports = v;
+        h.windows = w;
+        h.layout = fit;
+    }
+    h
 }
 
 fn assign(p: &Protocol, sets: &[Candidate], order: &[String]) -> Hanging {
@@ -461,6 +546,71 @@ mod tests {
             frames,
             ..Default::default()
         }
+    }
+
+    fn protocols() -> Vec<Protocol> {
+        load(None).0
+    }
+
+    #[test]
+    fn a_lone_ct_fills_the_screen() {
+        let sets = [cand("today", "20240101", "CT", 100)];
+        let h = arrange(&protocols(), &sets, &Choice::Automatic);
+        assert_eq!(h.layout, (1, 1));
+        assert_eq!(h.viewports, vec![Ok(0)]);
+        assert_eq!(h.protocol, "CT");
+    }
+
+    #[test]
+    fn a_ct_with_its_scout_and_prior_hangs_beside_the_prior() {
+        let mut sets = vec![
+            cand("today", "20260105", "CT", 100),
+            cand("today", "20260105", "CT", 1),
+            cand("prior", "20240105", "CT", 50),
+        ];
+        for s in &mut sets {
+            s.body_part = "CHEST".into();
+        }
+        let h = arrange(&protocols(), &sets, &Choice::Automatic);
+        assert_eq!(h.protocol, "CT chest with prior");
+        assert_eq!(h.layout, (1, 2));
+        assert_eq!(h.viewports, vec![Ok(0), Ok(2)]);
+    }
+
+    #[test]
+    fn without_a_protocol_each_set_has_a_viewport_in_the_layout_that_fits() {
+        for (n, layout) in [
+            (1, (1, 1)),
+            (2, (1, 2)),
+            (3, (2, 2)),
+            (4, (2, 2)),
+            (6, (2, 3)),
+        ] {
+            let sets: Vec<Candidate> = (0..n)
+                .map(|k| cand("us", "20240101", "US", 10 + k))
+                .collect();
+            let h = arrange(&protocols(), &sets, &Choice::Automatic);
+            assert_eq!(h.protocol, ONE_PER_SET);
+            assert_eq!(h.layout, layout, "{n} sets");
+            assert_eq!(h.viewports.len(), n);
+        }
+        let none = arrange(&protocols(), &[], &Choice::Automatic);
+        assert_eq!((none.layout, none.viewports.len()), ((1, 1), 0));
+    }
+
+    #[test]
+    fn a_protocol_chosen_by_name_keeps_its_layout_and_fills_what_it_can() {
+        let sets = [
+            cand("today", "20240101", "CT", 100),
+            cand("today", "20240101", "CT", 10),
+        ];
+        let h = arrange(&protocols(), &sets, &Choice::Protocol("MR brain".into()));
+        assert_eq!(h.protocol, "MR brain");
+        assert_eq!(h.layout, (2, 2));
+        assert_eq!(&h.viewports[..2], &[Ok(0), Ok(1)]);
+        assert!(h.viewports[2].is_err() && h.viewports[3].is_err());
+        let h = arrange(&protocols(), &sets, &Choice::OnePerSet);
+        assert_eq!((h.layout, h.viewports.len()), ((1, 2), 2));
     }
 
     #[test]

@@ -347,3 +347,43 @@ fn import_and_cache_commands_with_a_config_file() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_cache_before_the_subcommand_is_the_subcommands_cache() {
+    let tmp = common::tempdir();
+    let cache = tmp.path().join("cache");
+    let c = cache.to_str().expect("utf8");
+    // `--cache DIR demo`: "demo" is the subcommand, not a path to open. With no
+    // display the viewer cannot open, but the demo studies are in DIR by then.
+    let out = Command::new(env!("CARGO_BIN_EXE_lightbox"))
+        .args(["--cache", c, "demo", "--slices", "4", "--size", "16"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("run lightbox");
+    let err = text(&out.stderr);
+    assert!(!err.contains("no such file or folder"), "{err}");
+    assert!(err.contains("writing the demo studies into"), "{err}");
+    let studies = lightbox::store::Store::open(&cache)
+        .expect("cache")
+        .studies()
+        .expect("studies");
+    assert!(
+        studies.len() >= 2,
+        "the demo is in the cache given: {studies:?}"
+    );
+
+    // A path that does not exist is said before anything is made.
+    let other = tmp.path().join("not-made");
+    let out = lightbox(&["--cache", other.to_str().expect("utf8"), "no-such-folder"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no-such-folder: no such file or folder"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !other.exists(),
+        "the cache folder is not created for a mistake"
+    );
+}

@@ -440,7 +440,7 @@ fn a_dropped_thumbnail_replaces_the_prior_and_the_scout_shows_the_slice() {
         .clone()
         .expect("date");
     let card = h
-        .query_all_by_label_contains(&format!("\n{today}\n"))
+        .query_all_by_label_contains("\ncurrent ")
         .find(|n| {
             n.accesskit_node()
                 .label()
@@ -739,7 +739,7 @@ fn opening_a_study_from_the_list_brings_its_prior_and_hangs_them() {
     let mut h = viewer(launch);
     h.run_steps(2);
     // Today's CT from the local list, by its date and description.
-    h.query_all_by_label_contains("20260105")
+    h.query_all_by_label_contains("2026-01-05")
         .find(|n| {
             n.accesskit_node()
                 .label()

@@ -43,14 +43,14 @@ use crate::scan;
     version,
     about = "Lightbox: a diagnostic DICOM display workstation"
 )]
-#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Files, folders or CD/USB roots to open in the viewer (imported into the
     /// cache first). With nothing, the viewer opens on the cache's study list.
     paths: Vec<PathBuf>,
-    /// Cache folder for the viewer.
+    /// Cache folder (for the viewer, and for a subcommand given after it:
+    /// `lightbox --cache DIR demo` is `lightbox demo --cache DIR`).
     #[arg(long)]
     cache: Option<PathBuf>,
 }
@@ -176,25 +176,36 @@ pub fn main() -> ExitCode {
     let Some(command) = cli.command else {
         return finish(view::cmd_view(&cli.paths, cli.cache, None));
     };
+    if !cli.paths.is_empty() {
+        // `lightbox FILE demo`: a path before a subcommand is not a path to open.
+        return finish(Err(Error::Usage(format!(
+            "{}: give paths to open after `view`, or the subcommand first",
+            cli.paths[0].display()
+        ))));
+    }
+    // A --cache before the subcommand counts as one after it (the subcommand's
+    // own wins when both are given).
+    let global = cli.cache;
+    let or_global = |c: Option<PathBuf>| c.or_else(|| global.clone());
     let result = match command {
         Command::Demo {
             cache,
             slices,
             size,
             layout,
-        } => synth::cmd_demo(cache, slices, size, layout),
+        } => synth::cmd_demo(or_global(cache), slices, size, layout),
         Command::View {
             paths,
             cache,
             layout,
-        } => view::cmd_view(&paths, cache, layout),
+        } => view::cmd_view(&paths, or_global(cache), layout),
         Command::Render(a) => render::cmd_render(a),
         Command::Dump { file, json } => render::cmd_dump(&file, json),
         Command::Series { dir, json } => series::cmd_series(&dir, json),
         Command::Volume { dir, series, json } => series::cmd_volume(&dir, series.as_deref(), json),
         Command::Synth(a) => synth::cmd_synth(a),
-        Command::Import { paths, link, cache } => cache::cmd_import(&paths, link, cache),
-        Command::Cache { action, cache } => cache::cmd_cache(action, cache),
+        Command::Import { paths, link, cache } => cache::cmd_import(&paths, link, or_global(cache)),
+        Command::Cache { action, cache } => cache::cmd_cache(action, or_global(cache)),
         Command::Anonymize(a) => anonymize::cmd_anonymize(a),
         Command::Config {
             action: config::ConfigAction::Show { json },
@@ -204,7 +215,7 @@ pub fn main() -> ExitCode {
             aet,
             bind,
             cache,
-        } => listen::cmd_listen(port, aet, &bind, cache),
+        } => listen::cmd_listen(port, aet, &bind, or_global(cache)),
         Command::Nodes { json } => config::cmd_nodes(json),
         Command::Echo(a) => net::cmd_echo(a),
         Command::Find(a) => net::cmd_find(a),

@@ -30,20 +30,24 @@ pub(super) fn cmd_view(
     cache: Option<PathBuf>,
     layout: Option<(usize, usize)>,
 ) -> Result<ExitCode> {
+    // A path that does not exist is the user's mistake: said before anything
+    // (the cache folder included) is made.
+    for p in paths {
+        if !p.exists() {
+            return Err(Error::Usage(format!(
+                "{}: no such file or folder",
+                p.display()
+            )));
+        }
+    }
     let root = cache_root(cache)?;
     let mut open = Vec::new();
+    let mut skipped = Vec::new();
     if !paths.is_empty() {
         let mut store = crate::store::Store::open(&root)?;
-        for p in paths {
-            if !p.exists() {
-                return Err(Error::Usage(format!(
-                    "{}: no such file or folder",
-                    p.display()
-                )));
-            }
-        }
         let report = store.import(paths, crate::store::ImportMode::Copy)?;
         report_failures(&report.failures);
+        skipped = report.failures;
         // The studies of what was given, found by scanning it (already in the cache
         // if these were duplicates).
         let mut uids = std::collections::BTreeSet::new();
@@ -55,7 +59,8 @@ pub(super) fn cmd_view(
         open.extend(uids);
     }
     let initial = if open.len() > 1 { (1, 2) } else { (1, 1) };
-    run_viewer(root, open, initial, layout)
+    let given = (!paths.is_empty()).then(|| crate::ui::names_of(paths));
+    run_viewer_with(root, open, initial, layout, skipped, given)
 }
 
 /// Open the viewer with the user's configuration (PACS nodes, hanging protocols,
@@ -65,6 +70,18 @@ pub(super) fn run_viewer(
     open_studies: Vec<String>,
     initial: (usize, usize),
     force_layout: Option<(usize, usize)>,
+) -> Result<ExitCode> {
+    run_viewer_with(cache, open_studies, initial, force_layout, Vec::new(), None)
+}
+
+/// [`run_viewer`] with the files skipped importing what was given, and its name.
+fn run_viewer_with(
+    cache: PathBuf,
+    open_studies: Vec<String>,
+    initial: (usize, usize),
+    force_layout: Option<(usize, usize)>,
+    skipped: Vec<(PathBuf, String)>,
+    given: Option<String>,
 ) -> Result<ExitCode> {
     crate::ui::run(crate::ui::Launch {
         open_studies,
@@ -76,6 +93,9 @@ pub(super) fn run_viewer(
         slices_per_notch: crate::config::load(&crate::config::default_path())
             .map(|c| c.slices_per_notch.0)
             .unwrap_or(1.0),
+        skipped,
+        given,
+        window_state: crate::ui::default_window_state(),
         ..crate::ui::Launch::new(cache)
     })?;
     Ok(ExitCode::SUCCESS)

@@ -205,6 +205,7 @@ pub const ANNOTATION_ATTRS: &[(&str, dicom_core::Tag)] = &[
     ),
     ("CineRate", tags::CINE_RATE),
     ("FrameTime", tags::FRAME_TIME),
+    ("PatientAge", tags::PATIENT_AGE),
 ];
 
 /// Patient Orientation's two values when each is one to three patient directions

@@ -29,7 +29,8 @@ impl Store {
             .conn
             .prepare(
                 "SELECT st.study_uid, p.patient_id, p.name, st.date, st.description,
-                        st.modalities, st.series_count, st.instances, st.bytes, st.pinned, r.state
+                        st.modalities, st.series_count, st.instances, st.bytes, st.pinned, r.state,
+                        p.birth_date
                  FROM studies st JOIN patients p ON p.key = st.patient_key
                  LEFT JOIN retrievals r ON r.study_uid = st.study_uid
                  ORDER BY st.date DESC, st.study_uid",
@@ -50,6 +51,7 @@ impl Store {
                 bytes: r.get::<_, i64>(8)? as u64,
                 pinned: r.get::<_, i64>(9)? != 0,
                 retrieval: r.get(10)?,
+                birth_date: r.get(11)?,
             })
         })
         .during(CONTEXT)?

@@ -12,6 +12,8 @@ pub struct StudyRow {
     pub study_uid: String,
     pub patient_id: String,
     pub patient_name: String,
+    /// Patient's Birth Date (YYYYMMDD), when the files gave it.
+    pub birth_date: Option<String>,
     pub date: Option<String>,
     pub description: Option<String>,
     /// The distinct modalities of its series, as the index lists them.

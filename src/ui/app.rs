@@ -56,6 +56,8 @@ pub(super) struct Browser {
     pub(super) sort: SortBy,
     /// A study the user asked to delete, waiting for confirmation.
     pub(super) confirm_delete: Option<String>,
+    /// Scroll the list to the open study at the next draw (it was just opened).
+    pub(super) scroll_to_open: bool,
     pub(super) pacs: pacs::Pacs,
 }
 
@@ -64,15 +66,23 @@ pub(super) struct Session {
     pub(super) rx: Option<Receiver<Loaded>>,
     pub(super) headers: Arc<Vec<ImageHeader>>,
     pub(super) sets: Vec<LoadedSet>,
-    /// Files that could not be read while opening, with the reason.
-    pub(super) failures: Vec<String>,
+    /// Files skipped while opening (not DICOM, unreadable, not imported), with
+    /// the reason: listed in the skipped-files panel.
+    pub(super) failures: Vec<(PathBuf, String)>,
+    /// What was opened, as the reader would name it ("the study \"CT CHEST\"",
+    /// a folder's name), for "no images in …".
+    pub(super) opened_from: Option<String>,
+    /// The names of what is being imported from a drop.
+    pub(super) dropped_names: String,
+    /// How the open studies are hung: automatic or the reader's choice.
+    pub(super) protocol_choice: crate::hanging::Choice,
     pub(super) status: String,
     /// A message for the status bar (why MPR is not possible, ...).
     pub(super) notice: Option<String>,
     /// Today's study of what is open (the first asked for).
     pub(super) open_study: Option<String>,
     pub(super) protocols: Vec<crate::hanging::Protocol>,
-    /// The protocol that hung the open studies.
+    /// The protocol that hung the open studies (or "one viewport per series").
     pub(super) hanging_protocol: Option<String>,
     /// Files dropped on the window, being imported.
     pub(super) dropped: Option<Receiver<DropResult>>,
@@ -105,6 +115,18 @@ pub(super) struct Grid {
     /// last measured.
     pub(super) cine_stats: Option<(Instant, u32)>,
     pub(super) cine_rate: Option<f32>,
+    /// In MPR: the grid it replaced, given back by M.
+    pub(super) mpr_saved: Option<SavedGrid>,
+}
+
+/// A grid as it was: layout, viewports (what each showed, zoom, window), which
+/// was active or maximised.
+#[derive(Debug, Clone)]
+pub(super) struct SavedGrid {
+    pub(super) layout: (usize, usize),
+    pub(super) viewports: Vec<Viewport>,
+    pub(super) active: usize,
+    pub(super) maximized: Option<usize>,
 }
 
 /// Pixels kept near the viewports (see `residency`).
@@ -138,6 +160,11 @@ pub(super) struct Exports {
 /// Windows over the viewports: help, tag browser.
 pub(super) struct Panels {
     pub(super) show_help: bool,
+    /// The skipped-files panel (opens by itself when files were skipped).
+    pub(super) show_skipped: bool,
+    /// Where the window's size is remembered, and what was last written.
+    pub(super) window_memory: Option<(PathBuf, Option<super::WindowState>)>,
+    pub(super) window_saved_at: Option<Instant>,
     /// Tag browser: shown, its filter, and the dump of the image it shows.
     pub(super) show_tags: bool,
     pub(super) tag_filter: String,
@@ -150,6 +177,8 @@ pub(super) struct Timing {
     pub(super) first_image_ms: Option<f64>,
     pub(super) frame_ms: f64,
     pub(super) last_frame: Instant,
+    /// Frames drawn since the window opened.
+    pub(super) frames: u64,
     /// `LIGHTBOX_TIMING=1`: print time to first image and to all images decoded
     /// (from process start), then close — for benchmarks.
     pub(super) report: bool,
@@ -194,6 +223,16 @@ impl App {
     /// What the last export wrote (or why it failed).
     pub fn last_export(&self) -> Option<&str> {
         self.exports.last.as_deref()
+    }
+
+    /// How many display sets are open (reformats included).
+    pub fn display_sets(&self) -> usize {
+        self.session.sets.len()
+    }
+
+    /// The files skipped while opening, with why.
+    pub fn skipped(&self) -> &[(PathBuf, String)] {
+        &self.session.failures
     }
 
     /// The hanging protocol that hung the open studies, if one did.
@@ -283,6 +322,7 @@ impl App {
                 tab: BrowserTab::Local,
                 sort: SortBy::Date,
                 confirm_delete: None,
+                scroll_to_open: true,
                 pacs: pacs::Pacs::new(launch.pacs.clone(), launch.cache.clone(), ctx.clone()),
             },
             ctx,
@@ -291,6 +331,9 @@ impl App {
                 headers: Arc::new(Vec::new()),
                 sets: Vec::new(),
                 failures: Vec::new(),
+                opened_from: None,
+                dropped_names: String::new(),
+                protocol_choice: crate::hanging::Choice::Automatic,
                 status: String::new(),
                 notice: None,
                 open_study: None,
@@ -314,6 +357,7 @@ impl App {
                 cine_last: Instant::now(),
                 cine_stats: None,
                 cine_rate: None,
+                mpr_saved: None,
             },
             residency: Residency {
                 slots: Vec::new(),
@@ -335,6 +379,12 @@ impl App {
             },
             panels: Panels {
                 show_help: false,
+                show_skipped: false,
+                window_memory: launch
+                    .window_state
+                    .clone()
+                    .map(|p| (p.clone(), super::WindowState::read(&p))),
+                window_saved_at: None,
                 show_tags: false,
                 tag_filter: String::new(),
                 tags: None,
@@ -344,6 +394,7 @@ impl App {
                 first_image_ms: None,
                 frame_ms: 0.0,
                 last_frame: Instant::now(),
+                frames: 0,
                 report: std::env::var_os("LIGHTBOX_TIMING").is_some(),
                 all_decoded_ms: None,
                 bench_wl: std::env::var("LIGHTBOX_BENCH_WL")
@@ -377,8 +428,18 @@ impl App {
         };
         app.refresh_studies();
         let open = app.launch.open_studies.clone();
+        let skipped = std::mem::take(&mut app.launch.skipped);
+        let given = app.launch.given.take();
         if !open.is_empty() {
             app.open(&open);
+            if let Some(g) = given {
+                app.session.opened_from = Some(g);
+            }
+            app.panels.show_skipped = !skipped.is_empty();
+            app.session.failures = skipped;
+        } else if let Some(g) = given {
+            // Files or folders were given and none held an image.
+            app.show_nothing(g, skipped);
         }
         app
     }
@@ -390,6 +451,7 @@ impl eframe::App for App {
         self.timing.frame_ms = 0.9 * self.timing.frame_ms
             + 0.1 * now.duration_since(self.timing.last_frame).as_secs_f64() * 1e3;
         self.timing.last_frame = now;
+        self.timing.frames += 1;
         self.receive(frame);
         let ctx = ui.ctx().clone();
         self.files_dropped(&ctx);
@@ -443,46 +505,7 @@ impl eframe::App for App {
             .show(ui, |ui| self.measurement_list(ui));
         egui::Panel::bottom("series").show(ui, |ui| {
             self.series_strip(ui);
-            ui.horizontal(|ui| {
-                let (loaded, total) = self.decoded();
-                ui.colored_label(
-                    theme::MUTED,
-                    format!(
-                        "{loaded}/{total} images decoded  first image {}  frame {:.1} ms{}{}",
-                        self.timing
-                            .first_image_ms
-                            .map(|m| format!("{m:.0} ms"))
-                            .unwrap_or_else(|| "-".into()),
-                        self.timing.frame_ms,
-                        if self.session.failures.is_empty() {
-                            String::new()
-                        } else {
-                            format!("  {} unreadable file(s)", self.session.failures.len())
-                        },
-                        if self.session.status.is_empty() || loaded > 0 {
-                            String::new()
-                        } else {
-                            format!("  {}", self.session.status)
-                        }
-                    ),
-                );
-                if let Some(n) = &self.session.notice {
-                    ui.separator();
-                    ui.colored_label(theme::WARNING, n);
-                }
-                if let Some(p) = &self.browser.pacs.prior_status {
-                    ui.separator();
-                    ui.label(p);
-                }
-                if let Some(p) = &self.session.hanging_protocol {
-                    ui.separator();
-                    ui.label(format!("hanging: {p}"));
-                }
-                if let Some(m) = &self.exports.last {
-                    ui.separator();
-                    ui.label(m);
-                }
-            });
+            self.status_bar(ui);
         });
         egui::CentralPanel::default()
             .frame(egui::Frame::new().fill(theme::BACKGROUND))
@@ -516,27 +539,9 @@ impl eframe::App for App {
         while let Ok(m) = self.exports.rx.try_recv() {
             self.exports.last = Some(m);
         }
-        if self.panels.show_help {
-            egui::Window::new("Shortcuts")
-                .collapsible(false)
-                .show(&ctx, |ui| {
-                    // Two columns, so the whole table fits a laptop's screen.
-                    let rows = super::command::help_rows();
-                    let half = rows.len().div_ceil(2);
-                    ui.horizontal_top(|ui| {
-                        for (k, part) in rows.chunks(half.max(1)).enumerate() {
-                            egui::Grid::new(("keys", k)).striped(true).show(ui, |ui| {
-                                for (keys, what) in part {
-                                    ui.monospace(keys);
-                                    ui.label(what);
-                                    ui.end_row();
-                                }
-                            });
-                            ui.separator();
-                        }
-                    });
-                });
-        }
+        self.help_window(&ctx);
+        self.skipped_window(&ctx);
+        self.remember_window(&ctx);
         // Keep decoding progress visible while the loader works.
         // Reformats are computed on demand: only acquired images are "pending".
         let pending = self

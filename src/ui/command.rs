@@ -83,6 +83,9 @@ pub enum Command {
     ExportImage,
     ExportView,
     ExportDeidentified,
+    // Added for issue 11 (the feel of reading), together:
+    /// Full screen on or off (F11).
+    ToggleFullscreen,
     // Context actions of a viewport.
     /// Make viewport N the active one.
     Activate(usize),
@@ -202,6 +205,7 @@ impl Command {
             ExportImage,
             ExportView,
             ExportDeidentified,
+            ToggleFullscreen,
             ToggleHelp,
         ]);
         v
@@ -251,6 +255,7 @@ impl Command {
             ExportImage => "image as PNG".into(),
             ExportView => "view as PNG, with annotations".into(),
             ExportDeidentified => "series, de-identified…".into(),
+            ToggleFullscreen => "full screen (F11)".into(),
             Activate(_)
             | ToggleMaximise(_)
             | ShowSeries { .. }
@@ -301,13 +306,14 @@ impl Command {
             ToggleReverseWlDrag => "reverse the window/level drag directions".into(),
             ToggleCine => "cine play / pause".into(),
             CineFaster | CineSlower => "cine frame rate up / down".into(),
-            Mpr => "MPR: the stack with its two orthogonal reformats (1×3)".into(),
+            Mpr => "MPR: the stack with its two orthogonal reformats (1×3); again: back to the layout before".into(),
             Layout(r, c) => format!("{r} row(s) × {c} column(s) of viewports"),
             ToggleTags => "the active image's header".into(),
             ToggleHelp => "this help".into(),
             ExportImage => "export the image as PNG (the file's pixels, window as shown)".into(),
             ExportView => "export the view as PNG, with its annotations".into(),
             ExportDeidentified => "export the series de-identified (PS3.15 Basic Profile)".into(),
+            ToggleFullscreen => "full screen on or off".into(),
             Activate(_)
             | ToggleMaximise(_)
             | ShowSeries { .. }
@@ -346,7 +352,7 @@ impl Command {
             ToggleInterpolation => vec![key(Key::B)],
             ToggleOverlays => vec![key(Key::Y)],
             ToggleShutter => vec![key(Key::U)],
-            SetTool(Tool::Window) => vec![],
+            SetTool(Tool::Window) => vec![key(Key::W)],
             SetTool(Tool::Length) => vec![key(Key::L)],
             SetTool(Tool::Angle) => vec![key(Key::A)],
             SetTool(Tool::Cobb) => vec![key(Key::C)],
@@ -361,6 +367,10 @@ impl Command {
             Mpr => vec![key(Key::M)],
             ToggleTags => vec![key(Key::T)],
             ToggleHelp => vec![key(Key::F1), key(Key::Questionmark)],
+            ExportImage => vec![ctrl(Key::E)],
+            ExportView => vec![ctrl(Key::S)],
+            ExportDeidentified => vec![ctrl(Key::D)],
+            ToggleFullscreen => vec![key(Key::F11)],
             _ => vec![],
         }
     }
@@ -398,66 +408,7 @@ pub fn tool_name(t: Tool) -> &'static str {
     }
 }
 
-/// Pointer gestures (not commands: they carry the pointer's motion), for the help.
-pub const GESTURES: &[(&str, &str)] = &[
-    ("wheel", "previous / next image"),
-    (
-        "left or right drag",
-        "window: sideways width, up-down level (\"reverse W/L drag\" swaps them)",
-    ),
-    ("middle drag", "pan"),
-    ("ctrl + wheel / ctrl + drag", "zoom"),
-    (
-        "drag a thumbnail",
-        "show that series in the viewport it is dropped on",
-    ),
-    ("drop files or a folder", "import into the cache and open"),
-    (
-        "shift + click",
-        "show this point in the other viewports of its frame of reference",
-    ),
-    ("double click", "maximise / restore the viewport"),
-];
-
-/// The help table: every command with a shortcut (commands sharing a tooltip on
-/// one line, their keys joined), then the pointer gestures.
-pub fn help_rows() -> Vec<(String, String)> {
-    let mut rows: Vec<(String, String)> = Vec::new();
-    for c in Command::all() {
-        let keys: Vec<String> = c.shortcuts().iter().map(Shortcut::text).collect();
-        if keys.is_empty() {
-            continue;
-        }
-        // The window presets share one line: their keys in a row, their names.
-        if let Command::Preset(i) = c {
-            if i == 0 {
-                let n = lut::CT_PRESETS.len();
-                rows.push((
-                    format!("1 … {n}"),
-                    format!(
-                        "window presets: {}",
-                        lut::CT_PRESETS
-                            .iter()
-                            .map(|p| p.0)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
-            continue;
-        }
-        let what = c.tooltip();
-        match rows.iter_mut().find(|(_, w)| *w == what) {
-            Some((k, _)) => {
-                k.push_str(" / ");
-                k.push_str(&keys.join(" or "));
-            }
-            None => rows.push((keys.join(" or "), what)),
-        }
-    }
-    rows.extend(GESTURES.iter().map(|(k, w)| (k.to_string(), w.to_string())));
-    rows
-}
+pub use super::help::{GESTURES, TOOLBAR_ONLY, help_rows};
 
 impl App {
     /// The commands the keys pressed this frame give, in the order they were
@@ -483,23 +434,16 @@ impl App {
         })
     }
 
-    /// A button for a command: its label, its tooltip with the shortcut; clicked,
-    /// the command is queued for [`App::handle`].
+    /// A button for a command: its icon, its label as the accessible name, its
+    /// tooltip with the shortcut (built only when shown); clicked, the command is
+    /// queued for [`App::handle`].
     pub(super) fn command_button(
         ui: &mut egui::Ui,
         command: Command,
         selected: Option<bool>,
         queue: &mut Vec<Command>,
     ) {
-        let label = command.label();
-        let r = match selected {
-            Some(on) => ui.selectable_label(on, label),
-            None => ui.button(label),
-        };
-        // The tooltip is built only when shown.
-        let r = r.on_hover_ui(|ui| {
-            ui.label(command.hover_text());
-        });
+        let r = super::panels::icon_button(ui, command, selected, command.label());
         if r.clicked() {
             queue.push(command);
         }
@@ -594,13 +538,22 @@ impl App {
                     *fps = (*fps / 1.25).max(1.0);
                 }
             }
-            Mpr => self.start_mpr(),
-            Layout(r, c) => self.set_layout(r, c),
+            Mpr => self.toggle_mpr(),
+            Layout(r, c) => {
+                // A layout chosen by hand ends MPR where it is.
+                self.grid.mpr_saved = None;
+                self.set_layout(r, c);
+            }
             ToggleTags => self.panels.show_tags = !self.panels.show_tags,
             ToggleHelp => self.panels.show_help = !self.panels.show_help,
             ExportImage => self.export_image(),
             ExportView => self.export_view(),
             ExportDeidentified => self.exports.deid.open = true,
+            ToggleFullscreen => {
+                let full = self.ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
+                self.ctx
+                    .send_viewport_cmd(egui::ViewportCommand::Fullscreen(!full));
+            }
             Activate(i) => {
                 if i < self.grid.viewports.len() {
                     self.grid.active = i;
@@ -667,33 +620,6 @@ mod tests {
         for (i, (name, _, _)) in lut::CT_PRESETS.iter().enumerate() {
             assert_eq!(Command::Preset(i).label(), *name);
             assert_eq!(Command::Preset(i).shortcuts().len(), 1);
-        }
-    }
-
-    #[test]
-    fn help_lists_every_key_and_every_command_has_a_label() {
-        let rows = help_rows();
-        for c in Command::all() {
-            assert!(!c.label().is_empty(), "{c:?} has no label");
-            assert!(!c.tooltip().is_empty(), "{c:?} has no tooltip");
-            if matches!(c, Command::Preset(_)) {
-                assert!(rows.iter().any(|(_, w)| w.contains(&c.label())), "{c:?}");
-                continue;
-            }
-            for s in c.shortcuts() {
-                let t = s.text();
-                assert!(
-                    rows.iter()
-                        .any(|(k, _)| k.split(" / ").any(|p| p.split(" or ").any(|x| x == t))),
-                    "help lacks {t}"
-                );
-            }
-        }
-        for t in ["T", "M", "F1", "Escape"] {
-            assert!(
-                rows.iter().any(|(k, _)| k.contains(t)),
-                "help lacks {t}: {rows:?}"
-            );
         }
     }
 }

@@ -108,7 +108,8 @@ pub enum Loaded {
         headers: Arc<Vec<ImageHeader>>,
         patients: Vec<Patient>,
         sets: Vec<LoadedSet>,
-        failures: Vec<String>,
+        /// Files that could not be read, with why.
+        failures: Vec<(PathBuf, String)>,
     },
     /// One decoded frame (or why it could not be).
     Frame {
@@ -129,11 +130,7 @@ pub fn load(
         .name("loader".into())
         .spawn(move || {
             let scan = crate::scan::scan_files(&files);
-            let failures: Vec<String> = scan
-                .failures
-                .iter()
-                .map(|(p, e)| format!("{}: {e}", p.display()))
-                .collect();
+            let failures = scan.failures.clone();
             let headers = Arc::new(scan.headers);
             let patients = model::build(&headers);
             let mut sets = Vec::new();

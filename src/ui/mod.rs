@@ -17,6 +17,7 @@ mod app;
 mod bench;
 pub mod command;
 mod export;
+mod help;
 pub mod loader;
 mod measurements;
 mod mpr;
@@ -44,6 +45,7 @@ use export::DeidForm;
 use measurements::Meas;
 use residency::{OverlayPlane, Slot};
 use session::DropResult;
+pub use session::names_of;
 
 /// When the process started (set by `main`), for the time-to-first-image report.
 pub static PROCESS_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -68,6 +70,14 @@ pub struct Launch {
     pub annotation_file: Option<PathBuf>,
     /// Slices one mouse-wheel notch moves (touchpad pixel deltas in proportion).
     pub slices_per_notch: f32,
+    /// Files skipped importing what was given (listed in the skipped-files panel).
+    pub skipped: Vec<(PathBuf, String)>,
+    /// What was given on the command line, as the reader would name it (for "no
+    /// images in …" when none of it held an image).
+    pub given: Option<String>,
+    /// Where the window's size and maximised state are remembered (none: not
+    /// remembered, as in tests).
+    pub window_state: Option<PathBuf>,
 }
 
 impl Launch {
@@ -83,6 +93,9 @@ impl Launch {
             force_layout: None,
             annotation_file: None,
             slices_per_notch: 1.0,
+            skipped: Vec::new(),
+            given: None,
+            window_state: None,
         }
     }
 }
@@ -100,13 +113,87 @@ pub fn default_export_dir() -> PathBuf {
         .join("Lightbox exports")
 }
 
-/// Start the viewer (blocks until the window is closed).
+/// `~/.config/lightbox/window.json`: the window's size and state at the last exit.
+pub fn default_window_state() -> Option<PathBuf> {
+    crate::hanging::user_dir().and_then(|d| d.parent().map(|p| p.join("window.json")))
+}
+
+/// The window as it was: its size when not maximised, where it was, and whether
+/// it was maximised.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WindowState {
+    /// Inner size in points (when not maximised).
+    pub size: [f32; 2],
+    /// Outer position in points, when known.
+    pub position: Option<[f32; 2]>,
+    pub maximized: bool,
+}
+
+impl WindowState {
+    /// What was remembered (none on a first start, or a file that does not parse).
+    pub fn read(path: &std::path::Path) -> Option<WindowState> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let s: WindowState = serde_json::from_str(&text).ok()?;
+        (s.size[0] >= 200.0 && s.size[1] >= 150.0 && s.size.iter().all(|v| v.is_finite()))
+            .then_some(s)
+    }
+
+    /// Remember it (the folder is made when missing).
+    pub fn write(&self, path: &std::path::Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let text = serde_json::to_string(self).map_err(std::io::Error::other)?;
+        std::fs::write(path, text)
+    }
+
+    /// The window now; maximised or full screen, the size it had before is kept
+    /// (what it goes back to).
+    pub fn of(info: &egui::ViewportInfo, before: Option<&WindowState>) -> Option<WindowState> {
+        let maximized = info.maximized.unwrap_or(false);
+        let full = info.fullscreen.unwrap_or(false);
+        let inner = info.inner_rect?;
+        if full {
+            return before.copied();
+        }
+        if maximized {
+            let mut s = before.copied().unwrap_or(WindowState {
+                size: DEFAULT_SIZE,
+                position: None,
+                maximized: true,
+            });
+            s.maximized = true;
+            return Some(s);
+        }
+        Some(WindowState {
+            size: [inner.width(), inner.height()],
+            position: info.outer_rect.map(|r| [r.min.x, r.min.y]),
+            maximized: false,
+        })
+    }
+}
+
+/// The window's size when it is not maximised and nothing was remembered.
+const DEFAULT_SIZE: [f32; 2] = [1400.0, 900.0];
+
+/// Start the viewer (blocks until the window is closed): maximised on the first
+/// start, as it was left afterwards.
 pub fn run(launch: Launch) -> Result<()> {
+    let remembered = launch.window_state.as_deref().and_then(WindowState::read);
+    let mut viewport = egui::ViewportBuilder::default().with_title("Lightbox");
+    viewport = match remembered {
+        Some(s) => {
+            let v = viewport.with_inner_size(s.size).with_maximized(s.maximized);
+            match s.position {
+                Some(p) if !s.maximized => v.with_position(p),
+                _ => v,
+            }
+        }
+        None => viewport.with_inner_size(DEFAULT_SIZE).with_maximized(true),
+    };
     let options = eframe::NativeOptions {
         renderer: eframe::Renderer::Wgpu,
-        viewport: egui::ViewportBuilder::default()
-            .with_title("Lightbox")
-            .with_inner_size([1400.0, 900.0]),
+        viewport,
         ..Default::default()
     };
     eframe::run_native(
@@ -115,4 +202,38 @@ pub fn run(launch: Launch) -> Result<()> {
         Box::new(move |cc| Ok(Box::new(App::create(launch, cc)?))),
     )
     .map_err(|e| Error::Usage(format!("viewer: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WindowState;
+    use eframe::egui;
+
+    #[test]
+    fn the_window_state_is_remembered_and_a_maximised_window_keeps_its_size() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let path = tmp.path().join("sub").join("window.json");
+        assert_eq!(WindowState::read(&path), None, "first start");
+        let mut info = egui::ViewportInfo {
+            inner_rect: Some(egui::Rect::from_min_size(
+                egui::pos2(10.0, 20.0),
+                egui::vec2(1200.0, 800.0),
+            )),
+            maximized: Some(false),
+            ..Default::default()
+        };
+        let small = WindowState::of(&info, None).expect("state");
+        assert_eq!((small.size, small.maximized), ([1200.0, 800.0], false));
+        info.maximized = Some(true);
+        info.inner_rect = Some(egui::Rect::from_min_size(
+            egui::Pos2::ZERO,
+            egui::vec2(1920.0, 1050.0),
+        ));
+        let max = WindowState::of(&info, Some(&small)).expect("state");
+        assert_eq!((max.size, max.maximized), ([1200.0, 800.0], true));
+        max.write(&path).expect("write");
+        assert_eq!(WindowState::read(&path), Some(max));
+        std::fs::write(&path, "not json").expect("write");
+        assert_eq!(WindowState::read(&path), None);
+    }
 }

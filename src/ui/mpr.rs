@@ -1,5 +1,7 @@
 //! MPR in the viewer: a stack's two orthogonal reformats added as display sets
-//! (with real headers), hung 1×3 beside it, their images computed on demand.
+//! (with real headers, once: they stay cached while the study is open), hung 1×3
+//! beside it, their images computed on demand; M again gives back the layout MPR
+//! replaced.
 
 use std::sync::Arc;
 
@@ -10,9 +12,34 @@ use crate::dicom::ImageHeader;
 use crate::dicom::pixels::FramePixels;
 
 impl App {
+    /// M: into MPR (see [`App::start_mpr`]), or, in MPR, back to the layout and
+    /// viewports it replaced, exactly as they were (priors included). The
+    /// reformats stay cached: M again hangs them without computing them anew.
+    pub fn toggle_mpr(&mut self) {
+        if let Some(saved) = self.grid.mpr_saved.take() {
+            self.grid.layout = saved.layout;
+            self.grid.viewports = saved.viewports;
+            self.grid.active = saved.active;
+            self.grid.maximized = saved.maximized;
+            self.session.notice = None;
+            return;
+        }
+        let saved = SavedGrid {
+            layout: self.grid.layout,
+            viewports: self.grid.viewports.clone(),
+            active: self.grid.active,
+            maximized: self.grid.maximized,
+        };
+        if self.start_mpr() {
+            self.grid.mpr_saved = Some(saved);
+        }
+    }
+
     /// Reformat the active viewport's stack (MPR): its two orthogonal planes are
-    /// added as display sets and hung beside it (1×3), with reference lines.
-    pub fn start_mpr(&mut self) {
+    /// added as display sets (once: they are cached) and hung beside it (1×3),
+    /// with reference lines. False when the active viewport has no stack to
+    /// reformat (the notice says why).
+    pub fn start_mpr(&mut self) -> bool {
         use crate::imaging::mpr::{Plane, Source};
         let Some(src_set) = self
             .grid
@@ -20,11 +47,11 @@ impl App {
             .get(self.grid.active)
             .and_then(|v| v.set)
         else {
-            return;
+            return false;
         };
         if self.session.sets[src_set].derived.is_some() {
             self.session.notice = Some("MPR: choose an acquired stack, not a reformat".into());
-            return;
+            return false;
         }
         if let Some(existing) = self
             .session
@@ -34,13 +61,13 @@ impl App {
         {
             // Already reformatted: hang it again.
             self.hang_mpr(src_set, existing);
-            return;
+            return true;
         }
         let src = match Source::new(&self.session.sets[src_set].set, &self.session.headers) {
             Ok(s) => s,
             Err(e) => {
                 self.session.notice = Some(e.to_string());
-                return;
+                return false;
             }
         };
         let mut headers: Vec<ImageHeader> = self.session.headers.as_ref().clone();
@@ -101,6 +128,7 @@ impl App {
         self.session.headers = Arc::new(headers);
         self.session.mpr.insert(src_set, Arc::new(src));
         self.hang_mpr(src_set, first_new);
+        true
     }
 
     /// The source stack and its two reformats side by side.

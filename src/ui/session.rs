@@ -15,7 +15,7 @@ use crate::store::{Store, StudyRow};
 
 /// What importing dropped files gave: the studies to open and how many files
 /// failed, or why the import failed.
-pub(super) type DropResult = std::result::Result<(Vec<String>, usize), String>;
+pub(super) type DropResult = std::result::Result<(Vec<String>, Vec<(PathBuf, String)>), String>;
 
 impl App {
     pub(super) fn refresh_studies(&mut self) {
@@ -72,6 +72,18 @@ impl App {
             study_uids.to_vec()
         };
         self.session.open_study = study_uids.first().cloned();
+        self.browser.scroll_to_open = true;
+        // A new study is hung by its own protocol: the reader's choice for the
+        // last one, its MPR and its layout do not carry over.
+        self.session.protocol_choice = crate::hanging::Choice::Automatic;
+        self.grid.mpr_saved = None;
+        self.session.opened_from = study_uids.first().and_then(|u| {
+            let s = self.browser.studies.iter().find(|s| &s.study_uid == u)?;
+            Some(match s.description.as_deref() {
+                Some(d) if !d.trim().is_empty() => format!("the study \"{}\"", d.trim()),
+                _ => "this study".to_string(),
+            })
+        });
         let store = match Store::open(&self.launch.cache) {
             Ok(s) => s,
             Err(e) => {
@@ -114,6 +126,7 @@ impl App {
                 }
             )
         });
+        self.session.failures.clear();
         self.session.sets.clear();
         self.residency.slots.clear();
         self.residency.thumbs.clear();
@@ -154,9 +167,14 @@ impl App {
                     self.residency.thumbs = vec![None; sets.len()];
                     self.session.mpr.clear();
                     self.session.sets = sets;
-                    self.session.failures = failures;
+                    // Keep what the import before this open skipped (a folder
+                    // given on the command line or dropped), add the loader's.
+                    self.session.failures.extend(failures);
+                    self.session.status.clear();
+                    self.panels.show_skipped = !self.session.failures.is_empty();
                     self.hang();
-                    if let Some((r, c)) = self.launch.force_layout {
+                    // A layout asked for on the command line: for the first study.
+                    if let Some((r, c)) = self.launch.force_layout.take() {
                         self.set_layout(r, c);
                     }
                     self.load_measurements();
@@ -188,14 +206,19 @@ impl App {
         self.keep_resident(frame);
     }
 
-    /// Hanging: by the best hanging protocol that applies to today's study (the
-    /// newest open), else today's largest display set first, the same modality of
-    /// older studies (priors) next, then the rest.
+    /// Hanging: by the protocol chosen in the toolbar, or (automatic) the best
+    /// hanging protocol that applies to today's study (the newest open), its
+    /// empty viewports given the sets not shown yet and the layout shrunk rather
+    /// than leave panes empty; with no protocol, one viewport per display set in
+    /// the layout that fits (see [`crate::hanging::arrange`]). Every viewport
+    /// starts afresh (zoom, pan, window): nothing carries over from the study
+    /// shown before.
     pub(super) fn hang(&mut self) {
         let candidates: Vec<crate::hanging::Candidate> = self
             .session
             .sets
             .iter()
+            .filter(|s| s.derived.is_none())
             .map(|s| {
                 let h = s
                     .set
@@ -213,53 +236,83 @@ impl App {
                 }
             })
             .collect();
-        if let Some(h) = crate::hanging::hang(&self.session.protocols, &candidates) {
-            self.set_layout(h.layout.0, h.layout.1);
-            for (k, (pick, window)) in h.viewports.iter().zip(&h.windows).enumerate() {
-                let Some(v) = self.grid.viewports.get_mut(k) else {
-                    continue;
-                };
-                *v = Viewport::new();
-                match pick {
-                    Ok(set) => {
-                        v.set = Some(*set);
-                        v.index = self.session.sets[*set].set.frames.len() / 2;
-                        v.window = window
-                            .as_deref()
-                            .and_then(|w| lut::preset(w).map(|p| Window::new(p.center, p.width)));
-                    }
-                    Err(why) => v.note = Some(why.clone()),
+        let h = crate::hanging::arrange(
+            &self.session.protocols,
+            &candidates,
+            &self.session.protocol_choice,
+        );
+        self.grid.mpr_saved = None;
+        self.grid.maximized = None;
+        self.grid.layout = h.layout;
+        let n = h.layout.0 * h.layout.1;
+        self.grid.viewports = (0..n).map(|_| Viewport::new()).collect();
+        for (k, pick) in h.viewports.iter().enumerate() {
+            let v = &mut self.grid.viewports[k];
+            match pick {
+                Ok(set) => {
+                    v.set = Some(*set);
+                    v.index = self.session.sets[*set].set.frames.len() / 2;
+                    v.window = h
+                        .windows
+                        .get(k)
+                        .and_then(|w| w.as_deref())
+                        .and_then(|w| lut::preset(w).map(|p| Window::new(p.center, p.width)));
                 }
+                Err(why) if !why.is_empty() => v.note = Some(why.clone()),
+                Err(_) => {}
             }
-            // Viewports beyond the protocol's rules: the sets not hung yet.
-            let rules = h.viewports.len();
-            for k in rules..self.grid.viewports.len() {
-                let shown: Vec<usize> = self
-                    .grid
-                    .viewports
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| *i < k)
-                    .filter_map(|(_, v)| v.set)
-                    .collect();
-                let next = (0..self.session.sets.len()).find(|s| !shown.contains(s));
-                let v = &mut self.grid.viewports[k];
-                *v = Viewport::new();
-                if let Some(set) = next {
-                    v.set = Some(set);
-                    v.index = self.session.sets[set].set.frames.len() / 2;
-                }
-            }
-            self.grid.active = 0;
-            self.session.hanging_protocol = Some(h.protocol);
-            return;
         }
+        if self.session.sets.is_empty() {
+            let note = self.no_images_note();
+            if let Some(v) = self.grid.viewports.first_mut() {
+                v.note = Some(note);
+            }
+        }
+        self.grid.active = 0;
+        self.grid.link = None;
+        self.session.hanging_protocol = Some(h.protocol);
+    }
+
+    /// What an empty study or folder says in its viewport.
+    pub(super) fn no_images_note(&self) -> String {
+        let what = self
+            .session
+            .opened_from
+            .clone()
+            .unwrap_or_else(|| "this study".into());
+        match self.session.failures.len() {
+            0 => format!("no images in {what}"),
+            n => format!("no images in {what}: {n} file(s) skipped"),
+        }
+    }
+
+    /// Hang the open studies again with the protocol chosen (or automatic).
+    pub(super) fn choose_protocol(&mut self, choice: crate::hanging::Choice) {
+        self.session.protocol_choice = choice;
+        if !self.session.sets.is_empty() {
+            // The reformats stay cached; the layout they were hung in is left.
+            self.hang();
+        }
+    }
+
+    /// Nothing could be opened from `from` (a folder given or dropped with no
+    /// image in it): the viewer is emptied and says so in its viewport, with the
+    /// files skipped and why in the skipped-files panel.
+    pub(super) fn show_nothing(&mut self, from: String, failures: Vec<(PathBuf, String)>) {
+        self.session.rx = None;
+        self.session.open_study = None;
+        self.session.sets.clear();
+        self.session.headers = std::sync::Arc::new(Vec::new());
+        self.session.mpr.clear();
+        self.session.measurements.clear();
+        self.residency.slots.clear();
+        self.residency.thumbs.clear();
+        self.session.opened_from = Some(from);
+        self.session.failures = failures;
+        self.session.status.clear();
+        self.panels.show_skipped = !self.session.failures.is_empty();
+        self.hang();
         self.session.hanging_protocol = None;
-        let picks = crate::hanging::fallback_order(&candidates);
-        for (v, &set) in self.grid.viewports.iter_mut().zip(&picks) {
-            v.set = Some(set);
-            v.index = self.session.sets[set].set.frames.len() / 2;
-        }
     }
 
     pub(super) fn set_layout(&mut self, rows: usize, cols: usize) {
@@ -306,6 +359,7 @@ impl App {
         });
         if !paths.is_empty() && self.session.dropped.is_none() {
             self.session.status = format!("importing {} dropped item(s)…", paths.len());
+            self.session.dropped_names = names_of(&paths);
             let (tx, rx) = std::sync::mpsc::channel();
             let (cache, ctx2) = (self.launch.cache.clone(), ctx.clone());
             let spawned = std::thread::Builder::new()
@@ -320,7 +374,7 @@ impl App {
                                     uids.extend(s.headers.into_iter().map(|h| h.study_uid));
                                 }
                             }
-                            (uids.into_iter().collect(), report.failures.len())
+                            (uids.into_iter().collect(), report.failures)
                         })
                         .map_err(|e| e.to_string());
                     let _ = tx.send(r);
@@ -341,13 +395,19 @@ impl App {
             self.refresh_studies();
             match r {
                 Ok((uids, failures)) => {
-                    self.session.status = if failures > 0 {
-                        format!("{failures} dropped file(s) could not be imported")
-                    } else {
+                    self.session.status = if failures.is_empty() {
                         String::new()
+                    } else {
+                        format!("{} dropped file(s) could not be imported", failures.len())
                     };
-                    if !uids.is_empty() {
+                    let from = std::mem::take(&mut self.session.dropped_names);
+                    if uids.is_empty() {
+                        self.show_nothing(from, failures);
+                    } else {
                         self.open(&uids);
+                        self.session.opened_from = Some(from);
+                        self.session.failures = failures;
+                        self.panels.show_skipped = !self.session.failures.is_empty();
                     }
                 }
                 Err(e) => self.session.status = format!("import failed: {e}"),
@@ -363,5 +423,16 @@ pub(super) fn study_facts(s: &StudyRow) -> crate::hanging::StudyFacts {
         patient_id: s.patient_id.clone(),
         date: s.date.clone().unwrap_or_default(),
         modalities: s.modalities.clone(),
+    }
+}
+
+/// How the reader would name what was given ("ct-folder", "3 items").
+pub fn names_of(paths: &[PathBuf]) -> String {
+    match paths {
+        [one] => one
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| one.display().to_string()),
+        many => format!("{} items", many.len()),
     }
 }

@@ -70,3 +70,7 @@ pub fn text_size(size: Vec2, pixels_per_point: f32) -> f32 {
     let ppp = pixels_per_point.max(0.5);
     (pt * ppp).round() / ppp
 }
+/// Today's study in the series strip ("current").
+pub const CURRENT: Color32 = Color32::from_rgb(150, 210, 255);
+/// A prior study in the series strip ("prior <date>").
+pub const PRIOR: Color32 = Color32::from_rgb(215, 190, 140);

@@ -1,5 +1,6 @@
-//! The study browser panel: the Local tab (search, sort, pin, delete) and a tab per
-//! PACS node.
+//! The study browser panel: the Local tab (search, sort, pin, delete; the open
+//! study highlighted, dates as dates with the patient's age) and a tab per PACS
+//! node.
 
 use eframe::egui::{self};
 
@@ -83,24 +84,53 @@ impl App {
         let mut open = None;
         let mut pin = None;
         let mut delete = None;
+        // What is open: today's study (highlighted) and the priors hung beside it.
+        let open_now = self.session.open_study.clone();
+        let priors_open: std::collections::HashSet<&str> = self
+            .session
+            .sets
+            .iter()
+            .map(|s| s.study_uid.as_str())
+            .filter(|u| open_now.as_deref() != Some(*u))
+            .collect();
         egui::ScrollArea::vertical().show(ui, |ui| {
             for s in &self.browser.studies {
+                let date = s.date.clone().unwrap_or_default();
+                let age = s
+                    .birth_date
+                    .as_deref()
+                    .and_then(|b| super::series::age_at(b, &date))
+                    .map(|a| format!(" ({a})"))
+                    .unwrap_or_default();
+                let is_open = open_now.as_deref() == Some(s.study_uid.as_str());
                 let text = format!(
-                    "{}  {}\n{}  {}  {}{}",
+                    "{}  {}\n{}{age}  {}  {}{}{}",
                     s.patient_name.replace('^', " "),
                     s.patient_id,
-                    s.date.clone().unwrap_or_default(),
+                    super::series::show_date(&date),
                     s.modalities_label(),
                     s.description.clone().unwrap_or_default(),
                     match s.retrieval {
                         Some(crate::store::RetrievalState::Incomplete) => "  (incomplete)",
                         _ => "",
+                    },
+                    if is_open {
+                        "\nopen"
+                    } else if priors_open.contains(s.study_uid.as_str()) {
+                        "\nopen as prior"
+                    } else {
+                        ""
                     }
                 );
-                if !needle.is_empty() && !text.to_lowercase().contains(&needle) {
+                // The search finds the date as written in DICOM too (20260105).
+                let searched = format!("{text} {date}").to_lowercase();
+                if !needle.is_empty() && !searched.contains(&needle) {
                     continue;
                 }
-                let r = ui.selectable_label(false, text);
+                let r = ui.selectable_label(is_open, text);
+                if is_open && std::mem::take(&mut self.browser.scroll_to_open) {
+                    r.scroll_to_me(None);
+                }
                 if r.clicked() {
                     open = Some(s.study_uid.clone());
                 }

@@ -1,9 +1,13 @@
-//! The toolbar: layouts, windows, tools, links, MPR, tags, export, help.
+//! The toolbar, one row of icons at 1920 px: layouts, windows, tools, links,
+//! MPR, tags, export, full screen, help, and the hanging protocol in use (a list
+//! to choose another).
 
 use eframe::egui::{self};
 
 use super::super::command::{Command, LAYOUTS, TOOLS};
 use super::super::*;
+use super::icons::{self, icon_button};
+use crate::hanging::Choice;
 use crate::imaging::lut::{self};
 
 impl App {
@@ -11,8 +15,9 @@ impl App {
     /// after the panel is drawn.
     pub(in crate::ui) fn toolbar(&mut self, ui: &mut egui::Ui) {
         let mut queue = Vec::new();
+        let mut choose = None;
         ui.horizontal_wrapped(|ui| {
-            ui.label("Layout");
+            ui.spacing_mut().item_spacing.x = 3.0;
             for (r, c) in LAYOUTS {
                 App::command_button(
                     ui,
@@ -21,7 +26,8 @@ impl App {
                     &mut queue,
                 );
             }
-            ui.menu_button("N×M", |ui| {
+            let more = icons::more_layouts(ui, "N×M", "any layout: rows × columns");
+            egui::Popup::menu(&more).show(|ui| {
                 let (mut r, mut c) = self.grid.layout;
                 ui.horizontal(|ui| {
                     ui.label("rows");
@@ -34,14 +40,12 @@ impl App {
                 }
             });
             ui.separator();
-            ui.label("W/L");
             for i in 0..lut::CT_PRESETS.len() {
                 App::command_button(ui, Command::Preset(i), None, &mut queue);
             }
             App::command_button(ui, Command::Invert, None, &mut queue);
             App::command_button(ui, Command::Reset, None, &mut queue);
             ui.separator();
-            ui.label("Tool");
             for t in TOOLS {
                 App::command_button(
                     ui,
@@ -57,16 +61,23 @@ impl App {
                 Some(self.grid.link.is_some()),
                 &mut queue,
             );
+            // The cine button says the rate while it plays.
             let cine = match self.grid.cine {
                 Some(fps) => format!("cine {fps:.0} fps (space)"),
                 None => Command::ToggleCine.label(),
             };
-            if ui
-                .selectable_label(self.grid.cine.is_some(), cine)
-                .on_hover_text(Command::ToggleCine.hover_text())
-                .clicked()
+            if icon_button(
+                ui,
+                Command::ToggleCine,
+                Some(self.grid.cine.is_some()),
+                cine,
+            )
+            .clicked()
             {
                 queue.push(Command::ToggleCine);
+            }
+            if let Some(fps) = self.grid.cine {
+                ui.label(format!("{fps:.0} fps"));
             }
             App::command_button(
                 ui,
@@ -80,31 +91,84 @@ impl App {
                 Some(self.grid.invert_wl_drag),
                 &mut queue,
             );
-            App::command_button(ui, Command::Mpr, None, &mut queue);
+            App::command_button(
+                ui,
+                Command::Mpr,
+                Some(self.grid.mpr_saved.is_some()),
+                &mut queue,
+            );
             App::command_button(
                 ui,
                 Command::ToggleTags,
                 Some(self.panels.show_tags),
                 &mut queue,
             );
-            ui.menu_button("export", |ui| {
+            let export = icon_button(ui, Command::ExportImage, None, "export".into());
+            egui::Popup::menu(&export).show(|ui| {
                 for c in [
                     Command::ExportImage,
                     Command::ExportView,
                     Command::ExportDeidentified,
                 ] {
-                    let before = queue.len();
-                    App::command_button(ui, c, None, &mut queue);
-                    if queue.len() > before {
+                    let r = ui.button(c.label()).on_hover_text(c.hover_text());
+                    if r.clicked() {
+                        queue.push(c);
                         ui.close();
                     }
                 }
             });
             ui.separator();
-            App::command_button(ui, Command::ToggleHelp, None, &mut queue);
+            choose = self.protocol_list(ui);
+            ui.separator();
+            let full = ui.ctx().input(|i| i.viewport().fullscreen.unwrap_or(false));
+            App::command_button(ui, Command::ToggleFullscreen, Some(full), &mut queue);
+            App::command_button(
+                ui,
+                Command::ToggleHelp,
+                Some(self.panels.show_help),
+                &mut queue,
+            );
         });
         for c in queue {
             self.handle(c);
         }
+        if let Some(choice) = choose {
+            self.choose_protocol(choice);
+        }
+    }
+
+    /// The hanging protocols loaded, "automatic" (the best that applies) and one
+    /// viewport per series, as a list; what the reader picks.
+    fn protocol_list(&self, ui: &mut egui::Ui) -> Option<Choice> {
+        let in_use = self.session.hanging_protocol.clone().unwrap_or_default();
+        let current = &self.session.protocol_choice;
+        let shown = match current {
+            Choice::Automatic if in_use.is_empty() => "automatic".to_string(),
+            Choice::Automatic => format!("automatic: {in_use}"),
+            Choice::Protocol(n) => n.clone(),
+            Choice::OnePerSet => crate::hanging::ONE_PER_SET.to_string(),
+        };
+        let mut picked = None;
+        let mut options = vec![(Choice::Automatic, "automatic".to_string())];
+        options.extend(
+            self.session
+                .protocols
+                .iter()
+                .map(|p| (Choice::Protocol(p.name.clone()), p.name.clone())),
+        );
+        options.push((Choice::OnePerSet, crate::hanging::ONE_PER_SET.to_string()));
+        egui::ComboBox::from_label("hanging protocol")
+            .selected_text(shown)
+            .width(190.0)
+            .show_ui(ui, |ui| {
+                for (choice, name) in options {
+                    if ui.selectable_label(*current == choice, name).clicked() {
+                        picked = Some(choice);
+                    }
+                }
+            })
+            .response
+            .on_hover_text("the hanging protocol: choose one to hang the open studies with it");
+        picked
     }
 }
