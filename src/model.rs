@@ -453,3 +453,24 @@ fn median(v: &[f64]) -> Option<f64> {
         (s[n / 2 - 1] + s[n / 2]) / 2.0
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stacks_are_read_head_first_right_first_front_first() {
+        let v = |x, y, z| Vector3::new(x, y, z);
+        // Axial (either acquisition direction): toward the feet (−z in LPS).
+        assert_eq!(reading_normal(v(0.0, 0.0, 1.0)), v(0.0, 0.0, -1.0));
+        assert_eq!(reading_normal(v(0.0, 0.0, -1.0)), v(0.0, 0.0, -1.0));
+        // Sagittal: from the patient's right toward the left (+x).
+        assert_eq!(reading_normal(v(-1.0, 0.0, 0.0)), v(1.0, 0.0, 0.0));
+        // Coronal: from the front toward the back (+y).
+        assert_eq!(reading_normal(v(0.0, -1.0, 0.0)), v(0.0, 1.0, 0.0));
+        // Oblique: by the largest component (a 30° tilted axial stays axial).
+        let t = 30f64.to_radians();
+        let n = reading_normal(v(0.0, t.sin(), t.cos()));
+        assert!(n.z < 0.0 && (n.norm() - 1.0).abs() < 1e-12, "{n:?}");
+    }
+}

@@ -125,7 +125,11 @@ impl App {
             return;
         }
         // `LIGHTBOX_BENCH_ACTIVE=i`: scroll viewport i (the prior is viewport 1).
-        if self.timing.bench_scroll.as_ref().is_some_and(|b| b.last.is_none())
+        if self
+            .timing
+            .bench_scroll
+            .as_ref()
+            .is_some_and(|b| b.last.is_none())
             && let Some(i) = std::env::var("LIGHTBOX_BENCH_ACTIVE")
                 .ok()
                 .and_then(|v| v.parse::<usize>().ok())

@@ -9,8 +9,8 @@
 mod annotate;
 mod draw;
 mod gpu;
-mod scroll;
 mod legible;
+mod scroll;
 mod show;
 mod transform;
 
