@@ -23,9 +23,9 @@ fn ct_and_mr_show_their_acquisition_and_empty_values_leave_no_holes() {
     let c = layouts.corners("CT");
     let bottom = fill(c.bottom_left.as_deref().expect("lines"), &ct, &live);
     assert_eq!(bottom, "Im 1  3/10\n120 kV  170 mAs", "{bottom}");
-    // No birth date: the sex stands alone, no trailing gap.
+    // No birth date: the sex and the file's Patient's Age (000Y), no trailing gap.
     let top = fill(c.top_left.as_deref().expect("lines"), &ct, &live);
-    assert_eq!(top, "CompressedSamples CT1\n1CT1\nO", "{top}");
+    assert_eq!(top, "CompressedSamples CT1\n1CT1\nO  0 y", "{top}");
     let mr = header("MR_small.dcm");
     let c = layouts.corners("MR");
     let bottom = fill(c.bottom_left.as_deref().expect("lines"), &mr, &live);

@@ -193,8 +193,19 @@ pub fn value(name: &str, h: &ImageHeader, live: &Live) -> String {
         "PatientName" => s(&h.patient_name).replace('^', " ").trim().to_string(),
         "PatientID" => s(&h.patient_id),
         "PatientSex" => s(&h.patient_sex),
-        "PatientBirthDate" => s(&h.patient_birth_date),
-        "StudyDate" => s(&h.study_date),
+        "PatientBirthDate" => h
+            .patient_birth_date
+            .as_deref()
+            .map(super::panels::show_date)
+            .unwrap_or_default(),
+        // Patient's Age, else from the birth and study dates ("56 y").
+        "PatientAge" => super::panels::age_of(h, h.study_date.as_deref().unwrap_or_default())
+            .unwrap_or_default(),
+        "StudyDate" => h
+            .study_date
+            .as_deref()
+            .map(super::panels::show_date)
+            .unwrap_or_default(),
         "StudyTime" => s(&h.study_time),
         "StudyDescription" => s(&h.study_description),
         "AccessionNumber" => s(&h.accession_number),

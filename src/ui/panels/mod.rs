@@ -10,3 +10,4 @@ mod status;
 mod toolbar;
 
 pub(in crate::ui) use icons::icon_button;
+pub(in crate::ui) use series::{age_of, show_date};
