@@ -448,8 +448,12 @@ impl App {
 impl eframe::App for App {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let now = Instant::now();
-        self.timing.frame_ms = 0.9 * self.timing.frame_ms
-            + 0.1 * now.duration_since(self.timing.last_frame).as_secs_f64() * 1e3;
+        // The frame interval while frames follow each other (an idle pause, when
+        // nothing asked for a repaint, is not a frame time).
+        let interval = now.duration_since(self.timing.last_frame).as_secs_f64() * 1e3;
+        if interval < 500.0 {
+            self.timing.frame_ms = 0.9 * self.timing.frame_ms + 0.1 * interval;
+        }
         self.timing.last_frame = now;
         self.timing.frames += 1;
         self.receive(frame);

@@ -42,9 +42,9 @@ pub const REFERENCE_LINE: Color32 = Color32::from_rgb(255, 220, 80);
 /// Measurements, and the outline of a viewport a series is dragged onto.
 pub const MEASUREMENT: Color32 = Color32::from_rgb(120, 255, 140);
 /// The stack scroll bar: its track, the decoded slices, the position.
-pub const SCROLL_TRACK: Color32 = Color32::from_gray(40);
-pub const SCROLL_DECODED: Color32 = Color32::from_gray(90);
-pub const SCROLL_THUMB: Color32 = Color32::from_rgb(90, 160, 255);
+pub const SCROLL_TRACK: Color32 = Color32::from_gray(45);
+pub const SCROLL_DECODED: Color32 = Color32::from_gray(110);
+pub const SCROLL_THUMB: Color32 = Color32::from_rgb(110, 180, 255);
 
 /// How far the dark edge reaches around text and lines on an image, points.
 pub const OUTLINE_WIDTH: f32 = 1.0;

@@ -112,7 +112,7 @@ impl Viewport {
         if n < 2 {
             return;
         }
-        let bar = scroll_bar_rect(rect).shrink2(egui::vec2(2.0, 0.0));
+        let bar = scroll_bar_rect(rect).shrink2(egui::vec2(1.0, 0.0));
         painter.rect_filled(bar, 2.0, theme::SCROLL_TRACK);
         // Decoded runs, one rectangle per run (at most one per point of height).
         let y_of = |i: usize| bar.min.y + bar.height() * i as f32 / n as f32;
@@ -132,7 +132,8 @@ impl Viewport {
                 _ => {}
             }
         }
-        let h = (bar.height() / n as f32).max(6.0);
+        // The thumb stays big enough to see and grab on a long stack.
+        let h = (bar.height() / n as f32).max(16.0);
         let y = (y_of(self.index) + bar.height() / n as f32 / 2.0 - h / 2.0)
             .clamp(bar.min.y, bar.max.y - h);
         painter.rect_filled(
