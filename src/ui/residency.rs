@@ -24,7 +24,7 @@ pub(super) struct Slot {
 pub(super) type OverlayPlane = (egui::TextureHandle, [f64; 4]);
 
 /// GPU textures are kept for the slices this close to one on screen.
-const KEEP: usize = 48;
+const KEEP: usize = 32;
 /// Slices prepared ahead of a viewport in the direction it moves, and behind it.
 const AHEAD: usize = 8;
 const BEHIND: usize = 2;
