@@ -294,12 +294,22 @@ fn importer_killed_mid_transfer_leaves_no_half_indexed_instance() {
         // SIGKILL; if it has already exited this does nothing, and wait() says so.
         let _ = child.kill();
         let status = child.wait().expect("wait");
-        // After every crash: nothing indexed without its file, nothing corrupt.
+        // After every crash: nothing indexed without its file, nothing corrupt,
+        // and the killed importer's temporary copies gone once a writer reopens.
         let store = Store::open(&root).expect("reopen after crash");
         let v = store.verify().expect("verify");
         assert!(
-            v.missing.is_empty() && v.corrupt.is_empty(),
+            v.missing.is_empty() && v.corrupt.is_empty() && v.leftovers.is_empty(),
             "after attempt {attempt} ({delay_ms:.1} ms, {status}): {v:?}"
+        );
+        let left: Vec<_> = std::fs::read_dir(root.join("tmp"))
+            .expect("tmp")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "after attempt {attempt}: tmp/ holds {left:?}"
         );
         let indexed = store.stats().expect("stats").instances;
         drop(store);
@@ -525,4 +535,45 @@ fn measurements_are_kept_per_instance_and_go_with_their_study() {
     // Removing the study removes its measurements.
     store.remove_study(&ct.study_uid).expect("rm");
     assert!(store.measurements_of(&[sop]).expect("list").is_empty());
+}
+
+#[test]
+fn temporaries_of_dead_writers_are_removed_by_the_next_writer() {
+    let tmp = common::tempdir();
+    let root = tmp.path().join("cache");
+    drop(Store::open(&root).expect("create"));
+    // What a killed import and a killed zip import leave (a process id no system
+    // runs: above Linux's largest pid_max), and this process's own file in use.
+    let t = root.join("tmp");
+    std::fs::write(t.join("999999999-3.part"), vec![7u8; 5000]).expect("part");
+    std::fs::create_dir_all(t.join("zip-999999999-0/sub")).expect("zip dir");
+    std::fs::write(t.join("zip-999999999-0/sub/a.dcm"), vec![1u8; 3000]).expect("zip file");
+    std::fs::write(t.join("stray.bin"), b"x").expect("stray");
+    let own = t.join(format!("{}-0.part", std::process::id()));
+    std::fs::write(&own, b"in use").expect("own");
+    let store = Store::open(&root).expect("reopen");
+    let left: Vec<String> = std::fs::read_dir(&t)
+        .expect("tmp")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left,
+        vec![
+            own.file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned()
+        ]
+    );
+    let v = store.verify().expect("verify");
+    assert!(
+        v.is_clean(),
+        "a live writer's file is not a leftover: {v:?}"
+    );
+    // The CLI reports a leftover it finds (here: one made after the open).
+    std::fs::write(t.join("999999999-4.part"), vec![0u8; 2048]).expect("part");
+    let v = store.verify().expect("verify");
+    assert_eq!(v.leftovers, vec![(t.join("999999999-4.part"), 2048)]);
+    assert!(!v.is_clean());
 }

@@ -126,12 +126,20 @@ pub(super) fn cmd_cache(action: CacheAction, cache: Option<PathBuf>) -> Result<E
             for o in &v.orphaned {
                 out!("not indexed: {}", o.display());
             }
+            for (p, bytes) in &v.leftovers {
+                out!(
+                    "left over from a crashed writer: {} ({} KB; could not be removed)",
+                    p.display(),
+                    bytes.div_ceil(1024)
+                );
+            }
             out!(
-                "{} instance(s) checked: {} missing, {} corrupt, {} unindexed file(s)",
+                "{} instance(s) checked: {} missing, {} corrupt, {} unindexed file(s), {} leftover temporary file(s)",
                 v.checked,
                 v.missing.len(),
                 v.corrupt.len(),
-                v.orphaned.len()
+                v.orphaned.len(),
+                v.leftovers.len()
             );
             Ok(if v.is_clean() {
                 ExitCode::SUCCESS

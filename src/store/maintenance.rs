@@ -1,5 +1,5 @@
 //! Keeping the cache healthy: `verify` (every indexed file present with its size and
-//! CRC-32, no unindexed files), `rebuild` (the index from the files alone), pins,
+//! CRC-32, no unindexed files, no temporary file of a dead writer), `rebuild` (the index from the files alone), pins,
 //! removing a study (rows first, then files) and eviction of the least recently
 //! opened unpinned studies.
 
@@ -27,11 +27,18 @@ pub struct VerifyReport {
     pub orphaned: Vec<PathBuf>,
     /// Files whose size or CRC-32 no longer match the index.
     pub corrupt: Vec<String>,
+    /// Temporary files in `tmp/` left by a writer that is gone (path, bytes):
+    /// the next writer to open the cache removes them; listed here when it could
+    /// not.
+    pub leftovers: Vec<(PathBuf, u64)>,
 }
 
 impl VerifyReport {
     pub fn is_clean(&self) -> bool {
-        self.missing.is_empty() && self.orphaned.is_empty() && self.corrupt.is_empty()
+        self.missing.is_empty()
+            && self.orphaned.is_empty()
+            && self.corrupt.is_empty()
+            && self.leftovers.is_empty()
     }
 }
 
@@ -204,6 +211,12 @@ impl Store {
                 report.orphaned.push(f);
             }
         }
+        report.leftovers = self
+            .temporaries()
+            .into_iter()
+            .filter(|t| !t.live)
+            .map(|t| (t.path, t.bytes))
+            .collect();
         Ok(report)
     }
 

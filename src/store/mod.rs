@@ -40,6 +40,7 @@ mod measurements;
 mod queries;
 mod rows;
 mod schema;
+mod temporaries;
 mod zip;
 
 pub(crate) use adopt::Staged;
@@ -60,7 +61,8 @@ pub struct Store {
 
 impl Store {
     /// Open (creating if needed) the cache at `root` and bring its schema up to date.
-    /// Objects that a dead receiver left staged are adopted (see
+    /// Temporary files that a dead writer left in `tmp/` are removed, and objects
+    /// that a dead receiver left staged are adopted (see
     /// [`Store::recover_incoming`]); if that fails the cache still opens, with a
     /// warning, and the next open tries again.
     pub fn open(root: &Path) -> Result<Store> {
@@ -79,6 +81,7 @@ impl Store {
             conn,
         };
         store.migrate()?;
+        store.sweep_temporaries();
         if let Err(e) = store.recover_incoming() {
             tracing::warn!("{}: staged objects not recovered: {e}", root.display());
         }
