@@ -8,8 +8,6 @@ mod common;
 #[path = "common/viewer.rs"]
 mod viewer;
 
-use std::time::{Duration, Instant};
-
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
@@ -623,21 +621,6 @@ fn after_each_jump_the_viewport_shows_the_slice_it_names() {
         );
         previous = index;
     }
-}
-
-/// Step the harness until `done` holds (bounded; the workers run on their own
-/// threads).
-fn step_until(h: &mut Harness<'static, App>, what: &str, done: impl Fn(&App) -> bool) {
-    let start = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out: {what}"
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run_steps(2);
 }
 
 #[test]

@@ -7,9 +7,10 @@
 //! the toolbar is one row.
 
 mod common;
+#[path = "common/viewer.rs"]
+mod viewer;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use eframe::egui;
 use egui_kittest::Harness;
@@ -17,28 +18,11 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use lightbox::store::{ImportMode, Store};
 use lightbox::synth;
 use lightbox::ui::{App, Launch};
+use viewer::step_until;
 
 /// The viewer in a 1920×1080 window drawn by wgpu (lavapipe).
 fn viewer(launch: Launch) -> Harness<'static, App> {
-    Harness::builder()
-        .with_size((1920.0, 1080.0))
-        .wgpu()
-        .build_eframe(move |cc| App::create(launch, cc).expect("viewer"))
-}
-
-/// Step the harness until `done` holds (bounded; the workers run on their own
-/// threads).
-fn step_until(h: &mut Harness<'static, App>, what: &str, done: impl Fn(&App) -> bool) {
-    let start = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out: {what}"
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run_steps(2);
+    viewer::viewer_sized(launch, 1920.0, 1080.0)
 }
 
 fn decoded(a: &App) -> bool {

@@ -8,6 +8,8 @@
 //! with the image.
 
 mod common;
+#[path = "common/viewer.rs"]
+mod viewer;
 
 use std::time::{Duration, Instant};
 
@@ -18,31 +20,6 @@ use lightbox::synth;
 use lightbox::ui::command::Command;
 use lightbox::ui::viewport::Drawn;
 use lightbox::ui::{App, Launch, theme};
-
-fn viewer(launch: Launch, size: (f32, f32)) -> Harness<'static, App> {
-    Harness::builder()
-        .with_size(size)
-        .wgpu()
-        .build_eframe(move |cc| App::create(launch, cc).expect("viewer"))
-}
-
-/// Step until every image is decoded (bounded), then a few frames more.
-fn load(h: &mut Harness<'static, App>) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        let (done, total) = h.state().decoded();
-        if total > 0 && done == total {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "loading: {done}/{total}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run_steps(3);
-}
 
 /// The viewer on `studies` imported from `src` into a fresh cache.
 fn open(
@@ -62,8 +39,8 @@ fn open(
         export_dir: tmp.path().join("exports"),
         ..Launch::new(cache)
     };
-    let mut h = viewer(launch, size);
-    load(&mut h);
+    let mut h = viewer::viewer_sized(launch, size.0, size.1);
+    viewer::wait_decoded(&mut h);
     h
 }
 

@@ -456,7 +456,7 @@ impl eframe::App for App {
         }
         self.timing.last_frame = now;
         self.timing.frames += 1;
-        self.receive(frame);
+        self.receive();
         let ctx = ui.ctx().clone();
         self.files_dropped(&ctx);
         // PACS work (finds, retrieves, priors) reports whichever tab is shown.

@@ -145,7 +145,7 @@ impl App {
     }
 
     /// Take what the loader has finished.
-    pub(super) fn receive(&mut self, frame: &eframe::Frame) {
+    pub(super) fn receive(&mut self) {
         let Some(rx) = &self.session.rx else { return };
         let mut got = Vec::new();
         while let Ok(m) = rx.try_recv() {
@@ -203,7 +203,6 @@ impl App {
                 }
             }
         }
-        self.keep_resident(frame);
     }
 
     /// Hanging: by the protocol chosen in the toolbar, or (automatic) the best

@@ -233,16 +233,6 @@ impl App {
                 }
             }
         }
-        self.session.notice = match self.grid.cine_rate {
-            Some(rate) if rate < 0.9 * fps => Some(format!(
-                "cine: {rate:.1} of {fps:.0} frames/s shown (every frame, slower than asked: the display cannot keep up)"
-            )),
-            _ => self
-                .session
-                .notice
-                .take()
-                .filter(|n| !n.starts_with("cine:")),
-        };
         ctx.request_repaint_after(interval / 4);
     }
 }

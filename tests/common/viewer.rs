@@ -45,6 +45,21 @@ pub fn wait_decoded(harness: &mut Harness<'static, App>) {
     harness.run_steps(3);
 }
 
+/// Step the harness until `done` holds (bounded; the workers run on their own
+/// threads), then two frames more.
+pub fn step_until(h: &mut Harness<'static, App>, what: &str, done: impl Fn(&App) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out: {what}"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run_steps(2);
+}
+
 /// The demo (a `slices`-slice CT of `size`² pixels and its prior) imported into a
 /// fresh cache and open 1×2, every image decoded.
 pub fn demo_app(size: usize, slices: usize) -> (tempfile::TempDir, Harness<'static, App>) {

@@ -58,6 +58,17 @@ impl App {
                 ui.separator();
                 ui.colored_label(theme::WARNING, n);
             }
+            if let (Some(fps), Some(rate)) = (self.grid.cine, self.grid.cine_rate)
+                && rate < 0.9 * fps
+            {
+                ui.separator();
+                ui.colored_label(
+                    theme::WARNING,
+                    format!(
+                        "cine: {rate:.1} of {fps:.0} frames/s shown (every frame, slower than asked: the display cannot keep up)"
+                    ),
+                );
+            }
             if let Some(p) = &self.browser.pacs.prior_status {
                 ui.separator();
                 ui.label(p);
