@@ -10,6 +10,9 @@
 //! cache_root = "/data/lightbox" # local cache folder
 //! cache_max_mb = 50000         # eviction cap
 //! durability = "batched"       # when the SCP acknowledges: "batched" or "strict"
+//! scp_max_associations = 64    # connections the SCP serves at once
+//! scp_artim_timeout_s = 30     # a connection must ask for an association within this
+//! scp_idle_timeout_s = 60      # an association silent this long is closed
 //! slices_per_notch = 1         # viewer: slices one mouse-wheel notch moves (0.25–20)
 //!
 //! [[nodes]]                    # PACS nodes for echo / find / retrieve
@@ -43,6 +46,9 @@ pub struct FileConfig {
     pub cache_max_mb: Option<u64>,
     pub durability: Option<crate::store::Durability>,
     pub slices_per_notch: Option<f32>,
+    pub scp_max_associations: Option<usize>,
+    pub scp_artim_timeout_s: Option<u64>,
+    pub scp_idle_timeout_s: Option<u64>,
     #[serde(default)]
     pub nodes: Vec<Node>,
 }
@@ -154,6 +160,12 @@ pub struct Config {
     pub durability: (crate::store::Durability, Origin),
     /// How many slices one wheel notch moves in the viewer.
     pub slices_per_notch: (f32, Origin),
+    /// Connections the Storage SCP serves at once.
+    pub scp_max_associations: (usize, Origin),
+    /// ARTIM: seconds a connection has to send its A-ASSOCIATE-RQ.
+    pub scp_artim_timeout_s: (u64, Origin),
+    /// Seconds an established association may stay silent.
+    pub scp_idle_timeout_s: (u64, Origin),
     pub nodes: Vec<Node>,
 }
 
@@ -280,9 +292,36 @@ pub fn load(path: &Path) -> Result<Config> {
             format!("must be between 0.25 and 20, not {v}"),
         ));
     }
+    if let Some(v) = fc.scp_max_associations
+        && !(1..=4096).contains(&v)
+    {
+        return Err(invalid(
+            "scp_max_associations",
+            format!("must be between 1 and 4096, not {v}"),
+        ));
+    }
+    for (key, v) in [
+        ("scp_artim_timeout_s", fc.scp_artim_timeout_s),
+        ("scp_idle_timeout_s", fc.scp_idle_timeout_s),
+    ] {
+        if let Some(v) = v
+            && !(1..=3600).contains(&v)
+        {
+            return Err(invalid(
+                key,
+                format!("must be between 1 and 3600 s, not {v}"),
+            ));
+        }
+    }
     Ok(Config {
         file,
         slices_per_notch: pick(fc.slices_per_notch, 1.0),
+        scp_max_associations: pick(
+            fc.scp_max_associations,
+            crate::net::scp::DEFAULT_MAX_ASSOCIATIONS,
+        ),
+        scp_artim_timeout_s: pick(fc.scp_artim_timeout_s, crate::net::scp::DEFAULT_ARTIM_S),
+        scp_idle_timeout_s: pick(fc.scp_idle_timeout_s, crate::net::scp::DEFAULT_IDLE_S),
         durability: pick(fc.durability, crate::store::Durability::default()),
         nodes: fc.nodes,
         ae_title,

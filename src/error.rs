@@ -59,6 +59,16 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// The cache's index cannot be trusted (SQLite found it malformed, or it is
+    /// not a database): nothing is written to it.
+    #[error(
+        "{path}: the cache index is damaged ({reason}); nothing was written to it. \
+         `lightbox cache rebuild` sets it aside and rebuilds the index from the stored files"
+    )]
+    IndexDamaged { path: PathBuf, reason: String },
+    /// The cache folder cannot be written (a read-only file system or folder).
+    #[error("{path}: the cache cannot be written ({reason}); nothing was changed")]
+    CacheReadOnly { path: PathBuf, reason: String },
     /// The GPU could not do what was asked (adapter, device, shader, readback).
     #[error("GPU: {0}")]
     Gpu(String),

@@ -45,6 +45,34 @@ pub(super) enum CacheAction {
     },
 }
 
+/// `lightbox cache rebuild`: the index from the files; a damaged index is set
+/// aside first (what it still yields of pins and measurements carried over).
+fn cache_rebuild(root: &std::path::Path) -> Result<ExitCode> {
+    match Store::open(root) {
+        Ok(mut store) => {
+            let n = store.rebuild()?;
+            out!("index rebuilt from the files: {n} instance(s)");
+        }
+        Err(Error::IndexDamaged { reason, .. }) => {
+            let (_, s) = Store::rebuild_damaged(root, &reason)?;
+            out!("the index was damaged: {}", s.reason);
+            out!("set aside as {}", s.damaged_copy.display());
+            out!(
+                "index rebuilt from the files: {} instance(s); carried over {} pin(s), {} measurement(s), {} retrieve record(s)",
+                s.instances,
+                s.pins,
+                s.measurements,
+                s.retrievals
+            );
+            for l in &s.lost {
+                out!("could not be read back: {l}");
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The cache given, or the configuration's.
 fn open_store(cache: Option<PathBuf>) -> Result<Store> {
     Store::open(&cache_root(cache)?)
@@ -108,7 +136,11 @@ pub(super) fn cmd_import(
 
 /// `lightbox cache ...`.
 pub(super) fn cmd_cache(action: CacheAction, cache: Option<PathBuf>) -> Result<ExitCode> {
-    let mut store = open_store(cache)?;
+    let root = cache_root(cache)?;
+    if matches!(action, CacheAction::Rebuild) {
+        return cache_rebuild(&root);
+    }
+    let mut store = Store::open(&root)?;
     match action {
         CacheAction::Ls {
             series,
@@ -126,6 +158,9 @@ pub(super) fn cmd_cache(action: CacheAction, cache: Option<PathBuf>) -> Result<E
             for o in &v.orphaned {
                 out!("not indexed: {}", o.display());
             }
+            for p in &v.index_problems {
+                out!("index damaged: {p}");
+            }
             for (p, bytes) in &v.leftovers {
                 out!(
                     "left over from a crashed writer: {} ({} KB; could not be removed)",
@@ -134,24 +169,31 @@ pub(super) fn cmd_cache(action: CacheAction, cache: Option<PathBuf>) -> Result<E
                 );
             }
             out!(
-                "{} instance(s) checked: {} missing, {} corrupt, {} unindexed file(s), {} leftover temporary file(s)",
+                "{} instance(s) checked: {} missing, {} corrupt, {} unindexed file(s), {} leftover temporary file(s); index {}",
                 v.checked,
                 v.missing.len(),
                 v.corrupt.len(),
                 v.orphaned.len(),
-                v.leftovers.len()
+                v.leftovers.len(),
+                if v.index_problems.is_empty() {
+                    "intact (SQLite integrity check)".to_string()
+                } else {
+                    format!(
+                        "damaged ({} problem(s)): run `lightbox cache rebuild`",
+                        v.index_problems.len()
+                    )
+                }
             );
+            if !v.orphaned.is_empty() || !v.missing.is_empty() {
+                out!("`lightbox cache rebuild` indexes the stored files afresh");
+            }
             Ok(if v.is_clean() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             })
         }
-        CacheAction::Rebuild => {
-            let n = store.rebuild()?;
-            out!("index rebuilt from the files: {n} instance(s)");
-            Ok(ExitCode::SUCCESS)
-        }
+        CacheAction::Rebuild => cache_rebuild(store.root()),
         CacheAction::Stats => {
             let s = store.stats()?;
             out!(

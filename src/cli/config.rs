@@ -57,6 +57,21 @@ pub(super) fn cmd_config_show(json: bool) -> Result<ExitCode> {
         format!("{:?}", c.durability.0).to_lowercase(),
         o(c.durability.1)
     );
+    out!(
+        "scp_max_associations = {}  ({})",
+        c.scp_max_associations.0,
+        o(c.scp_max_associations.1)
+    );
+    out!(
+        "scp_artim_timeout_s = {}  ({})",
+        c.scp_artim_timeout_s.0,
+        o(c.scp_artim_timeout_s.1)
+    );
+    out!(
+        "scp_idle_timeout_s = {}  ({})",
+        c.scp_idle_timeout_s.0,
+        o(c.scp_idle_timeout_s.1)
+    );
     for n in &c.nodes {
         out!(
             "node {:?}: {}@{}:{} retrieve={:?} parallel={}  (file)",

@@ -31,6 +31,9 @@ pub(super) fn cmd_listen(
     let mut scp = crate::net::ScpConfig::new(&ae, &root);
     scp.allowed_aes = cfg.allowed_aes.0;
     scp.durability = cfg.durability.0;
+    scp.max_associations = cfg.scp_max_associations.0;
+    scp.artim = std::time::Duration::from_secs(cfg.scp_artim_timeout_s.0);
+    scp.timeout = std::time::Duration::from_secs(cfg.scp_idle_timeout_s.0);
     out!(
         "Storage SCP {ae} listening on {bind}:{port}, storing into {}{}",
         root.display(),

@@ -102,6 +102,13 @@ impl<A: SyncAssociation<TcpStream>> Conn<A> {
     }
 }
 
+impl<A> Conn<A> {
+    /// How long a read may wait for the peer (the socket's SO_RCVTIMEO).
+    pub fn set_read_timeout(&self, timeout: std::time::Duration) -> std::io::Result<()> {
+        self.reader.get_ref().set_read_timeout(Some(timeout))
+    }
+}
+
 /// Read one PDU (PS3.8 9.3): P-DATA-TF parsed into its PDVs, release and abort
 /// recognised, anything else returned as unknown. PDUs over `max` bytes and
 /// malformed PDV items are errors (the caller aborts).

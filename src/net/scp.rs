@@ -3,12 +3,25 @@
 //! associations). Calling AE titles can be restricted; the called AE title must be
 //! ours; objects and command sets are size-limited; failures are answered with
 //! DIMSE statuses (out of resources, cannot understand), not by dropping the peer.
+//!
+//! Peers that hold connections without working are bounded three ways:
+//! - **ARTIM** (PS3.8 9.1.5): a connection must have delivered its whole
+//!   A-ASSOCIATE-RQ within [`ScpConfig::artim`] of being accepted, however slowly
+//!   it trickles bytes; the accept loop closes it otherwise;
+//! - **idle timeout**: an established association that sends nothing for
+//!   [`ScpConfig::timeout`] is closed;
+//! - **connection cap**: at most [`ScpConfig::max_associations`] connections are
+//!   served at once (each has a thread). At the cap, the oldest connection that has
+//!   not yet asked for an association is closed to make room (a flood of idle
+//!   sockets cannot keep an honest modality out); when every slot holds an
+//!   established association, the newcomer is rejected with A-ASSOCIATE-RJ
+//!   "transient, local limit exceeded" (PS3.8 9.3.4), which modalities retry.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use dicom_dictionary_std::tags;
 use dicom_ul::ServerAssociationOptions;
@@ -21,6 +34,14 @@ use super::{ACCEPTED_SYNTAXES, VERIFICATION, failure, status};
 use crate::error::{Error, NetFailure, Result};
 use crate::store::{Durability, Ingest};
 
+/// Default ARTIM timeout, seconds (PS3.8 9.1.5 leaves it to the implementation;
+/// DCMTK's is 30).
+pub const DEFAULT_ARTIM_S: u64 = 30;
+/// Default idle timeout of an established association, seconds.
+pub const DEFAULT_IDLE_S: u64 = 60;
+/// Default cap on connections served at once.
+pub const DEFAULT_MAX_ASSOCIATIONS: usize = 64;
+
 /// Storage SCP settings.
 #[derive(Debug, Clone)]
 pub struct ScpConfig {
@@ -31,8 +52,12 @@ pub struct ScpConfig {
     pub max_pdu: u32,
     /// Largest data set accepted, bytes.
     pub max_object_bytes: u64,
-    /// Read timeout on an idle association.
+    /// An established association that sends nothing for this long is closed.
     pub timeout: Duration,
+    /// ARTIM: a connection must deliver its A-ASSOCIATE-RQ within this long.
+    pub artim: Duration,
+    /// Connections served at once (pending and established).
+    pub max_associations: usize,
     /// When a stored object is acknowledged.
     pub durability: Durability,
 }
@@ -45,7 +70,9 @@ impl ScpConfig {
             cache_root: cache_root.to_path_buf(),
             max_pdu: 128 * 1024,
             max_object_bytes: 2 << 30,
-            timeout: Duration::from_secs(60),
+            timeout: Duration::from_secs(DEFAULT_IDLE_S),
+            artim: Duration::from_secs(DEFAULT_ARTIM_S),
+            max_associations: DEFAULT_MAX_ASSOCIATIONS,
             durability: Durability::default(),
         }
     }
@@ -79,6 +106,127 @@ pub struct ScpStats {
     pub associations: AtomicU64,
     pub stored: AtomicU64,
     pub failed: AtomicU64,
+    /// Connections closed for not asking for an association in time (ARTIM) or to
+    /// make room for a newcomer at the cap.
+    pub closed_idle: AtomicU64,
+    /// Connections rejected because every slot held an association.
+    pub rejected_busy: AtomicU64,
+}
+
+/// A connection being served, as the accept loop sees it.
+#[derive(Debug)]
+struct Slot {
+    id: u64,
+    peer: SocketAddr,
+    accepted: Instant,
+    /// A handle on the socket, to close it from the accept loop.
+    stream: TcpStream,
+    /// The association is established (ARTIM no longer applies).
+    established: bool,
+    /// Why the accept loop closed it, if it did.
+    closed: Option<&'static str>,
+}
+
+/// The connections being served.
+#[derive(Debug, Default)]
+struct Slots(Mutex<Vec<Slot>>);
+
+impl Slots {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn established(&self, id: u64) {
+        if let Some(s) = self.lock().iter_mut().find(|s| s.id == id) {
+            s.established = true;
+        }
+    }
+
+    /// Forget a finished connection; why the accept loop closed it, if it did.
+    fn finished(&self, id: u64) -> Option<&'static str> {
+        let mut v = self.lock();
+        let i = v.iter().position(|s| s.id == id)?;
+        v.swap_remove(i).closed
+    }
+
+    /// Close connections that have not asked for an association within `artim`.
+    fn expire(&self, artim: Duration, stats: &ScpStats) {
+        for s in self.lock().iter_mut() {
+            if !s.established && s.closed.is_none() && s.accepted.elapsed() >= artim {
+                tracing::info!(
+                    "connection from {} closed: no association request within {} s (ARTIM)",
+                    s.peer,
+                    artim.as_secs()
+                );
+                let _ = s.stream.shutdown(Shutdown::Both);
+                s.closed = Some("no association request in time (ARTIM)");
+                stats.closed_idle.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Make room for one more connection under `max`: true when there is room
+    /// (the oldest connection still without an association is closed if needed).
+    fn make_room(&self, max: usize, stats: &ScpStats) -> bool {
+        let mut v = self.lock();
+        let open = v.iter().filter(|s| s.closed.is_none()).count();
+        if open < max {
+            return true;
+        }
+        let oldest = v
+            .iter_mut()
+            .filter(|s| !s.established && s.closed.is_none())
+            .min_by_key(|s| s.accepted);
+        match oldest {
+            Some(s) => {
+                tracing::info!(
+                    "connection from {} closed after {:.1} s without an association request, \
+                     to make room ({max} connections at once)",
+                    s.peer,
+                    s.accepted.elapsed().as_secs_f64()
+                );
+                let _ = s.stream.shutdown(Shutdown::Both);
+                s.closed = Some("closed to make room for a newcomer");
+                stats.closed_idle.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A-ASSOCIATE-RJ: rejected-transient, service-provider (presentation), local
+/// limit exceeded (PS3.8 9.3.4).
+const REJECT_BUSY: [u8; 10] = [0x03, 0, 0, 0, 0, 4, 0, 2, 3, 2];
+
+/// Answer peers turned away at the cap, one at a time on one thread: read what
+/// they sent (briefly), reject, close. Peers beyond what it can queue are simply
+/// closed.
+fn start_rejecter() -> Option<std::sync::mpsc::SyncSender<(TcpStream, SocketAddr)>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(TcpStream, SocketAddr)>(32);
+    let spawned = std::thread::Builder::new()
+        .name("scp-reject".into())
+        .spawn(move || {
+            use std::io::{Read, Write};
+            for (mut s, peer) in rx {
+                let _ = s.set_nonblocking(false);
+                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(&REJECT_BUSY);
+                let _ = s.shutdown(Shutdown::Write);
+                // Let the peer read the rejection before the socket goes.
+                let _ = s.read(&mut buf);
+                tracing::warn!("association from {peer} rejected: too many at once");
+            }
+        });
+    match spawned {
+        Ok(_) => Some(tx),
+        Err(e) => {
+            tracing::error!("cannot start the thread that rejects peers at the cap: {e}");
+            None
+        }
+    }
 }
 
 /// Called for every C-STORE the SCP answers, with the calling AE title (C-MOVE
@@ -115,14 +263,47 @@ pub fn serve_with(
         failure(at, NetFailure::Local(e.to_string()))
     })?;
     let cfg = Arc::new(cfg);
+    let slots = Arc::new(Slots::default());
+    let rejecter = start_rejecter();
     let mut workers = Vec::new();
+    let mut next_id = 0u64;
     while !stop.load(Ordering::Relaxed) {
+        slots.expire(cfg.artim, &stats);
         match listener.accept() {
             Ok((stream, peer)) => {
+                if !slots.make_room(cfg.max_associations.max(1), &stats) {
+                    stats.rejected_busy.fetch_add(1, Ordering::Relaxed);
+                    match &rejecter {
+                        Some(r) => {
+                            // A full queue: the connection is closed unanswered.
+                            let _ = r.try_send((stream, peer));
+                        }
+                        None => drop(stream),
+                    }
+                    continue;
+                }
+                let handle = match stream.try_clone() {
+                    Ok(h) => h,
+                    Err(e) => {
+                        tracing::error!("association from {peer}: {e}");
+                        continue;
+                    }
+                };
+                next_id += 1;
+                let id = next_id;
+                slots.lock().push(Slot {
+                    id,
+                    peer,
+                    accepted: Instant::now(),
+                    stream: handle,
+                    established: false,
+                    closed: None,
+                });
                 let cfg = Arc::clone(&cfg);
                 let stats = Arc::clone(&stats);
                 let ingest = Arc::clone(&ingest);
                 let observer = observer.clone();
+                let slots2 = Arc::clone(&slots);
                 let spawned =
                     std::thread::Builder::new()
                         .name("scp-assoc".into())
@@ -135,16 +316,20 @@ pub fn serve_with(
                                 &ingest,
                                 &stats,
                                 observer.as_ref(),
+                                &|| slots2.established(id),
                             );
+                            let closed = slots2.finished(id);
                             let from = peer.to_string();
-                            match r {
-                                Ok(()) => {}
+                            match (r, closed) {
+                                (Ok(()), _) => {}
+                                // Closed by the accept loop, and said so there.
+                                (Err(_), Some(_)) => {}
                                 // Failed before the association was established: the
                                 // address is all there is to name, and it is named.
-                                Err(Error::Network { peer, kind }) if peer == from => {
+                                (Err(Error::Network { peer, kind }), None) if peer == from => {
                                     tracing::warn!("association from {from}: {kind}")
                                 }
-                                Err(e) => tracing::warn!("association from {from}: {e}"),
+                                (Err(e), None) => tracing::warn!("association from {from}: {e}"),
                             }
                         });
                 match spawned {
@@ -152,6 +337,7 @@ pub fn serve_with(
                     // The connection is dropped (closed) with the closure: the peer
                     // sees it refused, and the SCP goes on.
                     Err(e) => {
+                        slots.finished(id);
                         tracing::error!("association from {peer}: cannot start a thread: {e}")
                     }
                 }
@@ -160,8 +346,17 @@ pub fn serve_with(
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(20))
             }
-            Err(e) => tracing::warn!("accept: {e}"),
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                // Out of descriptors, say: do not spin.
+                std::thread::sleep(Duration::from_millis(20))
+            }
         }
+    }
+    // Stopping: connections still without an association are closed now.
+    for s in slots.lock().iter_mut().filter(|s| !s.established) {
+        let _ = s.stream.shutdown(Shutdown::Both);
+        s.closed = Some("the SCP is stopping");
     }
     for w in workers {
         let _ = w.join();
@@ -178,12 +373,16 @@ fn handle_association(
     ingest: &Ingest,
     stats: &ScpStats,
     observer: Option<&Observer>,
+    established: &dyn Fn(),
 ) -> Result<()> {
     let local = |e: std::io::Error| failure(from.to_string(), NetFailure::Local(e.to_string()));
     stream.set_nodelay(true).map_err(local)?;
     stream.set_nonblocking(false).map_err(local)?;
-    stream.set_read_timeout(Some(cfg.timeout)).map_err(local)?;
+    // dicom-ul sets the socket's timeouts from these while it waits for the
+    // A-ASSOCIATE-RQ (the accept loop enforces ARTIM as a deadline besides).
     let mut options = ServerAssociationOptions::new()
+        .read_timeout(cfg.artim)
+        .write_timeout(cfg.timeout)
         .ae_access_control(AllowList(cfg.allowed_aes.clone()))
         .ae_title(cfg.ae_title.clone())
         .max_pdu_length(cfg.max_pdu)
@@ -195,11 +394,14 @@ fn handle_association(
     let assoc = options
         .establish(stream)
         .map_err(|e| failure(from.to_string(), NetFailure::Rejected(e.to_string())))?;
+    established();
     let calling = {
         use dicom_ul::association::Association;
         assoc.peer_ae_title().trim().to_string()
     };
     let mut assoc = dimse::Conn::new(assoc, cfg.max_pdu, calling.as_str())?;
+    // From here on the peer may be silent for `timeout` at most.
+    assoc.set_read_timeout(cfg.timeout).map_err(local)?;
     let mut reader = dimse::Reader::default();
     let mut inbound = Inbound::new(ingest, &calling, "c-store", cfg.max_object_bytes);
     loop {

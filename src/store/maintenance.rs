@@ -1,5 +1,6 @@
 //! Keeping the cache healthy: `verify` (every indexed file present with its size and
-//! CRC-32, no unindexed files, no temporary file of a dead writer), `rebuild` (the index from the files alone), pins,
+//! CRC-32, no unindexed files, no temporary file of a dead writer, SQLite's
+//! integrity check), `rebuild` (the index from the files alone), pins,
 //! removing a study (rows first, then files) and eviction of the least recently
 //! opened unpinned studies.
 
@@ -31,6 +32,8 @@ pub struct VerifyReport {
     /// the next writer to open the cache removes them; listed here when it could
     /// not.
     pub leftovers: Vec<(PathBuf, u64)>,
+    /// What SQLite's `PRAGMA integrity_check` found wrong in the index itself.
+    pub index_problems: Vec<String>,
 }
 
 impl VerifyReport {
@@ -39,6 +42,7 @@ impl VerifyReport {
             && self.orphaned.is_empty()
             && self.corrupt.is_empty()
             && self.leftovers.is_empty()
+            && self.index_problems.is_empty()
     }
 }
 
@@ -155,6 +159,7 @@ impl Store {
     /// row names.
     pub fn verify(&self) -> Result<VerifyReport> {
         const CONTEXT: &str = "listing instances to verify";
+        let index_problems = self.integrity_problems()?;
         let mut stmt = self
             .conn
             .prepare("SELECT sop_uid, version, path, linked, size, crc32 FROM instances")
@@ -175,6 +180,7 @@ impl Store {
             .during(CONTEXT)?;
         let mut report = VerifyReport {
             checked: rows.len(),
+            index_problems,
             ..Default::default()
         };
         let known: HashSet<PathBuf> = rows

@@ -38,6 +38,7 @@ pub mod ingest;
 mod maintenance;
 mod measurements;
 mod queries;
+mod repair;
 mod rows;
 mod schema;
 mod temporaries;
@@ -48,6 +49,7 @@ pub use files::{default_root, uid_component};
 pub use import::{ImportMode, ImportReport, Outcome};
 pub use ingest::{Durability, Ingest, Receipt, Receiving};
 pub use maintenance::VerifyReport;
+pub use repair::Salvage;
 pub use rows::{
     InstanceRow, MeasurementRow, Retrieval, RetrievalState, SeriesRow, Stats, StudyRow,
 };
@@ -65,22 +67,34 @@ impl Store {
     /// that a dead receiver left staged are adopted (see
     /// [`Store::recover_incoming`]); if that fails the cache still opens, with a
     /// warning, and the next open tries again.
+    ///
+    /// A cache folder that cannot be written is [`Error::CacheReadOnly`]; an index
+    /// that SQLite finds malformed (checked with `PRAGMA quick_check` the first
+    /// time a process opens it) is [`Error::IndexDamaged`], and nothing is written
+    /// to it; a newer schema is [`Error::Unsupported`].
     pub fn open(root: &Path) -> Result<Store> {
         for d in [root.join("objects"), root.join("tmp")] {
-            std::fs::create_dir_all(&d).map_err(io_err(&d))?;
+            std::fs::create_dir_all(&d).map_err(|e| writable_err(root, &d, e))?;
         }
-        let conn = Connection::open(root.join("index.sqlite")).during("opening the index")?;
+        probe_writable(root)?;
+        let index = root.join("index.sqlite");
+        let damaged = |e: Error| damaged_index(&index, e);
+        let conn = Connection::open(&index)
+            .during("opening the index")
+            .map_err(damaged)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .during("setting the busy timeout")?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
         )
-        .during("setting the journal mode")?;
+        .during("setting the journal mode")
+        .map_err(damaged)?;
         let mut store = Store {
             root: root.to_path_buf(),
             conn,
         };
-        store.migrate()?;
+        store.check_once().map_err(damaged)?;
+        store.migrate().map_err(damaged)?;
         store.sweep_temporaries();
         if let Err(e) = store.recover_incoming() {
             tracing::warn!("{}: staged objects not recovered: {e}", root.display());
@@ -97,6 +111,62 @@ impl Store {
     fn index_path(&self) -> PathBuf {
         self.root.join("index.sqlite")
     }
+}
+
+/// Whether a SQLite error says the database file itself is bad.
+pub(crate) fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+/// [`Error::IndexDamaged`] for an index error that says the file is bad; any
+/// other error as it was.
+fn damaged_index(index: &Path, e: Error) -> Error {
+    match e {
+        Error::Index { context, source } if is_damage(&source) => Error::IndexDamaged {
+            path: index.to_path_buf(),
+            reason: format!("{source}, {context}"),
+        },
+        other => other,
+    }
+}
+
+/// An error creating something under the cache: [`Error::CacheReadOnly`] when the
+/// file system or the folder refuses writing.
+fn writable_err(root: &Path, path: &Path, e: std::io::Error) -> Error {
+    let read_only = e.kind() == std::io::ErrorKind::PermissionDenied
+        || e.kind() == std::io::ErrorKind::ReadOnlyFilesystem;
+    if read_only {
+        Error::CacheReadOnly {
+            path: root.to_path_buf(),
+            reason: e.to_string(),
+        }
+    } else {
+        Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }
+    }
+}
+
+/// Check that the cache folder can be written before SQLite is asked to (it would
+/// open a read-only file read-only and fail later with a less helpful message).
+fn probe_writable(root: &Path) -> Result<()> {
+    let probe = root
+        .join("tmp")
+        .join(format!("{}-open.probe", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| writable_err(root, &probe, e))?;
+    let _ = std::fs::remove_file(&probe);
+    let index = root.join("index.sqlite");
+    if index.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&index)
+            .map_err(|e| writable_err(root, &index, e))?;
+    }
+    Ok(())
 }
 
 /// A SQLite result, turned into [`Error::Index`] naming what was being done.
