@@ -66,6 +66,12 @@ pub enum Error {
          `lightbox cache rebuild` sets it aside and rebuilds the index from the stored files"
     )]
     IndexDamaged { path: PathBuf, reason: String },
+    /// The cache's file system is full.
+    #[error(
+        "{path}: no space left on device while {what}; nothing was half-stored: \
+         free space and run it again"
+    )]
+    CacheFull { path: PathBuf, what: String },
     /// The cache folder cannot be written (a read-only file system or folder).
     #[error("{path}: the cache cannot be written ({reason}); nothing was changed")]
     CacheReadOnly { path: PathBuf, reason: String },

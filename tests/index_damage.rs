@@ -299,52 +299,13 @@ fn a_newer_schema_is_refused_by_every_command_and_left_alone() {
     }
 }
 
-/// A tmpfs mounted at `at` (the tests run as root in CI), unmounted on drop.
-struct Mount(PathBuf);
-
-impl Mount {
-    fn tmpfs(at: &Path, size: &str) -> Mount {
-        std::fs::create_dir_all(at).expect("mount point");
-        let o = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .output()
-            .expect("run mount");
-        assert!(
-            o.status.success(),
-            "this test mounts a tmpfs and must run as root (CI does): {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        Mount(at.to_path_buf())
-    }
-
-    fn remount(&self, options: &str) {
-        let o = Command::new("mount")
-            .args(["-o", &format!("remount,{options}")])
-            .arg(&self.0)
-            .output()
-            .expect("run mount");
-        assert!(
-            o.status.success(),
-            "remount: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_read_only_cache_folder_is_named_and_nothing_is_written() {
     let tmp = common::tempdir();
     let src = tmp.path().join("src");
     common::ct_mr_study(&src, 4, 1, 64);
     let at = tmp.path().join("ro");
-    let mount = Mount::tmpfs(&at, "16m");
+    let mount = common::Tmpfs::mount(&at, "16m");
     let cache = at.join("cache");
     let c = cache.to_str().expect("utf8");
     common::check_ok(

@@ -125,6 +125,14 @@ pub(super) fn cmd_import(
         eprintln!("warning: {w}");
     }
     report_failures(&r.failures);
+    if r.cache_full {
+        eprintln!(
+            "{}: no space left on device: the import stopped there; what was stored is indexed, \
+             nothing is half-stored. Free space (or `lightbox cache evict`) and import again: \
+             what is already cached is skipped",
+            store.root().display()
+        );
+    }
     Ok(if r.failures.is_empty() {
         ExitCode::SUCCESS
     } else if r.stored + r.duplicates + r.new_versions.len() > 0 {

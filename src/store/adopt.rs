@@ -151,6 +151,8 @@ impl Store {
         };
         let mut known: HashMap<&str, Vec<(u32, u64, u32)>> = HashMap::new();
         let mut placed: Vec<(usize, PathBuf, Outcome)> = Vec::new();
+        // Names this group created under objects/ (removed again on a rollback).
+        let mut created: Vec<PathBuf> = Vec::new();
         let mut dirs = BTreeSet::new();
         for (i, s) in group.iter().enumerate() {
             if let Err(e) = &synced[i] {
@@ -178,8 +180,15 @@ impl Store {
             let mut version = versions.iter().map(|v| v.0).max().unwrap_or(0) + 1;
             let rel = loop {
                 let rel = object_path(&s.header, version);
-                match place(&s.header.path, &root.join(&rel), (s.size, s.crc)) {
-                    Ok(true) => break Ok(rel),
+                let dst = root.join(&rel);
+                let existed = dst.exists();
+                match place(&s.header.path, &dst, (s.size, s.crc)) {
+                    Ok(true) => {
+                        if !existed {
+                            created.push(dst);
+                        }
+                        break Ok(rel);
+                    }
                     Ok(false) => version += 1, // another file holds that name
                     Err(e) => break Err(e),
                 }
@@ -229,9 +238,15 @@ impl Store {
                     results[i] = Ok(outcome);
                 }
             }
-            // Rolled back: the links stay as orphans and the staged files stay, so the
-            // next recovery adopts them again.
+            // Rolled back (a full disk, say): the names placed under objects/ are
+            // removed again — the staged files keep the bytes, and the next recovery
+            // adopts them — so no unindexed file is left behind.
             Err(e) => {
+                for f in &created {
+                    if let Err(e) = std::fs::remove_file(f) {
+                        tracing::warn!("{}: not removed after a rollback: {e}", f.display());
+                    }
+                }
                 for (i, _, _) in placed {
                     results[i] = Err(e.clone());
                 }

@@ -175,9 +175,16 @@ pub(super) fn stage_copy(src: &Path, root: &Path) -> Result<(PathBuf, (u64, u32)
     ));
     std::fs::write(&tmp, &bytes).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        Error::Write {
-            path: tmp.clone(),
-            reason: e.to_string(),
+        if super::is_full_io(&e) {
+            Error::CacheFull {
+                path: root.to_path_buf(),
+                what: format!("copying {}", src.display()),
+            }
+        } else {
+            Error::Write {
+                path: tmp.clone(),
+                reason: e.to_string(),
+            }
         }
     })?;
     Ok((tmp, (bytes.len() as u64, crc32fast::hash(&bytes))))

@@ -57,6 +57,26 @@ pub struct ImportReport {
     pub new_versions: Vec<String>,
     /// (file, reason) for files that are not DICOM, unsupported, or failed to store.
     pub failures: Vec<(PathBuf, String)>,
+    /// The cache's file system filled up: the files after that were not stored.
+    pub cache_full: bool,
+}
+
+/// What an import does with one file.
+struct Plan {
+    header: ImageHeader,
+    bytes_crc: Option<(u64, u32)>,
+    outcome: Outcome,
+    rel: PathBuf,
+}
+
+/// Remove files an import placed under `objects/` before its index transaction
+/// failed (they were never indexed).
+fn remove_placed(files: &[PathBuf]) {
+    for f in files {
+        if let Err(e) = std::fs::remove_file(f) {
+            tracing::warn!("{}: not removed after a failed import: {e}", f.display());
+        }
+    }
 }
 
 impl Store {
@@ -127,12 +147,6 @@ impl Store {
         // The common case — a SOP Instance UID the cache has never seen, once in this
         // import — is read once, checksummed while it is copied. Only known UIDs are
         // checksummed first, to tell duplicates from new versions.
-        struct Plan {
-            header: ImageHeader,
-            bytes_crc: Option<(u64, u32)>,
-            outcome: Outcome,
-            rel: PathBuf,
-        }
         let mut per_uid: std::collections::HashMap<String, usize> =
             std::collections::HashMap::new();
         for h in headers.iter() {
@@ -205,6 +219,8 @@ impl Store {
         let root = self.root.clone();
         let total = plans.len() as u64;
         let done = AtomicU64::new(0);
+        // Once the file system is full, the remaining copies are not attempted.
+        let full = std::sync::atomic::AtomicBool::new(false);
         // Copy: each file is written to tmp/ (in parallel, checksummed as it goes)
         // and fsynced by a pool of threads as soon as it is written, so the disk
         // writes back while the copy goes on (concurrent fsyncs also share journal
@@ -249,6 +265,15 @@ impl Store {
                 .enumerate()
                 .map(|(i, mut p)| {
                     progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                    if full.load(Ordering::Relaxed) {
+                        return Err((
+                            p.header.path.clone(),
+                            format!(
+                                "{}: not stored: no space left on device in the cache",
+                                p.header.path.display()
+                            ),
+                        ));
+                    }
                     let r = match mode {
                         ImportMode::Copy => stage_copy(&p.header.path, &root).map(|(t, v)| {
                             if inline {
@@ -270,7 +295,12 @@ impl Store {
                             p.bytes_crc = Some(v);
                             Ok((p, tmp))
                         }
-                        Err(e) => Err((p.header.path.clone(), e.to_string())),
+                        Err(e) => {
+                            if matches!(e, Error::CacheFull { .. }) {
+                                full.store(true, Ordering::Relaxed);
+                            }
+                            Err((p.header.path.clone(), e.to_string()))
+                        }
                     }
                 })
                 .collect();
@@ -281,6 +311,9 @@ impl Store {
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
         let mut written: Vec<std::result::Result<Plan, Failure>> = Vec::with_capacity(staged.len());
+        // Files this import put under objects/: removed again if indexing fails, so a
+        // failed import leaves no unindexed file behind.
+        let mut placed_files: Vec<PathBuf> = Vec::new();
         for (i, s) in staged.into_iter().enumerate() {
             let (p, tmp) = match s {
                 Ok(v) => v,
@@ -301,10 +334,20 @@ impl Store {
                     let dir = dst.parent().unwrap_or(&root);
                     std::fs::create_dir_all(dir)
                         .and_then(|()| std::fs::rename(&tmp, &dst))
-                        .map_err(|e| format!("{}: cannot write: {e}", dst.display()))
+                        .map_err(|e| {
+                            if super::is_full_io(&e) {
+                                full.store(true, Ordering::Relaxed);
+                            }
+                            format!("{}: cannot write: {e}", dst.display())
+                        })
                 });
             match placed {
-                Ok(()) => written.push(Ok(p)),
+                Ok(()) => {
+                    if mode == ImportMode::Copy {
+                        placed_files.push(dst.clone());
+                    }
+                    written.push(Ok(p))
+                }
                 Err(e) => {
                     let _ = std::fs::remove_file(&tmp);
                     written.push(Err((p.header.path.clone(), e)));
@@ -322,14 +365,33 @@ impl Store {
                 .into_iter()
                 .find_map(|r| r.err())
             {
+                remove_placed(&placed_files);
                 return Err(Error::Write {
                     path: self.root.join("objects"),
                     reason: e,
                 });
             }
         }
-        // Files are durable: index them in one transaction.
-        let tx = self.conn.transaction().during("starting the import")?;
+        report.cache_full = full.load(Ordering::Relaxed);
+        let indexed = self.index_written(written, mode, report);
+        if let Err(e) = indexed {
+            remove_placed(&placed_files);
+            return Err(super::full_or(&self.root, e));
+        }
+        Ok(())
+    }
+
+    /// Index what an import wrote, in one transaction (immediate: it writes).
+    fn index_written(
+        &mut self,
+        written: Vec<std::result::Result<Plan, Failure>>,
+        mode: ImportMode,
+        report: &mut ImportReport,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .during("starting the import")?;
         let mut studies = std::collections::HashSet::new();
         let mut series = std::collections::HashSet::new();
         let source = match mode {

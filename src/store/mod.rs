@@ -121,9 +121,32 @@ pub(crate) fn is_damage(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// Whether an I/O error is a full file system.
+pub(crate) fn is_full_io(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
+}
+
+/// [`Error::CacheFull`] (naming the cache at `root`) for an index error that says
+/// the disk is full; any other error as it was.
+pub(crate) fn full_or(root: &Path, e: Error) -> Error {
+    match e {
+        Error::Index { context, source }
+            if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) =>
+        {
+            Error::CacheFull {
+                path: root.to_path_buf(),
+                what: context,
+            }
+        }
+        other => other,
+    }
+}
+
 /// [`Error::IndexDamaged`] for an index error that says the file is bad; any
 /// other error as it was.
 fn damaged_index(index: &Path, e: Error) -> Error {
+    let root = index.parent().unwrap_or(index);
+    let e = full_or(root, e);
     match e {
         Error::Index { context, source } if is_damage(&source) => Error::IndexDamaged {
             path: index.to_path_buf(),
@@ -136,6 +159,12 @@ fn damaged_index(index: &Path, e: Error) -> Error {
 /// An error creating something under the cache: [`Error::CacheReadOnly`] when the
 /// file system or the folder refuses writing.
 fn writable_err(root: &Path, path: &Path, e: std::io::Error) -> Error {
+    if is_full_io(&e) {
+        return Error::CacheFull {
+            path: root.to_path_buf(),
+            what: format!("opening the cache ({})", path.display()),
+        };
+    }
     let read_only = e.kind() == std::io::ErrorKind::PermissionDenied
         || e.kind() == std::io::ErrorKind::ReadOnlyFilesystem;
     if read_only {

@@ -278,6 +278,45 @@ pub fn wait_port(port: u16, what: &str) {
     panic!("{what} did not open port {port}");
 }
 
+/// A tmpfs mounted at `at` (the tests run as root in CI), unmounted on drop.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    pub fn mount(at: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).expect("mount point");
+        let o = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .expect("run mount");
+        assert!(
+            o.status.success(),
+            "this test mounts a tmpfs and must run as root (CI does): {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Tmpfs(at.to_path_buf())
+    }
+
+    pub fn remount(&self, options: &str) {
+        let o = Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.0)
+            .output()
+            .expect("run mount");
+        assert!(
+            o.status.success(),
+            "remount: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
 /// A child process killed (SIGKILL) and reaped when dropped: tests stop what they start.
 pub struct KillOnDrop(pub std::process::Child);
 
