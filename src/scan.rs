@@ -18,6 +18,8 @@ pub struct Scan {
     pub failures: Vec<(PathBuf, String)>,
     /// The DICOMDIR the scan went through, with its record counts.
     pub dicomdir: Option<(PathBuf, Vec<(String, usize)>)>,
+    /// Defects read past (a DICOMDIR's overrunning lengths), for the user.
+    pub warnings: Vec<String>,
 }
 
 /// All regular files under `root` (or `root` itself), sorted for stable output.
@@ -71,6 +73,7 @@ pub fn scan(root: &Path) -> std::io::Result<Scan> {
                     ));
                 }
                 scan.dicomdir = Some((dd_path, dd.record_counts));
+                scan.warnings.extend(dd.warnings);
                 return Ok(scan);
             }
             Ok(_) => {}

@@ -145,3 +145,61 @@ fn pydicom_dicomdir_test_set() {
     let studies: usize = patients.iter().map(|p| p.studies.len()).sum();
     assert_eq!(studies, 6);
 }
+
+#[test]
+fn a_dicomdir_whose_last_record_overruns_the_file_is_read_with_a_warning() {
+    // pydicom's DICOMDIR-nooffset: elements were removed without fixing the
+    // lengths, so the sequence and its last record declare more bytes than the
+    // file holds. DCMTK and pydicom read it; so does Lightbox, and says so.
+    let tmp = common::tempdir();
+    let src = common::pydicom_test_files().join("dicomdirtests");
+    let cd = tmp.path().join("cd");
+    for f in lightbox::scan::list_files(&src).expect("list") {
+        let rel = f.strip_prefix(&src).expect("under");
+        if rel.to_string_lossy().starts_with("DICOMDIR") {
+            continue;
+        }
+        let dst = cd.join(rel);
+        std::fs::create_dir_all(dst.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&f, &dst).expect("copy");
+    }
+    let nooffset = src.join("DICOMDIR-nooffset");
+    std::fs::copy(&nooffset, cd.join("DICOMDIR")).expect("copy");
+    // The reference readers agree that it is readable.
+    let dcmdump = common::require_tool("dcmdump", "dcmtk");
+    common::run_ok(Command::new(dcmdump).arg(cd.join("DICOMDIR")));
+    let s = scan::scan(&cd).expect("scan");
+    let (_, counts) = s
+        .dicomdir
+        .clone()
+        .expect("read through the DICOMDIR, not a folder scan");
+    assert_eq!(
+        counts,
+        vec![
+            ("PATIENT".to_string(), 2),
+            ("STUDY".to_string(), 6),
+            ("SERIES".to_string(), 13),
+            ("IMAGE".to_string(), 31)
+        ]
+    );
+    assert_eq!(s.headers.len(), 31);
+    assert!(s.failures.is_empty(), "{:?}", s.failures);
+    assert!(
+        s.warnings.len() == 1 && s.warnings[0].contains("read as far as it goes"),
+        "{:?}",
+        s.warnings
+    );
+    // A DICOMDIR cut in the middle of a record is still refused (and the folder
+    // scanned instead).
+    let bytes = std::fs::read(&nooffset).expect("read");
+    std::fs::write(cd.join("DICOMDIR"), &bytes[..bytes.len() - 100]).expect("write");
+    let s = scan::scan(&cd).expect("scan");
+    assert!(s.dicomdir.is_none());
+    assert!(
+        s.failures
+            .iter()
+            .any(|(_, why)| why.contains("the folder was scanned instead")),
+        "{:?}",
+        s.failures
+    );
+}

@@ -121,7 +121,7 @@ pub(super) fn cmd_import(
         r.new_versions.len(),
         store.root().display()
     );
-    for w in &r.new_versions {
+    for w in r.warnings.iter().chain(&r.new_versions) {
         eprintln!("warning: {w}");
     }
     report_failures(&r.failures);

@@ -28,6 +28,9 @@ pub(super) fn cmd_series(dir: &Path, json: bool) -> Result<ExitCode> {
             let counts: Vec<String> = counts.iter().map(|(t, n)| format!("{n} {t}")).collect();
             out!("Read through {} ({})", path.display(), counts.join(", "));
         }
+        for w in &scan.warnings {
+            eprintln!("warning: {w}");
+        }
         print_tree(&patients, &scan.headers);
         out!(
             "{} file(s) read in {:.0} ms, {} unreadable",

@@ -31,6 +31,8 @@ pub struct DicomDir {
     pub record_counts: Vec<(String, usize)>,
     /// Every record that references a file.
     pub files: Vec<Referenced>,
+    /// Defects read past, as DCMTK and pydicom do (said to the user).
+    pub warnings: Vec<String>,
 }
 
 /// Find a file named DICOMDIR (any case) directly in `dir`.
@@ -47,9 +49,32 @@ pub fn find(dir: &Path) -> Option<PathBuf> {
         .map(|e| e.path())
 }
 
-/// Read a DICOMDIR file and resolve the files it references.
+/// Read a DICOMDIR file and resolve the files it references. A DICOMDIR whose
+/// last directory record (and so its sequence) declares more bytes than the file
+/// holds — what a writer leaves when it drops elements without fixing the lengths
+/// (pydicom's `DICOMDIR-nooffset`) — is read as far as the file goes, with a
+/// warning, as DCMTK and pydicom read it.
 pub fn read(path: &Path) -> Result<DicomDir> {
-    let obj = open(path, ReadMode::Full)?;
+    let mut warnings = Vec::new();
+    let obj = match open(path, ReadMode::Full) {
+        Ok(o) => o,
+        Err(first) => {
+            let bytes = std::fs::read(path).map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let Some((patched, over)) = clamp_overrun(&bytes) else {
+                return Err(first);
+            };
+            let o = super::open_bytes(&patched, path, ReadMode::Full).map_err(|_| first)?;
+            warnings.push(format!(
+                "{}: the directory records declare {over} byte(s) more than the file holds; \
+                 read as far as it goes",
+                path.display()
+            ));
+            o
+        }
+    };
     let records =
         attr::items(&obj, tags::DIRECTORY_RECORD_SEQUENCE).ok_or_else(|| Error::Missing {
             path: path.to_path_buf(),
@@ -80,7 +105,85 @@ pub fn read(path: &Path) -> Result<DicomDir> {
         root,
         record_counts,
         files,
+        warnings,
     })
+}
+
+/// A copy of a DICOMDIR (explicit VR little endian, as media must be) whose
+/// Directory Record Sequence and records are clamped to the end of the file, with
+/// how many bytes they overran; None when nothing overruns or the layout is not
+/// one this can follow.
+fn clamp_overrun(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let u16_at = |p: usize| Some(u16::from_le_bytes(bytes.get(p..p + 2)?.try_into().ok()?));
+    let u32_at = |p: usize| Some(u32::from_le_bytes(bytes.get(p..p + 4)?.try_into().ok()?));
+    if bytes.get(128..132)? != b"DICM" {
+        return None;
+    }
+    // Meta group: (0002,0000) UL first, its value the group's length.
+    if (u16_at(132)?, u16_at(134)?) != (0x0002, 0x0000) {
+        return None;
+    }
+    let mut p = 144usize.checked_add(u32_at(140)? as usize)?;
+    let end = bytes.len();
+    let mut out = bytes.to_vec();
+    while p + 8 <= end {
+        let (group, element) = (u16_at(p)?, u16_at(p + 2)?);
+        let vr = bytes.get(p + 4..p + 6)?;
+        let long = matches!(
+            vr,
+            b"OB"
+                | b"OW"
+                | b"OF"
+                | b"OD"
+                | b"OL"
+                | b"OV"
+                | b"SQ"
+                | b"UT"
+                | b"UN"
+                | b"UC"
+                | b"UR"
+                | b"SV"
+                | b"UV"
+        );
+        let (len_at, header) = if long { (p + 8, 12) } else { (p + 6, 8) };
+        let len = if long {
+            u32_at(len_at)?
+        } else {
+            u32::from(u16_at(len_at)?)
+        };
+        if (group, element) != (0x0004, 0x1220) {
+            if len == u32::MAX {
+                return None;
+            }
+            p = p.checked_add(header + len as usize)?;
+            continue;
+        }
+        let start = p + header;
+        let mut over = 0;
+        if len != u32::MAX && start + len as usize > end {
+            over = start + len as usize - end;
+            out[len_at..len_at + 4].copy_from_slice(&((end - start) as u32).to_le_bytes());
+        }
+        // The records: the last one that overruns is clamped too.
+        let mut q = start;
+        while q + 8 <= end {
+            if (u16_at(q)?, u16_at(q + 2)?) != (0xfffe, 0xe000) {
+                break;
+            }
+            let item = u32_at(q + 4)?;
+            if item == u32::MAX {
+                return None;
+            }
+            if q + 8 + item as usize > end {
+                over = over.max(q + 8 + item as usize - end);
+                out[q + 4..q + 8].copy_from_slice(&((end - q - 8) as u32).to_le_bytes());
+                break;
+            }
+            q += 8 + item as usize;
+        }
+        return (over > 0).then_some((out, over));
+    }
+    None
 }
 
 /// Resolve File ID components under `root`. Components must be plain names (no

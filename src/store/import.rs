@@ -59,6 +59,8 @@ pub struct ImportReport {
     pub failures: Vec<(PathBuf, String)>,
     /// The cache's file system filled up: the files after that were not stored.
     pub cache_full: bool,
+    /// Defects read past (a DICOMDIR's overrunning lengths).
+    pub warnings: Vec<String>,
 }
 
 /// What an import does with one file.
@@ -137,6 +139,7 @@ impl Store {
         for input in inputs {
             let s = scan::scan(input).map_err(io_err(input))?;
             report.failures.extend(s.failures);
+            report.warnings.extend(s.warnings);
             headers.extend(
                 s.headers
                     .into_iter()
