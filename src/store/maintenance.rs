@@ -65,7 +65,10 @@ impl Store {
     pub fn remove_study(&mut self, study_uid: &str) -> Result<usize> {
         self.require_study(study_uid)?;
         const CONTEXT: &str = "removing a study";
-        let tx = self.conn.transaction().during(CONTEXT)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .during(CONTEXT)?;
         let paths: Vec<String> = {
             let mut stmt = tx
                 .prepare(
@@ -250,7 +253,10 @@ impl Store {
             .collect();
         let root = self.root.clone();
         const CONTEXT: &str = "rebuilding the index";
-        let tx = self.conn.transaction().during(CONTEXT)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .during(CONTEXT)?;
         tx.execute_batch(
             "DELETE FROM instances; DELETE FROM series; DELETE FROM studies; DELETE FROM patients;",
         )

@@ -129,7 +129,10 @@ impl Store {
     /// still hold.
     fn restore(&mut self, kept: &Kept, salvage: &mut Salvage) -> Result<()> {
         const CONTEXT: &str = "restoring pins and measurements";
-        let tx = self.conn.transaction().during(CONTEXT)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .during(CONTEXT)?;
         for study in &kept.pins {
             salvage.pins += tx
                 .execute(

@@ -127,7 +127,9 @@ CREATE INDEX measurements_by_sop ON measurements(sop_uid);
 ];
 
 impl Store {
-    /// Run the migrations this cache has not seen, each in its own transaction.
+    /// Run the migrations this cache has not seen, each in its own write
+    /// transaction (taken before reading, so processes opening a new cache at
+    /// once run each migration exactly once).
     pub(super) fn migrate(&mut self) -> Result<()> {
         let version: i64 = self
             .conn
@@ -144,7 +146,17 @@ impl Store {
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let context = format!("migrating the schema to version {}", i + 1);
-            let tx = self.conn.transaction().during(&context)?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .during(&context)?;
+            // Another process may have run it while this one waited for the lock.
+            let now: i64 = tx
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .during(&context)?;
+            if now as usize > i {
+                continue;
+            }
             tx.execute_batch(sql).during(&context)?;
             tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
                 .during(&context)?;
@@ -177,5 +189,34 @@ mod tests {
             matches!(&e, Error::Unsupported { what, .. } if what.contains("newer than this Lightbox")),
             "{e}"
         );
+    }
+
+    #[test]
+    fn writers_opening_a_new_cache_at_once_migrate_it_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let barrier = std::sync::Barrier::new(8);
+        let results: Vec<Result<()>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        Store::open(dir.path()).map(drop)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        for r in &results {
+            assert!(r.is_ok(), "{r:?}");
+        }
+        let store = Store::open(dir.path()).expect("open");
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version as usize, MIGRATIONS.len());
     }
 }
