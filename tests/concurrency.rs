@@ -150,23 +150,28 @@ fn viewer_scp_import_and_evict_share_the_cache_without_lock_errors() {
         let push = {
             let files = pushed[k * 8..(k + 1) * 8].to_vec();
             let storescu = storescu.clone();
-            std::thread::spawn(move || {
-                Command::new(storescu)
-                    .env("TCP_NODELAY", "1")
-                    .args(["-xi", "-aec", "LIGHTBOX", "127.0.0.1", &port.to_string()])
-                    .args(&files)
-                    .output()
-                    .expect("storescu")
-            })
+            std::thread::Builder::new()
+                .name("writer".into())
+                .spawn(move || {
+                    Command::new(storescu)
+                        .env("TCP_NODELAY", "1")
+                        .args(["-xi", "-aec", "LIGHTBOX", "127.0.0.1", &port.to_string()])
+                        .args(&files)
+                        .output()
+                        .expect("storescu")
+                })
+                .expect("start storescu")
         };
         let import = {
             let (config, c, dir) = (config.clone(), c.clone(), imports[k].clone());
-            std::thread::spawn(move || {
-                lb(
-                    &config,
-                    &["import", "--cache", &c, dir.to_str().expect("utf8")],
-                )
-            })
+            std::thread::Builder::new()
+                .name("writer".into())
+                .spawn(move || {
+                    lb(
+                        &config,
+                        &["import", "--cache", &c, dir.to_str().expect("utf8")],
+                    )
+                })
         };
         let evict = lb(&config, &["cache", "evict", "--max-mb", "2", "--cache", &c]);
         for (what, out) in [
