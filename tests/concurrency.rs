@@ -172,6 +172,7 @@ fn viewer_scp_import_and_evict_share_the_cache_without_lock_errors() {
                         &["import", "--cache", &c, dir.to_str().expect("utf8")],
                     )
                 })
+                .expect("start import")
         };
         let evict = lb(&config, &["cache", "evict", "--max-mb", "2", "--cache", &c]);
         for (what, out) in [
