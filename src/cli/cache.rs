@@ -25,8 +25,14 @@ pub(super) enum CacheAction {
         #[arg(long)]
         json: bool,
     },
-    /// Check every indexed file (present, size, CRC-32) and find unindexed files.
-    Verify,
+    /// Check every indexed file (present, size, CRC-32), find unindexed files and
+    /// temporary files of crashed writers, and run SQLite's integrity check.
+    Verify {
+        /// Repair what was found: index unindexed files (unreadable ones go to
+        /// lost+found/), drop rows whose file is gone, remove leftovers.
+        #[arg(long)]
+        repair: bool,
+    },
     /// Recreate the index from the files alone.
     Rebuild,
     /// Totals: patients, studies, series, instances, size, pins.
@@ -155,8 +161,28 @@ pub(super) fn cmd_cache(action: CacheAction, cache: Option<PathBuf>) -> Result<E
             instances,
             json,
         } => cache_ls(&store, series, instances, json),
-        CacheAction::Verify => {
-            let v = store.verify()?;
+        CacheAction::Verify { repair } => {
+            let mut v = store.verify()?;
+            if repair && !v.is_clean() {
+                if !v.index_problems.is_empty() {
+                    return Err(Error::IndexDamaged {
+                        path: store.root().join("index.sqlite"),
+                        reason: v.index_problems.join("; "),
+                    });
+                }
+                let r = store.repair(&v)?;
+                out!(
+                    "repaired: {} unindexed file(s) indexed, {} moved to lost+found, {} row(s) without a file removed, {} leftover(s) removed",
+                    r.indexed,
+                    r.quarantined.len(),
+                    r.dropped_rows.len(),
+                    r.removed_leftovers
+                );
+                for d in &r.dropped_rows {
+                    out!("removed from the index (file gone; retrieve the study again): {d}");
+                }
+                v = store.verify()?;
+            }
             for m in &v.missing {
                 out!("missing file: {m}");
             }

@@ -36,6 +36,19 @@ pub struct VerifyReport {
     pub index_problems: Vec<String>,
 }
 
+/// What `verify --repair` did.
+#[derive(Debug, Default, Serialize)]
+pub struct RepairReport {
+    /// Unindexed files under `objects/` indexed again.
+    pub indexed: usize,
+    /// Unindexed files that are not readable DICOM, moved to `lost+found/`.
+    pub quarantined: Vec<PathBuf>,
+    /// Rows whose file is gone, removed (the study must be fetched again).
+    pub dropped_rows: Vec<String>,
+    /// Temporary files of dead writers removed.
+    pub removed_leftovers: usize,
+}
+
 impl VerifyReport {
     pub fn is_clean(&self) -> bool {
         self.missing.is_empty()
@@ -227,6 +240,88 @@ impl Store {
             .map(|t| (t.path, t.bytes))
             .collect();
         Ok(report)
+    }
+
+    /// Repair what `verify` found: unindexed files are indexed (or, when they are
+    /// not readable DICOM, moved to `lost+found/`), rows whose file is gone are
+    /// removed, leftovers of dead writers are deleted. Files whose checksum changed
+    /// are left as they are: nothing can say which bytes are right.
+    pub fn repair(&mut self, found: &VerifyReport) -> Result<RepairReport> {
+        let mut out = RepairReport {
+            removed_leftovers: self.sweep_temporaries().0,
+            ..Default::default()
+        };
+        let root = self.root.clone();
+        const CONTEXT: &str = "repairing the index";
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .during(CONTEXT)?;
+        for path in &found.orphaned {
+            let header = crate::dicom::read_header(path).and_then(|h| {
+                file_crc(path)
+                    .map(|v| (h, v))
+                    .map_err(|source| crate::error::Error::Io {
+                        path: path.clone(),
+                        source,
+                    })
+            });
+            let rel = path
+                .strip_prefix(&root)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|_| path.clone());
+            match header {
+                Ok((h, v)) => {
+                    let version = version_from_name(&rel);
+                    let outcome = if version > 1 {
+                        Outcome::NewVersion(version)
+                    } else {
+                        Outcome::Stored
+                    };
+                    index_instance(&tx, &h, &rel, false, v, outcome, "repair")?;
+                    out.indexed += 1;
+                }
+                Err(e) => {
+                    let dst = root.join("lost+found").join(&rel);
+                    if let Some(d) = dst.parent() {
+                        std::fs::create_dir_all(d).map_err(io_err(d))?;
+                    }
+                    std::fs::rename(path, &dst).map_err(io_err(path))?;
+                    tracing::warn!("{}: moved to lost+found: {e}", path.display());
+                    out.quarantined.push(dst);
+                }
+            }
+        }
+        for label in &found.missing {
+            // The label is "<sop> (version <n>) at <path>".
+            let Some((sop, rest)) = label.split_once(" (version ") else {
+                continue;
+            };
+            let Some((version, _)) = rest.split_once(')') else {
+                continue;
+            };
+            let Ok(version) = version.parse::<u32>() else {
+                continue;
+            };
+            let n = tx
+                .execute(
+                    "DELETE FROM instances WHERE sop_uid = ?1 AND version = ?2",
+                    params![sop, version],
+                )
+                .during(CONTEXT)?;
+            if n > 0 {
+                out.dropped_rows.push(label.clone());
+            }
+        }
+        // Series and studies left without instances go too.
+        tx.execute_batch(
+            "DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM instances i WHERE i.series_uid = series.series_uid);
+             DELETE FROM studies WHERE NOT EXISTS (SELECT 1 FROM series se WHERE se.study_uid = studies.study_uid);
+             DELETE FROM patients WHERE key NOT IN (SELECT patient_key FROM studies);",
+        )
+        .during(CONTEXT)?;
+        tx.commit().during(CONTEXT)?;
+        Ok(out)
     }
 
     /// Recreate the index from the files under `objects/` alone (linked files are

@@ -48,7 +48,7 @@ pub(crate) use adopt::Staged;
 pub use files::{default_root, uid_component};
 pub use import::{ImportMode, ImportReport, Outcome};
 pub use ingest::{Durability, Ingest, Receipt, Receiving};
-pub use maintenance::VerifyReport;
+pub use maintenance::{RepairReport, VerifyReport};
 pub use repair::Salvage;
 pub use rows::{
     InstanceRow, MeasurementRow, Retrieval, RetrievalState, SeriesRow, Stats, StudyRow,
