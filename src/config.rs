@@ -210,23 +210,30 @@ pub fn valid_ae_title(ae: &str) -> bool {
 /// Load the configuration from `path` (missing file: all defaults). A file that
 /// exists but cannot be read or parsed is an error naming the file and the key.
 pub fn load(path: &Path) -> Result<Config> {
-    let (fc, file) = match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let fc: FileConfig = toml::from_str(&text).map_err(|e| Error::Invalid {
-                path: path.to_path_buf(),
-                attribute: "configuration",
-                reason: e.to_string().trim().replace('\n', " "),
-            })?;
-            (fc, Some(path.to_path_buf()))
+    match std::fs::read_to_string(path) {
+        Ok(text) => from_text(&text, path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            resolve(FileConfig::default(), None, path)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (FileConfig::default(), None),
-        Err(source) => {
-            return Err(Error::Io {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
-    };
+        Err(source) => Err(Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// The configuration from a file's text (`path` names it in errors).
+pub fn from_text(text: &str, path: &Path) -> Result<Config> {
+    let fc: FileConfig = toml::from_str(text).map_err(|e| Error::Invalid {
+        path: path.to_path_buf(),
+        attribute: "configuration",
+        reason: e.to_string().trim().replace('\n', " "),
+    })?;
+    resolve(fc, Some(path.to_path_buf()), path)
+}
+
+/// Validate the file's values and fill in the defaults.
+fn resolve(fc: FileConfig, file: Option<PathBuf>, path: &Path) -> Result<Config> {
     let invalid = |attribute: &'static str, reason: String| Error::Invalid {
         path: path.to_path_buf(),
         attribute,

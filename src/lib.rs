@@ -34,6 +34,8 @@ pub mod config;
 pub mod dicom;
 pub mod error;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hanging;
 pub mod imaging;
 pub mod model;

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use dicom_dictionary_std::tags;
 
+use super::ReadMode;
 use super::attr;
-use super::{ReadMode, open};
 use crate::error::{Error, Result};
 
 /// One directory record that references a file.
@@ -55,15 +55,21 @@ pub fn find(dir: &Path) -> Option<PathBuf> {
 /// (pydicom's `DICOMDIR-nooffset`) — is read as far as the file goes, with a
 /// warning, as DCMTK and pydicom read it.
 pub fn read(path: &Path) -> Result<DicomDir> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    read_bytes(&bytes, path)
+}
+
+/// [`read`] on a DICOMDIR's bytes; `path` is where it lies (file IDs resolve
+/// beside it).
+pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<DicomDir> {
     let mut warnings = Vec::new();
-    let obj = match open(path, ReadMode::Full) {
+    let obj = match super::open_bytes(bytes, path, ReadMode::Full) {
         Ok(o) => o,
         Err(first) => {
-            let bytes = std::fs::read(path).map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            let Some((patched, over)) = clamp_overrun(&bytes) else {
+            let Some((patched, over)) = clamp_overrun(bytes) else {
                 return Err(first);
             };
             let o = super::open_bytes(&patched, path, ReadMode::Full).map_err(|_| first)?;

@@ -53,6 +53,7 @@ pub use repair::Salvage;
 pub use rows::{
     InstanceRow, MeasurementRow, Retrieval, RetrievalState, SeriesRow, Stats, StudyRow,
 };
+pub(crate) use zip::{remove_unpacked, unzip};
 
 /// An open cache.
 #[derive(Debug)]

@@ -26,7 +26,7 @@ static UNZIP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Unpack a zip archive into a fresh folder under `tmp`, refusing entries that would
 /// leave it and stopping at MAX_ZIP_RATIO × the archive's size (zip bombs).
-pub(super) fn unzip(archive: &Path, tmp: &Path) -> std::result::Result<PathBuf, String> {
+pub(crate) fn unzip(archive: &Path, tmp: &Path) -> std::result::Result<PathBuf, String> {
     use std::io::Read;
     let file = std::fs::File::open(archive).map_err(|e| format!("cannot open: {e}"))?;
     let archive_len = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -97,7 +97,7 @@ pub(super) fn unzip(archive: &Path, tmp: &Path) -> std::result::Result<PathBuf, 
 }
 
 /// Remove a folder [`unzip`] made (a failure is logged: it only takes space in `tmp/`).
-pub(super) fn remove_unpacked(dir: &Path) {
+pub(crate) fn remove_unpacked(dir: &Path) {
     if let Err(e) = std::fs::remove_dir_all(dir) {
         tracing::warn!("{}: unpacked archive not removed: {e}", dir.display());
     }

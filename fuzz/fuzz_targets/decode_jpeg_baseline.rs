@@ -1,0 +1,7 @@
+#![no_main]
+use lightbox::fuzzing::Codec;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = lightbox::fuzzing::decode(Codec::JpegBaseline, data);
+});
