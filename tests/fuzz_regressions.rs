@@ -5,12 +5,21 @@
 //!   the files open, the protocol messages parse;
 //! - every minimised input the fuzzers found in `tests/fuzz/<target>/` (a crash,
 //!   a hang, an allocation over the bound, now fixed) must come back without a
-//!   panic, under a watchdog.
+//!   panic, under a watchdog, and without holding more than [`MAX_ALLOCATION`]
+//!   (this binary's allocator refuses more, which aborts it).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lightbox::fuzzing::{self, Codec};
+
+/// The most this test binary may hold allocated at once; an input that makes
+/// Lightbox ask for more (a length taken on trust) fails the allocation, which
+/// aborts the binary with "memory allocation of N bytes failed".
+const MAX_ALLOCATION: usize = 512 << 20;
+
+#[global_allocator]
+static ALLOCATOR: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, MAX_ALLOCATION);
 
 fn inputs(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = match std::fs::read_dir(dir) {
@@ -111,6 +120,7 @@ fn what_the_fuzzers_found_comes_back_without_a_panic() {
         .join("tests")
         .join("fuzz");
     let mut n = 0;
+    let mut failed = Vec::new();
     for t in TARGETS {
         for f in inputs(&found.join(t)) {
             let data = std::fs::read(&f).expect("input");
@@ -127,11 +137,12 @@ fn what_the_fuzzers_found_comes_back_without_a_panic() {
                 .expect("start a replay thread");
             match rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(true) => {}
-                Ok(false) => panic!("{label}: panicked"),
-                Err(_) => panic!("{label}: still running after 60 s"),
+                Ok(false) => failed.push(format!("{label}: panicked")),
+                Err(_) => failed.push(format!("{label}: still running after 60 s")),
             }
             n += 1;
         }
     }
     println!("{n} regression input(s) replayed");
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }

@@ -111,6 +111,11 @@ impl Walker<'_> {
                     return Ok(Some(pos + 8)); // item delimiter
                 }
                 if len != UNDEFINED && len != 0 {
+                    // An item tag where an element belongs: dicom-parser reads it as
+                    // an element of that length, so the length must fit too.
+                    if pos + 8 + len as usize > self.available {
+                        return Err(self.too_long(tag, pos, len));
+                    }
                     pos += 8 + len as usize;
                 } else {
                     pos += 8;

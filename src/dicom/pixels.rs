@@ -197,6 +197,13 @@ fn decode_with_pixeldata(
     frame: u32,
     ts: &str,
 ) -> std::result::Result<FramePixels, String> {
+    if is_jpeg2000(ts) {
+        // dicom-pixeldata's adapter writes the codestream's own size into a buffer
+        // sized from the header (and panics when they differ), and OpenJPEG
+        // allocates what the codestream declares: both are checked first.
+        let data = codec::frame_bytes(obj, fmt.number_of_frames, frame)?;
+        check_j2k_size(&data, fmt)?;
+    }
     let decoded = obj
         .decode_pixel_data_frame(frame)
         .map_err(|e| super::chain(&e))?;
@@ -221,11 +228,63 @@ fn decode_with_pixeldata(
     unpack(data, 0, &f, &out_pi, bits_allocated)
 }
 
+fn is_jpeg2000(ts: &str) -> bool {
+    ts.starts_with("1.2.840.10008.1.2.4.9") || ts.starts_with("1.2.840.10008.1.2.4.20")
+}
+
+/// The JPEG 2000 codestream's image size (SIZ, ISO 15444-1 A.5.1) against the
+/// header's Rows, Columns, Samples per Pixel and Bits Allocated.
+fn check_j2k_size(data: &[u8], fmt: &PixelFormat) -> std::result::Result<(), String> {
+    const SOC_SIZ: [u8; 4] = [0xFF, 0x4F, 0xFF, 0x51];
+    let head = &data[..data.len().min(4096)];
+    let at = head
+        .windows(4)
+        .position(|w| w == SOC_SIZ)
+        .ok_or("no JPEG 2000 codestream header (SOC, SIZ) in the frame")?;
+    let siz = &data[at + 4..];
+    let be32 = |o: usize| -> std::result::Result<u32, String> {
+        siz.get(o..o + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or_else(|| "JPEG 2000 SIZ marker cut short".to_string())
+    };
+    let (x, y, x0, y0) = (be32(4)?, be32(8)?, be32(12)?, be32(16)?);
+    let components = siz
+        .get(36..38)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]))
+        .ok_or("JPEG 2000 SIZ marker cut short")?;
+    let width = x.saturating_sub(x0);
+    let height = y.saturating_sub(y0);
+    if width != u32::from(fmt.columns)
+        || height != u32::from(fmt.rows)
+        || components != fmt.samples_per_pixel
+    {
+        return Err(format!(
+            "the JPEG 2000 codestream is {width}x{height} with {components} component(s); \
+             the header says {}x{} with {}",
+            fmt.columns, fmt.rows, fmt.samples_per_pixel
+        ));
+    }
+    for c in 0..components as usize {
+        let b = siz
+            .get(38 + 3 * c..41 + 3 * c)
+            .ok_or("JPEG 2000 SIZ marker cut short")?;
+        let precision = u16::from(b[0] & 0x7F) + 1;
+        if precision > fmt.bits_allocated || b[1] != 1 || b[2] != 1 {
+            return Err(format!(
+                "JPEG 2000 component {c}: {precision} bits, subsampled {}x{}; \
+                 the header allows {} bits, no subsampling",
+                b[1], b[2], fmt.bits_allocated
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Photometric interpretation of the samples a dicom-pixeldata codec hands back:
 /// JPEG 2000 undoes its component transform (YBR_ICT/RCT come back as RGB); JPEG-LS
 /// and lossless JPEG return the samples as they were encoded.
 fn photometric_after_codec(ts: &str, pi: &Photometric) -> Photometric {
-    let j2k = ts.starts_with("1.2.840.10008.1.2.4.9") || ts.starts_with("1.2.840.10008.1.2.4.20");
+    let j2k = is_jpeg2000(ts);
     match pi {
         Photometric::YbrIct | Photometric::YbrRct if j2k => Photometric::Rgb,
         // YBR_FULL_422 after a codec that does not subsample means full-resolution YBR.
@@ -394,6 +453,17 @@ fn unpack(
             // shares its chroma with nothing and reuses its own pair.
             let cols = fmt.columns as usize;
             let pairs_per_row = cols.div_ceil(2);
+            // An odd last column still reads a whole Y Y Cb Cr group: with odd
+            // columns the frame needs more than 2 samples a pixel.
+            let samples = fmt.rows as usize * pairs_per_row * 4;
+            let needed = (start_bit + samples * bits_allocated as usize).div_ceil(8);
+            if needed > bytes.len() {
+                return Err(format!(
+                    "pixel data holds {} bytes; {} YBR_FULL_422 rows of {cols} columns need {needed}",
+                    bytes.len(),
+                    fmt.rows
+                ));
+            }
             for r in 0..fmt.rows as usize {
                 for c in 0..cols {
                     let pair = r * pairs_per_row + c / 2;

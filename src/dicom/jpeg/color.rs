@@ -3,7 +3,7 @@
 //! RGB in libjpeg's fixed point, with the colour space decided as libjpeg does
 //! (JFIF, Adobe transform flag, component IDs; the DICOM header breaks the tie).
 
-use super::{Component, Decoded, R};
+use super::{Component, Decoded, R, bad};
 use crate::dicom::header::Photometric;
 
 /// The decoded image from its component planes.
@@ -42,6 +42,9 @@ pub(super) fn assemble(
             samples,
             photometric: pi.clone(),
         });
+    }
+    if n != 3 {
+        return bad(format!("{n} colour components (1 or 3 are decoded)"));
     }
     // Full-resolution planes.
     let planes: Vec<Vec<i32>> = comps

@@ -128,7 +128,9 @@ impl<'a> Bits<'a> {
     }
     pub(super) fn decode(&mut self, h: &Huffman) -> R<u8> {
         let p = self.peek(FAST_BITS) as usize;
-        let (len, sym) = h.fast[p];
+        let Some(&(len, sym)) = h.fast.get(p) else {
+            return bad("the scan uses a Huffman table that was never defined");
+        };
         if len > 0 {
             self.skip(len as u32);
             return Ok(sym);
