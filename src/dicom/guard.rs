@@ -148,6 +148,22 @@ impl Walker<'_> {
                 }
                 continue;
             }
+            // A binary value that is not a whole number of its numbers: the
+            // parser reads the whole numbers only and then takes the rest of the
+            // value for the next element's header.
+            let unit = match &vr {
+                b"US" | b"SS" => 2,
+                b"UL" | b"SL" | b"FL" | b"AT" => 4,
+                b"FD" | b"SV" | b"UV" => 8,
+                _ => 1,
+            };
+            if len % unit != 0 {
+                return Err(Problem::Bad(format!(
+                    "element {tag} at byte {}: {} value of {len} bytes, not a multiple of {unit}",
+                    self.base + pos,
+                    String::from_utf8_lossy(&vr)
+                )));
+            }
             let stop = value + len as usize;
             if stop > self.available || end.is_some_and(|e| stop > e) {
                 return Err(self.too_long(tag, pos, len));
@@ -227,7 +243,13 @@ impl Walker<'_> {
         } else if is_sequence_in_dictionary(tag) {
             *b"SQ"
         } else {
-            *b"??"
+            match StandardDataDictionary.by_tag(tag).map(|d| d.vr) {
+                Some(dicom_core::dictionary::VirtualVr::Exact(vr)) => {
+                    let s = vr.to_bytes();
+                    [s[0], s[1]]
+                }
+                _ => *b"??",
+            }
         }
     }
 

@@ -123,13 +123,13 @@ pub(crate) fn is_damage(e: &rusqlite::Error) -> bool {
 }
 
 /// Whether an I/O error is a full file system.
-pub(crate) fn is_full_io(e: &std::io::Error) -> bool {
+pub fn is_full_io(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
 }
 
 /// [`Error::CacheFull`] (naming the cache at `root`) for an index error that says
 /// the disk is full; any other error as it was.
-pub(crate) fn full_or(root: &Path, e: Error) -> Error {
+pub fn full_or(root: &Path, e: Error) -> Error {
     match e {
         Error::Index { context, source }
             if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) =>

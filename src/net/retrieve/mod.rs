@@ -108,8 +108,20 @@ pub struct Report {
     pub seconds: f64,
 }
 
-/// Retrieve a study from `peer` into the cache behind `ingest`.
+/// Retrieve a study from `peer` into the cache behind `ingest`. A full disk is
+/// [`Error::CacheFull`], naming the cache.
 pub fn retrieve(
+    peer: &Peer,
+    req: &Request,
+    ingest: &Arc<Ingest>,
+    cancel: &AtomicBool,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Report> {
+    retrieve_into(peer, req, ingest, cancel, progress)
+        .map_err(|e| crate::store::full_or(ingest.root(), e))
+}
+
+fn retrieve_into(
     peer: &Peer,
     req: &Request,
     ingest: &Arc<Ingest>,
