@@ -254,10 +254,7 @@ fn check_j2k_size(data: &[u8], fmt: &PixelFormat) -> std::result::Result<(), Str
         .ok_or("JPEG 2000 SIZ marker cut short")?;
     let width = x.saturating_sub(x0);
     let height = y.saturating_sub(y0);
-    if width != u32::from(fmt.columns)
-        || height != u32::from(fmt.rows)
-        || components != fmt.samples_per_pixel
-    {
+    if width != fmt.columns || height != fmt.rows || components != fmt.samples_per_pixel {
         return Err(format!(
             "the JPEG 2000 codestream is {width}x{height} with {components} component(s); \
              the header says {}x{} with {}",
