@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,22 +17,7 @@ use lightbox::synth;
 
 const ROUNDS: usize = 6;
 
-fn lb(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lightbox"))
-        .args(args)
-        .env("LIGHTBOX_CONFIG", config)
-        .env_remove("LIGHTBOX_CACHE")
-        .output()
-        .expect("run lightbox")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::lightbox as lb;
 
 fn ct(dir: &Path, seed: &str, slices: usize) -> Vec<PathBuf> {
     synth::write_ct(
@@ -180,7 +165,7 @@ fn viewer_scp_import_and_evict_share_the_cache_without_lock_errors() {
             ("import", import.join().expect("import")),
             ("evict", evict),
         ] {
-            let t = text(&out);
+            let t = common::all_output(&out);
             if !out.status.success() || t.contains("locked") || t.contains("busy") {
                 failures.push(format!("round {k}: {what}: {}\n{t}", out.status));
             }

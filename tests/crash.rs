@@ -166,16 +166,7 @@ fn a_c_get_killed_mid_retrieve_keeps_what_arrived_and_completes_when_run_again()
     let tmp = common::tempdir();
     let files = ct(&tmp.path().join("ct"), 120);
     let pacs = common::pacs::Dcmqrscp::start(tmp.path(), &[], &files);
-    let config = tmp.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "ae_title = \"LIGHTBOX\"\n\n[[nodes]]\nname = \"pacs\"\nae_title = \"DCMQR\"\n\
-             host = \"127.0.0.1\"\nport = {}\nretrieve = \"get\"\n",
-            pacs.port
-        ),
-    )
-    .expect("config");
+    let config = pacs.get_config(tmp.path());
     let study = lightbox::dicom::read_header(&files[0])
         .expect("header")
         .study_uid;

@@ -8,26 +8,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use lightbox::store::Store;
 
-fn lb(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lightbox"))
-        .args(args)
-        .env("LIGHTBOX_CONFIG", config)
-        .env_remove("LIGHTBOX_CACHE")
-        .output()
-        .expect("run lightbox")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::lightbox as lb;
 
 /// 40 CT slices of 256² (about 5 MB), more than the 3 MB file system holds.
 fn big_ct(dir: &Path) -> Vec<PathBuf> {
@@ -52,7 +37,7 @@ fn consistent(config: &Path, cache: &Path) -> usize {
         config,
         &["cache", "verify", "--cache", cache.to_str().expect("utf8")],
     );
-    let t = text(&o);
+    let t = common::all_output(&o);
     assert!(o.status.success(), "verify after a full disk:\n{t}");
     let store = Store::open(cache).expect("open");
     let n = store.stats().expect("stats").instances;
@@ -75,7 +60,7 @@ fn import_into_a_full_cache_stops_named_and_resumes_once_there_is_room() {
         &config,
         &["import", "--cache", c, src.to_str().expect("utf8")],
     );
-    let t = text(&o);
+    let t = common::all_output(&o);
     assert!(
         !o.status.success(),
         "an import that did not fit succeeded:\n{t}"
@@ -124,7 +109,7 @@ fn the_scp_answers_out_of_resources_on_a_full_disk_and_recovers() {
             .expect("storescu")
     };
     let o = storescu();
-    let t = text(&o);
+    let t = common::all_output(&o);
     let ok = t.matches("Received Store Response (Success)").count();
     let refused = t.matches("Refused: OutOfResources").count();
     assert!(
@@ -159,16 +144,7 @@ fn a_c_get_into_a_full_cache_fails_named_and_completes_once_there_is_room() {
     let tmp = common::tempdir();
     let sent = big_ct(&tmp.path().join("ct"));
     let pacs = common::pacs::Dcmqrscp::start(tmp.path(), &[], &sent);
-    let config = tmp.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "ae_title = \"LIGHTBOX\"\n\n[[nodes]]\nname = \"pacs\"\nae_title = \"DCMQR\"\n\
-             host = \"127.0.0.1\"\nport = {}\nretrieve = \"get\"\n",
-            pacs.port
-        ),
-    )
-    .expect("config");
+    let config = pacs.get_config(tmp.path());
     let at = tmp.path().join("disk");
     let disk = common::Tmpfs::mount(&at, "3m");
     let cache = at.join("cache");
@@ -180,7 +156,7 @@ fn a_c_get_into_a_full_cache_fails_named_and_completes_once_there_is_room() {
         &config,
         &["retrieve", "pacs", "--study", &study, "--cache", c],
     );
-    let t = text(&o);
+    let t = common::all_output(&o);
     assert!(
         !o.status.success(),
         "a retrieve that did not fit succeeded:\n{t}"
@@ -199,7 +175,7 @@ fn a_c_get_into_a_full_cache_fails_named_and_completes_once_there_is_room() {
         &config,
         &["retrieve", "pacs", "--study", &study, "--cache", c],
     );
-    let t = text(&o);
+    let t = common::all_output(&o);
     common::check_ok("retrieve once there is room", o);
     assert!(t.starts_with("complete"), "{t}");
     assert_eq!(consistent(&config, &cache), sent.len());

@@ -13,20 +13,7 @@ use std::time::Duration;
 use lightbox::store::{MeasurementRow, Stats, Store};
 
 fn lb(tmp: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lightbox"))
-        .args(args)
-        .env("LIGHTBOX_CONFIG", tmp.join("absent.toml"))
-        .env_remove("LIGHTBOX_CACHE")
-        .output()
-        .expect("run lightbox")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    common::lightbox(&tmp.join("absent.toml"), args)
 }
 
 fn counts(s: &Stats) -> (usize, usize, usize, usize) {
@@ -96,7 +83,7 @@ fn refused_then_rebuilt(tmp: &Path, cache: &Path, before: &Stats, damage: &str) 
         ],
     ] {
         let o = lb(tmp, &args);
-        let t = text(&o);
+        let t = common::all_output(&o);
         assert!(!o.status.success(), "{damage}: {args:?} succeeded:\n{t}");
         assert!(
             t.contains("the cache index is damaged") && t.contains("cache rebuild"),
@@ -109,7 +96,7 @@ fn refused_then_rebuilt(tmp: &Path, cache: &Path, before: &Stats, damage: &str) 
         );
     }
     let o = lb(tmp, &["cache", "rebuild", "--cache", c]);
-    let t = text(&o);
+    let t = common::all_output(&o);
     common::check_ok("cache rebuild", o);
     assert!(
         t.contains("the index was damaged") && t.contains("set aside as"),
@@ -243,7 +230,7 @@ fn a_deleted_wal_loses_rows_not_files_and_rebuild_restores_them() {
     std::fs::remove_file(&wal).expect("delete the WAL");
     let _ = std::fs::remove_file(cache.join("index.sqlite-shm"));
     let o = lb(tmp.path(), &["cache", "verify", "--cache", c]);
-    let t = text(&o);
+    let t = common::all_output(&o);
     assert!(
         !o.status.success(),
         "verify must report the lost rows:\n{t}"
@@ -285,7 +272,7 @@ fn a_newer_schema_is_refused_by_every_command_and_left_alone() {
         ],
     ] {
         let o = lb(tmp.path(), &args);
-        let t = text(&o);
+        let t = common::all_output(&o);
         assert!(!o.status.success(), "{args:?} succeeded on a newer schema");
         assert!(
             t.contains("schema version 99 is newer than this Lightbox"),
@@ -322,7 +309,7 @@ fn a_read_only_cache_folder_is_named_and_nothing_is_written() {
         vec!["cache", "rebuild", "--cache", c],
     ] {
         let o = lb(tmp.path(), &args);
-        let t = text(&o);
+        let t = common::all_output(&o);
         assert!(
             !o.status.success(),
             "{args:?} succeeded on a read-only cache"

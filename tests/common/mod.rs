@@ -278,6 +278,26 @@ pub fn wait_port(port: u16, what: &str) {
     panic!("{what} did not open port {port}");
 }
 
+/// Run the `lightbox` binary with `config` as its configuration file (and no
+/// `LIGHTBOX_CACHE` from the environment), to completion.
+pub fn lightbox(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lightbox"))
+        .args(args)
+        .env("LIGHTBOX_CONFIG", config)
+        .env_remove("LIGHTBOX_CACHE")
+        .output()
+        .expect("run lightbox")
+}
+
+/// What a command wrote, stdout then stderr.
+pub fn all_output(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// A tmpfs mounted at `at` (the tests run as root in CI), unmounted on drop.
 pub struct Tmpfs(PathBuf);
 

@@ -117,6 +117,22 @@ pub struct Dcmqrscp {
 }
 
 impl Dcmqrscp {
+    /// A Lightbox configuration in `dir` naming this server as node "pacs",
+    /// retrieved from by C-GET; its path.
+    pub fn get_config(&self, dir: &Path) -> std::path::PathBuf {
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "ae_title = \"LIGHTBOX\"\n\n[[nodes]]\nname = \"pacs\"\nae_title = \"DCMQR\"\n\
+                 host = \"127.0.0.1\"\nport = {}\nretrieve = \"get\"\n",
+                self.port
+            ),
+        )
+        .expect("config");
+        config
+    }
+
     /// Start it holding `files` (copied into its storage area and registered with
     /// `dcmqridx`, so compressed files keep their syntax) and knowing `hosts`
     /// (name, AE, port) as C-MOVE destinations. Its C-MOVE associations propose
