@@ -145,6 +145,9 @@ enum Command {
     Find(net::FindArgs),
     /// Retrieve a study or series from a PACS node into the cache (C-MOVE or C-GET).
     Retrieve(net::RetrieveArgs),
+    /// Send files, folders, or a cached study or series to a PACS node (C-STORE),
+    /// as stored; what the node acknowledged is not sent again.
+    Send(net::SendArgs),
     /// De-identify DICOM files or folders into a new folder (DICOM PS3.15 Basic
     /// Application Level Confidentiality Profile: names, IDs, dates and UIDs
     /// replaced, private tags and overlays removed).
@@ -219,7 +222,14 @@ pub fn main() -> ExitCode {
         Command::Nodes { json } => config::cmd_nodes(json),
         Command::Echo(a) => net::cmd_echo(a),
         Command::Find(a) => net::cmd_find(a),
-        Command::Retrieve(a) => net::cmd_retrieve(a),
+        Command::Retrieve(mut a) => {
+            a.cache = or_global(a.cache);
+            net::cmd_retrieve(a)
+        }
+        Command::Send(mut a) => {
+            a.cache = or_global(a.cache);
+            net::cmd_send(a)
+        }
     };
     finish(result)
 }

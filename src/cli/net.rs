@@ -21,8 +21,15 @@ use crate::store::Ingest;
 pub struct Target {
     /// A node name from the configuration (see `lightbox nodes`).
     node: Option<String>,
+    #[command(flatten)]
+    adhoc: AdHoc,
+}
+
+/// An ad-hoc peer, our AE title and the timeout.
+#[derive(Debug, Args)]
+pub struct AdHoc {
     /// Ad-hoc peer: host (with --port and --called-aet).
-    #[arg(long, conflicts_with = "node")]
+    #[arg(long)]
     host: Option<String>,
     /// Ad-hoc peer: port.
     #[arg(long, requires = "host")]
@@ -42,8 +49,9 @@ fn load_config() -> Result<Config> {
     crate::config::load(&crate::config::default_path())
 }
 
-fn resolve(t: &Target, cfg: &Config) -> Result<Peer> {
-    let mut node = match (&t.node, &t.host) {
+fn resolve(target: &Target, cfg: &Config) -> Result<Peer> {
+    let t = &target.adhoc;
+    let mut node = match (&target.node, &t.host) {
         (Some(name), None) => cfg.node(name).cloned().ok_or_else(|| {
             let known: Vec<&str> = cfg.nodes.iter().map(|n| n.name.as_str()).collect();
             Error::Usage(format!(
@@ -330,7 +338,7 @@ pub struct RetrieveArgs {
     parallel: Option<usize>,
     /// Cache folder.
     #[arg(long)]
-    cache: Option<PathBuf>,
+    pub cache: Option<PathBuf>,
     /// The report as JSON.
     #[arg(long)]
     json: bool,
@@ -423,6 +431,194 @@ pub fn cmd_retrieve(a: RetrieveArgs) -> Result<ExitCode> {
     Ok(if r.complete {
         ExitCode::SUCCESS
     } else if r.expected > r.missing {
+        ExitCode::from(2)
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// A node name from the configuration, then the files and folders to send
+    /// (with --host: only files and folders). A DICOMDIR's folder sends its images.
+    #[arg(value_name = "NODE|PATH")]
+    args: Vec<String>,
+    #[command(flatten)]
+    adhoc: AdHoc,
+    /// Send this study from the cache.
+    #[arg(long)]
+    study: Option<String>,
+    /// Only this series of --study (repeatable).
+    #[arg(long, requires = "study")]
+    series: Vec<String>,
+    /// Associations at once (default: the node's `parallel`, 4).
+    #[arg(long)]
+    parallel: Option<usize>,
+    /// Send again what the node acknowledged before.
+    #[arg(long)]
+    force: bool,
+    /// Cache folder (the study's source, and where what the node acknowledged is
+    /// recorded).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// The report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn cmd_send(a: SendArgs) -> Result<ExitCode> {
+    use crate::net::send::{self, Options};
+    let cfg = load_config()?;
+    let mut rest = a.args.clone();
+    let node = if a.adhoc.host.is_none() && !rest.is_empty() {
+        Some(rest.remove(0))
+    } else {
+        None
+    };
+    let target = Target {
+        node,
+        adhoc: a.adhoc,
+    };
+    let peer = resolve(&target, &cfg)?;
+    let paths: Vec<PathBuf> = rest.iter().map(PathBuf::from).collect();
+    if paths.is_empty() == a.study.is_none() {
+        return Err(Error::Usage(
+            "give files or folders to send, or --study UID (not both)".into(),
+        ));
+    }
+    for p in &paths {
+        if !p.exists() {
+            return Err(Error::Usage(format!("{} does not exist", p.display())));
+        }
+    }
+    let root = a.cache.clone().unwrap_or_else(|| cfg.cache_root.0.clone());
+    let (items, skipped, ledger) = match &a.study {
+        Some(study) => {
+            let store = crate::store::Store::open(&root)?;
+            let items = send::from_cache(&store, study, &a.series)?;
+            (items, Vec::new(), Some(store))
+        }
+        None => {
+            let (items, skipped) = send::gather(&paths);
+            let ledger = match crate::store::Store::open(&root) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!(
+                        "warning: what the node acknowledges cannot be recorded ({e}); \
+                         a second send will send everything again"
+                    );
+                    None
+                }
+            };
+            (items, skipped, ledger)
+        }
+    };
+    for s in skipped.iter().take(20) {
+        eprintln!("skipped: {}: {}", s.path.display(), s.reason);
+    }
+    if skipped.len() > 20 {
+        eprintln!("skipped: {} more", skipped.len() - 20);
+    }
+    if items.is_empty() {
+        return Err(Error::Usage(format!(
+            "nothing to send: no DICOM objects in {}",
+            rest.join(", ")
+        )));
+    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let c = Arc::clone(&cancel);
+        let _ = ctrlc::set_handler(move || {
+            if c.swap(true, Ordering::Relaxed) {
+                std::process::exit(130);
+            }
+            eprintln!("stopping after the objects in flight (Ctrl-C again to quit at once)...");
+        });
+    }
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} objects {per_sec} {eta} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = |p: send::Progress| match p {
+        send::Progress::Planned {
+            objects,
+            already_sent,
+        } => {
+            bar.set_length((objects - already_sent) as u64);
+            if already_sent > 0 {
+                bar.set_message(format!("{already_sent} already acknowledged"));
+            }
+        }
+        send::Progress::Sent { done, .. } => bar.set_position(done as u64),
+        send::Progress::Note(n) => bar.println(format!("note: {n}")),
+    };
+    let opts = Options {
+        parallel: a.parallel.unwrap_or(peer.node.parallel).max(1),
+        force: a.force,
+    };
+    let r = send::send(&peer, items, ledger, &opts, &cancel, &progress);
+    bar.finish_and_clear();
+    let r = r?;
+    let acknowledged = r.sent + r.already_sent;
+    if a.json {
+        out!("{}", to_json(&r)?);
+    } else {
+        out!(
+            "{} {} of {} object(s) acknowledged by {}: {} sent in {:.2} s{}{}",
+            if r.complete { "complete" } else { "INCOMPLETE" },
+            acknowledged,
+            r.objects,
+            r.node,
+            r.sent,
+            r.seconds,
+            if r.sent > 0 && r.seconds > 0.0 {
+                format!(
+                    " ({:.0} objects/s, {:.1} MB/s)",
+                    r.sent as f64 / r.seconds,
+                    r.bytes as f64 / 1e6 / r.seconds
+                )
+            } else {
+                String::new()
+            },
+            if r.already_sent > 0 {
+                format!(", {} already acknowledged before", r.already_sent)
+            } else {
+                String::new()
+            }
+        );
+        for w in r.warnings.iter().take(20) {
+            eprintln!("warning: {}: {}", w.sop_uid, w.reason);
+        }
+        if !r.transcoded.is_empty() {
+            eprintln!(
+                "note: {} object(s) not sent as stored: {}",
+                r.transcoded.len(),
+                r.transcoded[0].reason
+            );
+        }
+        for f in r.failed.iter().take(20) {
+            eprintln!("failed: {} ({}): {}", f.sop_uid, f.path.display(), f.reason);
+        }
+        if r.failed.len() > 20 {
+            eprintln!("failed: {} more", r.failed.len() - 20);
+        }
+        for p in &r.problems {
+            eprintln!("problem: {p}");
+        }
+        if r.unsent > 0 {
+            eprintln!(
+                "{} object(s) not sent; run the same command again to send only what the node has not acknowledged",
+                r.unsent
+            );
+        }
+    }
+    Ok(if r.complete {
+        ExitCode::SUCCESS
+    } else if acknowledged > 0 {
         ExitCode::from(2)
     } else {
         ExitCode::from(1)

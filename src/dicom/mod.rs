@@ -13,6 +13,7 @@ pub mod guard;
 pub mod header;
 pub mod jpeg;
 pub mod pixels;
+pub mod transcode;
 pub mod uid;
 
 use std::path::Path;
@@ -225,6 +226,45 @@ fn inflate(compressed: &[u8]) -> std::result::Result<Vec<u8>, String> {
         ));
     }
     Ok(out)
+}
+
+/// Where a file's data set starts when its bytes can be sent as they are: after
+/// the file meta group of a Part 10 file (with or without preamble) whose data
+/// set is encoded as its transfer syntax says. `None` for a bare data set, or one
+/// whose VR encoding contradicts the meta (an implicit VR data set behind an
+/// explicit VR transfer syntax): those are re-encoded to be sent.
+pub fn dataset_start(path: &Path) -> Result<Option<u64>> {
+    use std::io::Read;
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut head = Vec::with_capacity(HEADER_PREFIX);
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(HEADER_PREFIX as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    let not_dicom = |reason: &str| Error::NotDicom {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    let start = match sniff(&head).map_err(|r| not_dicom(&r))? {
+        Layout::Part10 => 132,
+        Layout::MetaNoPreamble => 0,
+        Layout::Bare(_) => return Ok(None),
+    };
+    let meta =
+        parse_meta(&head, start).ok_or_else(|| not_dicom("cannot read the file meta group"))?;
+    let body = head.get(meta.end..).unwrap_or(&[]);
+    let agrees = match meta.transfer_syntax.as_deref() {
+        Some(ts @ ("1.2.840.10008.1.2" | "1.2.840.10008.1.2.1")) => {
+            body.len() < 8 || guess_syntax(body) == Some(ts)
+        }
+        Some(_) => true,
+        None => false,
+    };
+    Ok(agrees.then_some(meta.end as u64))
 }
 
 /// The few file meta attributes Lightbox needs, parsed without `dicom-object`.

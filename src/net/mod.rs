@@ -2,7 +2,7 @@
 //! Storage SCP that receives C-STORE (and answers C-ECHO) into the local cache
 //! ([`scp`]), and the receiving side shared by the SCP and C-GET ([`inbound`]);
 //! the SCU side: associations and C-ECHO ([`scu`]), C-FIND ([`find`]), C-MOVE and
-//! C-GET into the cache ([`retrieve`]). Every socket has TCP_NODELAY (Nagle plus
+//! C-GET into the cache ([`retrieve`]), C-STORE to a node ([`send`]). Every socket has TCP_NODELAY (Nagle plus
 //! delayed ACKs costs 20–30× on loopback). Failures are [`Error::Network`]: the
 //! peer, and what kind of failure ([`NetFailure`]).
 
@@ -12,6 +12,7 @@ pub mod inbound;
 pub mod retrieve;
 pub mod scp;
 pub mod scu;
+pub mod send;
 
 pub use scp::{ScpConfig, ScpStats, serve};
 

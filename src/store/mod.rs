@@ -19,6 +19,7 @@
 //! - `files`: where objects live and how they are made durable;
 //! - `queries`: studies, series, instances, retrievals, totals;
 //! - `measurements`: measurement rows;
+//! - `sent`: what each node acknowledged (so `send` resends nothing);
 //! - `adopt`: staged objects (from [`ingest`], or left by a dead receiver) into
 //!   the cache;
 //! - `maintenance`: verify, rebuild, evict, pin, remove;
@@ -41,6 +42,7 @@ mod queries;
 mod repair;
 mod rows;
 mod schema;
+mod sent;
 mod temporaries;
 mod zip;
 
@@ -53,6 +55,7 @@ pub use repair::Salvage;
 pub use rows::{
     InstanceRow, MeasurementRow, Retrieval, RetrievalState, SeriesRow, Stats, StudyRow,
 };
+pub use sent::SentRecord;
 pub(crate) use zip::{remove_unpacked, unzip};
 
 /// An open cache.

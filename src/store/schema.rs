@@ -124,6 +124,20 @@ CREATE TABLE measurements (
 );
 CREATE INDEX measurements_by_sop ON measurements(sop_uid);
 "#,
+    r#"
+-- What each node acknowledged (C-STORE success or warning), so that sending
+-- again resends nothing it already has. `node` is "AE@host:port"; `size` is the
+-- data set's size, so a changed object is sent again.
+CREATE TABLE sent (
+    node TEXT NOT NULL,
+    sop_uid TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    transfer_syntax TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    sent_at INTEGER NOT NULL,
+    PRIMARY KEY (node, sop_uid)
+);
+"#,
 ];
 
 impl Store {

@@ -3,7 +3,9 @@
 //! retrieve (C-MOVE or C-GET, as the node is configured) into the local cache with
 //! a progress bar per study and a cancel button. Finds and retrieves run on worker
 //! threads; the UI only reads their messages. Retrieves run one at a time (a
-//! C-MOVE needs our Storage SCP's port), queued in the order asked.
+//! C-MOVE needs our Storage SCP's port), queued in the order asked. Sending a
+//! cached study or series to a node (from the Local tab's and the series strip's
+//! menus) runs on a thread per send, its state shown under the study.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -19,6 +21,7 @@ use crate::hanging::StudyFacts;
 use crate::net::find::{self, Keys, Level, Model, Query};
 use crate::net::retrieve::{self, Progress, Request};
 use crate::net::scu::Peer;
+use crate::net::send;
 use crate::store::{Durability, Ingest};
 use crate::ui::theme;
 
@@ -75,6 +78,17 @@ enum Msg {
     FindDone(u64, Result<String, String>),
     Progress(String, usize, usize),
     RetrieveDone(String, Result<retrieve::Report, String>),
+    /// A send's progress: (study, node), objects answered, objects to send.
+    SendProgress((String, usize), usize, usize),
+    SendDone((String, usize), Result<send::Report, String>),
+}
+
+/// Where sending a study (or a series) to a node stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendState {
+    Running { done: usize, to_send: usize },
+    Done { complete: bool, text: String },
+    Failed(String),
 }
 
 struct Job {
@@ -110,6 +124,8 @@ pub struct Pacs {
     finding: Option<Arc<AtomicBool>>,
     find_status: String,
     jobs: HashMap<String, (RetrieveState, Arc<AtomicBool>)>,
+    /// Sends from the cache, by (study UID, node index).
+    sends: HashMap<(String, usize), SendState>,
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
     worker: Option<Sender<Job>>,
@@ -157,6 +173,7 @@ impl Pacs {
             finding: None,
             find_status: String::new(),
             jobs: HashMap::new(),
+            sends: HashMap::new(),
             tx,
             rx,
             worker: None,
@@ -435,6 +452,84 @@ impl Pacs {
         }
     }
 
+    /// Send a cached study (or one of its series) to a node, on a thread of its
+    /// own; what the node acknowledged before is not sent again.
+    pub fn start_send(&mut self, node: usize, study_uid: &str, series: Option<String>) {
+        let Some(peer) = self.peer(node) else {
+            return;
+        };
+        let key = (study_uid.to_string(), node);
+        if matches!(self.sends.get(&key), Some(SendState::Running { .. })) {
+            return;
+        }
+        self.sends.insert(
+            key.clone(),
+            SendState::Running {
+                done: 0,
+                to_send: 0,
+            },
+        );
+        let (tx, ctx, cache) = (self.tx.clone(), self.ctx.clone(), self.cache.clone());
+        let study = study_uid.to_string();
+        let spawned = std::thread::Builder::new()
+            .name("send".into())
+            .spawn(move || {
+                let progress = |p: send::Progress| {
+                    let (done, to_send) = match p {
+                        send::Progress::Planned {
+                            objects,
+                            already_sent,
+                        } => (0, objects - already_sent),
+                        send::Progress::Sent { done, to_send } => (done, to_send),
+                        send::Progress::Note(_) => return,
+                    };
+                    let _ = tx.send(Msg::SendProgress(key.clone(), done, to_send));
+                    ctx.request_repaint();
+                };
+                let opts = send::Options {
+                    parallel: peer.node.parallel.max(1),
+                    force: false,
+                };
+                let cancel = AtomicBool::new(false);
+                let r = crate::store::Store::open(&cache)
+                    .and_then(|store| {
+                        let items = send::from_cache(&store, &study, series.as_slice())?;
+                        send::send(&peer, items, Some(store), &opts, &cancel, &progress)
+                    })
+                    .map_err(|e| e.to_string());
+                let _ = tx.send(Msg::SendDone(key, r));
+                ctx.request_repaint();
+            });
+        if let Err(e) = spawned {
+            self.sends.insert(
+                (study_uid.to_string(), node),
+                SendState::Failed(format!("cannot start a thread: {e}")),
+            );
+        }
+    }
+
+    /// Sends of a study to each node, with the node's name.
+    pub fn sends_of(&self, study_uid: &str) -> Vec<(String, &SendState)> {
+        let mut v: Vec<(usize, &SendState)> = self
+            .sends
+            .iter()
+            .filter(|((s, _), _)| s == study_uid)
+            .map(|((_, n), st)| (*n, st))
+            .collect();
+        v.sort_by_key(|(n, _)| *n);
+        v.into_iter()
+            .map(|(n, st)| {
+                let name = self
+                    .settings
+                    .nodes
+                    .get(n)
+                    .map(|x| x.name.clone())
+                    .unwrap_or_default();
+                (name, st)
+            })
+            .collect()
+    }
+
     /// Cancel a queued or running retrieve (C-CANCEL; what arrived stays cached).
     pub fn cancel(&mut self, study_uid: &str) {
         if let Some((_, c)) = self.jobs.get(study_uid) {
@@ -515,6 +610,36 @@ impl Pacs {
                     if let Some(j) = self.jobs.get_mut(&study) {
                         j.0 = state;
                     }
+                }
+                Msg::SendProgress(key, done, to_send) => {
+                    self.sends.insert(key, SendState::Running { done, to_send });
+                }
+                Msg::SendDone(key, r) => {
+                    let state = match r {
+                        Ok(rep) => {
+                            let acked = rep.sent + rep.already_sent;
+                            SendState::Done {
+                                complete: rep.complete,
+                                text: if rep.complete {
+                                    format!("{acked}/{} acknowledged", rep.objects)
+                                } else {
+                                    format!(
+                                        "incomplete: {acked}/{} acknowledged{}",
+                                        rep.objects,
+                                        rep.failed
+                                            .first()
+                                            .map(|f| format!(" ({})", f.reason))
+                                            .or_else(|| {
+                                                rep.problems.first().map(|p| format!(" ({p})"))
+                                            })
+                                            .unwrap_or_default()
+                                    )
+                                },
+                            }
+                        }
+                        Err(e) => SendState::Failed(e),
+                    };
+                    self.sends.insert(key, state);
                 }
                 _ => {}
             }

@@ -84,6 +84,8 @@ impl App {
         let mut open = None;
         let mut pin = None;
         let mut delete = None;
+        let mut send_to = None;
+        let nodes = self.browser.pacs.node_names();
         // What is open: today's study (highlighted) and the priors hung beside it.
         let open_now = self.session.open_study.clone();
         let priors_open: std::collections::HashSet<&str> = self
@@ -148,12 +150,47 @@ impl App {
                     {
                         pin = Some((s.study_uid.clone(), !s.pinned));
                     }
+                    if !nodes.is_empty() {
+                        ui.menu_button("send to", |ui| {
+                            for (i, n) in nodes.iter().enumerate() {
+                                if ui.button(n).clicked() {
+                                    send_to = Some((i, s.study_uid.clone()));
+                                }
+                            }
+                        });
+                    }
                     if ui.button("delete…").clicked() {
                         delete = Some(s.study_uid.clone());
                     }
                 });
                 if s.pinned {
                     ui.colored_label(theme::PINNED, "pinned");
+                }
+                for (node, state) in self.browser.pacs.sends_of(&s.study_uid) {
+                    match state {
+                        pacs::SendState::Running { done, to_send } => {
+                            let f = if *to_send > 0 {
+                                *done as f32 / *to_send as f32
+                            } else {
+                                0.0
+                            };
+                            ui.add(
+                                egui::ProgressBar::new(f)
+                                    .desired_width(140.0)
+                                    .text(format!("sending to {node} {done}/{to_send}")),
+                            );
+                        }
+                        pacs::SendState::Done { complete, text } => {
+                            ui.colored_label(
+                                if *complete { theme::OK } else { theme::WARNING },
+                                format!("sent to {node}: {text}"),
+                            );
+                        }
+                        pacs::SendState::Failed(e) => {
+                            ui.colored_label(theme::ERROR, format!("not sent to {node}: {e}"))
+                                .on_hover_text(e);
+                        }
+                    }
                 }
             }
         });
@@ -165,6 +202,9 @@ impl App {
                 self.session.status = format!("pin: {e}");
             }
             self.refresh_studies();
+        }
+        if let Some((node, uid)) = send_to {
+            self.browser.pacs.start_send(node, &uid, None);
         }
         if delete.is_some() {
             self.browser.confirm_delete = delete;

@@ -1,6 +1,7 @@
 //! The series strip: a thumbnail per display set, clicked or dragged onto a
 //! viewport, each saying whether it is today's study ("current") or a prior (with
-//! its date) and the patient's age at it; and how dates and ages are shown.
+//! its date) and the patient's age at it, with a menu to send the series to a
+//! node; and how dates and ages are shown.
 
 use eframe::egui::{self, Vec2};
 
@@ -12,6 +13,8 @@ impl App {
     /// in the active viewport, or drag it onto any viewport.
     pub(in crate::ui) fn series_strip(&mut self, ui: &mut egui::Ui) {
         let mut assign = None;
+        let mut send_to = None;
+        let nodes = self.browser.pacs.node_names();
         // Today's study: the one asked for (else the newest open).
         let today = self.session.open_study.clone().or_else(|| {
             self.session
@@ -80,9 +83,29 @@ impl App {
                         if r.inner.clicked() {
                             assign = Some(i);
                         }
+                        if let Some(h) = header.filter(|_| !nodes.is_empty() && s.derived.is_none())
+                        {
+                            r.inner.context_menu(|ui| {
+                                ui.menu_button("send series to", |ui| {
+                                    for (k, name) in nodes.iter().enumerate() {
+                                        if ui.button(name).clicked() {
+                                            send_to = Some((
+                                                k,
+                                                h.study_uid.clone(),
+                                                h.series_uid.clone(),
+                                            ));
+                                        }
+                                    }
+                                });
+                            });
+                        }
                     }
                 });
             });
+        if let Some((node, study, series)) = send_to {
+            self.browser.pacs.start_send(node, &study, Some(series));
+            self.session.status = "sending the series (progress under the study in Local)".into();
+        }
         if let Some(i) = assign {
             let active = self.grid.active;
             self.show_set(active, i);
