@@ -20,50 +20,14 @@ import glob
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port):
-    for _ in range(400):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"nothing listens on {port}")
-
-
-def timed(cmd, **kw):
-    os.sync()
-    t = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
-    return time.perf_counter() - t
-
-
-def upload(http, files):
-    for i in range(0, len(files), 200):
-        cmd = ["curl", "-sS", "--fail"]
-        for j, f in enumerate(files[i:i + 200]):
-            if j:
-                cmd.append("--next")
-            cmd += ["-o", "/dev/null", "-X", "POST", f"http://127.0.0.1:{http}/instances",
-                    "--data-binary", f"@{f}"]
-        subprocess.run(cmd, check=True)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare_qr import free_port, timed, upload, wait_port  # noqa: E402
 
 
 def orthanc(tmp, name, nodelay, lb_port):

@@ -90,6 +90,30 @@ fn resolve(target: &Target, cfg: &Config) -> Result<Peer> {
     Ok(Peer::new(node, &aet))
 }
 
+/// A flag Ctrl-C sets, saying `what` it does; a second Ctrl-C ends the program.
+fn cancel_on_ctrl_c(what: &'static str) -> Arc<AtomicBool> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let c = Arc::clone(&cancel);
+    let _ = ctrlc::set_handler(move || {
+        if c.swap(true, Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+        eprintln!("{what} (Ctrl-C again to quit at once)...");
+    });
+    cancel
+}
+
+/// A progress bar on stderr in `template`.
+fn progress_bar(template: &str) -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 #[derive(Debug, Args)]
 pub struct EchoArgs {
     #[command(flatten)]
@@ -357,25 +381,9 @@ pub fn cmd_retrieve(a: RetrieveArgs) -> Result<ExitCode> {
         scp_bind: a.scp_bind.clone(),
     };
     let ingest = Arc::new(Ingest::start(&root, cfg.durability.0)?);
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let c = Arc::clone(&cancel);
-        // Ctrl-C cancels (C-CANCEL); a second one ends the program.
-        let _ = ctrlc::set_handler(move || {
-            if c.swap(true, Ordering::Relaxed) {
-                std::process::exit(130);
-            }
-            eprintln!("cancelling (Ctrl-C again to quit at once)...");
-        });
-    }
-    let bar =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} instances {per_sec} {eta} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    // Ctrl-C cancels (C-CANCEL); a second one ends the program.
+    let cancel = cancel_on_ctrl_c("cancelling");
+    let bar = progress_bar("{bar:40} {pos}/{len} instances {per_sec} {eta} {msg}");
     let progress = |p: Progress| match p {
         Progress::Planned {
             series,
@@ -525,24 +533,8 @@ pub fn cmd_send(a: SendArgs) -> Result<ExitCode> {
             rest.join(", ")
         )));
     }
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let c = Arc::clone(&cancel);
-        let _ = ctrlc::set_handler(move || {
-            if c.swap(true, Ordering::Relaxed) {
-                std::process::exit(130);
-            }
-            eprintln!("stopping after the objects in flight (Ctrl-C again to quit at once)...");
-        });
-    }
-    let bar =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} objects {per_sec} {eta} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let cancel = cancel_on_ctrl_c("stopping after the objects in flight");
+    let bar = progress_bar("{bar:40} {pos}/{len} objects {per_sec} {eta} {msg}");
     let progress = |p: send::Progress| match p {
         send::Progress::Planned {
             objects,

@@ -119,14 +119,7 @@ pub fn gather(paths: &[PathBuf]) -> (Vec<Item>, Vec<Skipped>) {
             }),
         }
     }
-    let read: Vec<(PathBuf, Result<Item>)> = files
-        .into_par_iter()
-        .map(|f| {
-            let r = item_of(&f);
-            (f, r)
-        })
-        .collect();
-    let (items, more) = dedupe(read);
+    let (items, more) = read_items(files);
     skipped.extend(more);
     (items, skipped)
 }
@@ -156,14 +149,7 @@ pub fn from_cache(store: &Store, study_uid: &str, series: &[String]) -> Result<V
             paths.push(store.root().join(&i.path));
         }
     }
-    let read: Vec<(PathBuf, Result<Item>)> = paths
-        .into_par_iter()
-        .map(|f| {
-            let r = item_of(&f);
-            (f, r)
-        })
-        .collect();
-    let (items, skipped) = dedupe(read);
+    let (items, skipped) = read_items(paths);
     if let Some(s) = skipped.first() {
         // A cached object that cannot be read is damage, not a choice.
         return Err(Error::Unsupported {
@@ -176,6 +162,19 @@ pub fn from_cache(store: &Store, study_uid: &str, series: &[String]) -> Result<V
         });
     }
     Ok(items)
+}
+
+/// Read the files in parallel into items (one per SOP instance, the first
+/// copy kept) and what was skipped, with the reason.
+fn read_items(files: Vec<PathBuf>) -> (Vec<Item>, Vec<Skipped>) {
+    let read: Vec<(PathBuf, Result<Item>)> = files
+        .into_par_iter()
+        .map(|f| {
+            let r = item_of(&f);
+            (f, r)
+        })
+        .collect();
+    dedupe(read)
 }
 
 fn dedupe(read: Vec<(PathBuf, Result<Item>)>) -> (Vec<Item>, Vec<Skipped>) {
