@@ -117,7 +117,7 @@ impl<A> Conn<A> {
 /// — the tail of every PDU — until the data before it is acknowledged, and
 /// Linux delays that ACK by up to 40 ms when it thinks the connection
 /// interactive. Quick-ACK mode lapses on its own, hence re-armed each time.
-/// Measured in benches/compare_qr.py (`--nagle`).
+/// To be measured by `benches/compare_net.py --only nagle` (not run yet).
 #[derive(Debug)]
 pub struct QuickAck(pub TcpStream);
 
