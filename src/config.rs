@@ -14,6 +14,11 @@
 //! scp_artim_timeout_s = 30     # a connection must ask for an association within this
 //! scp_idle_timeout_s = 60      # an association silent this long is closed
 //! slices_per_notch = 1         # viewer: slices one mouse-wheel notch moves (0.25–20)
+//! tls_certificate = "lightbox.pem"  # our certificate chain (PEM): the TLS SCP's, and
+//! tls_private_key = "lightbox.key"  #   sent to nodes that ask for one (mutual TLS)
+//! tls_port = 2762              # the Storage SCP's TLS listener, beside scp_port
+//! tls_client_ca = "peers.pem"  # CAs whose client certificates the TLS SCP accepts
+//! tls_allow_anonymous = false  # accept TLS peers without a client certificate
 //!
 //! [[nodes]]                    # PACS nodes for echo / find / retrieve
 //! name = "pacs"
@@ -26,8 +31,13 @@
 //! max_pdu = 65536
 //! connect_timeout_s = 5
 //! dimse_timeout_s = 30         # longest wait for any answer
-//! tls = false
+//! tls = false                  # DICOM over TLS (1.2 and 1.3 only, certificate checked)
+//! tls_ca = "pacs-ca.pem"       # CAs to trust for this node (default: none), or its
+//!                              #   own certificate, pinned
+//! tls_server_name = "pacs.example.org" # the name its certificate must carry (default: host)
 //! ```
+//!
+//! Relative paths are taken from the configuration file's folder.
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +59,11 @@ pub struct FileConfig {
     pub scp_max_associations: Option<usize>,
     pub scp_artim_timeout_s: Option<u64>,
     pub scp_idle_timeout_s: Option<u64>,
+    pub tls_certificate: Option<PathBuf>,
+    pub tls_private_key: Option<PathBuf>,
+    pub tls_client_ca: Option<PathBuf>,
+    pub tls_allow_anonymous: Option<bool>,
+    pub tls_port: Option<u16>,
     #[serde(default)]
     pub nodes: Vec<Node>,
 }
@@ -95,6 +110,13 @@ pub struct Node {
     pub dimse_timeout_s: u64,
     #[serde(default)]
     pub tls: bool,
+    /// PEM file of the certificates to trust for this node: CA certificates, or the
+    /// node's own (self-signed) certificate, pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<PathBuf>,
+    /// The name the node's certificate must carry (default: `host`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_server_name: Option<String>,
     /// When a study is opened in the viewer, look on this node for the patient's
     /// priors and retrieve the newest ones not cached yet.
     #[serde(default)]
@@ -132,6 +154,8 @@ impl Node {
             connect_timeout_s: default_connect_timeout(),
             dimse_timeout_s: default_dimse_timeout(),
             tls: false,
+            tls_ca: None,
+            tls_server_name: None,
             fetch_priors: false,
         }
     }
@@ -166,7 +190,23 @@ pub struct Config {
     pub scp_artim_timeout_s: (u64, Origin),
     /// Seconds an established association may stay silent.
     pub scp_idle_timeout_s: (u64, Origin),
+    /// Our TLS identity and what the TLS SCP accepts.
+    pub tls: (TlsIdentity, Origin),
+    /// The Storage SCP's TLS port (none: no TLS listener).
+    pub tls_port: (Option<u16>, Origin),
     pub nodes: Vec<Node>,
+}
+
+/// Lightbox's own side of DICOM over TLS (PEM files, absolute paths).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TlsIdentity {
+    /// Our certificate chain: the TLS SCP's, and our client certificate.
+    pub certificate: Option<PathBuf>,
+    pub private_key: Option<PathBuf>,
+    /// CAs whose client certificates the TLS SCP accepts.
+    pub client_ca: Option<PathBuf>,
+    /// Accept TLS peers that present no client certificate.
+    pub allow_anonymous: bool,
 }
 
 impl Config {
@@ -233,7 +273,7 @@ pub fn from_text(text: &str, path: &Path) -> Result<Config> {
 }
 
 /// Validate the file's values and fill in the defaults.
-fn resolve(fc: FileConfig, file: Option<PathBuf>, path: &Path) -> Result<Config> {
+fn resolve(mut fc: FileConfig, file: Option<PathBuf>, path: &Path) -> Result<Config> {
     let invalid = |attribute: &'static str, reason: String| Error::Invalid {
         path: path.to_path_buf(),
         attribute,
@@ -261,6 +301,51 @@ fn resolve(fc: FileConfig, file: Option<PathBuf>, path: &Path) -> Result<Config>
         (Some(p), _) => (PathBuf::from(p), Origin::Environment),
         (None, Some(p)) => (p, Origin::File),
         (None, None) => (crate::store::default_root(), Origin::Default),
+    };
+    // Relative paths are the configuration file's neighbours.
+    let base = path.parent().unwrap_or(Path::new("."));
+    let near = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+    for n in &mut fc.nodes {
+        n.tls_ca = n.tls_ca.take().map(near);
+    }
+    let tls = TlsIdentity {
+        certificate: fc.tls_certificate.take().map(near),
+        private_key: fc.tls_private_key.take().map(near),
+        client_ca: fc.tls_client_ca.take().map(near),
+        allow_anonymous: fc.tls_allow_anonymous.unwrap_or(false),
+    };
+    if tls.certificate.is_some() != tls.private_key.is_some() {
+        return Err(invalid(
+            "tls_certificate",
+            "tls_certificate and tls_private_key go together".into(),
+        ));
+    }
+    if let Some(p) = fc.tls_port {
+        if p == 0 || p == scp_port.0 {
+            return Err(invalid(
+                "tls_port",
+                format!("{p} cannot be the TLS port (it must be set and differ from scp_port)"),
+            ));
+        }
+        if tls.certificate.is_none() {
+            return Err(invalid(
+                "tls_port",
+                "a TLS listener needs tls_certificate and tls_private_key".into(),
+            ));
+        }
+        if tls.client_ca.is_none() && !tls.allow_anonymous {
+            return Err(invalid(
+                "tls_client_ca",
+                "the TLS listener needs tls_client_ca (the CAs of the peers it accepts), \
+                 or tls_allow_anonymous = true"
+                    .into(),
+            ));
+        }
+    }
+    let tls_origin = if fc_has_tls(&tls) {
+        Origin::File
+    } else {
+        Origin::Default
     };
     for n in &fc.nodes {
         if !valid_ae_title(&n.ae_title) {
@@ -330,6 +415,11 @@ fn resolve(fc: FileConfig, file: Option<PathBuf>, path: &Path) -> Result<Config>
         scp_artim_timeout_s: pick(fc.scp_artim_timeout_s, crate::net::scp::DEFAULT_ARTIM_S),
         scp_idle_timeout_s: pick(fc.scp_idle_timeout_s, crate::net::scp::DEFAULT_IDLE_S),
         durability: pick(fc.durability, crate::store::Durability::default()),
+        tls: (tls, tls_origin),
+        tls_port: match fc.tls_port {
+            Some(p) => (Some(p), Origin::File),
+            None => (None, Origin::Default),
+        },
         nodes: fc.nodes,
         ae_title,
         scp_port,
@@ -340,6 +430,10 @@ fn resolve(fc: FileConfig, file: Option<PathBuf>, path: &Path) -> Result<Config>
             None => (None, Origin::Default),
         },
     })
+}
+
+fn fc_has_tls(t: &TlsIdentity) -> bool {
+    t.certificate.is_some() || t.client_ca.is_some() || t.allow_anonymous
 }
 
 #[cfg(test)]

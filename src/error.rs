@@ -108,4 +108,8 @@ pub enum NetFailure {
     /// Something on our side (a local SCP that cannot start, a worker that failed).
     #[error("{0}")]
     Local(String),
+    /// The TLS handshake failed: the reason (expired, unknown issuer, name
+    /// mismatch, plaintext on a TLS port, protocol version).
+    #[error("TLS: {0}")]
+    Tls(String),
 }

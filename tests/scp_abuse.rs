@@ -47,6 +47,22 @@ fn threads(pid: u32) -> usize {
         .count()
 }
 
+/// The names of the process's threads (for messages).
+fn thread_names(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.flatten()
+                .map(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A line of /proc/PID/status, in kB (VmRSS, VmHWM).
 fn status_kb(pid: u32, key: &str) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
@@ -336,7 +352,8 @@ fn idle_and_trickling_connections_are_closed_while_honest_peers_are_served() {
     let after = wait_threads(pid, baseline, Duration::from_secs(20));
     assert!(
         after <= baseline,
-        "the SCP ran {baseline} threads before the flood and {after} after"
+        "the SCP ran {baseline} threads before the flood and {after} after: {:?}",
+        thread_names(pid)
     );
     let log = std::fs::read_to_string(tmp.path().join("scp.log")).expect("log");
     assert!(log.contains("(ARTIM)"), "ARTIM closures are logged:\n{log}");

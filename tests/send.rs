@@ -14,26 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::{KillOnDrop, all_output, free_port, lightbox, require_tool, wait_port};
 
-/// The data set of a Part 10 file: what follows its meta group.
-fn dataset(bytes: &[u8]) -> &[u8] {
-    assert_eq!(&bytes[128..132], b"DICM", "a Part 10 file");
-    let mut i = 132;
-    while i + 8 <= bytes.len() && u16::from_le_bytes([bytes[i], bytes[i + 1]]) == 2 {
-        let vr = &bytes[i + 4..i + 6];
-        let (len, header) = if matches!(vr, b"OB" | b"OW" | b"UN" | b"SQ" | b"UT") {
-            (
-                u32::from_le_bytes([bytes[i + 8], bytes[i + 9], bytes[i + 10], bytes[i + 11]])
-                    as usize,
-                12,
-            )
-        } else {
-            (u16::from_le_bytes([bytes[i + 6], bytes[i + 7]]) as usize, 8)
-        };
-        i += header + len;
-    }
-    &bytes[i..]
-}
-
 /// SOP Instance UID → data set bytes, for every file under `dir`.
 fn datasets_by_uid(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -47,7 +27,7 @@ fn datasets_by_uid(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             .trim_end_matches('\0')
             .to_string();
         let bytes = std::fs::read(&f).expect("read");
-        out.insert(uid, dataset(&bytes).to_vec());
+        out.insert(uid, common::dataset(&bytes).to_vec());
     }
     out
 }
@@ -409,7 +389,7 @@ fn a_study_from_the_cache_arrives_in_orthanc_and_a_wrong_ae_title_is_refused() {
             .expect("uid")
             .to_string();
         assert!(
-            sent.get(&uid).map(Vec::as_slice) == Some(dataset(&file)),
+            sent.get(&uid).map(Vec::as_slice) == Some(common::dataset(&file)),
             "{uid} arrived in Orthanc changed"
         );
     }

@@ -72,6 +72,32 @@ pub(super) fn cmd_config_show(json: bool) -> Result<ExitCode> {
         c.scp_idle_timeout_s.0,
         o(c.scp_idle_timeout_s.1)
     );
+    let path = |p: &Option<std::path::PathBuf>| {
+        p.as_ref()
+            .map(|p| format!("{:?}", p.display().to_string()))
+            .unwrap_or_else(|| "(none)".into())
+    };
+    out!(
+        "tls_port = {}  ({})",
+        c.tls_port
+            .0
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "(none)".into()),
+        o(c.tls_port.1)
+    );
+    let t = &c.tls.0;
+    out!(
+        "tls_certificate = {}  tls_private_key = {}  ({})",
+        path(&t.certificate),
+        path(&t.private_key),
+        o(c.tls.1)
+    );
+    out!(
+        "tls_client_ca = {}  tls_allow_anonymous = {}  ({})",
+        path(&t.client_ca),
+        t.allow_anonymous,
+        o(c.tls.1)
+    );
     for n in &c.nodes {
         out!(
             "node {:?}: {}@{}:{} retrieve={:?} parallel={}  (file)",
@@ -122,7 +148,18 @@ pub(super) fn cmd_nodes(json: bool) -> Result<ExitCode> {
             n.max_pdu,
             n.connect_timeout_s,
             n.dimse_timeout_s,
-            if n.tls { "  TLS" } else { "" }
+            if n.tls {
+                format!(
+                    "  TLS (name {}, trusting {})",
+                    crate::net::tls::server_name(n),
+                    n.tls_ca
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "the system's CAs".into())
+                )
+            } else {
+                String::new()
+            }
         );
     }
     Ok(ExitCode::SUCCESS)

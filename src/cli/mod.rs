@@ -130,6 +130,10 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "0.0.0.0")]
         bind: String,
+        /// Also listen for DICOM over TLS on this port (default: tls_port from the
+        /// configuration; needs tls_certificate and tls_private_key).
+        #[arg(long)]
+        tls_port: Option<u16>,
         /// Cache folder.
         #[arg(long)]
         cache: Option<PathBuf>,
@@ -217,8 +221,9 @@ pub fn main() -> ExitCode {
             port,
             aet,
             bind,
+            tls_port,
             cache,
-        } => listen::cmd_listen(port, aet, &bind, or_global(cache)),
+        } => listen::cmd_listen(port, aet, &bind, tls_port, or_global(cache)),
         Command::Nodes { json } => config::cmd_nodes(json),
         Command::Echo(a) => net::cmd_echo(a),
         Command::Find(a) => net::cmd_find(a),

@@ -37,6 +37,15 @@ pub struct AdHoc {
     /// Ad-hoc peer: its AE title (default ANY-SCP).
     #[arg(long = "called-aet", requires = "host")]
     called_aet: Option<String>,
+    /// Ad-hoc peer: DICOM over TLS.
+    #[arg(long, requires = "host")]
+    tls: bool,
+    /// Ad-hoc TLS peer: PEM file of the CAs to trust (or its certificate, pinned).
+    #[arg(long = "tls-ca", requires = "tls")]
+    tls_ca: Option<PathBuf>,
+    /// Ad-hoc TLS peer: the name its certificate must carry (default: --host).
+    #[arg(long = "tls-server-name", requires = "tls")]
+    tls_server_name: Option<String>,
     /// Our AE title (default: ae_title from the configuration).
     #[arg(long)]
     aet: Option<String>,
@@ -71,7 +80,11 @@ fn resolve(target: &Target, cfg: &Config) -> Result<Peer> {
             if !crate::config::valid_ae_title(&ae) {
                 return Err(Error::Usage(format!("{ae:?} is not a valid AE title")));
             }
-            Node::ad_hoc(host, port, &ae)
+            let mut n = Node::ad_hoc(host, port, &ae);
+            n.tls = t.tls;
+            n.tls_ca = t.tls_ca.clone();
+            n.tls_server_name = t.tls_server_name.clone();
+            n
         }
         _ => {
             return Err(Error::Usage(
@@ -87,7 +100,7 @@ fn resolve(target: &Target, cfg: &Config) -> Result<Peer> {
     if !crate::config::valid_ae_title(&aet) {
         return Err(Error::Usage(format!("{aet:?} is not a valid AE title")));
     }
-    Ok(Peer::new(node, &aet))
+    Ok(Peer::new(node, &aet).with_identity(cfg.tls.0.clone()))
 }
 
 /// A flag Ctrl-C sets, saying `what` it does; a second Ctrl-C ends the program.
@@ -351,7 +364,8 @@ pub struct RetrieveArgs {
     /// move (C-MOVE to our Storage SCP) or get (C-GET); default: the node's.
     #[arg(long)]
     method: Option<RetrieveMethod>,
-    /// C-MOVE: port our Storage SCP listens on (default: scp_port, 11112).
+    /// C-MOVE: port our Storage SCP listens on (default: scp_port, 11112; for a
+    /// TLS node, tls_port when set).
     #[arg(long)]
     scp_port: Option<u16>,
     /// C-MOVE: address our Storage SCP binds to.
@@ -377,7 +391,11 @@ pub fn cmd_retrieve(a: RetrieveArgs) -> Result<ExitCode> {
         series: a.series.clone(),
         method: a.method.unwrap_or(peer.node.retrieve),
         parallel: a.parallel.unwrap_or(peer.node.parallel).max(1),
-        scp_port: a.scp_port.unwrap_or(cfg.scp_port.0),
+        // A TLS node sends C-MOVE sub-operations to our TLS port, if we have one.
+        scp_port: a.scp_port.unwrap_or(match (peer.node.tls, cfg.tls_port.0) {
+            (true, Some(p)) => p,
+            _ => cfg.scp_port.0,
+        }),
         scp_bind: a.scp_bind.clone(),
     };
     let ingest = Arc::new(Ingest::start(&root, cfg.durability.0)?);

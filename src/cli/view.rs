@@ -110,6 +110,8 @@ fn pacs_settings() -> crate::ui::pacs::PacsSettings {
             nodes: c.nodes,
             ae_title: c.ae_title.0,
             scp_port: c.scp_port.0,
+            tls_port: c.tls_port.0,
+            identity: c.tls.0,
             durability: c.durability.0,
         },
         Err(e) => {

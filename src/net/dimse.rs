@@ -11,7 +11,9 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use dicom_ul::Pdu;
 use dicom_ul::association::{Association, SyncAssociation};
+use dicom_ul::pdu::PresentationContextNegotiated;
 use dicom_ul::pdu::{AbortRQSource, PDataValue, PDataValueType};
+use dicom_ul::{ClientAssociation, ServerAssociation};
 
 use super::{IMPLICIT_LE, failure};
 use crate::error::{NetFailure, Result};
@@ -58,59 +60,54 @@ pub trait Link {
     }
 }
 
-/// An established association with our own PDU reader on its socket.
-///
-/// dicom-ul's `receive` re-parses its whole buffer after every 8 KiB read and copies
-/// each PDU's data (a fifth of the Storage SCP's time in a profile); reading PDUs
-/// here (header, then each PDV straight into its own buffer) costs one copy from
-/// the kernel. Sending still goes through dicom-ul. Nothing is buffered by
-/// dicom-ul past association establishment, since the peer waits for the A-ASSOCIATE
-/// answer before it sends anything.
-pub struct Conn<A> {
-    pub assoc: A,
-    /// Who is at the other end (see [`Link::peer`]).
-    peer: String,
-    reader: std::io::BufReader<QuickAck>,
-    /// Largest PDU accepted from the peer (what we advertised, with slack for
-    /// peers that count the header in).
-    max_in: usize,
+/// An established association, either side, plain or over TLS.
+#[derive(Debug)]
+pub enum Assoc {
+    Client(ClientAssociation<TcpStream>),
+    ClientTls(ClientAssociation<dicom_ul::association::client::TlsStream>),
+    Server(ServerAssociation<TcpStream>),
+    ServerTls(ServerAssociation<dicom_ul::association::server::TlsStream>),
 }
 
-impl<A> std::fmt::Debug for Conn<A> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn")
-            .field("peer", &self.peer)
-            .field("max_in", &self.max_in)
-            .finish()
+macro_rules! each {
+    ($self:expr, $a:ident => $e:expr) => {
+        match $self {
+            Assoc::Client($a) => $e,
+            Assoc::ClientTls($a) => $e,
+            Assoc::Server($a) => $e,
+            Assoc::ServerTls($a) => $e,
+        }
+    };
+}
+
+impl Assoc {
+    /// The TCP socket under it (TLS or not).
+    fn socket(&mut self) -> &TcpStream {
+        match self {
+            Assoc::Client(a) => a.inner_stream(),
+            Assoc::ClientTls(a) => &a.inner_stream().sock,
+            Assoc::Server(a) => a.inner_stream(),
+            Assoc::ServerTls(a) => &a.inner_stream().sock,
+        }
+    }
+    fn send(&mut self, pdu: &Pdu) -> std::result::Result<(), dicom_ul::association::Error> {
+        each!(self, a => SyncAssociation::send(a, pdu))
+    }
+    fn peer_max_pdu_length(&self) -> u32 {
+        each!(self, a => a.peer_max_pdu_length())
+    }
+    pub fn presentation_contexts(&self) -> &[PresentationContextNegotiated] {
+        each!(self, a => a.presentation_contexts())
+    }
+    /// Over TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Assoc::ClientTls(_) | Assoc::ServerTls(_))
     }
 }
 
-impl<A: SyncAssociation<TcpStream>> Conn<A> {
-    /// Wrap an established association (either side) with `peer` at the other
-    /// end, with TCP_NODELAY.
-    pub fn new(mut assoc: A, max_pdu: u32, peer: impl Into<String>) -> Result<Self> {
-        let peer = peer.into();
-        let local = |e: std::io::Error| failure(peer.as_str(), NetFailure::Local(e.to_string()));
-        let stream = assoc.inner_stream().try_clone().map_err(local)?;
-        stream.set_nodelay(true).map_err(local)?;
-        Ok(Conn {
-            assoc,
-            peer,
-            reader: std::io::BufReader::with_capacity(128 * 1024, QuickAck(stream)),
-            max_in: max_pdu as usize + 64,
-        })
-    }
-}
-
-impl<A> Conn<A> {
-    /// How long a read may wait for the peer (the socket's SO_RCVTIMEO).
-    pub fn set_read_timeout(&self, timeout: std::time::Duration) -> std::io::Result<()> {
-        self.reader.get_ref().0.set_read_timeout(Some(timeout))
-    }
-}
-
-/// A socket read with TCP_QUICKACK re-armed after every read (Linux), so that
-/// the peer never waits for our delayed ACK.
+/// Reads the association's stream (decrypting, over TLS), re-arming TCP_QUICKACK
+/// on its socket after every read (Linux), so that the peer never waits for our
+/// delayed ACK.
 ///
 /// A sender with Nagle's algorithm on (Debian's Orthanc and DCMTK, unless the
 /// environment says `TCP_NODELAY=1`) holds back a segment shorter than its MSS
@@ -119,17 +116,94 @@ impl<A> Conn<A> {
 /// interactive. Quick-ACK mode lapses on its own, hence re-armed each time.
 /// To be measured by `benches/compare_net.py --only nagle` (not run yet).
 #[derive(Debug)]
-pub struct QuickAck(pub TcpStream);
+pub struct Wire {
+    assoc: Assoc,
+    /// The socket, for timeouts and quick ACKs.
+    sock: TcpStream,
+}
 
-impl std::io::Read for QuickAck {
+impl std::io::Read for Wire {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = std::io::Read::read(&mut self.0, buf)?;
+        let n = match &mut self.assoc {
+            Assoc::Client(a) => a.inner_stream().read(buf),
+            Assoc::ClientTls(a) => a.inner_stream().read(buf),
+            Assoc::Server(a) => a.inner_stream().read(buf),
+            Assoc::ServerTls(a) => a.inner_stream().read(buf),
+        }?;
         #[cfg(target_os = "linux")]
         {
             // Best effort: a socket that refuses it reads on as before.
-            let _ = rustix::net::sockopt::set_tcp_quickack(&self.0, true);
+            let _ = rustix::net::sockopt::set_tcp_quickack(&self.sock, true);
         }
         Ok(n)
+    }
+}
+
+/// An established association with our own PDU reader on its stream.
+///
+/// dicom-ul's `receive` re-parses its whole buffer after every 8 KiB read and copies
+/// each PDU's data (a fifth of the Storage SCP's time in a profile); reading PDUs
+/// here (header, then each PDV straight into its own buffer) costs one copy from
+/// the kernel. Sending still goes through dicom-ul. Nothing is buffered by
+/// dicom-ul past association establishment, since the peer waits for the A-ASSOCIATE
+/// answer before it sends anything (over TLS, what rustls holds is read through
+/// the same stream).
+pub struct Conn {
+    /// Who is at the other end (see [`Link::peer`]).
+    peer: String,
+    reader: std::io::BufReader<Wire>,
+    /// Largest PDU accepted from the peer (what we advertised, with slack for
+    /// peers that count the header in).
+    max_in: usize,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("peer", &self.peer)
+            .field("max_in", &self.max_in)
+            .field("tls", &self.reader.get_ref().assoc.is_tls())
+            .finish()
+    }
+}
+
+impl Conn {
+    /// Wrap an established association (either side) with `peer` at the other
+    /// end, with TCP_NODELAY.
+    pub fn new(mut assoc: Assoc, max_pdu: u32, peer: impl Into<String>) -> Result<Self> {
+        let peer = peer.into();
+        let local = |e: std::io::Error| failure(peer.as_str(), NetFailure::Local(e.to_string()));
+        let sock = assoc.socket().try_clone().map_err(local)?;
+        sock.set_nodelay(true).map_err(local)?;
+        Ok(Conn {
+            peer,
+            reader: std::io::BufReader::with_capacity(128 * 1024, Wire { assoc, sock }),
+            max_in: max_pdu as usize + 64,
+        })
+    }
+
+    /// How long a read may wait for the peer (the socket's SO_RCVTIMEO).
+    pub fn set_read_timeout(&self, timeout: std::time::Duration) -> std::io::Result<()> {
+        self.reader.get_ref().sock.set_read_timeout(Some(timeout))
+    }
+
+    /// The association's negotiated presentation contexts.
+    pub fn presentation_contexts(&self) -> &[PresentationContextNegotiated] {
+        self.reader.get_ref().assoc.presentation_contexts()
+    }
+
+    /// The association runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.reader.get_ref().assoc.is_tls()
+    }
+
+    /// A-RELEASE (an association we opened); errors are ignored, the socket closes.
+    pub fn release(self) {
+        match self.reader.into_inner().assoc {
+            Assoc::Client(a) => drop(a.release()),
+            Assoc::ClientTls(a) => drop(a.release()),
+            Assoc::Server(_) | Assoc::ServerTls(_) => {}
+        }
     }
 }
 
@@ -209,26 +283,25 @@ pub fn read_pdu(r: &mut impl std::io::Read, max: usize) -> std::result::Result<P
     }
 }
 
-impl<A> Link for Conn<A>
-where
-    A: SyncAssociation<TcpStream> + Association,
-{
+impl Link for Conn {
     fn peer(&self) -> &str {
         &self.peer
     }
     fn send_pdu(&mut self, pdu: &Pdu) -> Result<()> {
-        SyncAssociation::send(&mut self.assoc, pdu)
+        self.reader
+            .get_mut()
+            .assoc
+            .send(pdu)
             .map_err(|e| failure(self.peer.as_str(), NetFailure::Aborted(e.to_string())))
     }
     fn receive_pdu(&mut self) -> Result<Pdu> {
         read_pdu(&mut self.reader, self.max_in).map_err(|k| failure(self.peer.as_str(), k))
     }
     fn peer_max_pdu(&self) -> u32 {
-        self.assoc.peer_max_pdu_length()
+        self.reader.get_ref().assoc.peer_max_pdu_length()
     }
     fn context_syntax(&self, pc_id: u8) -> Option<String> {
-        self.assoc
-            .presentation_contexts()
+        self.presentation_contexts()
             .iter()
             .find(|c| c.id == pc_id)
             .map(|c| c.transfer_syntax.clone())

@@ -2,7 +2,8 @@
 //! Storage SCP that receives C-STORE (and answers C-ECHO) into the local cache
 //! ([`scp`]), and the receiving side shared by the SCP and C-GET ([`inbound`]);
 //! the SCU side: associations and C-ECHO ([`scu`]), C-FIND ([`find`]), C-MOVE and
-//! C-GET into the cache ([`retrieve`]), C-STORE to a node ([`send`]). Every socket has TCP_NODELAY (Nagle plus
+//! C-GET into the cache ([`retrieve`]), C-STORE to a node ([`send`]); any of
+//! them over TLS ([`tls`]). Every socket has TCP_NODELAY (Nagle plus
 //! delayed ACKs costs 20–30× on loopback). Failures are [`Error::Network`]: the
 //! peer, and what kind of failure ([`NetFailure`]).
 
@@ -13,6 +14,7 @@ pub mod retrieve;
 pub mod scp;
 pub mod scu;
 pub mod send;
+pub mod tls;
 
 pub use scp::{ScpConfig, ScpStats, serve};
 

@@ -60,6 +60,8 @@ pub struct ScpConfig {
     pub max_associations: usize,
     /// When a stored object is acknowledged.
     pub durability: Durability,
+    /// DICOM over TLS on this listener (see [`super::tls::server_config`]).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl ScpConfig {
@@ -74,6 +76,7 @@ impl ScpConfig {
             artim: Duration::from_secs(DEFAULT_ARTIM_S),
             max_associations: DEFAULT_MAX_ASSOCIATIONS,
             durability: Durability::default(),
+            tls: None,
         }
     }
 }
@@ -364,6 +367,118 @@ pub fn serve_with(
     ingest.flush()
 }
 
+/// Largest A-ASSOCIATE-RQ waited for (127 contexts and a user identity fit
+/// many times over).
+const MAX_ASSOCIATE_RQ: usize = 1 << 20;
+
+/// Wait, peeking (nothing consumed), until the connection's first message is
+/// whole in the socket's buffer — an A-ASSOCIATE-RQ PDU on a plain port, a TLS
+/// record holding a whole ClientHello on a TLS port — and refuse anything else.
+///
+/// dicom-ul 0.10 built with `sync-tls` hands what it read to rustls's `Acceptor`
+/// when it fails to read the first PDU (to recognise a TLS client), and loops
+/// there for as long as the record is incomplete: a peer that sends part of a
+/// message and then closes (or is closed at ARTIM) would leave its thread
+/// spinning. Handing it only whole messages of the right kind keeps it out of
+/// that loop. The wait ends at the ARTIM deadline (peeking goes on seeing what
+/// arrived even after the accept loop shuts the socket down).
+fn first_message_whole(
+    stream: &TcpStream,
+    tls: bool,
+    artim: Duration,
+) -> std::result::Result<(), NetFailure> {
+    let deadline = Instant::now() + artim;
+    let mut buf = vec![0u8; 9];
+    let mut seen = 0;
+    loop {
+        if Instant::now() >= deadline {
+            return Err(NetFailure::Timeout(
+                "no whole A-ASSOCIATE-RQ within the ARTIM timeout".into(),
+            ));
+        }
+        let n = stream.peek(&mut buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                NetFailure::Timeout("no A-ASSOCIATE-RQ within the ARTIM timeout".into())
+            }
+            _ => NetFailure::Aborted(format!("reading the association request: {e}")),
+        })?;
+        if n == 0 {
+            return Err(NetFailure::Aborted(
+                "closed the connection before asking for an association".into(),
+            ));
+        }
+        let whole = if tls {
+            // TLS record: type 0x16 (handshake), version, length; then the
+            // handshake header: type 0x01 (ClientHello), 24-bit length.
+            if buf[0] != 0x16 {
+                return Err(NetFailure::Tls(
+                    "the peer does not speak TLS on this port (plaintext DICOM?)".into(),
+                ));
+            }
+            if n < 9 {
+                None
+            } else {
+                let record = u16::from_be_bytes([buf[3], buf[4]]) as usize;
+                let hello = u32::from_be_bytes([0, buf[6], buf[7], buf[8]]) as usize;
+                if buf[5] != 0x01 || hello + 4 > record || record > 18 * 1024 {
+                    return Err(NetFailure::Tls(
+                        "the peer's first TLS record is not a whole ClientHello".into(),
+                    ));
+                }
+                Some(5 + record)
+            }
+        } else {
+            if buf[0] == 0x16 {
+                return Err(NetFailure::Tls(
+                    "the peer spoke TLS to the plaintext port (tls_port is the TLS one)".into(),
+                ));
+            }
+            if buf[0] != 0x01 {
+                return Err(NetFailure::Rejected(format!(
+                    "PDU type 0x{:02X} before any association (A-ASSOCIATE-RQ expected)",
+                    buf[0]
+                )));
+            }
+            if n < 6 {
+                None
+            } else {
+                let len = u32::from_be_bytes([buf[2], buf[3], buf[4], buf[5]]) as usize;
+                if len > MAX_ASSOCIATE_RQ {
+                    return Err(NetFailure::Rejected(format!(
+                        "an A-ASSOCIATE-RQ of {len} bytes (at most {MAX_ASSOCIATE_RQ})"
+                    )));
+                }
+                Some(6 + len)
+            }
+        };
+        match whole {
+            Some(total) if n >= total => return Ok(()),
+            Some(total) if buf.len() < total => buf.resize(total, 0),
+            _ => {}
+        }
+        if n == seen {
+            // Nothing new since the last look: the rest is still on its way.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        seen = n;
+    }
+}
+
+/// Why an association from `from` was not accepted; over TLS, the handshake's
+/// reason (an untrusted or absent client certificate, a plaintext peer).
+fn accept_error(from: SocketAddr, tls: bool, e: &dicom_ul::association::Error) -> Error {
+    use dicom_ul::association::Error as U;
+    let kind = match super::tls::find_tls_error(e) {
+        Some(t) => NetFailure::Tls(super::tls::explain(t, None)),
+        None if tls && matches!(e, U::TlsHandshake { .. }) => NetFailure::Tls(format!(
+            "the TLS handshake failed ({})",
+            crate::dicom::chain(e)
+        )),
+        None => NetFailure::Rejected(e.to_string()),
+    };
+    failure(from.to_string(), kind)
+}
+
 /// One association from `from`: established (or refused), then served until the
 /// peer releases or aborts it.
 fn handle_association(
@@ -391,13 +506,25 @@ fn handle_association(
     for ts in ACCEPTED_SYNTAXES {
         options = options.with_transfer_syntax(*ts);
     }
-    let assoc = options
-        .establish(stream)
-        .map_err(|e| failure(from.to_string(), NetFailure::Rejected(e.to_string())))?;
+    stream.set_read_timeout(Some(cfg.artim)).map_err(local)?;
+    first_message_whole(&stream, cfg.tls.is_some(), cfg.artim)
+        .map_err(|kind| failure(from.to_string(), kind))?;
+    let assoc = match &cfg.tls {
+        Some(tls) => options
+            .tls_config(Arc::clone(tls))
+            .establish_tls(stream)
+            .map(dimse::Assoc::ServerTls),
+        None => options.establish(stream).map(dimse::Assoc::Server),
+    }
+    .map_err(|e| accept_error(from, cfg.tls.is_some(), &e))?;
     established();
     let calling = {
         use dicom_ul::association::Association;
-        assoc.peer_ae_title().trim().to_string()
+        match &assoc {
+            dimse::Assoc::Server(a) => a.peer_ae_title().trim().to_string(),
+            dimse::Assoc::ServerTls(a) => a.peer_ae_title().trim().to_string(),
+            _ => String::new(),
+        }
     };
     let mut assoc = dimse::Conn::new(assoc, cfg.max_pdu, calling.as_str())?;
     // From here on the peer may be silent for `timeout` at most.

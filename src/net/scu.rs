@@ -2,18 +2,17 @@
 //! for refused connections, rejections and silence), C-ECHO, and the DIMSE
 //! request/response loop that C-FIND, C-MOVE and C-GET share.
 
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
-use dicom_ul::{ClientAssociation, ClientAssociationOptions};
+use dicom_ul::ClientAssociationOptions;
 use serde::Serialize;
 
-use super::dimse::{self, Conn, Event, Link, field};
+use super::dimse::{self, Assoc, Conn, Event, Link, field};
 use super::{VERIFICATION, failure, status};
-use crate::config::Node;
+use crate::config::{Node, TlsIdentity};
 use crate::error::{Error, NetFailure, Result};
 
 /// Query/Retrieve information models (PS3.4 C.6).
@@ -31,6 +30,8 @@ pub mod sop {
 pub struct Peer {
     pub node: Node,
     pub calling_ae: String,
+    /// Our TLS identity, sent to a TLS node that asks for a client certificate.
+    pub identity: TlsIdentity,
 }
 
 impl Peer {
@@ -38,7 +39,14 @@ impl Peer {
         Peer {
             node,
             calling_ae: calling_ae.to_string(),
+            identity: TlsIdentity::default(),
         }
+    }
+
+    /// With our TLS identity (the configuration's `tls_certificate` and key).
+    pub fn with_identity(mut self, identity: TlsIdentity) -> Peer {
+        self.identity = identity;
+        self
     }
 
     /// "NAME (AE@host:port)" for messages.
@@ -53,7 +61,7 @@ impl Peer {
 }
 
 /// An open association to a peer.
-pub type Association = Conn<ClientAssociation<TcpStream>>;
+pub type Association = Conn;
 
 /// Message IDs unique across this process, so that C-STORE sub-operations of
 /// parallel C-MOVEs can be told apart by their Move Originator Message ID.
@@ -76,16 +84,6 @@ pub fn associate(
     scp_roles: &[String],
 ) -> Result<Association> {
     let n = &peer.node;
-    if n.tls {
-        return Err(failure(
-            peer.label(),
-            NetFailure::Local(
-                "DICOM over TLS is configured for this node but this build of Lightbox \
-                 does not speak TLS; use a TLS tunnel or set tls = false"
-                    .into(),
-            ),
-        ));
-    }
     if contexts.len() > 127 {
         return Err(failure(
             peer.label(),
@@ -108,16 +106,48 @@ pub fn associate(
         o = o.with_role_selection(c.as_str(), true, true);
     }
     let addr = format!("{}:{}", n.host, n.port);
-    let assoc = o
-        .establish(addr.as_str())
-        .map_err(|e| establish_error(peer, &e))?;
+    let assoc = if n.tls {
+        let config = super::tls::client_config(n, &peer.identity)?;
+        o.tls_config(config)
+            .server_name(super::tls::server_name(n))
+            .establish_tls(addr.as_str())
+            .map(Assoc::ClientTls)
+    } else {
+        o.establish(addr.as_str()).map(Assoc::Client)
+    }
+    .map_err(|e| establish_error(peer, &e))?;
     Conn::new(assoc, n.max_pdu, peer.label())
 }
 
 /// What went wrong opening an association, told from dicom-ul's message.
 fn establish_error(peer: &Peer, e: &dicom_ul::association::Error) -> Error {
+    use dicom_ul::association::Error as U;
     let text = crate::dicom::chain(e);
-    let kind = if text.contains("rejected") {
+    let n = &peer.node;
+    let tls = super::tls::find_tls_error(e);
+    let kind = if let Some(t) = tls {
+        NetFailure::Tls(super::tls::explain(
+            t,
+            n.tls.then(|| super::tls::server_name(n)),
+        ))
+    } else if matches!(e, U::TlsNotSupported) {
+        NetFailure::Tls(
+            "the node answered in TLS: it expects DICOM over TLS on this port (set tls = true \
+             for it)"
+                .into(),
+        )
+    } else if n.tls && matches!(e, U::TlsHandshake { .. }) {
+        NetFailure::Tls(format!(
+            "the TLS handshake failed ({text}); a plaintext DICOM port closes the \
+             connection like this: is {} a TLS port?",
+            n.port
+        ))
+    } else if n.tls && matches!(e, U::InvalidServerName { .. }) {
+        NetFailure::Tls(format!(
+            "{:?} cannot be checked against a certificate; set tls_server_name",
+            super::tls::server_name(n)
+        ))
+    } else if text.contains("rejected") {
         NetFailure::Rejected(format!(
             "{text}; check that the node's AE title is {:?} and that it knows ours ({:?})",
             peer.node.ae_title, peer.calling_ae
@@ -148,13 +178,12 @@ fn establish_error(peer: &Peer, e: &dicom_ul::association::Error) -> Error {
 
 /// Release an association politely (errors ignored: the work is done).
 pub fn release(assoc: Association) {
-    let _ = assoc.assoc.release();
+    assoc.release();
 }
 
 /// The accepted presentation context for an abstract syntax.
 pub fn context_for(assoc: &Association, abstract_syntax: &str) -> Option<(u8, String)> {
     assoc
-        .assoc
         .presentation_contexts()
         .iter()
         .find(|c| c.abstract_syntax == abstract_syntax)
@@ -196,7 +225,6 @@ pub fn echo(peer: &Peer) -> Result<EchoReport> {
     let mut assoc = associate(peer, &proposed, &[])?;
     let associate_ms = t0.elapsed().as_secs_f64() * 1e3;
     let accepted: Vec<(String, String)> = assoc
-        .assoc
         .presentation_contexts()
         .iter()
         .map(|c| (c.abstract_syntax.clone(), c.transfer_syntax.clone()))
@@ -365,23 +393,15 @@ mod tests {
     }
 
     #[test]
-    fn tls_is_refused_locally_before_connecting() {
+    fn a_tls_node_without_trusted_certificates_is_refused_before_connecting() {
         let mut p = peer();
         p.node.tls = true;
+        p.node.tls_ca = Some("/nonexistent/pacs-ca.pem".into());
         let e = associate(&p, &[], &[]).expect_err("tls");
+        let text = e.to_string();
         assert!(
-            matches!(
-                &e,
-                Error::Network {
-                    kind: NetFailure::Local(_),
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
-        assert!(
-            e.to_string()
-                .starts_with("PACS@127.0.0.1:104: DICOM over TLS")
+            text.contains("tls_ca") && text.contains("/nonexistent/pacs-ca.pem"),
+            "{text}"
         );
     }
 }

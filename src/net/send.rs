@@ -560,7 +560,6 @@ fn worker(sh: &Shared<'_>, contexts: &[(String, Vec<String>)]) {
     };
     sh.opened.fetch_add(1, Ordering::Relaxed);
     let accepted: Vec<(u8, String, String)> = assoc
-        .assoc
         .presentation_contexts()
         .iter()
         .map(|c| (c.id, c.abstract_syntax.clone(), c.transfer_syntax.clone()))

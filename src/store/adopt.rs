@@ -30,7 +30,8 @@ pub(crate) struct Staged {
 
 impl Store {
     /// Adopt what dead receivers left staged under `incoming/` (folders whose lock
-    /// nobody holds): objects they acknowledged but had not yet indexed. Staged
+    /// nobody holds): objects they acknowledged but had not yet indexed. Objects
+    /// still arriving (`*.part`, never acknowledged) are removed; complete staged
     /// files that are not readable DICOM (cut short by a power failure) are moved
     /// to `quarantine/`. Returns the number of objects adopted.
     pub fn recover_incoming(&mut self) -> Result<usize> {
@@ -56,16 +57,37 @@ impl Store {
             if lock.try_lock().is_err() {
                 continue; // a live receiver owns it
             }
-            let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            let entries: Vec<PathBuf> = std::fs::read_dir(&dir)
                 .map_err(io_err(&dir))?
                 .flatten()
                 .map(|e| e.path())
+                .collect();
+            // Still arriving when the receiver died: never acknowledged, so the
+            // peer still has it; removed.
+            let mut partial = 0;
+            for p in entries
+                .iter()
+                .filter(|p| p.extension().is_some_and(|x| x == "part"))
+            {
+                match std::fs::remove_file(p) {
+                    Ok(()) => partial += 1,
+                    Err(e) => tracing::warn!("{}: could not remove ({e})", p.display()),
+                }
+            }
+            if partial > 0 {
+                tracing::info!(
+                    "{}: removed {partial} object(s) a dead receiver had not finished",
+                    dir.display()
+                );
+            }
+            let files: Vec<&PathBuf> = entries
+                .iter()
                 .filter(|p| p.extension().is_some_and(|x| x == "dcm"))
                 .collect();
             let mut staged = Vec::new();
             for f in files {
-                let read = dicom::read_header(&f)
-                    .and_then(|h| file_crc(&f).map(|sc| (h, sc)).map_err(io_err(&f)));
+                let read = dicom::read_header(f)
+                    .and_then(|h| file_crc(f).map(|sc| (h, sc)).map_err(io_err(f)));
                 match read {
                     Ok((header, (size, crc))) => staged.push(Staged {
                         header,
@@ -73,7 +95,7 @@ impl Store {
                         crc,
                         source: "recovered".into(),
                     }),
-                    Err(e) => self.quarantine(&dir, &f, &e),
+                    Err(e) => self.quarantine(&dir, f, &e),
                 }
             }
             for chunk in staged.chunks(RECOVERY_GROUP) {

@@ -171,10 +171,13 @@ impl Ingest {
     }
 
     /// Begin receiving one object: a staging file that starts with `prefix` (the
-    /// preamble and file meta group) and takes the data set as it arrives.
+    /// preamble and file meta group) and takes the data set as it arrives. It is
+    /// named `N.part` while it arrives and `N.dcm` once complete, so that what a
+    /// killed receiver was still writing (never acknowledged) is told apart from
+    /// what it had acknowledged.
     pub fn begin(&self, prefix: &[u8]) -> Result<Receiving<'_>> {
         let path = self.dir.join(format!(
-            "{}.dcm",
+            "{}.part",
             self.counter.fetch_add(1, Ordering::Relaxed)
         ));
         let file = File::create(&path).map_err(|e| Error::Write {
@@ -295,6 +298,13 @@ impl Receiving<'_> {
             path: self.path.clone(),
             reason: e.to_string(),
         })?;
+        // Complete: from here on it is an object the next open adopts.
+        let done = self.path.with_extension("dcm");
+        std::fs::rename(&self.path, &done).map_err(|e| Error::Write {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        self.path = done;
         // Header only: the pixel data is not decoded here.
         let mut header = dicom::read_header(&self.path)?;
         header.path = self.path.clone();

@@ -33,6 +33,10 @@ pub struct PacsSettings {
     pub ae_title: String,
     /// Port of our Storage SCP during a C-MOVE.
     pub scp_port: u16,
+    /// Port of our TLS Storage SCP during a C-MOVE from a TLS node.
+    pub tls_port: Option<u16>,
+    /// Our TLS identity.
+    pub identity: crate::config::TlsIdentity,
     pub durability: Durability,
 }
 
@@ -42,6 +46,8 @@ impl Default for PacsSettings {
             nodes: Vec::new(),
             ae_title: "LIGHTBOX".into(),
             scp_port: 11112,
+            tls_port: None,
+            identity: crate::config::TlsIdentity::default(),
             durability: Durability::Batched,
         }
     }
@@ -202,7 +208,7 @@ impl Pacs {
 
     fn peer(&self, node: usize) -> Option<Peer> {
         let node = self.settings.nodes.get(node)?.clone();
-        Some(Peer::new(node, &self.settings.ae_title))
+        Some(Peer::new(node, &self.settings.ae_title).with_identity(self.settings.identity.clone()))
     }
 
     fn query(&self) -> Query {
@@ -309,7 +315,8 @@ impl Pacs {
             if !node.fetch_priors {
                 continue;
             }
-            let peer = Peer::new(node.clone(), &self.settings.ae_title);
+            let peer = Peer::new(node.clone(), &self.settings.ae_title)
+                .with_identity(self.settings.identity.clone());
             let mut q = Query::new(Level::Study);
             q.model = Model::StudyRoot;
             q.keys = Keys {
@@ -382,7 +389,10 @@ impl Pacs {
             series: Vec::new(),
             method: peer.node.retrieve,
             parallel: peer.node.parallel.max(1),
-            scp_port: self.settings.scp_port,
+            scp_port: match (peer.node.tls, self.settings.tls_port) {
+                (true, Some(p)) => p,
+                _ => self.settings.scp_port,
+            },
             scp_bind: "0.0.0.0".into(),
         };
         let cancel = Arc::new(AtomicBool::new(false));

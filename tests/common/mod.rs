@@ -531,3 +531,23 @@ pub fn write_display_cases(dir: &Path) {
         );
     });
 }
+
+/// The data set of a Part 10 file: what follows its meta group.
+pub fn dataset(bytes: &[u8]) -> &[u8] {
+    assert_eq!(&bytes[128..132], b"DICM", "a Part 10 file");
+    let mut i = 132;
+    while i + 8 <= bytes.len() && u16::from_le_bytes([bytes[i], bytes[i + 1]]) == 2 {
+        let vr = &bytes[i + 4..i + 6];
+        let (len, header) = if matches!(vr, b"OB" | b"OW" | b"UN" | b"SQ" | b"UT") {
+            (
+                u32::from_le_bytes([bytes[i + 8], bytes[i + 9], bytes[i + 10], bytes[i + 11]])
+                    as usize,
+                12,
+            )
+        } else {
+            (u16::from_le_bytes([bytes[i + 6], bytes[i + 7]]) as usize, 8)
+        };
+        i += header + len;
+    }
+    &bytes[i..]
+}

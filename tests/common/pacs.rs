@@ -18,14 +18,24 @@ impl Orthanc {
     /// Start Orthanc (AE title ORTHANC) knowing `modalities` (name, AE, port) as
     /// C-MOVE destinations on 127.0.0.1.
     pub fn start(dir: &Path, modalities: &[(&str, &str, u16)]) -> Orthanc {
-        let db = dir.join("orthanc-db");
-        std::fs::create_dir_all(&db).expect("mkdir");
-        let (http, dicom) = (free_port(), free_port());
         let mods: serde_json::Map<String, serde_json::Value> = modalities
             .iter()
             .map(|(n, ae, p)| (n.to_string(), serde_json::json!([ae, "127.0.0.1", p])))
             .collect();
-        let config = serde_json::json!({
+        Orthanc::start_with(dir, mods, serde_json::json!({}))
+    }
+
+    /// Start Orthanc with `modalities` as Orthanc spells them, and `extra`
+    /// configuration keys (DICOM TLS, say) over the defaults.
+    pub fn start_with(
+        dir: &Path,
+        mods: serde_json::Map<String, serde_json::Value>,
+        extra: serde_json::Value,
+    ) -> Orthanc {
+        let db = dir.join("orthanc-db");
+        std::fs::create_dir_all(&db).expect("mkdir");
+        let (http, dicom) = (free_port(), free_port());
+        let mut config = serde_json::json!({
             "Name": "lightbox-test", "StorageDirectory": db, "IndexDirectory": db,
             "HttpPort": http, "DicomPort": dicom, "DicomAet": "ORTHANC",
             "RemoteAccessAllowed": false, "AuthenticationEnabled": false,
@@ -36,6 +46,9 @@ impl Orthanc {
             "DicomAlwaysAllowFind": true, "DicomAlwaysAllowGet": true,
             "DicomAlwaysAllowMove": true
         });
+        if let (Some(c), Some(e)) = (config.as_object_mut(), extra.as_object()) {
+            c.extend(e.clone());
+        }
         let path = dir.join("orthanc.json");
         std::fs::write(&path, config.to_string()).expect("config");
         let mut o = Orthanc {

@@ -1,7 +1,8 @@
 //! The in-process Storage SCP a C-MOVE sends to: listening on the request's
 //! `scp_bind`:`scp_port` under our calling AE title for the duration of the fetch,
 //! storing into the same ingest as the rest of the retrieve, and telling the
-//! workers (through [`Shared::inbox`]) which instances arrived.
+//! workers (through [`Shared::inbox`]) which instances arrived. For a TLS node it
+//! listens for TLS, with our certificate and the client CAs of the configuration.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -35,6 +36,10 @@ impl LocalScp {
         })?;
         let mut cfg = ScpConfig::new(&shared.peer.calling_ae, shared.ingest.root());
         cfg.durability = shared.ingest.durability();
+        // A TLS node sends its sub-operations over TLS too.
+        if shared.peer.node.tls {
+            cfg.tls = Some(crate::net::tls::server_config(&shared.peer.identity)?);
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let sink = Arc::clone(&shared.inbox);
         let observer: scp::Observer = Arc::new(move |_calling: &str, s: &Stored| {
