@@ -618,7 +618,10 @@ fn dcmtk_clients_store_into_lightbox_listen_over_tls_and_untrusted_ones_are_refu
     }
     // Served meanwhile (the partial ones wait for the rest until ARTIM)...
     std::thread::sleep(Duration::from_millis(500));
-    assert!(threads() > before, "the half-sent messages are being waited for");
+    assert!(
+        threads() > before,
+        "the half-sent messages are being waited for"
+    );
     // ...then gone.
     let t = Instant::now();
     while threads() > before && t.elapsed() < Duration::from_secs(15) {
