@@ -20,6 +20,7 @@
 //!  net (C-FIND / C-MOVE / C-GET SCU) ──────┘
 //! ```
 //!
+//! `audit` appends the audit trail (security-relevant events, PS3.15 A.5);
 //! `config` holds the TOML configuration; `synth` writes the synthetic studies the
 //! tests, benchmarks and quick start use; `cli` is the command line.
 //!
@@ -29,6 +30,7 @@
 //! the attribute or frame, and the reason. Nothing panics on input: a folder with
 //! bad files still yields the good ones, with the bad ones listed.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod dicom;

@@ -33,14 +33,17 @@ fn ct(dir: &Path, slices: usize) -> Vec<PathBuf> {
     v
 }
 
-/// Every file of the cache that is neither under `objects/` nor the index.
+/// Every file of the cache that is neither under `objects/`, the index nor the
+/// audit trail.
 fn strays(cache: &Path) -> Vec<PathBuf> {
     lightbox::scan::list_files(cache)
         .expect("list")
         .into_iter()
         .filter(|p| {
             let rel = p.strip_prefix(cache).expect("under");
-            !(rel.starts_with("objects") || rel.to_string_lossy().starts_with("index.sqlite"))
+            !(rel.starts_with("objects")
+                || rel.starts_with("audit")
+                || rel.to_string_lossy().starts_with("index.sqlite"))
         })
         .collect()
 }

@@ -747,6 +747,99 @@ fn opening_a_study_from_the_list_brings_its_prior_and_hangs_them() {
 }
 
 #[test]
+fn a_cached_study_is_sent_from_its_menu_and_arrives_at_the_node() {
+    use lightbox::ui::pacs::{PacsSettings, SendState};
+    let tmp = common::tempdir();
+    let src = tmp.path().join("src");
+    synth::write_demo(&src, 6, 64).expect("demo");
+    let cache = tmp.path().join("cache");
+    Store::open(&cache)
+        .expect("cache")
+        .import(std::slice::from_ref(&src), ImportMode::Copy)
+        .expect("import");
+    // The archive: DCMTK's storescp, writing what it receives.
+    let port = common::free_port();
+    let out = tmp.path().join("archive");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let _archive = common::KillOnDrop(
+        std::process::Command::new(common::require_tool("storescp", "dcmtk"))
+            .args(["+B", "-od", out.to_str().expect("utf8"), "-aet", "STORESCP"])
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("storescp"),
+    );
+    common::wait_port(port, "storescp");
+    let mut node = lightbox::config::Node::ad_hoc("127.0.0.1", port, "STORESCP");
+    node.name = "archive".into();
+    let launch = Launch {
+        pacs: PacsSettings {
+            nodes: vec![node],
+            ae_title: "LIGHTBOX".into(),
+            ..Default::default()
+        },
+        ..Launch::new(cache.clone())
+    };
+    let mut h = viewer(launch);
+    h.run_steps(2);
+    // Today's CT, by its row in the Local list: its menu, "send to", the node.
+    h.query_all_by_label_contains("2026-01-05")
+        .find(|n| {
+            n.accesskit_node()
+                .label()
+                .is_some_and(|l| l.contains("CT CHEST"))
+        })
+        .expect("today's CT in the list")
+        .click_secondary();
+    h.run_steps(2);
+    h.get_by_label("send to").click();
+    h.run_steps(2);
+    // The node in the submenu, beside "send to" (a PACS tab carries its name too).
+    let menu = h.get_by_label("send to").rect();
+    h.query_all_by_label("archive")
+        .min_by(|a, b| {
+            let d = |n: &egui_kittest::Node<'_>| (n.rect().center() - menu.center()).length();
+            d(a).total_cmp(&d(b))
+        })
+        .expect("the node in the send-to menu")
+        .click();
+    h.run_steps(1);
+    let store = Store::open(&cache).expect("cache");
+    let ct = store
+        .studies()
+        .expect("studies")
+        .into_iter()
+        .find(|s| s.date.as_deref() == Some("20260105"))
+        .expect("today's CT cached");
+    drop(store);
+    step_until(&mut h, "the send", |a| {
+        a.pacs()
+            .sends_of(&ct.study_uid)
+            .iter()
+            .any(|(_, st)| matches!(st, SendState::Done { .. } | SendState::Failed(_)))
+    });
+    let states = h.state().pacs().sends_of(&ct.study_uid);
+    assert!(
+        matches!(states[0].1, SendState::Done { complete: true, .. }),
+        "{states:?}"
+    );
+    // Every instance of the study arrived, and only those.
+    let arrived = lightbox::scan::list_files(&out).expect("list");
+    assert_eq!(arrived.len(), ct.instances, "one file per instance");
+    for f in &arrived {
+        let hd = lightbox::dicom::read_header(f).expect("a received file reads");
+        assert_eq!(hd.study_uid, ct.study_uid);
+    }
+    // The row says so.
+    h.run_steps(2);
+    assert!(
+        h.query_all_by_label_contains("archive").count() > 0,
+        "the outcome is shown under the study"
+    );
+}
+
+#[test]
 fn mpr_hangs_the_stack_with_its_reformats_and_reference_lines_follow_the_slice() {
     let (_tmp, mut h) = demo_app(64, 12);
     let centre = h.state().screen_of(0, [32.0, 32.0]).expect("drawn");

@@ -79,6 +79,23 @@ pub(super) fn cmd_listen(
             format!(", accepting {}", scp.allowed_aes.join(", "))
         }
     );
+    {
+        use crate::audit::{Action, Event, EventId, Role, kind};
+        Event::new(
+            EventId::ApplicationActivity,
+            Action::Execute,
+            &ae,
+            Role::Application,
+        )
+        .kind(kind::application_start())
+        .describe(format!(
+            "Storage SCP on {bind}:{port}{}",
+            tls_port
+                .map(|p| format!(" and {bind}:{p} (TLS)"))
+                .unwrap_or_default()
+        ))
+        .record(&root);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(crate::net::ScpStats::default());
     let ingest = Arc::new(Ingest::start(&root, scp.durability)?);

@@ -5,7 +5,7 @@
 //! This file parses the arguments and dispatches; each command family has a file:
 //! `view` (the viewer), `render` (render, dump), `series` (series, volume), `synth`
 //! (synth, demo), `cache` (import, cache), `listen`, `config` (config, nodes),
-//! `anonymize`, `net` (echo, find, retrieve). What a command needs that is not
+//! `anonymize`, `net` (echo, find, retrieve, send), `audit`. What a command needs that is not
 //! about the command line lives in the library (e.g. [`crate::export`]).
 
 use std::path::{Path, PathBuf};
@@ -25,6 +25,7 @@ macro_rules! out {
 }
 
 mod anonymize;
+mod audit;
 mod cache;
 mod config;
 mod listen;
@@ -138,6 +139,22 @@ enum Command {
         #[arg(long)]
         cache: Option<PathBuf>,
     },
+    /// The audit trail: who opened, queried, retrieved, sent, exported or deleted
+    /// what, and refused associations (PS3.15 audit messages, one JSON a line).
+    Audit {
+        /// Events on or after this date (YYYY-MM-DD or YYYYMMDD, UTC).
+        #[arg(long)]
+        since: Option<String>,
+        /// Events about this study (Study Instance UID).
+        #[arg(long)]
+        study: Option<String>,
+        /// The messages as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Cache folder.
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
     /// List the PACS nodes in the configuration.
     Nodes {
         #[arg(long)]
@@ -194,6 +211,11 @@ pub fn main() -> ExitCode {
     // own wins when both are given).
     let global = cli.cache;
     let or_global = |c: Option<PathBuf>| c.or_else(|| global.clone());
+    // The audit trail goes to the cache in use (commands given a cache of their
+    // own set theirs).
+    if let Ok(root) = cache_root(global.clone()) {
+        crate::audit::set_default_root(&root);
+    }
     let result = match command {
         Command::Demo {
             cache,
@@ -225,6 +247,12 @@ pub fn main() -> ExitCode {
             cache,
         } => listen::cmd_listen(port, aet, &bind, tls_port, or_global(cache)),
         Command::Nodes { json } => config::cmd_nodes(json),
+        Command::Audit {
+            since,
+            study,
+            json,
+            cache,
+        } => audit::cmd_audit(since, study, json, or_global(cache)),
         Command::Echo(a) => net::cmd_echo(a),
         Command::Find(a) => net::cmd_find(a),
         Command::Retrieve(mut a) => {

@@ -386,6 +386,7 @@ pub fn cmd_retrieve(a: RetrieveArgs) -> Result<ExitCode> {
     let cfg = load_config()?;
     let peer = resolve(&a.target, &cfg)?;
     let root = a.cache.clone().unwrap_or_else(|| cfg.cache_root.0.clone());
+    crate::audit::set_default_root(&root);
     let req = Request {
         study_uid: a.study.clone(),
         series: a.series.clone(),
@@ -518,6 +519,7 @@ pub fn cmd_send(a: SendArgs) -> Result<ExitCode> {
         }
     }
     let root = a.cache.clone().unwrap_or_else(|| cfg.cache_root.0.clone());
+    crate::audit::set_default_root(&root);
     let (items, skipped, ledger) = match &a.study {
         Some(study) => {
             let store = crate::store::Store::open(&root)?;

@@ -83,6 +83,7 @@ fn run_viewer_with(
     skipped: Vec<(PathBuf, String)>,
     given: Option<String>,
 ) -> Result<ExitCode> {
+    crate::audit::set_default_root(&cache);
     crate::ui::run(crate::ui::Launch {
         open_studies,
         layout: initial,

@@ -97,6 +97,33 @@ pub struct Query {
     pub limit: Option<usize>,
 }
 
+impl Query {
+    /// The level and the keys given, as `Key=value` pairs (for the audit trail).
+    pub fn describe(&self) -> String {
+        let k = &self.keys;
+        let level = format!("{:?}", self.level).to_uppercase();
+        let mut out = vec![format!("QueryRetrieveLevel={level}")];
+        for (name, v) in [
+            ("PatientName", &k.patient_name),
+            ("PatientID", &k.patient_id),
+            ("AccessionNumber", &k.accession),
+            ("StudyDate", &k.date),
+            ("Modality", &k.modality),
+            ("StudyDescription", &k.study_description),
+            ("ReferringPhysicianName", &k.referring_physician),
+            ("BodyPartExamined", &k.body_part),
+            ("StudyInstanceUID", &k.study_uid),
+            ("SeriesInstanceUID", &k.series_uid),
+            ("SOPInstanceUID", &k.sop_uid),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                out.push(format!("{name}={v}"));
+            }
+        }
+        out.join(" ")
+    }
+}
+
 fn valid_date(d: &str) -> bool {
     d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit())
 }
@@ -357,13 +384,37 @@ pub fn find(
     q.validate()?;
     let class = q.model.find_sop();
     let ts = super::uncompressed();
-    let mut assoc = scu::associate(peer, &[(class.to_string(), ts)], &[])?;
-    let result = find_on(peer, &mut assoc, q, cancel, on_match);
-    match &result {
-        Ok(_) => scu::release(assoc),
-        Err(_) => assoc.abort_now(),
-    }
+    let result = scu::associate(peer, &[(class.to_string(), ts)], &[]).and_then(|mut assoc| {
+        let result = find_on(peer, &mut assoc, q, cancel, on_match);
+        match &result {
+            Ok(_) => scu::release(assoc),
+            Err(_) => assoc.abort_now(),
+        }
+        result
+    });
+    audit(peer, q, &result);
     result
+}
+
+/// The query in the audit trail, with its keys (patient identifiers among
+/// them, which is why they go there and nowhere else).
+fn audit(peer: &Peer, q: &Query, r: &Result<FindOutcome>) {
+    use crate::audit::{Action, Event, EventId, Outcome, Role};
+    let n = &peer.node;
+    let (outcome, text) = match r {
+        Ok(o) => (Outcome::Success, format!("{} match(es)", o.matches.len())),
+        Err(e) => (Outcome::SeriousFailure, e.to_string()),
+    };
+    Event::new(
+        EventId::Query,
+        Action::Execute,
+        &peer.calling_ae,
+        Role::Source,
+    )
+    .peer(&n.ae_title, &n.host, Role::Destination, false)
+    .query(q.model.find_sop(), &q.describe())
+    .outcome(outcome, text)
+    .record_default();
 }
 
 /// Run a C-FIND on an open association.

@@ -62,6 +62,10 @@ pub struct ScpConfig {
     pub durability: Durability,
     /// DICOM over TLS on this listener (see [`super::tls::server_config`]).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Record each association's transfers in the audit trail (refusals are
+    /// always recorded). Off for a retrieve's own receiver: the retrieve records
+    /// the transfer.
+    pub audit_transfers: bool,
 }
 
 impl ScpConfig {
@@ -77,6 +81,7 @@ impl ScpConfig {
             max_associations: DEFAULT_MAX_ASSOCIATIONS,
             durability: Durability::default(),
             tls: None,
+            audit_transfers: true,
         }
     }
 }
@@ -508,7 +513,8 @@ fn handle_association(
     }
     stream.set_read_timeout(Some(cfg.artim)).map_err(local)?;
     first_message_whole(&stream, cfg.tls.is_some(), cfg.artim)
-        .map_err(|kind| failure(from.to_string(), kind))?;
+        .map_err(|kind| failure(from.to_string(), kind))
+        .inspect_err(|e| audit_refusal(cfg, from, e))?;
     let assoc = match &cfg.tls {
         Some(tls) => options
             .tls_config(Arc::clone(tls))
@@ -516,7 +522,8 @@ fn handle_association(
             .map(dimse::Assoc::ServerTls),
         None => options.establish(stream).map(dimse::Assoc::Server),
     }
-    .map_err(|e| accept_error(from, cfg.tls.is_some(), &e))?;
+    .map_err(|e| accept_error(from, cfg.tls.is_some(), &e))
+    .inspect_err(|e| audit_refusal(cfg, from, e))?;
     established();
     let calling = {
         use dicom_ul::association::Association;
@@ -531,69 +538,159 @@ fn handle_association(
     assoc.set_read_timeout(cfg.timeout).map_err(local)?;
     let mut reader = dimse::Reader::default();
     let mut inbound = Inbound::new(ingest, &calling, "c-store", cfg.max_object_bytes);
-    loop {
-        // A peer that vanishes mid-object loses only that object (its staging file
-        // is removed when `inbound` drops).
-        let event = reader.next(&mut assoc)?;
-        match event {
-            Event::Command { pc_id, command } => {
-                let fieldv = dimse::int(&command, tags::COMMAND_FIELD).unwrap_or(0);
-                match fieldv {
-                    field::C_ECHO_RQ => {
-                        let rsp = dimse::response(
-                            &command,
-                            field::C_ECHO_RSP,
-                            status::SUCCESS,
-                            VERIFICATION,
-                        );
-                        dimse::send_message(&mut assoc, pc_id, &rsp, None)?;
-                    }
-                    field::C_STORE_RQ if dimse::has_data_set(&command) => {
-                        inbound.begin(&assoc, pc_id, command)
-                    }
-                    _ => {
-                        let class = dimse::string(&command, tags::AFFECTED_SOP_CLASS_UID)
-                            .unwrap_or_default();
-                        let rsp = dimse::response(
-                            &command,
-                            fieldv | 0x8000,
-                            status::UNRECOGNIZED_OPERATION,
-                            &class,
-                        );
-                        dimse::send_message(&mut assoc, pc_id, &rsp, None)?;
-                    }
-                }
-            }
-            Event::Data { bytes, last, .. } => {
-                if let Some(stored) = inbound.data(&mut assoc, &bytes, last)? {
-                    if stored.status == status::SUCCESS {
-                        stats.stored.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        stats.failed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    if let Some(o) = observer {
-                        o(&calling, &stored);
+    let mut received = Received::default();
+    let result = (|| -> Result<()> {
+        loop {
+            // A peer that vanishes mid-object loses only that object (its staging file
+            // is removed when `inbound` drops).
+            let event = reader.next(&mut assoc)?;
+            match event {
+                Event::Command { pc_id, command } => {
+                    let fieldv = dimse::int(&command, tags::COMMAND_FIELD).unwrap_or(0);
+                    match fieldv {
+                        field::C_ECHO_RQ => {
+                            let rsp = dimse::response(
+                                &command,
+                                field::C_ECHO_RSP,
+                                status::SUCCESS,
+                                VERIFICATION,
+                            );
+                            dimse::send_message(&mut assoc, pc_id, &rsp, None)?;
+                        }
+                        field::C_STORE_RQ if dimse::has_data_set(&command) => {
+                            inbound.begin(&assoc, pc_id, command)
+                        }
+                        _ => {
+                            let class = dimse::string(&command, tags::AFFECTED_SOP_CLASS_UID)
+                                .unwrap_or_default();
+                            let rsp = dimse::response(
+                                &command,
+                                fieldv | 0x8000,
+                                status::UNRECOGNIZED_OPERATION,
+                                &class,
+                            );
+                            dimse::send_message(&mut assoc, pc_id, &rsp, None)?;
+                        }
                     }
                 }
-            }
-            Event::ReleaseRQ => {
-                // Everything this peer sent is durable and indexed before it hears
-                // that the association is released.
-                if let Err(e) = ingest.flush() {
-                    tracing::error!("{calling}: {e}");
+                Event::Data { bytes, last, .. } => {
+                    if let Some(stored) = inbound.data(&mut assoc, &bytes, last)? {
+                        if let Some(r) = &stored.receipt {
+                            received.add(r);
+                        }
+                        if stored.status == status::SUCCESS {
+                            stats.stored.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            stats.failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if let Some(o) = observer {
+                            o(&calling, &stored);
+                        }
+                    }
                 }
-                assoc.send_pdu(&dicom_ul::Pdu::ReleaseRP)?;
-                return Ok(());
-            }
-            Event::Abort => return Ok(()),
-            other => {
-                let what = dimse::describe(&other);
-                assoc.abort_now();
-                return Err(failure(
-                    calling,
-                    NetFailure::Operation(format!("{what} on an established association; aborted")),
-                ));
+                Event::ReleaseRQ => {
+                    // Everything this peer sent is durable and indexed before it hears
+                    // that the association is released.
+                    if let Err(e) = ingest.flush() {
+                        tracing::error!("{calling}: {e}");
+                    }
+                    assoc.send_pdu(&dicom_ul::Pdu::ReleaseRP)?;
+                    return Ok(());
+                }
+                Event::Abort => return Ok(()),
+                other => {
+                    let what = dimse::describe(&other);
+                    assoc.abort_now();
+                    return Err(failure(
+                        calling.as_str(),
+                        NetFailure::Operation(format!(
+                            "{what} on an established association; aborted"
+                        )),
+                    ));
+                }
             }
         }
+    })();
+    if cfg.audit_transfers {
+        received.record(cfg, &calling, from, &result);
     }
+    result
+}
+
+/// What one association stored, per study, for the audit trail.
+#[derive(Debug, Default)]
+struct Received {
+    /// Study UID → (instances, Patient ID, patient name).
+    studies: std::collections::BTreeMap<String, (u64, String, String)>,
+}
+
+impl Received {
+    fn add(&mut self, r: &crate::store::Receipt) {
+        let e = self.studies.entry(r.study_uid.clone()).or_insert_with(|| {
+            (
+                0,
+                r.patient_id.clone().unwrap_or_default(),
+                r.patient_name.clone().unwrap_or_default(),
+            )
+        });
+        e.0 += 1;
+    }
+
+    /// The association's transfer: the peer as the source (it asked), the SCP as
+    /// the destination.
+    fn record(&self, cfg: &ScpConfig, calling: &str, from: SocketAddr, result: &Result<()>) {
+        use crate::audit::{Action, Event, EventId, Outcome, Role};
+        if self.studies.is_empty() {
+            return;
+        }
+        let total: u64 = self.studies.values().map(|v| v.0).sum();
+        let mut e = Event::new(
+            EventId::InstancesTransferred,
+            Action::Create,
+            &cfg.ae_title,
+            Role::Destination,
+        )
+        .peer(calling, &from.ip().to_string(), Role::Source, true);
+        e = match result {
+            Ok(()) => e.outcome(Outcome::Success, format!("{total} object(s) stored")),
+            Err(err) => e.outcome(
+                Outcome::MinorFailure,
+                format!("{total} object(s) stored, then: {err}"),
+            ),
+        };
+        for (study, (n, id, name)) in &self.studies {
+            e = e.study(study, Some(*n)).patient(id, name);
+        }
+        e.record(&cfg.cache_root);
+    }
+}
+
+/// A refused association in the audit trail (a security alert): a wrong AE
+/// title, a failed TLS handshake. Peers that merely connect and go (or idle
+/// out) are not recorded.
+fn audit_refusal(cfg: &ScpConfig, from: SocketAddr, e: &Error) {
+    use crate::audit::{Action, Event, EventId, Outcome, Role, kind};
+    let Error::Network { kind: k, .. } = e else {
+        return;
+    };
+    if !matches!(k, NetFailure::Rejected(_) | NetFailure::Tls(_)) {
+        return;
+    }
+    Event::new(
+        EventId::SecurityAlert,
+        Action::Execute,
+        &cfg.ae_title,
+        Role::Destination,
+    )
+    .kind(kind::node_authentication())
+    .peer("(unknown AE)", &from.ip().to_string(), Role::Source, true)
+    .outcome(
+        Outcome::MinorFailure,
+        format!(
+            "association from {from} to {} refused{}: {k}",
+            cfg.ae_title,
+            if cfg.tls.is_some() { " (TLS port)" } else { "" }
+        ),
+    )
+    .record(&cfg.cache_root);
 }

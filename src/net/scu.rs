@@ -173,6 +173,22 @@ fn establish_error(peer: &Peer, e: &dicom_ul::association::Error) -> Error {
     } else {
         NetFailure::Connect(text)
     };
+    if let NetFailure::Tls(why) = &kind {
+        use crate::audit::{Action, Event, EventId, Outcome, Role, kind};
+        Event::new(
+            EventId::SecurityAlert,
+            Action::Execute,
+            &peer.calling_ae,
+            Role::Source,
+        )
+        .kind(kind::node_authentication())
+        .peer(&n.ae_title, &n.host, Role::Destination, false)
+        .outcome(
+            Outcome::MinorFailure,
+            format!("TLS to port {}: {why}", n.port),
+        )
+        .record_default();
+    }
     failure(peer.label(), kind)
 }
 

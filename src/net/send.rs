@@ -53,6 +53,10 @@ pub struct Item {
     pub offset: Option<u64>,
     /// Bytes of the data set (the file less its meta group).
     pub size: u64,
+    /// For the audit trail: its study and patient (Patient ID, name).
+    pub study_uid: String,
+    pub patient_id: String,
+    pub patient_name: String,
 }
 
 /// A file that is not sent, and why.
@@ -101,6 +105,9 @@ pub fn item_of(path: &Path) -> Result<Item> {
         transfer_syntax,
         offset,
         size: len - offset.unwrap_or(0).min(len),
+        study_uid: dicom::attr::string(&obj, tags::STUDY_INSTANCE_UID).unwrap_or_default(),
+        patient_id: dicom::attr::string(&obj, tags::PATIENT_ID).unwrap_or_default(),
+        patient_name: dicom::attr::string(&obj, tags::PATIENT_NAME).unwrap_or_default(),
     })
 }
 
@@ -452,6 +459,7 @@ pub fn send(
 ) -> Result<Report> {
     let t0 = Instant::now();
     let key = node_key(peer);
+    let audit_root = ledger.as_ref().map(|s| s.root().to_path_buf());
     let before = match &ledger {
         Some(store) if !opts.force => store.sent_to(&key)?,
         _ => HashMap::new(),
@@ -513,7 +521,7 @@ pub fn send(
     let take = |m: Mutex<Vec<Outcome>>| m.into_inner().unwrap_or_default();
     let failed = take(shared.failed);
     let cancelled = cancel.load(Ordering::Relaxed);
-    Ok(Report {
+    let report = Report {
         node: peer.label(),
         objects: items.len(),
         already_sent,
@@ -527,7 +535,59 @@ pub fn send(
         cancelled,
         bytes: shared.bytes.load(Ordering::Relaxed) as u64,
         seconds: t0.elapsed().as_secs_f64(),
-    })
+    };
+    audit(peer, &items, &todo, &report, audit_root.as_deref());
+    Ok(report)
+}
+
+/// The send in the audit trail: Lightbox (which asked) as the source, the node
+/// as the destination, each study with the objects sent of it.
+fn audit(peer: &Peer, items: &[Item], todo: &[usize], r: &Report, root: Option<&Path>) {
+    use crate::audit::{Action, Event, EventId, Outcome, Role};
+    if todo.is_empty() {
+        return;
+    }
+    let n = &peer.node;
+    let mut e = Event::new(
+        EventId::InstancesTransferred,
+        Action::Read,
+        &peer.calling_ae,
+        Role::Source,
+    )
+    .peer(&n.ae_title, &n.host, Role::Destination, false)
+    .outcome(
+        if r.complete {
+            Outcome::Success
+        } else if r.sent > 0 {
+            Outcome::MinorFailure
+        } else {
+            Outcome::SeriousFailure
+        },
+        format!(
+            "sent {} of {} object(s), {} failed, {} unsent",
+            r.sent,
+            todo.len(),
+            r.failed.len(),
+            r.unsent
+        ),
+    );
+    let mut per_study: std::collections::BTreeMap<&str, (u64, &str, &str)> = Default::default();
+    for &i in todo {
+        let it = &items[i];
+        let entry = per_study.entry(it.study_uid.as_str()).or_insert((
+            0,
+            it.patient_id.as_str(),
+            it.patient_name.as_str(),
+        ));
+        entry.0 += 1;
+    }
+    for (study, (count, id, name)) in per_study {
+        e = e.study(study, Some(count)).patient(id, name);
+    }
+    match root {
+        Some(root) => e.record(root),
+        None => e.record_default(),
+    }
 }
 
 /// One association: open it, send from the queue until it is empty, release.
@@ -781,6 +841,9 @@ mod tests {
             transfer_syntax: ts.into(),
             offset: Some(132),
             size: 10,
+            study_uid: "1.2.3".into(),
+            patient_id: String::new(),
+            patient_name: String::new(),
         }
     }
 

@@ -376,7 +376,7 @@ impl Store {
             }
         }
         report.cache_full = full.load(Ordering::Relaxed);
-        let indexed = self.index_written(written, mode, report);
+        let indexed = self.index_written(written, mode, report, inputs);
         if let Err(e) = indexed {
             remove_placed(&placed_files);
             return Err(super::full_or(&self.root, e));
@@ -390,12 +390,15 @@ impl Store {
         written: Vec<std::result::Result<Plan, Failure>>,
         mode: ImportMode,
         report: &mut ImportReport,
+        inputs: &[PathBuf],
     ) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .during("starting the import")?;
-        let mut studies = std::collections::HashSet::new();
+        // Study → (instances, Patient ID, name): the audit trail's import event.
+        let mut studies: std::collections::BTreeMap<String, (u64, String, String)> =
+            Default::default();
         let mut series = std::collections::HashSet::new();
         let source = match mode {
             ImportMode::Copy => "import",
@@ -418,7 +421,16 @@ impl Store {
                 p.outcome.clone(),
                 source,
             )?;
-            studies.insert(p.header.study_uid.clone());
+            studies
+                .entry(p.header.study_uid.clone())
+                .or_insert_with(|| {
+                    (
+                        0,
+                        p.header.patient_id.clone().unwrap_or_default(),
+                        p.header.patient_name.clone().unwrap_or_default(),
+                    )
+                })
+                .0 += 1;
             series.insert(p.header.series_uid.clone());
             match p.outcome {
                 Outcome::NewVersion(v) => report.new_versions.push(format!(
@@ -430,6 +442,21 @@ impl Store {
             }
         }
         tx.commit().during("committing the import")?;
+        if !studies.is_empty() {
+            use crate::audit::{Action, Event, EventId, Role};
+            let from: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+            let mut e = Event::new(
+                EventId::Import,
+                Action::Create,
+                "lightbox",
+                Role::Application,
+            )
+            .describe(format!("imported from {}", from.join(", ")));
+            for (study, (n, id, name)) in &studies {
+                e = e.study(study, Some(*n)).patient(id, name);
+            }
+            e.record(&self.root);
+        }
         report.studies = studies.len();
         report.series = series.len();
         Ok(())

@@ -67,6 +67,9 @@ pub struct Receipt {
     pub sop_class_uid: String,
     pub study_uid: String,
     pub series_uid: String,
+    /// Its patient (Patient ID, name), for the audit trail.
+    pub patient_id: Option<String>,
+    pub patient_name: Option<String>,
     /// Known only in [`Durability::Strict`] mode (batched: `None`).
     pub outcome: Option<Outcome>,
 }
@@ -313,6 +316,8 @@ impl Receiving<'_> {
             sop_class_uid: header.sop_class_uid.clone(),
             study_uid: header.study_uid.clone(),
             series_uid: header.series_uid.clone(),
+            patient_id: header.patient_id.clone(),
+            patient_name: header.patient_name.clone(),
             outcome: None,
         };
         let staged = Staged {

@@ -77,6 +77,7 @@ impl Store {
     /// without files. Linked files are left where they are. Returns the files removed.
     pub fn remove_study(&mut self, study_uid: &str) -> Result<usize> {
         self.require_study(study_uid)?;
+        let who = self.patient_of(study_uid).ok().flatten();
         const CONTEXT: &str = "removing a study";
         let tx = self
             .conn
@@ -126,6 +127,17 @@ impl Store {
         )
         .during(CONTEXT)?;
         tx.commit().during(CONTEXT)?;
+        let (patient_id, name, instances) = who.unwrap_or_default();
+        use crate::audit::{Action, Event, EventId, Role};
+        Event::new(
+            EventId::StudyDeleted,
+            Action::Delete,
+            "lightbox",
+            Role::Application,
+        )
+        .study(study_uid, Some(instances))
+        .patient(&patient_id, &name)
+        .record(&self.root);
         let mut removed = 0;
         for p in &paths {
             let full = self.root.join(p);

@@ -22,6 +22,20 @@ pub(super) fn versions(conn: &Connection, sop_uid: &str) -> rusqlite::Result<Vec
 }
 
 impl Store {
+    /// A study's patient (Patient ID, name) and instance count, for the audit
+    /// trail; `None` when the study is not cached.
+    pub fn patient_of(&self, study_uid: &str) -> Result<Option<(String, String, u64)>> {
+        self.conn
+            .query_row(
+                "SELECT p.patient_id, p.name, st.instances FROM studies st
+                 JOIN patients p ON p.key = st.patient_key WHERE st.study_uid = ?1",
+                params![study_uid],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)),
+            )
+            .optional()
+            .during("finding a study's patient")
+    }
+
     /// Studies in the cache, most recent study date first.
     pub fn studies(&self) -> Result<Vec<StudyRow>> {
         const CONTEXT: &str = "listing studies";

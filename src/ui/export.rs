@@ -89,9 +89,30 @@ impl App {
             )?;
             img.save(&path)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
+            self.audit_export(&format!("image exported to {}", path.display()));
             Ok(path)
         })();
         self.report_export(r.map(|p| format!("saved {}", p.display())));
+    }
+
+    /// An export of what the active viewport shows, in the audit trail: its study
+    /// and patient.
+    fn audit_export(&self, what: &str) {
+        use crate::audit::{Action, Event, EventId, Role};
+        let Some(v) = self.grid.viewports.get(self.grid.active) else {
+            return;
+        };
+        let Some((_, h)) = v.set.and_then(|set| self.session.frame(set, v.index)) else {
+            return;
+        };
+        Event::new(EventId::Export, Action::Read, "lightbox", Role::Application)
+            .study(&h.study_uid, Some(1))
+            .patient(
+                h.patient_id.as_deref().unwrap_or(""),
+                h.patient_name.as_deref().unwrap_or(""),
+            )
+            .describe(what)
+            .record(&self.launch.cache);
     }
 
     /// The active viewport as shown, annotations and measurements included: a
@@ -113,6 +134,7 @@ impl App {
                 return;
             }
         };
+        self.audit_export(&format!("view exported to {}", path.display()));
         let (tx, ctx) = (self.exports.tx.clone(), self.ctx.clone());
         let ppp = self.ctx.pixels_per_point();
         self.ctx.request_screenshot(move |shot| {

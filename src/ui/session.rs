@@ -98,6 +98,22 @@ impl App {
             if let Err(e) = store.touch(uid) {
                 tracing::warn!("cache: {e}");
             }
+            // Opened for reading: in the audit trail, with the patient.
+            {
+                use crate::audit::{Action, Event, EventId, Role};
+                let who = store.patient_of(uid).ok().flatten();
+                let (id, name, n) = who.unwrap_or_default();
+                Event::new(
+                    EventId::InstancesAccessed,
+                    Action::Read,
+                    "lightbox",
+                    Role::Application,
+                )
+                .study(uid, Some(n))
+                .patient(&id, &name)
+                .describe("opened in the viewer")
+                .record(&self.launch.cache);
+            }
             let series = store.series_of(uid).unwrap_or_else(|e| {
                 problems.push(e.to_string());
                 Vec::new()

@@ -117,8 +117,44 @@ pub fn retrieve(
     cancel: &AtomicBool,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Report> {
-    retrieve_into(peer, req, ingest, cancel, progress)
-        .map_err(|e| crate::store::full_or(ingest.root(), e))
+    let r = retrieve_into(peer, req, ingest, cancel, progress)
+        .map_err(|e| crate::store::full_or(ingest.root(), e));
+    audit(peer, req, ingest.root(), &r);
+    r
+}
+
+/// The retrieve in the audit trail: the node as the source, Lightbox (which
+/// asked) as the destination, the study with what arrived.
+fn audit(peer: &Peer, req: &Request, root: &std::path::Path, r: &Result<Report>) {
+    use crate::audit::{Action, Event, EventId, Outcome, Role};
+    let n = &peer.node;
+    let e = Event::new(
+        EventId::InstancesTransferred,
+        Action::Create,
+        &peer.calling_ae,
+        Role::Destination,
+    )
+    .peer(&n.ae_title, &n.host, Role::Source, false);
+    let e = match r {
+        Ok(rep) if rep.complete => e
+            .study(&req.study_uid, Some(rep.received as u64))
+            .outcome(Outcome::Success, format!("{}, complete", rep.method)),
+        Ok(rep) => e.study(&req.study_uid, Some(rep.received as u64)).outcome(
+            Outcome::MinorFailure,
+            format!("{}, incomplete: {}", rep.method, rep.problems.join("; ")),
+        ),
+        Err(err) => e
+            .study(&req.study_uid, None)
+            .outcome(Outcome::SeriousFailure, err.to_string()),
+    };
+    let who = Store::open(root)
+        .ok()
+        .and_then(|s| s.patient_of(&req.study_uid).ok().flatten());
+    let e = match who {
+        Some((id, name, _)) => e.patient(&id, &name),
+        None => e,
+    };
+    e.record(root);
 }
 
 fn retrieve_into(

@@ -36,6 +36,8 @@ impl LocalScp {
         })?;
         let mut cfg = ScpConfig::new(&shared.peer.calling_ae, shared.ingest.root());
         cfg.durability = shared.ingest.durability();
+        // The retrieve records the transfer itself.
+        cfg.audit_transfers = false;
         // A TLS node sends its sub-operations over TLS too.
         if shared.peer.node.tls {
             cfg.tls = Some(crate::net::tls::server_config(&shared.peer.identity)?);
