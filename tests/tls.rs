@@ -379,6 +379,17 @@ fn untrusted_expired_and_misnamed_certificates_are_refused_with_their_reason() {
         fails_with(reason, &r, reason);
         assert_eq!(count(&out), 0, "{reason}: nothing stored");
     }
+    // Each refusal is a security alert in the audit trail, with its reason.
+    let (trail, _) = lightbox::audit::read(&cache, &Default::default()).expect("audit trail");
+    for (reason, _, _) in &cases {
+        assert!(
+            trail.iter().any(|m| m.event_id.code == "110113"
+                && m.event_outcome_description
+                    .as_deref()
+                    .is_some_and(|d| d.contains(reason))),
+            "a security alert says {reason:?}: {trail:#?}"
+        );
+    }
     // The misnamed node is accepted once told the name its certificate carries.
     let port = free_port();
     let out = tmp.path().join("received-named");
@@ -580,6 +591,13 @@ fn dcmtk_clients_store_into_lightbox_listen_over_tls_and_untrusted_ones_are_refu
         cached(&cache),
         files.len() as u64,
         "nothing stored from them"
+    );
+    // The refusals are security alerts in the listener's audit trail.
+    let (trail, _) = lightbox::audit::read(&cache, &Default::default()).expect("audit trail");
+    let alerts = trail.iter().filter(|m| m.event_id.code == "110113").count();
+    assert!(
+        alerts >= 3,
+        "three refusals, {alerts} security alert(s): {trail:#?}"
     );
     // The log says why, each time.
     let log = std::fs::read_to_string(&l.log).expect("log");
