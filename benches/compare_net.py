@@ -8,7 +8,9 @@ one run, as ratios.
   `--parallel 1`). Every tool and the receiver with TCP_NODELAY=1.
 - **Nagle**: `lightbox retrieve` of the same CT by C-MOVE and by C-GET from two
   Orthancs holding it, one started as Debian ships it (no TCP_NODELAY in its
-  environment: Nagle on) and one with TCP_NODELAY=1. The goal: within 1.5x.
+  environment: Nagle on) and one with TCP_NODELAY=1; and by C-MOVE from two DCMTK
+  `dcmqrscp`s, the same way. The goal: within 1.5x. `--lightbox BIN` measures
+  another build (say, one from before a change).
 
 Whole processes timed, interleaved, medians of --repeat runs, each after `sync`.
 Needs a release build, dcmtk, orthanc, curl.
@@ -51,6 +53,33 @@ def orthanc(tmp, name, nodelay, lb_port):
     wait_port(http)
     wait_port(dicom)
     return p, http, dicom
+
+
+def dcmqrscp(tmp, name, nodelay, lb_port, files):
+    """DCMTK's dcmqrscp (AE DCMQR) holding `files`, knowing LIGHTBOX at lb_port."""
+    db = os.path.join(tmp, name)
+    os.makedirs(db)
+    copies = []
+    for i, f in enumerate(files):
+        dst = os.path.join(db, f"f{i:05}.dcm")
+        shutil.copy(f, dst)
+        copies.append(dst)
+    subprocess.run(["dcmqridx", db] + copies, check=True)
+    port = free_port()
+    cfg = os.path.join(tmp, name + ".cfg")
+    with open(cfg, "w") as f:
+        f.write(f"NetworkTCPPort = {port}\nMaxPDUSize = 65536\nMaxAssociations = 16\n"
+                f"HostTable BEGIN\nlightbox = (LIGHTBOX, 127.0.0.1, {lb_port})\nHostTable END\n"
+                "VendorTable BEGIN\nVendorTable END\n"
+                f"AETable BEGIN\nDCMQR {db} RW (5000, 2048mb) ANY\nAETable END\n")
+    env = dict(os.environ)
+    env.pop("TCP_NODELAY", None)
+    if nodelay:
+        env["TCP_NODELAY"] = "1"
+    p = subprocess.Popen(["dcmqrscp", "-c", cfg], env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return p, port
 
 
 def bench_send(lb, ct, tmp, repeat):
@@ -112,6 +141,28 @@ def bench_nagle(lb, ct, study, tmp, repeat):
         a, b = m[f"nagle-{op}"], m[f"nodelay-{op}"]
         print(f"  C-{op.upper()}: Nagle on {a*1e3:.0f} ms, TCP_NODELAY {b*1e3:.0f} ms "
               f"-> {a/b:.2f}x (goal <= 1.5x)")
+    # dcmqrscp, C-MOVE (its sub-operations come on associations it opens).
+    qr = {}
+    try:
+        for name, nodelay in (("qr-nagle", False), ("qr-nodelay", True)):
+            qr[name] = dcmqrscp(tmp, name, nodelay, lb_port, ct)
+        t = {name: [] for name in qr}
+        for i in range(repeat):
+            for name, (_, port) in qr.items():
+                cache = os.path.join(tmp, f"cache-{name}{i}")
+                t[name].append(timed([lb, "retrieve", "--host", "127.0.0.1", "--port", str(port),
+                                      "--called-aet", "DCMQR", "--aet", "LIGHTBOX", "--study",
+                                      study, "--method", "move", "--cache", cache, "--scp-port",
+                                      str(lb_port), "--scp-bind", "127.0.0.1"]))
+                shutil.rmtree(cache)
+    finally:
+        for p, _ in qr.values():
+            p.kill()
+            p.wait()
+    a, b = statistics.median(t["qr-nagle"]), statistics.median(t["qr-nodelay"])
+    print(f"retrieve the same CT from dcmqrscp by C-MOVE; medians of {repeat}")
+    print(f"  C-MOVE: Nagle on {a*1e3:.0f} ms, TCP_NODELAY {b*1e3:.0f} ms -> {a/b:.2f}x "
+          f"(goal <= 1.5x)")
 
 
 def main():
