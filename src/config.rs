@@ -88,13 +88,45 @@ impl std::str::FromStr for RetrieveMethod {
     }
 }
 
+/// How a node is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// DIMSE over TCP (C-FIND, C-MOVE, C-GET, C-STORE), optionally over TLS.
+    #[default]
+    Dimse,
+    /// DICOMweb over HTTP(S): QIDO-RS, WADO-RS, STOW-RS.
+    Dicomweb,
+}
+
 /// A remote DICOM node (a PACS).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Node {
     pub name: String,
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// DICOMweb: the service's base URL (e.g. `https://pacs/dicom-web`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// DICOMweb: a fixed OAuth2 bearer token.
+    #[serde(default, skip_serializing)]
+    pub bearer_token: Option<String>,
+    /// DICOMweb: a command (program and arguments) printing a fresh access token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_command: Option<Vec<String>>,
+    /// DICOMweb: HTTP basic authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
+    /// DIMSE: the node's AE title (DICOMweb nodes: unused).
+    #[serde(default)]
     pub ae_title: String,
+    /// DIMSE: host (DICOMweb: taken from `url`).
+    #[serde(default)]
     pub host: String,
+    #[serde(default)]
     pub port: u16,
     #[serde(default)]
     pub retrieve: RetrieveMethod,
@@ -144,6 +176,12 @@ impl Node {
     pub fn ad_hoc(host: &str, port: u16, ae_title: &str) -> Node {
         Node {
             name: format!("{ae_title}@{host}:{port}"),
+            protocol: Protocol::Dimse,
+            url: None,
+            bearer_token: None,
+            token_command: None,
+            username: None,
+            password: None,
             ae_title: ae_title.to_string(),
             host: host.to_string(),
             port,
@@ -347,6 +385,62 @@ fn resolve(mut fc: FileConfig, file: Option<PathBuf>, path: &Path) -> Result<Con
     } else {
         Origin::Default
     };
+    for n in &mut fc.nodes {
+        if n.protocol != Protocol::Dicomweb {
+            continue;
+        }
+        let url = n.url.clone().unwrap_or_default();
+        let Some(rest) = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+        else {
+            return Err(invalid(
+                "nodes",
+                format!(
+                    "node {:?}: a DICOMweb node needs url = \"http(s)://host[:port]/path\"",
+                    n.name
+                ),
+            ));
+        };
+        // The host (for messages and the audit trail), and TLS from the scheme.
+        let authority = rest.split('/').next().unwrap_or("");
+        let authority = authority.rsplit('@').next().unwrap_or(authority);
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+                (h.to_string(), p.parse::<u16>().unwrap_or(0))
+            }
+            _ => (authority.to_string(), 0),
+        };
+        let tls = url.starts_with("https://");
+        n.host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        n.port = if port != 0 {
+            port
+        } else if tls {
+            443
+        } else {
+            80
+        };
+        n.tls = tls;
+        if n.ae_title.is_empty() {
+            n.ae_title = "DICOMWEB".into();
+        }
+        if n.bearer_token.is_some() as u8
+            + n.token_command.is_some() as u8
+            + n.username.is_some() as u8
+            > 1
+        {
+            return Err(invalid(
+                "nodes",
+                format!(
+                    "node {:?}: give one of bearer_token, token_command, username/password",
+                    n.name
+                ),
+            ));
+        }
+    }
     for n in &fc.nodes {
         if !valid_ae_title(&n.ae_title) {
             return Err(invalid(

@@ -152,6 +152,18 @@ fn sop_name(uid: &str) -> String {
 pub fn cmd_echo(a: EchoArgs) -> Result<ExitCode> {
     let cfg = load_config()?;
     let peer = resolve(&a.target, &cfg)?;
+    if crate::net::dicomweb::is_dicomweb(&peer.node) {
+        let ms = crate::net::dicomweb::echo(&peer)?;
+        if a.json {
+            out!(
+                "{}",
+                to_json(serde_json::json!({"peer": peer.label(), "qido_ms": ms}))?
+            );
+        } else {
+            out!("{}: DICOMweb QIDO-RS answered in {ms:.1} ms", peer.label());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let r = scu::echo(&peer)?;
     if a.json {
         out!("{}", to_json(&r)?);

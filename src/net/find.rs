@@ -382,6 +382,11 @@ pub fn find(
     on_match: &mut dyn FnMut(&Match),
 ) -> Result<FindOutcome> {
     q.validate()?;
+    if super::dicomweb::is_dicomweb(&peer.node) {
+        let result = super::dicomweb::find(peer, q, cancel, on_match);
+        audit(peer, q, &result);
+        return result;
+    }
     let class = q.model.find_sop();
     let ts = super::uncompressed();
     let result = scu::associate(peer, &[(class.to_string(), ts)], &[]).and_then(|mut assoc| {

@@ -7,6 +7,7 @@
 //! delayed ACKs costs 20–30× on loopback). Failures are [`Error::Network`]: the
 //! peer, and what kind of failure ([`NetFailure`]).
 
+pub mod dicomweb;
 pub mod dimse;
 pub mod find;
 pub mod inbound;

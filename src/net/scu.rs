@@ -52,6 +52,9 @@ impl Peer {
     /// "NAME (AE@host:port)" for messages.
     pub fn label(&self) -> String {
         let n = &self.node;
+        if let Some(url) = n.url.as_deref().filter(|_| super::dicomweb::is_dicomweb(n)) {
+            return format!("{} ({})", n.name, url.trim_end_matches('/'));
+        }
         if n.name == format!("{}@{}:{}", n.ae_title, n.host, n.port) {
             n.name.clone()
         } else {

@@ -457,6 +457,12 @@ pub fn send(
     cancel: &AtomicBool,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Report> {
+    if crate::net::dicomweb::is_dicomweb(&peer.node) {
+        return Err(Error::Usage(format!(
+            "{}: sending to a DICOMweb node (STOW-RS) is not built yet; send to a DIMSE node",
+            peer.label()
+        )));
+    }
     let t0 = Instant::now();
     let key = node_key(peer);
     let audit_root = ledger.as_ref().map(|s| s.root().to_path_buf());

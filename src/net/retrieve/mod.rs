@@ -168,6 +168,9 @@ fn retrieve_into(
     if let Err(e) = crate::net::find::check_uid("study UID", &req.study_uid) {
         return Err(Error::Usage(e));
     }
+    if crate::net::dicomweb::is_dicomweb(&peer.node) {
+        return crate::net::dicomweb::retrieve(peer, req, ingest, cancel, progress);
+    }
     let root = ingest.root().to_path_buf();
     let store = Store::open(&root)?;
     // 1. Plan.

@@ -1,0 +1,701 @@
+//! DICOMweb nodes (`protocol = "dicomweb"`): QIDO-RS for `find` (the same keys
+//! and answers as C-FIND), WADO-RS for `retrieve` (objects as stored, streamed
+//! into the cache), over HTTP or HTTPS, with a bearer token, a token command or
+//! basic authentication.
+//!
+//! The client is `ureq` (blocking, rustls with the ring provider, no timeouts
+//! unless set: they are) and a multipart reader of our own ([`multipart`]):
+//! `dicom-web` buffers each instance whole and asks for no transfer syntax, so the
+//! server transcodes (see ARCHITECTURE.md).
+
+pub mod multipart;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+
+use super::find::{FindOutcome, Level, Match, Query};
+use super::retrieve::{Progress, Report, Request};
+use super::scu::Peer;
+use super::{failure, status};
+use crate::config::Node;
+use crate::error::{Error, NetFailure, Result};
+use crate::store::{Ingest, Retrieval, RetrievalState, Store};
+
+/// What WADO-RS is asked for: the objects as the server stores them.
+const ACCEPT_DICOM: &str = "multipart/related; type=\"application/dicom\"; transfer-syntax=*";
+/// Largest QIDO answer read (JSON).
+const MAX_QIDO_BYTES: u64 = 256 << 20;
+
+/// How requests are authorised.
+#[derive(Debug)]
+enum Auth {
+    None,
+    /// The whole header value.
+    Fixed(String),
+    /// A command printing a token, and the last token with when it was fetched.
+    Command(Vec<String>, Mutex<Option<(String, Instant)>>),
+}
+
+/// Tokens from a command are reused this long.
+const TOKEN_TTL: Duration = Duration::from_secs(300);
+
+/// A DICOMweb service.
+#[derive(Debug)]
+pub struct Client {
+    label: String,
+    base: String,
+    agent: ureq::Agent,
+    auth: Auth,
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Percent-encode a query value. `^` (the PN component separator), `*` and `?`
+/// (wildcards) and `,` (QIDO's list separator) go as they are: servers match on
+/// the raw query (Orthanc's plugin does not decode `%5E`).
+fn encode(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~*?^,:".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Client {
+    /// The client of a DICOMweb node (its CA file trusted for HTTPS, our
+    /// certificate sent when configured).
+    pub fn new(peer: &Peer) -> Result<Client> {
+        let n = &peer.node;
+        let label = peer.label();
+        let local = |m: String| failure(label.as_str(), NetFailure::Local(m));
+        let url = n
+            .url
+            .clone()
+            .ok_or_else(|| local("a DICOMweb node needs url".into()))?;
+        let mut tls = ureq::tls::TlsConfig::builder()
+            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
+        if url.starts_with("https://") {
+            let ca = match &n.tls_ca {
+                Some(p) => p.clone(),
+                None => std::path::PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
+            };
+            let pem = std::fs::read(&ca).map_err(|e| Error::Io {
+                path: ca.clone(),
+                source: e,
+            })?;
+            let roots: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                .filter_map(|i| match i {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if roots.is_empty() {
+                return Err(Error::Invalid {
+                    path: ca,
+                    attribute: "tls_ca",
+                    reason: "no certificate in it (PEM expected)".into(),
+                });
+            }
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&roots));
+            if let (Some(c), Some(k)) = (&peer.identity.certificate, &peer.identity.private_key) {
+                let read = |p: &std::path::Path| {
+                    std::fs::read(p).map_err(|e| Error::Io {
+                        path: p.to_path_buf(),
+                        source: e,
+                    })
+                };
+                let chain: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&read(c)?)
+                    .filter_map(|i| match i {
+                        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                        _ => None,
+                    })
+                    .collect();
+                let key =
+                    ureq::tls::PrivateKey::from_pem(&read(k)?).map_err(|e| Error::Invalid {
+                        path: k.clone(),
+                        attribute: "tls_private_key",
+                        reason: e.to_string(),
+                    })?;
+                tls = tls.client_cert(Some(ureq::tls::ClientCert::new_with_certs(&chain, key)));
+            }
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(tls.build())
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .proxy(None)
+            .user_agent(concat!("lightbox/", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(Some(Duration::from_secs(n.connect_timeout_s.max(1))))
+            .timeout_recv_response(Some(Duration::from_secs(n.dimse_timeout_s.max(1))))
+            .timeout_per_read(Some(Duration::from_secs(n.dimse_timeout_s.max(1))))
+            .build()
+            .into();
+        let auth = match (&n.bearer_token, &n.token_command, &n.username) {
+            (Some(t), _, _) => Auth::Fixed(format!("Bearer {}", t.trim())),
+            (_, Some(cmd), _) if !cmd.is_empty() => Auth::Command(cmd.clone(), Mutex::new(None)),
+            (_, _, Some(u)) => Auth::Fixed(format!(
+                "Basic {}",
+                base64(format!("{u}:{}", n.password.as_deref().unwrap_or("")).as_bytes())
+            )),
+            _ => Auth::None,
+        };
+        Ok(Client {
+            label,
+            base: url.trim_end_matches('/').to_string(),
+            agent,
+            auth,
+        })
+    }
+
+    fn fail(&self, kind: NetFailure) -> Error {
+        failure(self.label.as_str(), kind)
+    }
+
+    /// The Authorization header, running the token command when its token is old.
+    fn authorization(&self, fresh: bool) -> Result<Option<String>> {
+        match &self.auth {
+            Auth::None => Ok(None),
+            Auth::Fixed(v) => Ok(Some(v.clone())),
+            Auth::Command(argv, cache) => {
+                let mut c = cache
+                    .lock()
+                    .map_err(|_| self.fail(NetFailure::Local("token cache poisoned".into())))?;
+                if !fresh
+                    && let Some((t, at)) = c.as_ref()
+                    && at.elapsed() < TOKEN_TTL
+                {
+                    return Ok(Some(format!("Bearer {t}")));
+                }
+                let out = std::process::Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .map_err(|e| {
+                        self.fail(NetFailure::Local(format!(
+                            "token_command {:?} did not run: {e}",
+                            argv[0]
+                        )))
+                    })?;
+                let token = String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                if !out.status.success() || token.is_empty() {
+                    return Err(self.fail(NetFailure::Local(format!(
+                        "token_command {:?} gave no token ({}): {}",
+                        argv[0],
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ))));
+                }
+                *c = Some((token.clone(), Instant::now()));
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+
+    /// GET `path` (after the base URL) with `accept`; a 401 runs the token
+    /// command once more and tries again. Non-2xx answers are errors naming the
+    /// status and what the server said.
+    fn get(&self, path: &str, accept: &str) -> Result<ureq::http::Response<ureq::Body>> {
+        let url = format!("{}{path}", self.base);
+        for attempt in 0..2 {
+            let mut rq = self.agent.get(&url).header("Accept", accept);
+            if let Some(a) = self.authorization(attempt > 0)? {
+                rq = rq.header("Authorization", a);
+            }
+            let resp = rq.call().map_err(|e| self.transport_error(e))?;
+            let code = resp.status().as_u16();
+            if code == 401 && matches!(self.auth, Auth::Command(..)) && attempt == 0 {
+                continue;
+            }
+            if (200..300).contains(&code) {
+                return Ok(resp);
+            }
+            let mut body = String::new();
+            let _ = resp
+                .into_body()
+                .into_with_config()
+                .limit(4096)
+                .reader()
+                .read_to_string(&mut body);
+            let kind = match code {
+                401 | 403 => NetFailure::Rejected(format!(
+                    "HTTP {code} for {path}: not authorised (check bearer_token, token_command \
+                     or username/password) {}",
+                    body.trim()
+                )),
+                _ => NetFailure::Operation(format!("HTTP {code} for {path}: {}", body.trim())),
+            };
+            return Err(self.fail(kind));
+        }
+        Err(self.fail(NetFailure::Rejected(format!(
+            "HTTP 401 for {path} with a fresh token"
+        ))))
+    }
+
+    fn transport_error(&self, e: ureq::Error) -> Error {
+        let kind = match &e {
+            ureq::Error::Io(io) => {
+                if let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                    NetFailure::Tls(super::tls::explain(t, None))
+                } else if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                    NetFailure::Connect(format!(
+                        "connection refused ({io}); is the DICOMweb service running at {}?",
+                        self.base
+                    ))
+                } else {
+                    NetFailure::Aborted(io.to_string())
+                }
+            }
+            ureq::Error::Timeout(t) => NetFailure::Timeout(format!("{t:?} ({e})")),
+            ureq::Error::HostNotFound => NetFailure::Connect(format!("host not found ({e})")),
+            _ => NetFailure::Aborted(e.to_string()),
+        };
+        self.fail(kind)
+    }
+
+    /// A QIDO-RS query: the JSON answers.
+    fn qido(&self, path: &str) -> Result<Vec<InMemDicomObject>> {
+        let resp = self.get(path, "application/dicom+json")?;
+        if resp.status().as_u16() == 204 {
+            return Ok(Vec::new());
+        }
+        let mut text = Vec::new();
+        resp.into_body()
+            .into_with_config()
+            .limit(MAX_QIDO_BYTES)
+            .reader()
+            .read_to_end(&mut text)
+            .map_err(|e| self.fail(NetFailure::Aborted(format!("reading {path}: {e}"))))?;
+        if text.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Vec::new());
+        }
+        let values: Vec<serde_json::Value> = serde_json::from_slice(&text).map_err(|e| {
+            self.fail(NetFailure::Operation(format!(
+                "{path}: not DICOM JSON: {e}"
+            )))
+        })?;
+        values
+            .into_iter()
+            .map(|v| {
+                dicom_json::from_value::<InMemDicomObject>(v).map_err(|e| {
+                    self.fail(NetFailure::Operation(format!(
+                        "{path}: a bad DICOM JSON answer: {e}"
+                    )))
+                })
+            })
+            .collect()
+    }
+}
+
+/// The QIDO-RS resource and parameters of a query: matching keys as
+/// `keyword=value`, return keys as `includefield`, the limit.
+fn qido_path(q: &Query) -> std::result::Result<String, String> {
+    let k = &q.keys;
+    let uid = |v: &Option<String>| v.clone().unwrap_or_default();
+    let resource = match q.level {
+        Level::Patient => {
+            return Err("DICOMweb has no PATIENT level query: query studies".into());
+        }
+        Level::Study => "/studies".to_string(),
+        Level::Series => format!("/studies/{}/series", uid(&k.study_uid)),
+        Level::Image => format!(
+            "/studies/{}/series/{}/instances",
+            uid(&k.study_uid),
+            uid(&k.series_uid)
+        ),
+    };
+    let mut params = Vec::new();
+    let id = q.identifier();
+    for e in id.iter() {
+        let tag = e.header().tag;
+        // The level is the resource; the UIDs above it are in the path.
+        if tag == tags::QUERY_RETRIEVE_LEVEL
+            || (q.level != Level::Study && tag == tags::STUDY_INSTANCE_UID)
+            || (q.level == Level::Image && tag == tags::SERIES_INSTANCE_UID)
+        {
+            continue;
+        }
+        let name = format!("{:04X}{:04X}", tag.group(), tag.element());
+        let value = e
+            .value()
+            .to_str()
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        if value.is_empty() {
+            params.push(format!("includefield={name}"));
+        } else {
+            params.push(format!("{name}={}", encode(&value)));
+        }
+    }
+    if let Some(l) = q.limit {
+        params.push(format!("limit={l}"));
+    }
+    Ok(format!("{resource}?{}", params.join("&")))
+}
+
+/// QIDO-RS with a C-FIND query: the same matches.
+pub fn find(
+    peer: &Peer,
+    q: &Query,
+    cancel: &AtomicBool,
+    on_match: &mut dyn FnMut(&Match),
+) -> Result<FindOutcome> {
+    let client = Client::new(peer)?;
+    let path = qido_path(q).map_err(Error::Usage)?;
+    let mut out = FindOutcome {
+        matches: Vec::new(),
+        status: status::SUCCESS,
+        cancelled: false,
+        partial_keys: false,
+    };
+    for attrs in client.qido(&path)? {
+        if cancel.load(Ordering::Relaxed) || q.limit.is_some_and(|l| out.matches.len() >= l) {
+            out.cancelled = true;
+            break;
+        }
+        let m = Match {
+            level: q.level,
+            attrs,
+        };
+        on_match(&m);
+        out.matches.push(m);
+    }
+    Ok(out)
+}
+
+fn text(o: &InMemDicomObject, tag: Tag) -> Option<String> {
+    crate::dicom::attr::string(o, tag).filter(|s| !s.is_empty())
+}
+
+/// A piece of a WADO-RS retrieve: a whole series, or some of its instances.
+#[derive(Debug, Clone)]
+enum Unit {
+    Series(String),
+    Instances(String, Vec<String>),
+}
+
+/// WADO-RS: retrieve a study (or the request's series) into the cache, asking
+/// for the stored transfer syntaxes, only what the cache lacks, series in
+/// parallel over the node's `parallel` connections, each answer's parts streamed
+/// into staging files; the study marked complete or incomplete as for C-MOVE.
+pub fn retrieve(
+    peer: &Peer,
+    req: &Request,
+    ingest: &Arc<Ingest>,
+    cancel: &AtomicBool,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Report> {
+    let t0 = Instant::now();
+    let client = Client::new(peer)?;
+    let study = &req.study_uid;
+    let store = Store::open(ingest.root())?;
+    let cached: HashSet<String> = store.sop_uids_of_study(study)?;
+    // 1. Plan: the series, and each one's instances.
+    let series: Vec<String> = if req.series.is_empty() {
+        client
+            .qido(&format!("/studies/{study}/series?includefield=0020000E"))?
+            .iter()
+            .filter_map(|o| text(o, tags::SERIES_INSTANCE_UID))
+            .collect()
+    } else {
+        req.series.clone()
+    };
+    let mut listed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for s in &series {
+        let sops: Vec<String> = client
+            .qido(&format!(
+                "/studies/{study}/series/{s}/instances?includefield=00080018"
+            ))?
+            .iter()
+            .filter_map(|o| text(o, tags::SOP_INSTANCE_UID))
+            .collect();
+        listed.insert(s.clone(), sops);
+    }
+    let expected: usize = listed.values().map(Vec::len).sum();
+    let already_cached = listed
+        .values()
+        .flatten()
+        .filter(|u| cached.contains(*u))
+        .count();
+    progress(Progress::Planned {
+        series: listed.len(),
+        instances: expected,
+        already_cached,
+    });
+    store.set_retrieval(&Retrieval {
+        study_uid: study.clone(),
+        node: peer.node.name.clone(),
+        state: RetrievalState::InProgress,
+        expected,
+        cached: already_cached,
+        note: None,
+    })?;
+    let units: Vec<Unit> = listed
+        .iter()
+        .filter_map(|(s, sops)| {
+            let missing: Vec<String> = sops
+                .iter()
+                .filter(|u| !cached.contains(*u))
+                .cloned()
+                .collect();
+            if missing.is_empty() {
+                None
+            } else if missing.len() == sops.len() {
+                Some(Unit::Series(s.clone()))
+            } else {
+                Some(Unit::Instances(s.clone(), missing))
+            }
+        })
+        .collect();
+    // 2. Fetch.
+    let to_fetch = expected - already_cached;
+    let queue = Mutex::new(units);
+    let received = AtomicUsize::new(0);
+    let problems: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let failed_instances: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let problem = |p: String| {
+        if let Ok(mut v) = problems.lock() {
+            v.push(p);
+        }
+    };
+    let workers = req
+        .parallel
+        .max(1)
+        .min(queue.lock().map(|q| q.len()).unwrap_or(1).max(1));
+    std::thread::scope(|sc| {
+        for _ in 0..workers {
+            sc.spawn(|| {
+                while let Some(unit) = queue.lock().ok().and_then(|mut q| q.pop()) {
+                    if cancel.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let paths: Vec<String> = match &unit {
+                        Unit::Series(s) => vec![format!("/studies/{study}/series/{s}")],
+                        Unit::Instances(s, sops) => sops
+                            .iter()
+                            .map(|i| format!("/studies/{study}/series/{s}/instances/{i}"))
+                            .collect(),
+                    };
+                    for path in paths {
+                        if cancel.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let got = fetch(&client, &path, ingest, &|r| {
+                            let n = received.fetch_add(1, Ordering::Relaxed) + 1;
+                            let _ = r;
+                            progress(Progress::Received {
+                                received: n,
+                                to_fetch,
+                            });
+                        });
+                        if let Err((e, rejected)) = got {
+                            problem(e.to_string());
+                            if let Ok(mut f) = failed_instances.lock() {
+                                f.extend(rejected);
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    // 3. Account: everything received is durable and indexed first.
+    if let Err(e) = ingest.flush() {
+        problem(e.to_string());
+    }
+    let cached = store.sop_uids_of_study(study)?;
+    let missing_instances: Vec<String> = listed
+        .values()
+        .flatten()
+        .filter(|u| !cached.contains(*u))
+        .cloned()
+        .collect();
+    let missing = missing_instances.len();
+    let mut problems = problems.into_inner().unwrap_or_default();
+    let cancelled = cancel.load(Ordering::Relaxed);
+    if cancelled {
+        problems.push("cancelled".into());
+    }
+    if missing > 0 {
+        problems.push(format!(
+            "{missing} of {expected} instance(s) listed by the node are not in the cache"
+        ));
+    }
+    let complete = problems.is_empty();
+    store.set_retrieval(&Retrieval {
+        study_uid: study.clone(),
+        node: peer.node.name.clone(),
+        state: if complete {
+            RetrievalState::Complete
+        } else {
+            RetrievalState::Incomplete
+        },
+        expected,
+        cached: expected - missing,
+        note: (!problems.is_empty()).then(|| problems.join("; ")),
+    })?;
+    Ok(Report {
+        study_uid: study.clone(),
+        node: peer.label(),
+        method: "WADO-RS".into(),
+        series: listed.len(),
+        expected,
+        already_cached,
+        received: received.load(Ordering::Relaxed),
+        failed: 0,
+        warnings: 0,
+        failed_instances: failed_instances.into_inner().unwrap_or_default(),
+        missing,
+        missing_instances,
+        complete,
+        cancelled,
+        problems,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// One WADO-RS request: each part streamed into its staging file and handed to
+/// the cache writer. An answer cut short keeps what came whole.
+fn fetch(
+    client: &Client,
+    path: &str,
+    ingest: &Ingest,
+    on_stored: &dyn Fn(&crate::store::Receipt),
+) -> std::result::Result<usize, (Error, Vec<String>)> {
+    let resp = client
+        .get(path, ACCEPT_DICOM)
+        .map_err(|e| (e, Vec::new()))?;
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let boundary = multipart::boundary(&ct, Some("application/dicom")).map_err(|m| {
+        (
+            client.fail(NetFailure::Operation(format!("{path}: {m}"))),
+            Vec::new(),
+        )
+    })?;
+    let mut parts = multipart::Parts::new(resp.into_body().into_reader(), &boundary);
+    let mut stored = 0;
+    let mut rejected = Vec::new();
+    loop {
+        let mut receiving = match ingest.begin(&[]) {
+            Ok(r) => r,
+            Err(e) => return Err((e, rejected)),
+        };
+        let mut write_error = None;
+        let next = parts.next_part(&mut |chunk| {
+            if write_error.is_none()
+                && let Err(e) = receiving.write(chunk)
+            {
+                write_error = Some(e);
+            }
+            Ok(())
+        });
+        let headers = match next {
+            Ok(Some(h)) => h,
+            Ok(None) => return Ok(stored),
+            Err(e) => {
+                return Err((
+                    client.fail(NetFailure::Aborted(format!(
+                        "{path}: {e} after {stored} object(s)"
+                    ))),
+                    rejected,
+                ));
+            }
+        };
+        if let Some(e) = write_error {
+            return Err((e, rejected));
+        }
+        let ty = headers.get("content-type").unwrap_or("");
+        if !ty.to_ascii_lowercase().starts_with("application/dicom") {
+            rejected.push(format!("{path}: a part of type {ty:?}"));
+            continue;
+        }
+        match receiving.finish("wado-rs") {
+            Ok(r) => {
+                stored += 1;
+                on_stored(&r);
+            }
+            Err(e) => rejected.push(format!("{path}: {e}")),
+        }
+    }
+}
+
+/// `echo` for a DICOMweb node: one QIDO-RS request.
+pub fn echo(peer: &Peer) -> Result<f64> {
+    let t = Instant::now();
+    Client::new(peer)?.qido("/studies?limit=1")?;
+    Ok(t.elapsed().as_secs_f64() * 1e3)
+}
+
+/// Whether a node speaks DICOMweb.
+pub fn is_dicomweb(n: &Node) -> bool {
+    n.protocol == crate::config::Protocol::Dicomweb
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::find::{Keys, Model};
+
+    #[test]
+    fn queries_become_qido_resources_and_parameters() {
+        let mut q = Query::new(Level::Study);
+        q.model = Model::StudyRoot;
+        q.keys = Keys {
+            patient_name: Some("DOE^J*".into()),
+            date: Some("20240101-".into()),
+            ..Default::default()
+        };
+        q.limit = Some(5);
+        let p = qido_path(&q).expect("path");
+        assert!(p.starts_with("/studies?"), "{p}");
+        assert!(p.contains("00100010=DOE^J*"), "{p}");
+        assert!(p.contains("00080020=20240101-"), "{p}");
+        assert!(p.contains("includefield=00081030"), "{p}");
+        assert!(p.ends_with("limit=5"), "{p}");
+        let mut s = Query::new(Level::Series);
+        s.keys.study_uid = Some("1.2.3".into());
+        let p = qido_path(&s).expect("path");
+        assert!(
+            p.starts_with("/studies/1.2.3/series?") && !p.contains("0020000D="),
+            "{p}"
+        );
+        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(base64(b"ab"), "YWI=");
+    }
+}

@@ -1,0 +1,269 @@
+//! DICOMweb nodes against a real Orthanc with its DICOMweb plugin (Debian's
+//! `orthanc-dicomweb`), started on loopback: QIDO-RS answers equal the C-FIND
+//! answers of the same Orthanc for the same keys; a WADO-RS retrieve of a CT and
+//! of a JPEG-LS MR leaves byte-identical data sets (as stored: nothing
+//! transcoded) in the cache; a second run fetches nothing; a study partly cached
+//! fetches only what is missing, instance by instance.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{all_output, lightbox};
+
+const PLUGIN: &str = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v = lightbox::scan::list_files(dir).expect("list");
+    v.sort();
+    v
+}
+
+/// SOP Instance UID → data set bytes.
+fn datasets(paths: &[PathBuf]) -> BTreeMap<String, Vec<u8>> {
+    paths
+        .iter()
+        .map(|f| {
+            let h = lightbox::dicom::read_header(f).expect("header");
+            let bytes = std::fs::read(f).expect("read");
+            (h.sop_instance_uid, common::dataset(&bytes).to_vec())
+        })
+        .collect()
+}
+
+fn cached_files(cache: &Path) -> Vec<PathBuf> {
+    files(&cache.join("objects"))
+}
+
+/// Orthanc with DICOMweb on; its HTTP and DICOM ports.
+fn orthanc(dir: &Path) -> common::pacs::Orthanc {
+    assert!(
+        Path::new(PLUGIN).exists(),
+        "{PLUGIN} is missing: install Debian's orthanc-dicomweb (as .ci/run does)"
+    );
+    common::pacs::Orthanc::start_with(
+        dir,
+        serde_json::Map::new(),
+        serde_json::json!({
+            "Plugins": [PLUGIN],
+            "DicomWeb": {"Enable": true, "Root": "/dicom-web/", "EnableWado": false,
+                         "StudiesMetadata": "Full", "SeriesMetadata": "Full"}
+        }),
+    )
+}
+
+fn json(out: &std::process::Output, what: &str) -> serde_json::Value {
+    assert!(out.status.success(), "{what}: {}", all_output(out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{what}: {e}: {}", all_output(out)))
+}
+
+/// (tag, value) pairs of the answers, for comparing two protocols' answers.
+fn answers(v: &serde_json::Value, keys: &[&str]) -> Vec<Vec<(String, String)>> {
+    let mut out: Vec<Vec<(String, String)>> = v
+        .as_array()
+        .expect("an array of answers")
+        .iter()
+        .map(|m| {
+            keys.iter()
+                .map(|k| {
+                    let value = m[*k]["Value"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .map(|x| match x {
+                                    serde_json::Value::Object(o) => o
+                                        .get("Alphabetic")
+                                        .map(|s| s.to_string())
+                                        .unwrap_or_default(),
+                                    other => other.to_string(),
+                                })
+                                .collect::<Vec<_>>()
+                                .join("\\")
+                        })
+                        .unwrap_or_default();
+                    (k.to_string(), value)
+                })
+                .collect()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn qido_answers_what_c_find_answers_and_wado_retrieves_objects_as_stored() {
+    let tmp = common::tempdir();
+    let dir = tmp.path();
+    lightbox::synth::write_ct(
+        &dir.join("ct"),
+        &lightbox::synth::CtSpec {
+            slices: 60,
+            size: 128,
+            seed: "dicomweb-ct".into(),
+            ..Default::default()
+        },
+    )
+    .expect("ct");
+    lightbox::synth::write_mr(
+        &dir.join("mr-plain"),
+        &lightbox::synth::MrSpec {
+            slices: 8,
+            size: 64,
+            ..Default::default()
+        },
+    )
+    .expect("mr");
+    // The MR as JPEG-LS (DCMTK's encoder): WADO-RS must bring it back as that.
+    let jls = common::require_tool("dcmcjpls", "dcmtk");
+    std::fs::create_dir_all(dir.join("mr")).expect("mkdir");
+    for (i, f) in files(&dir.join("mr-plain")).iter().enumerate() {
+        common::run_ok(
+            Command::new(&jls)
+                .arg(f)
+                .arg(dir.join("mr").join(format!("{i:03}.dcm"))),
+        );
+    }
+    let ct = files(&dir.join("ct"));
+    let mr = files(&dir.join("mr"));
+    let pacs = orthanc(dir);
+    pacs.upload(&ct);
+    pacs.upload(&mr);
+    let cache = dir.join("cache");
+    let config = dir.join("lightbox.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "ae_title = \"LIGHTBOX\"\ncache_root = {:?}\n\
+             [[nodes]]\nname = \"web\"\nprotocol = \"dicomweb\"\n\
+             url = \"http://127.0.0.1:{}/dicom-web/\"\nparallel = 2\n\
+             [[nodes]]\nname = \"dimse\"\nae_title = \"ORTHANC\"\nhost = \"127.0.0.1\"\nport = {}\n",
+            cache.to_str().expect("utf8"),
+            pacs.http,
+            pacs.dicom
+        ),
+    )
+    .expect("config");
+
+    let echo = lightbox(&config, &["echo", "web"]);
+    assert!(echo.status.success(), "echo: {}", all_output(&echo));
+
+    // QIDO-RS = C-FIND, study and series level, same keys.
+    let keys = [
+        "0020000D", "00100010", "00100020", "00080020", "00080050", "00081030",
+    ];
+    for (what, args) in [
+        ("all studies", vec!["--json"]),
+        ("by name", vec!["--patient-name", "PHANTOM^CH*", "--json"]),
+        ("by date", vec!["--date", "20260106", "--json"]),
+        ("by range", vec!["--date", "20260101-20260105", "--json"]),
+    ] {
+        let web = json(
+            &lightbox(&config, &[&["find", "web"][..], &args].concat()),
+            what,
+        );
+        let dimse = json(
+            &lightbox(&config, &[&["find", "dimse"][..], &args].concat()),
+            what,
+        );
+        let n = web.as_array().expect("array").len();
+        let m = dimse.as_array().expect("array").len();
+        assert!(
+            n == if what == "all studies" { 2 } else { 1 },
+            "{what}: {n} answers by QIDO, {m} by C-FIND"
+        );
+        assert_eq!(
+            answers(&web, &keys),
+            answers(&dimse, &keys),
+            "{what}: QIDO = C-FIND"
+        );
+    }
+    let ct_study = lightbox::dicom::read_header(&ct[0])
+        .expect("header")
+        .study_uid;
+    let mr_study = lightbox::dicom::read_header(&mr[0])
+        .expect("header")
+        .study_uid;
+    let series_keys = ["0020000E", "00080060", "00200011"];
+    let web = json(
+        &lightbox(
+            &config,
+            &[
+                "find", "web", "--level", "series", "--study", &ct_study, "--json",
+            ],
+        ),
+        "series",
+    );
+    let dimse = json(
+        &lightbox(
+            &config,
+            &[
+                "find", "dimse", "--level", "series", "--study", &ct_study, "--json",
+            ],
+        ),
+        "series",
+    );
+    assert_eq!(answers(&web, &series_keys), answers(&dimse, &series_keys));
+
+    // WADO-RS: both studies, byte for byte.
+    for study in [&ct_study, &mr_study] {
+        let r = json(
+            &lightbox(&config, &["retrieve", "web", "--study", study, "--json"]),
+            "retrieve",
+        );
+        assert_eq!(r["complete"], true, "{r}");
+        assert_eq!(r["method"], "WADO-RS");
+    }
+    let originals: BTreeMap<String, Vec<u8>> = datasets(&[ct.clone(), mr.clone()].concat());
+    let got = datasets(&cached_files(&cache));
+    assert_eq!(got.len(), originals.len(), "every instance cached");
+    assert!(
+        got == originals,
+        "data sets byte-identical to the uploaded files"
+    );
+    let jls_cached = cached_files(&cache)
+        .into_iter()
+        .filter_map(|f| lightbox::dicom::read_header(&f).ok())
+        .filter(|h| h.study_uid == mr_study)
+        .all(|h| h.transfer_syntax == "1.2.840.10008.1.2.4.80");
+    assert!(jls_cached, "the MR stays JPEG-LS (nothing transcoded)");
+
+    // Again: nothing to fetch.
+    let again = json(
+        &lightbox(
+            &config,
+            &["retrieve", "web", "--study", &ct_study, "--json"],
+        ),
+        "again",
+    );
+    assert_eq!(again["received"], 0, "{again}");
+    assert_eq!(again["already_cached"], ct.len());
+
+    // Partly cached: remove the study, import a third of it, retrieve the rest.
+    common::check_ok("rm", lightbox(&config, &["cache", "rm", &ct_study]));
+    let third: Vec<&str> = ct
+        .iter()
+        .step_by(3)
+        .map(|p| p.to_str().expect("utf8"))
+        .collect();
+    common::check_ok(
+        "import",
+        lightbox(&config, &[&["import"][..], &third].concat()),
+    );
+    let rest = json(
+        &lightbox(
+            &config,
+            &["retrieve", "web", "--study", &ct_study, "--json"],
+        ),
+        "rest",
+    );
+    assert_eq!(rest["received"], ct.len() - third.len(), "{rest}");
+    assert_eq!(rest["complete"], true, "{rest}");
+    let got = datasets(&cached_files(&cache));
+    assert!(
+        datasets(&ct).iter().all(|(k, v)| got.get(k) == Some(v)),
+        "the CT whole again"
+    );
+}
