@@ -3,7 +3,9 @@
 //! answers of the same Orthanc for the same keys; a WADO-RS retrieve of a CT and
 //! of a JPEG-LS MR leaves byte-identical data sets (as stored: nothing
 //! transcoded) in the cache; a second run fetches nothing; a study partly cached
-//! fetches only what is missing, instance by instance.
+//! fetches only what is missing, instance by instance; STOW-RS of Lightbox's own
+//! objects (a de-identified copy it wrote) arrives in Orthanc byte for byte, and
+//! a second send sends nothing.
 
 mod common;
 
@@ -266,4 +268,64 @@ fn qido_answers_what_c_find_answers_and_wado_retrieves_objects_as_stored() {
         datasets(&ct).iter().all(|(k, v)| got.get(k) == Some(v)),
         "the CT whole again"
     );
+
+    // STOW-RS: Lightbox's own objects (a de-identified copy of the MR it writes).
+    let anon = dir.join("anon");
+    common::check_ok(
+        "anonymize",
+        lightbox(
+            &config,
+            &[
+                "anonymize",
+                dir.join("mr").to_str().expect("utf8"),
+                "--out",
+                anon.to_str().expect("utf8"),
+            ],
+        ),
+    );
+    let ours = files(&anon);
+    let before = pacs
+        .get_json("/instances")
+        .as_array()
+        .map(|a| a.len())
+        .unwrap_or(0);
+    let sent = json(
+        &lightbox(
+            &config,
+            &["send", "web", anon.to_str().expect("utf8"), "--json"],
+        ),
+        "stow",
+    );
+    assert_eq!(sent["sent"], ours.len(), "{sent}");
+    assert_eq!(sent["complete"], true, "{sent}");
+    let after = pacs
+        .get_json("/instances")
+        .as_array()
+        .map(|a| a.len())
+        .unwrap_or(0);
+    assert_eq!(after, before + ours.len(), "every object stored by Orthanc");
+    for f in &ours {
+        let h = lightbox::dicom::read_header(f).expect("header");
+        let found = pacs.post_json("/tools/lookup", &h.sop_instance_uid);
+        let id = found[0]["ID"].as_str().expect("found in Orthanc");
+        let stored = pacs.get(&format!("/instances/{id}/file"));
+        assert!(
+            common::dataset(&stored) == common::dataset(&std::fs::read(f).expect("read")),
+            "{}: arrives byte for byte",
+            f.display()
+        );
+    }
+    let again = json(
+        &lightbox(
+            &config,
+            &["send", "web", anon.to_str().expect("utf8"), "--json"],
+        ),
+        "stow again",
+    );
+    assert_eq!(
+        again["already_sent"],
+        ours.len(),
+        "nothing sent twice: {again}"
+    );
+    assert_eq!(again["sent"], 0);
 }

@@ -278,7 +278,14 @@ pub struct Report {
 /// The ledger's key for a node: its AE title and address, not its local name.
 pub fn node_key(peer: &Peer) -> String {
     let n = &peer.node;
-    format!("{}@{}:{}", n.ae_title, n.host, n.port)
+    match n
+        .url
+        .as_deref()
+        .filter(|_| crate::net::dicomweb::is_dicomweb(n))
+    {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => format!("{}@{}:{}", n.ae_title, n.host, n.port),
+    }
 }
 
 /// A SOP class's name for messages ("CT Image Storage"), or its UID.
@@ -457,12 +464,6 @@ pub fn send(
     cancel: &AtomicBool,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Report> {
-    if crate::net::dicomweb::is_dicomweb(&peer.node) {
-        return Err(Error::Usage(format!(
-            "{}: sending to a DICOMweb node (STOW-RS) is not built yet; send to a DIMSE node",
-            peer.label()
-        )));
-    }
     let t0 = Instant::now();
     let key = node_key(peer);
     let audit_root = ledger.as_ref().map(|s| s.root().to_path_buf());
@@ -478,6 +479,47 @@ pub fn send(
         objects: items.len(),
         already_sent,
     });
+    if crate::net::dicomweb::is_dicomweb(&peer.node) {
+        let to_send = todo.len();
+        let r = crate::net::dicomweb::stow(peer, &items, &todo, opts.parallel, cancel, &|done| {
+            progress(Progress::Sent { done, to_send })
+        })?;
+        let mut problems = r.problems;
+        if let Some(mut store) = ledger {
+            let records: Vec<SentRecord> = r.acknowledged.iter().map(|(_, s)| s.clone()).collect();
+            if let Err(e) = store.record_sent(&key, &records) {
+                problems.push(format!("what the node acknowledged was not recorded: {e}"));
+            }
+        }
+        let failed: Vec<Outcome> = r
+            .failed
+            .iter()
+            .map(|(i, reason)| Outcome {
+                sop_uid: items[*i].sop_uid.clone(),
+                path: items[*i].path.clone(),
+                status: None,
+                reason: reason.clone(),
+            })
+            .collect();
+        let cancelled = cancel.load(Ordering::Relaxed);
+        let report = Report {
+            node: peer.label(),
+            objects: items.len(),
+            already_sent,
+            sent: r.acknowledged.len(),
+            warnings: Vec::new(),
+            complete: failed.is_empty() && r.unsent == 0 && !cancelled && problems.is_empty(),
+            failed,
+            unsent: r.unsent,
+            transcoded: Vec::new(),
+            problems,
+            cancelled,
+            bytes: r.bytes,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        audit(peer, &items, &todo, &report, audit_root.as_deref());
+        return Ok(report);
+    }
     let shared = Shared {
         peer,
         items: &items,

@@ -118,6 +118,22 @@ impl Orthanc {
         .stdout
     }
 
+    /// POST `body` (text) to a REST resource; its JSON answer.
+    pub fn post_json(&self, path: &str, body: &str) -> serde_json::Value {
+        let exe = require_tool("curl", "curl");
+        let out = super::run_ok(Command::new(exe).args([
+            "-sS",
+            "--fail",
+            "-X",
+            "POST",
+            "--data-binary",
+            body,
+            &format!("http://127.0.0.1:{}{path}", self.http),
+        ]))
+        .stdout;
+        serde_json::from_slice(&out).expect("json")
+    }
+
     pub fn get_json(&self, path: &str) -> serde_json::Value {
         serde_json::from_slice(&self.get(path)).expect("json")
     }
