@@ -329,3 +329,267 @@ fn qido_answers_what_c_find_answers_and_wado_retrieves_objects_as_stored() {
     );
     assert_eq!(again["sent"], 0);
 }
+
+/// A TCP proxy in front of `upstream` that, once, cuts the answer to the first
+/// WADO-RS series request after `cut` bytes (0: never) and closes the
+/// connection — a server that drops mid-multipart; with `tls` (certificate and
+/// key files) it terminates TLS with Python's `ssl` (OpenSSL). Its port.
+fn proxy(
+    dir: &Path,
+    upstream: u16,
+    cut: usize,
+    tls: Option<(&Path, &Path)>,
+) -> (common::KillOnDrop, u16) {
+    let port = common::free_port();
+    let script = dir.join("proxy.py");
+    std::fs::write(
+        &script,
+        r#"
+import socket, ssl, sys, threading
+port, up, cut = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+ctx = None
+if len(sys.argv) > 5:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+done = threading.Event()
+if cut == 0:
+    done.set()
+def serve(c):
+    if ctx is not None:
+        try:
+            c = ctx.wrap_socket(c, server_side=True)
+        except (ssl.SSLError, OSError):
+            c.close()
+            return
+    s = socket.create_connection(("127.0.0.1", up))
+    wado = threading.Event()
+    def up_copy():
+        try:
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    break
+                if b"GET " in b and b"/series/" in b and b"instances" not in b and not done.is_set():
+                    done.set(); wado.set()
+                s.sendall(b)
+        except OSError:
+            pass
+    threading.Thread(target=up_copy, daemon=True).start()
+    sent = 0
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            if wado.is_set():
+                if sent + len(b) >= cut:
+                    c.sendall(b[:cut - sent]); break
+                sent += len(b)
+            c.sendall(b)
+    except OSError:
+        pass
+    for x in (c, s):
+        try:
+            x.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        x.close()
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", port)); l.listen(64)
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#,
+    )
+    .expect("proxy script");
+    let mut cmd = Command::new(common::python());
+    cmd.arg(&script)
+        .args([port.to_string(), upstream.to_string(), cut.to_string()]);
+    if let Some((cert, key)) = tls {
+        cmd.args([cert, key]);
+    }
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("proxy");
+    common::wait_port(port, "the cutting proxy");
+    (common::KillOnDrop(child), port)
+}
+
+#[test]
+fn an_answer_cut_mid_multipart_leaves_the_study_incomplete_until_run_again() {
+    let tmp = common::tempdir();
+    let dir = tmp.path();
+    lightbox::synth::write_ct(
+        &dir.join("ct"),
+        &lightbox::synth::CtSpec {
+            slices: 60,
+            size: 128,
+            seed: "dicomweb-cut".into(),
+            ..Default::default()
+        },
+    )
+    .expect("ct");
+    let ct = files(&dir.join("ct"));
+    let study = lightbox::dicom::read_header(&ct[0])
+        .expect("header")
+        .study_uid;
+    let pacs = orthanc(dir);
+    pacs.upload(&ct);
+    let (_proxy, port) = proxy(dir, pacs.http, 600_000, None);
+    let cache = dir.join("cache");
+    let config = dir.join("lightbox.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "ae_title = \"LIGHTBOX\"\ncache_root = {:?}\n[[nodes]]\nname = \"web\"\n\
+             protocol = \"dicomweb\"\nurl = \"http://127.0.0.1:{port}/dicom-web\"\n",
+            cache.to_str().expect("utf8")
+        ),
+    )
+    .expect("config");
+    let first = lightbox(&config, &["retrieve", "web", "--study", &study, "--json"]);
+    assert_eq!(
+        first.status.code(),
+        Some(2),
+        "partly retrieved: {}",
+        all_output(&first)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&first.stdout).expect("json");
+    assert_eq!(r["complete"], false, "{r}");
+    let got = r["received"].as_u64().expect("received") as usize;
+    assert!(got > 0 && got < ct.len(), "some whole objects kept: {r}");
+    assert!(
+        r["problems"]
+            .to_string()
+            .contains("connection closed early"),
+        "the reason: {r}"
+    );
+    // What arrived is whole and indexed; the study says incomplete.
+    assert_eq!(cached_files(&cache).len(), got);
+    let ls = lightbox(&config, &["cache", "ls"]);
+    assert!(
+        String::from_utf8_lossy(&ls.stdout)
+            .to_lowercase()
+            .contains("incomplete"),
+        "{}",
+        all_output(&ls)
+    );
+    // Run again: only the rest, then complete.
+    let second = json(
+        &lightbox(&config, &["retrieve", "web", "--study", &study, "--json"]),
+        "again",
+    );
+    assert_eq!(second["complete"], true, "{second}");
+    assert_eq!(second["received"], ct.len() - got, "{second}");
+    let all = datasets(&cached_files(&cache));
+    assert!(all == datasets(&ct), "the whole CT, byte for byte");
+}
+
+#[test]
+fn https_with_basic_authentication_and_its_refusals() {
+    let tmp = common::tempdir();
+    let dir = tmp.path();
+    let pki = common::pki::Pki::new(dir);
+    let ca = pki.ca("hospital-ca");
+    let other = pki.ca("someone-else");
+    let server = pki.issue(&ca, "orthanc", "DNS:localhost,IP:127.0.0.1", None);
+    assert!(
+        Path::new(PLUGIN).exists(),
+        "{PLUGIN} is missing: install orthanc-dicomweb"
+    );
+    let pacs = common::pacs::Orthanc::start_with(
+        dir,
+        serde_json::Map::new(),
+        serde_json::json!({
+            "Plugins": [PLUGIN],
+            "DicomWeb": {"Enable": true, "Root": "/dicom-web/", "EnableWado": false},
+            "AuthenticationEnabled": true, "RegisteredUsers": {"reader": "s3cret"}
+        }),
+    );
+    // HTTPS in front of it (Debian's Orthanc 1.10.1 crashes in civetweb on its
+    // own HTTPS, a segfault with OpenSSL 3): Python's ssl terminates TLS.
+    let (_tls, https) = proxy(dir, pacs.http, 0, Some((&server.cert, &server.key)));
+    // Stored through its DICOM port (its REST API now wants a password).
+    lightbox::synth::write_ct(
+        &dir.join("ct"),
+        &lightbox::synth::CtSpec {
+            slices: 5,
+            size: 64,
+            seed: "dicomweb-https".into(),
+            ..Default::default()
+        },
+    )
+    .expect("ct");
+    let ct = files(&dir.join("ct"));
+    let study = lightbox::dicom::read_header(&ct[0])
+        .expect("header")
+        .study_uid;
+    common::run_ok(
+        Command::new(common::require_tool("storescu", "dcmtk"))
+            .args(["-aec", "ORTHANC", "127.0.0.1", &pacs.dicom.to_string()])
+            .args(&ct),
+    );
+    let cache = dir.join("cache");
+    let config = |name: &str, node: &str| {
+        let p = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &p,
+            format!(
+                "ae_title = \"LIGHTBOX\"\ncache_root = {:?}\n[[nodes]]\nname = \"web\"\n\
+                 protocol = \"dicomweb\"\nurl = \"https://127.0.0.1:{https}/dicom-web\"\n{node}",
+                cache.to_str().expect("utf8"),
+            ),
+        )
+        .expect("config");
+        p
+    };
+    let good = config(
+        "good",
+        &format!(
+            "tls_ca = {:?}\nusername = \"reader\"\npassword = \"s3cret\"\n",
+            common::pki::s(&ca.cert)
+        ),
+    );
+    let found = json(
+        &lightbox(&good, &["find", "web", "--json"]),
+        "find over HTTPS",
+    );
+    assert_eq!(found.as_array().map(|a| a.len()), Some(1), "{found}");
+    let r = json(
+        &lightbox(&good, &["retrieve", "web", "--study", &study, "--json"]),
+        "retrieve over HTTPS",
+    );
+    assert_eq!(r["complete"], true, "{r}");
+    assert_eq!(cached_files(&cache).len(), ct.len());
+    // A wrong password, and a server certificate we do not trust.
+    let wrong = config(
+        "wrong",
+        &format!(
+            "tls_ca = {:?}\nusername = \"reader\"\npassword = \"guess\"\n",
+            common::pki::s(&ca.cert)
+        ),
+    );
+    let out = lightbox(&wrong, &["find", "web"]);
+    assert!(!out.status.success());
+    assert!(
+        all_output(&out).contains("not authorised"),
+        "{}",
+        all_output(&out)
+    );
+    let untrusted = config(
+        "untrusted",
+        &format!(
+            "tls_ca = {:?}\nusername = \"reader\"\npassword = \"s3cret\"\n",
+            common::pki::s(&other.cert)
+        ),
+    );
+    let out = lightbox(&untrusted, &["find", "web"]);
+    assert!(!out.status.success());
+    assert!(
+        all_output(&out).contains("unknown issuer"),
+        "{}",
+        all_output(&out)
+    );
+}

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod pacs;
+pub mod pki;
 
 /// Path of an executable on PATH, or a panic telling how to install it.
 pub fn require_tool(name: &str, package: &str) -> PathBuf {

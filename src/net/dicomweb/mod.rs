@@ -30,6 +30,8 @@ use crate::store::{Ingest, Retrieval, RetrievalState, Store};
 
 /// What WADO-RS is asked for: the objects as the server stores them.
 const ACCEPT_DICOM: &str = "multipart/related; type=\"application/dicom\"; transfer-syntax=*";
+/// Answers asked for per QIDO-RS request (the rest by `offset`).
+const QIDO_PAGE: usize = 1000;
 /// Largest QIDO answer read (JSON).
 const MAX_QIDO_BYTES: u64 = 256 << 20;
 
@@ -318,6 +320,25 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Every answer of a QIDO-RS query, page by page.
+    fn qido_all(&self, path: &str) -> Result<Vec<InMemDicomObject>> {
+        let mut all = Vec::new();
+        loop {
+            let sep = if path.contains('?') { "&" } else { "?" };
+            let page = self.qido(&format!(
+                "{path}{sep}limit={QIDO_PAGE}&offset={}",
+                all.len()
+            ))?;
+            let n = page.len();
+            all.extend(page);
+            if n < QIDO_PAGE {
+                return Ok(all);
+            }
+        }
+    }
+}
+
 /// The QIDO-RS resource and parameters of a query: matching keys as
 /// `keyword=value`, return keys as `includefield`, the limit.
 fn qido_path(q: &Query) -> std::result::Result<String, String> {
@@ -358,9 +379,6 @@ fn qido_path(q: &Query) -> std::result::Result<String, String> {
             params.push(format!("{name}={}", encode(&value)));
         }
     }
-    if let Some(l) = q.limit {
-        params.push(format!("limit={l}"));
-    }
     Ok(format!("{resource}?{}", params.join("&")))
 }
 
@@ -379,19 +397,33 @@ pub fn find(
         cancelled: false,
         partial_keys: false,
     };
-    for attrs in client.qido(&path)? {
-        if cancel.load(Ordering::Relaxed) || q.limit.is_some_and(|l| out.matches.len() >= l) {
-            out.cancelled = true;
-            break;
+    // Large answers in pages (limit/offset), until a page comes back short.
+    let page = match q.limit {
+        Some(l) => l.min(QIDO_PAGE),
+        None => QIDO_PAGE,
+    };
+    let mut offset = 0;
+    loop {
+        let sep = if path.ends_with('?') { "" } else { "&" };
+        let answers = client.qido(&format!("{path}{sep}limit={page}&offset={offset}"))?;
+        let n = answers.len();
+        for attrs in answers {
+            if cancel.load(Ordering::Relaxed) || q.limit.is_some_and(|l| out.matches.len() >= l) {
+                out.cancelled = true;
+                return Ok(out);
+            }
+            let m = Match {
+                level: q.level,
+                attrs,
+            };
+            on_match(&m);
+            out.matches.push(m);
         }
-        let m = Match {
-            level: q.level,
-            attrs,
-        };
-        on_match(&m);
-        out.matches.push(m);
+        offset += n;
+        if n < page || q.limit.is_some_and(|l| out.matches.len() >= l) {
+            return Ok(out);
+        }
     }
-    Ok(out)
 }
 
 fn text(o: &InMemDicomObject, tag: Tag) -> Option<String> {
@@ -424,7 +456,7 @@ pub fn retrieve(
     // 1. Plan: the series, and each one's instances.
     let series: Vec<String> = if req.series.is_empty() {
         client
-            .qido(&format!("/studies/{study}/series?includefield=0020000E"))?
+            .qido_all(&format!("/studies/{study}/series?includefield=0020000E"))?
             .iter()
             .filter_map(|o| text(o, tags::SERIES_INSTANCE_UID))
             .collect()
@@ -434,7 +466,7 @@ pub fn retrieve(
     let mut listed: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for s in &series {
         let sops: Vec<String> = client
-            .qido(&format!(
+            .qido_all(&format!(
                 "/studies/{study}/series/{s}/instances?includefield=00080018"
             ))?
             .iter()
@@ -681,13 +713,11 @@ mod tests {
             date: Some("20240101-".into()),
             ..Default::default()
         };
-        q.limit = Some(5);
         let p = qido_path(&q).expect("path");
         assert!(p.starts_with("/studies?"), "{p}");
         assert!(p.contains("00100010=DOE^J*"), "{p}");
         assert!(p.contains("00080020=20240101-"), "{p}");
         assert!(p.contains("includefield=00081030"), "{p}");
-        assert!(p.ends_with("limit=5"), "{p}");
         let mut s = Query::new(Level::Series);
         s.keys.study_uid = Some("1.2.3".into());
         let p = qido_path(&s).expect("path");
