@@ -182,6 +182,53 @@ fn qido_answers_what_c_find_answers_and_wado_retrieves_objects_as_stored() {
             "{what}: QIDO = C-FIND"
         );
     }
+    // A second client, dicomweb-client (PyPI), sees the same studies.
+    let cross = Command::new(common::python())
+        .args([
+            "-c",
+            "import json, sys\n\
+             from dicomweb_client.api import DICOMwebClient\n\
+             c = DICOMwebClient(url=sys.argv[1])\n\
+             for f in ({}, {'PatientID': 'LBX0001'}, {'StudyDate': '20260106'}):\n\
+             \x20   s = c.search_for_studies(search_filters=f)\n\
+             \x20   print(json.dumps(sorted(x['0020000D']['Value'][0] for x in s)))\n",
+        ])
+        .arg(format!("http://127.0.0.1:{}/dicom-web", pacs.http))
+        .output()
+        .expect("python");
+    assert!(
+        cross.status.success(),
+        "dicomweb-client: {}",
+        all_output(&cross)
+    );
+    let theirs: Vec<Vec<String>> = String::from_utf8_lossy(&cross.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("uids"))
+        .collect();
+    for (i, args) in [
+        vec!["--json"],
+        vec!["--patient-id", "LBX0001", "--json"],
+        vec!["--date", "20260106", "--json"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let ours = json(
+            &lightbox(&config, &[&["find", "web"][..], args].concat()),
+            "find",
+        );
+        let mut uids: Vec<String> = ours
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|m| m["0020000D"]["Value"][0].as_str().map(String::from))
+            .collect();
+        uids.sort();
+        assert_eq!(
+            uids, theirs[i],
+            "{args:?}: the same studies as dicomweb-client finds"
+        );
+    }
     let ct_study = lightbox::dicom::read_header(&ct[0])
         .expect("header")
         .study_uid;

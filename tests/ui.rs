@@ -709,6 +709,95 @@ fn the_pacs_tab_finds_retrieves_and_opens_a_study() {
 }
 
 #[test]
+fn the_pacs_tab_finds_and_retrieves_from_a_dicomweb_node() {
+    use lightbox::ui::pacs::{PacsSettings, RetrieveState};
+    let plugin = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
+    assert!(
+        std::path::Path::new(plugin).exists(),
+        "{plugin} is missing: install Debian's orthanc-dicomweb (as .ci/run does)"
+    );
+    let tmp = common::tempdir();
+    let src = tmp.path().join("src");
+    synth::write_demo(&src, 6, 64).expect("demo");
+    let files = lightbox::scan::list_files(&src).expect("list");
+    let orthanc = common::pacs::Orthanc::start_with(
+        tmp.path(),
+        serde_json::Map::new(),
+        serde_json::json!({
+            "Plugins": [plugin],
+            "DicomWeb": {"Enable": true, "Root": "/dicom-web/", "EnableWado": false}
+        }),
+    );
+    orthanc.upload(&files);
+    let config = tmp.path().join("web.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[nodes]]\nname = \"cloud\"\nprotocol = \"dicomweb\"\n\
+             url = \"http://127.0.0.1:{}/dicom-web\"\n",
+            orthanc.http
+        ),
+    )
+    .expect("config");
+    let node = lightbox::config::load(&config).expect("config").nodes[0].clone();
+    let cache = tmp.path().join("cache");
+    let launch = Launch {
+        pacs: PacsSettings {
+            nodes: vec![node],
+            ae_title: "LIGHTBOX".into(),
+            ..Default::default()
+        },
+        ..Launch::new(cache.clone())
+    };
+    let mut h = viewer(launch);
+    h.run_steps(2);
+    h.get_by_label("cloud").click();
+    h.run_steps(2);
+    let text = egui::accesskit::Role::TextInput;
+    h.get_by_role_and_label(text, "Modality").focus();
+    h.step();
+    h.get_by_role_and_label(text, "Modality").type_text("MR");
+    h.step();
+    h.get_by_label("Find").click();
+    step_until(&mut h, "QIDO-RS answers", |a| {
+        !a.pacs().results().is_empty()
+    });
+    let results = h.state().pacs().results().to_vec();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0].patient_name, "PHANTOM HEAD");
+    let uid = results[0].study_uid.clone();
+    h.get_by_label("retrieve").click();
+    step_until(&mut h, "the WADO-RS retrieve", |a| {
+        matches!(
+            a.pacs().state_of(&uid),
+            Some(RetrieveState::Done { .. } | RetrieveState::Failed(_))
+        )
+    });
+    assert!(
+        matches!(
+            h.state().pacs().state_of(&uid),
+            Some(RetrieveState::Done { complete: true, .. })
+        ),
+        "{:?}",
+        h.state().pacs().state_of(&uid)
+    );
+    let store = Store::open(&cache).expect("cache");
+    let mr = files
+        .iter()
+        .filter(|f| {
+            lightbox::dicom::read_header(f).is_ok_and(|h| h.modality.as_deref() == Some("MR"))
+        })
+        .count();
+    let n: usize = store
+        .series_of(&uid)
+        .expect("series")
+        .iter()
+        .map(|s| store.instances_of(&s.series_uid).expect("instances").len())
+        .sum();
+    assert_eq!(n, mr, "every MR image is cached");
+}
+
+#[test]
 fn opening_a_study_from_the_list_brings_its_prior_and_hangs_them() {
     let tmp = common::tempdir();
     let src = tmp.path().join("src");
