@@ -1,7 +1,7 @@
 //! DICOMweb nodes against a real Orthanc with its DICOMweb plugin (Debian's
 //! `orthanc-dicomweb`), started on loopback: QIDO-RS answers equal the C-FIND
-//! answers of the same Orthanc for the same keys; a WADO-RS retrieve of a CT and
-//! of a JPEG-LS MR leaves byte-identical data sets (as stored: nothing
+//! answers of the same Orthanc for the same keys; a WADO-RS retrieve of a CT, a
+//! JPEG 2000 prior and a JPEG-LS MR leaves byte-identical data sets (as stored: nothing
 //! transcoded) in the cache; a second run fetches nothing; a study partly cached
 //! fetches only what is missing, instance by instance; STOW-RS of Lightbox's own
 //! objects (a de-identified copy it wrote) arrives in Orthanc byte for byte, and
@@ -128,11 +128,37 @@ fn qido_answers_what_c_find_answers_and_wado_retrieves_objects_as_stored() {
                 .arg(dir.join("mr").join(format!("{i:03}.dcm"))),
         );
     }
+    // A JPEG 2000 prior (GDCM's encoder), explicit VR to start from.
+    lightbox::synth::write_ct(
+        &dir.join("prior-plain"),
+        &lightbox::synth::CtSpec {
+            slices: 6,
+            size: 64,
+            seed: "dicomweb-prior".into(),
+            study_date: "20240312".into(),
+            study_description: "CT CHEST (prior)".into(),
+            transfer_syntax: "1.2.840.10008.1.2.1".into(),
+            ..Default::default()
+        },
+    )
+    .expect("prior");
+    let gdcm = common::require_tool("gdcmconv", "libgdcm-tools");
+    std::fs::create_dir_all(dir.join("prior")).expect("mkdir");
+    for (i, f) in files(&dir.join("prior-plain")).iter().enumerate() {
+        common::run_ok(
+            Command::new(&gdcm)
+                .arg("--j2k")
+                .arg(f)
+                .arg(dir.join("prior").join(format!("{i:03}.dcm"))),
+        );
+    }
     let ct = files(&dir.join("ct"));
     let mr = files(&dir.join("mr"));
+    let prior = files(&dir.join("prior"));
     let pacs = orthanc(dir);
     pacs.upload(&ct);
     pacs.upload(&mr);
+    pacs.upload(&prior);
     let cache = dir.join("cache");
     let config = dir.join("lightbox.toml");
     std::fs::write(
@@ -156,11 +182,15 @@ fn qido_answers_what_c_find_answers_and_wado_retrieves_objects_as_stored() {
     let keys = [
         "0020000D", "00100010", "00100020", "00080020", "00080050", "00081030",
     ];
-    for (what, args) in [
-        ("all studies", vec!["--json"]),
-        ("by name", vec!["--patient-name", "PHANTOM^CH*", "--json"]),
-        ("by date", vec!["--date", "20260106", "--json"]),
-        ("by range", vec!["--date", "20260101-20260105", "--json"]),
+    for (what, args, expected) in [
+        ("all studies", vec!["--json"], 3),
+        (
+            "by name",
+            vec!["--patient-name", "PHANTOM^CH*", "--json"],
+            2,
+        ),
+        ("by date", vec!["--date", "20260106", "--json"], 1),
+        ("by range", vec!["--date", "20260101-20260105", "--json"], 1),
     ] {
         let web = json(
             &lightbox(&config, &[&["find", "web"][..], &args].concat()),
@@ -173,8 +203,8 @@ fn qido_answers_what_c_find_answers_and_wado_retrieves_objects_as_stored() {
         let n = web.as_array().expect("array").len();
         let m = dimse.as_array().expect("array").len();
         assert!(
-            n == if what == "all studies" { 2 } else { 1 },
-            "{what}: {n} answers by QIDO, {m} by C-FIND"
+            n == expected,
+            "{what}: {n} answers by QIDO, {m} by C-FIND, {expected} expected"
         );
         assert_eq!(
             answers(&web, &keys),
@@ -256,8 +286,11 @@ fn qido_answers_what_c_find_answers_and_wado_retrieves_objects_as_stored() {
     );
     assert_eq!(answers(&web, &series_keys), answers(&dimse, &series_keys));
 
-    // WADO-RS: both studies, byte for byte.
-    for study in [&ct_study, &mr_study] {
+    // WADO-RS: the three studies, byte for byte.
+    let prior_study = lightbox::dicom::read_header(&prior[0])
+        .expect("header")
+        .study_uid;
+    for study in [&ct_study, &mr_study, &prior_study] {
         let r = json(
             &lightbox(&config, &["retrieve", "web", "--study", study, "--json"]),
             "retrieve",
@@ -265,7 +298,8 @@ fn qido_answers_what_c_find_answers_and_wado_retrieves_objects_as_stored() {
         assert_eq!(r["complete"], true, "{r}");
         assert_eq!(r["method"], "WADO-RS");
     }
-    let originals: BTreeMap<String, Vec<u8>> = datasets(&[ct.clone(), mr.clone()].concat());
+    let originals: BTreeMap<String, Vec<u8>> =
+        datasets(&[ct.clone(), mr.clone(), prior.clone()].concat());
     let got = datasets(&cached_files(&cache));
     assert_eq!(got.len(), originals.len(), "every instance cached");
     assert!(
@@ -278,6 +312,16 @@ fn qido_answers_what_c_find_answers_and_wado_retrieves_objects_as_stored() {
         .filter(|h| h.study_uid == mr_study)
         .all(|h| h.transfer_syntax == "1.2.840.10008.1.2.4.80");
     assert!(jls_cached, "the MR stays JPEG-LS (nothing transcoded)");
+    let prior_ts = lightbox::dicom::read_header(&prior[0])
+        .expect("header")
+        .transfer_syntax;
+    assert!(prior_ts.starts_with("1.2.840.10008.1.2.4.9"), "{prior_ts}");
+    let j2k_cached = cached_files(&cache)
+        .into_iter()
+        .filter_map(|f| lightbox::dicom::read_header(&f).ok())
+        .filter(|h| h.study_uid == prior_study)
+        .all(|h| h.transfer_syntax == prior_ts);
+    assert!(j2k_cached, "the prior stays JPEG 2000");
 
     // Again: nothing to fetch.
     let again = json(

@@ -385,25 +385,26 @@ const MAX_ASSOCIATE_RQ: usize = 1 << 20;
 /// there for as long as the record is incomplete: a peer that sends part of a
 /// message and then closes (or is closed at ARTIM) would leave its thread
 /// spinning. Handing it only whole messages of the right kind keeps it out of
-/// that loop. The wait ends at the ARTIM deadline (peeking goes on seeing what
-/// arrived even after the accept loop shuts the socket down).
+/// that loop. The wait ends at `deadline` — just after ARTIM, which the accept
+/// loop enforces by shutting the socket down (peeking goes on seeing what had
+/// arrived even then).
 fn first_message_whole(
     stream: &TcpStream,
     tls: bool,
-    artim: Duration,
+    deadline: Duration,
 ) -> std::result::Result<(), NetFailure> {
-    let deadline = Instant::now() + artim;
+    let deadline = Instant::now() + deadline;
     let mut buf = vec![0u8; 9];
     let mut seen = 0;
     loop {
         if Instant::now() >= deadline {
             return Err(NetFailure::Timeout(
-                "no whole A-ASSOCIATE-RQ within the ARTIM timeout".into(),
+                "no whole A-ASSOCIATE-RQ within the ARTIM timeout (ARTIM)".into(),
             ));
         }
         let n = stream.peek(&mut buf).map_err(|e| match e.kind() {
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                NetFailure::Timeout("no A-ASSOCIATE-RQ within the ARTIM timeout".into())
+                NetFailure::Timeout("no A-ASSOCIATE-RQ within the ARTIM timeout (ARTIM)".into())
             }
             _ => NetFailure::Aborted(format!("reading the association request: {e}")),
         })?;
@@ -511,8 +512,11 @@ fn handle_association(
     for ts in ACCEPTED_SYNTAXES {
         options = options.with_transfer_syntax(*ts);
     }
-    stream.set_read_timeout(Some(cfg.artim)).map_err(local)?;
-    first_message_whole(&stream, cfg.tls.is_some(), cfg.artim)
+    // The accept loop enforces ARTIM (and says so); this wait ends a little
+    // later, for what it closed while bytes were still buffered.
+    let wait = cfg.artim + Duration::from_secs(1);
+    stream.set_read_timeout(Some(wait)).map_err(local)?;
+    first_message_whole(&stream, cfg.tls.is_some(), wait)
         .map_err(|kind| failure(from.to_string(), kind))
         .inspect_err(|e| audit_refusal(cfg, from, e))?;
     let assoc = match &cfg.tls {

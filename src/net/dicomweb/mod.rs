@@ -41,12 +41,39 @@ enum Auth {
     None,
     /// The whole header value.
     Fixed(String),
-    /// A command printing a token, and the last token with when it was fetched.
+    /// A command printing a token, and the last token with when it expires.
     Command(Vec<String>, Mutex<Option<(String, Instant)>>),
 }
 
-/// Tokens from a command are reused this long.
+/// Tokens from a command that says nothing of their expiry are reused this long.
 const TOKEN_TTL: Duration = Duration::from_secs(300);
+/// A token is fetched again this long before it expires.
+const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+
+/// A token command's output: a plain token on the first line, or an OAuth2 token
+/// response (RFC 6749 5.1: `access_token`, `expires_in`); how long to use it.
+fn parse_token(out: &str) -> (String, Duration) {
+    let text = out.trim();
+    if text.starts_with('{')
+        && let Ok(v) = serde_json::from_str::<serde_json::Value>(text)
+    {
+        let token = v["access_token"]
+            .as_str()
+            .or_else(|| v["token"].as_str())
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let ttl = v["expires_in"]
+            .as_u64()
+            .map(|s| Duration::from_secs(s).saturating_sub(TOKEN_MARGIN))
+            .unwrap_or(TOKEN_TTL);
+        return (token, ttl);
+    }
+    (
+        text.lines().next().unwrap_or("").trim().to_string(),
+        TOKEN_TTL,
+    )
+}
 
 /// A DICOMweb service.
 #[derive(Debug)]
@@ -190,8 +217,8 @@ impl Client {
                     .lock()
                     .map_err(|_| self.fail(NetFailure::Local("token cache poisoned".into())))?;
                 if !fresh
-                    && let Some((t, at)) = c.as_ref()
-                    && at.elapsed() < TOKEN_TTL
+                    && let Some((t, until)) = c.as_ref()
+                    && Instant::now() < *until
                 {
                     return Ok(Some(format!("Bearer {t}")));
                 }
@@ -205,12 +232,7 @@ impl Client {
                             argv[0]
                         )))
                     })?;
-                let token = String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_string();
+                let (token, ttl) = parse_token(&String::from_utf8_lossy(&out.stdout));
                 if !out.status.success() || token.is_empty() {
                     return Err(self.fail(NetFailure::Local(format!(
                         "token_command {:?} gave no token ({}): {}",
@@ -219,7 +241,7 @@ impl Client {
                         String::from_utf8_lossy(&out.stderr).trim()
                     ))));
                 }
-                *c = Some((token.clone(), Instant::now()));
+                *c = Some((token.clone(), Instant::now() + ttl));
                 Ok(Some(format!("Bearer {token}")))
             }
         }
@@ -726,6 +748,18 @@ mod tests {
             "{p}"
         );
         assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(
+            parse_token("abc.def\nmore\n"),
+            ("abc.def".into(), TOKEN_TTL)
+        );
+        assert_eq!(
+            parse_token("{\"access_token\": \"t0k\", \"expires_in\": 3600}"),
+            ("t0k".into(), Duration::from_secs(3540))
+        );
+        assert_eq!(
+            parse_token("{\"access_token\": \"x\", \"expires_in\": 30}").1,
+            Duration::ZERO
+        );
         assert_eq!(base64(b"ab"), "YWI=");
     }
 }
