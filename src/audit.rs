@@ -231,6 +231,35 @@ fn host_name() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
+/// The studies an event concerns, each with its instance count and patient
+/// (Patient ID, name), counted one object at a time.
+#[derive(Debug, Default)]
+pub struct Studies(std::collections::BTreeMap<String, (u64, String, String)>);
+
+impl Studies {
+    /// One more object of `study`, whose patient is (`patient_id`, `name`).
+    pub fn add(&mut self, study: &str, patient_id: &str, name: &str) {
+        self.0
+            .entry(study.to_string())
+            .or_insert_with(|| (0, patient_id.to_string(), name.to_string()))
+            .0 += 1;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Studies counted.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Objects counted.
+    pub fn total(&self) -> u64 {
+        self.0.values().map(|v| v.0).sum()
+    }
+}
+
 /// An event being described; [`Event::record`] appends it.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -241,13 +270,14 @@ impl Event {
     /// An event now, with Lightbox (this process, as `ae_title`) as a participant
     /// in `role`, the requestor unless a peer is added as one.
     pub fn new(id: EventId, action: Action, ae_title: &str, role: Role) -> Event {
+        let host = host_name();
         let me = Participant {
             user_id: ae_title.to_string(),
             alternative_user_id: Some(std::process::id().to_string()),
             user_name: std::env::var("USER").ok().filter(|u| !u.is_empty()),
             user_is_requestor: true,
             role_id_code: Some(role.code()),
-            network_access_point_id: Some(host_name()),
+            network_access_point_id: Some(host.clone()),
             network_access_point_type_code: Some(1),
         };
         Event {
@@ -261,7 +291,7 @@ impl Event {
                 event_type_code: Vec::new(),
                 active_participant: vec![me],
                 audit_source_identification: AuditSource {
-                    id: format!("lightbox@{}", host_name()),
+                    id: format!("lightbox@{host}"),
                     site: None,
                 },
                 participant_object_identification: Vec::new(),
@@ -327,6 +357,14 @@ impl Event {
                 participant_object_description: None,
                 number_of_instances: instances,
             });
+        self
+    }
+
+    /// Every study of `studies`, with its count, and its patient.
+    pub fn studies(mut self, studies: &Studies) -> Event {
+        for (study, (n, id, name)) in &studies.0 {
+            self = self.study(study, Some(*n)).patient(id, name);
+        }
         self
     }
 

@@ -16,7 +16,7 @@ const PATIENT_ID: &str = "AUDIT-PID-4711";
 const PATIENT_NAME: &str = "AUDITED^PATIENT";
 
 fn ct(dir: &Path, n: usize, seed: &str) -> Vec<PathBuf> {
-    lightbox::synth::write_ct(
+    common::write_ct(
         dir,
         &lightbox::synth::CtSpec {
             slices: n,
@@ -27,10 +27,6 @@ fn ct(dir: &Path, n: usize, seed: &str) -> Vec<PathBuf> {
             ..Default::default()
         },
     )
-    .expect("synthetic CT");
-    let mut v = lightbox::scan::list_files(dir).expect("list");
-    v.sort();
-    v
 }
 
 /// Run lightbox with `config`, debug logging on; its output.

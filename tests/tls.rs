@@ -80,7 +80,7 @@ fn tls_node(port: u16, ca: &Path, extra: &str) -> String {
 
 /// A synthetic CT of `n` slices; `seed` makes its UIDs its own.
 fn ct(dir: &Path, n: usize, seed: &str) -> Vec<PathBuf> {
-    lightbox::synth::write_ct(
+    common::write_ct(
         dir,
         &lightbox::synth::CtSpec {
             slices: n,
@@ -89,10 +89,6 @@ fn ct(dir: &Path, n: usize, seed: &str) -> Vec<PathBuf> {
             ..Default::default()
         },
     )
-    .expect("synthetic CT");
-    let mut v = lightbox::scan::list_files(dir).expect("list");
-    v.sort();
-    v
 }
 
 fn count(dir: &Path) -> usize {

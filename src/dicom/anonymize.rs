@@ -303,8 +303,7 @@ pub fn export(files: &[PathBuf], out: &Path, opts: &Options) -> Result<Report> {
     let mut series_dirs: HashMap<String, (PathBuf, usize)> = HashMap::new();
     let mut report = Report::default();
     // For the audit trail: the original studies and patients, with counts.
-    let mut originals: std::collections::BTreeMap<String, (u64, String, String)> =
-        Default::default();
+    let mut originals = crate::audit::Studies::default();
     for f in files {
         let file = match super::open(f, super::ReadMode::Full) {
             Ok(o) => o,
@@ -350,24 +349,23 @@ pub fn export(files: &[PathBuf], out: &Path, opts: &Options) -> Result<Report> {
             .map_err(|e| write_err(&path, e.to_string()))?;
         report.written.push(path);
         let attr = |t| super::attr::string(&file, t).unwrap_or_default();
-        originals
-            .entry(attr(tags::STUDY_INSTANCE_UID))
-            .or_insert_with(|| (0, attr(tags::PATIENT_ID), attr(tags::PATIENT_NAME)))
-            .0 += 1;
+        originals.add(
+            &attr(tags::STUDY_INSTANCE_UID),
+            &attr(tags::PATIENT_ID),
+            &attr(tags::PATIENT_NAME),
+        );
     }
     if !originals.is_empty() {
         use crate::audit::{Action, Event, EventId, Role, kind};
-        let mut e = Event::new(EventId::Export, Action::Read, "lightbox", Role::Application)
+        Event::new(EventId::Export, Action::Read, "lightbox", Role::Application)
             .kind(kind::deidentified())
             .describe(format!(
                 "{} object(s) de-identified into {}",
                 report.written.len(),
                 out.display()
-            ));
-        for (study, (n, id, name)) in &originals {
-            e = e.study(study, Some(*n)).patient(id, name);
-        }
-        e.record_default();
+            ))
+            .studies(&originals)
+            .record_default();
     }
     Ok(report)
 }

@@ -624,20 +624,16 @@ fn handle_association(
 /// What one association stored, per study, for the audit trail.
 #[derive(Debug, Default)]
 struct Received {
-    /// Study UID → (instances, Patient ID, patient name).
-    studies: std::collections::BTreeMap<String, (u64, String, String)>,
+    studies: crate::audit::Studies,
 }
 
 impl Received {
     fn add(&mut self, r: &crate::store::Receipt) {
-        let e = self.studies.entry(r.study_uid.clone()).or_insert_with(|| {
-            (
-                0,
-                r.patient_id.clone().unwrap_or_default(),
-                r.patient_name.clone().unwrap_or_default(),
-            )
-        });
-        e.0 += 1;
+        self.studies.add(
+            &r.study_uid,
+            r.patient_id.as_deref().unwrap_or(""),
+            r.patient_name.as_deref().unwrap_or(""),
+        );
     }
 
     /// The association's transfer: the peer as the source (it asked), the SCP as
@@ -647,25 +643,22 @@ impl Received {
         if self.studies.is_empty() {
             return;
         }
-        let total: u64 = self.studies.values().map(|v| v.0).sum();
-        let mut e = Event::new(
+        let total = self.studies.total();
+        let e = Event::new(
             EventId::InstancesTransferred,
             Action::Create,
             &cfg.ae_title,
             Role::Destination,
         )
         .peer(calling, &from.ip().to_string(), Role::Source, true);
-        e = match result {
+        let e = match result {
             Ok(()) => e.outcome(Outcome::Success, format!("{total} object(s) stored")),
             Err(err) => e.outcome(
                 Outcome::MinorFailure,
                 format!("{total} object(s) stored, then: {err}"),
             ),
         };
-        for (study, (n, id, name)) in &self.studies {
-            e = e.study(study, Some(*n)).patient(id, name);
-        }
-        e.record(&cfg.cache_root);
+        e.studies(&self.studies).record(&cfg.cache_root);
     }
 }
 

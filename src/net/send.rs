@@ -619,19 +619,12 @@ fn audit(peer: &Peer, items: &[Item], todo: &[usize], r: &Report, root: Option<&
             r.unsent
         ),
     );
-    let mut per_study: std::collections::BTreeMap<&str, (u64, &str, &str)> = Default::default();
+    let mut studies = crate::audit::Studies::default();
     for &i in todo {
         let it = &items[i];
-        let entry = per_study.entry(it.study_uid.as_str()).or_insert((
-            0,
-            it.patient_id.as_str(),
-            it.patient_name.as_str(),
-        ));
-        entry.0 += 1;
+        studies.add(&it.study_uid, &it.patient_id, &it.patient_name);
     }
-    for (study, (count, id, name)) in per_study {
-        e = e.study(study, Some(count)).patient(id, name);
-    }
+    e = e.studies(&studies);
     match root {
         Some(root) => e.record(root),
         None => e.record_default(),

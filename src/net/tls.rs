@@ -86,7 +86,7 @@ fn roots(
 
 /// The trust file for a node: its `tls_ca`, else `$SSL_CERT_FILE`, else the
 /// system bundle.
-fn trust_file(node: &Node) -> Result<PathBuf> {
+pub(crate) fn trust_file(node: &Node) -> Result<PathBuf> {
     if let Some(p) = &node.tls_ca {
         return Ok(p.clone());
     }

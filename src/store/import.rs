@@ -396,9 +396,8 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .during("starting the import")?;
-        // Study → (instances, Patient ID, name): the audit trail's import event.
-        let mut studies: std::collections::BTreeMap<String, (u64, String, String)> =
-            Default::default();
+        // Per study, with its patient: the audit trail's import event.
+        let mut studies = crate::audit::Studies::default();
         let mut series = std::collections::HashSet::new();
         let source = match mode {
             ImportMode::Copy => "import",
@@ -421,16 +420,11 @@ impl Store {
                 p.outcome.clone(),
                 source,
             )?;
-            studies
-                .entry(p.header.study_uid.clone())
-                .or_insert_with(|| {
-                    (
-                        0,
-                        p.header.patient_id.clone().unwrap_or_default(),
-                        p.header.patient_name.clone().unwrap_or_default(),
-                    )
-                })
-                .0 += 1;
+            studies.add(
+                &p.header.study_uid,
+                p.header.patient_id.as_deref().unwrap_or(""),
+                p.header.patient_name.as_deref().unwrap_or(""),
+            );
             series.insert(p.header.series_uid.clone());
             match p.outcome {
                 Outcome::NewVersion(v) => report.new_versions.push(format!(
@@ -445,17 +439,15 @@ impl Store {
         if !studies.is_empty() {
             use crate::audit::{Action, Event, EventId, Role};
             let from: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
-            let mut e = Event::new(
+            Event::new(
                 EventId::Import,
                 Action::Create,
                 "lightbox",
                 Role::Application,
             )
-            .describe(format!("imported from {}", from.join(", ")));
-            for (study, (n, id, name)) in &studies {
-                e = e.study(study, Some(*n)).patient(id, name);
-            }
-            e.record(&self.root);
+            .describe(format!("imported from {}", from.join(", ")))
+            .studies(&studies)
+            .record(&self.root);
         }
         report.studies = studies.len();
         report.series = series.len();

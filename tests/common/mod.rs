@@ -552,3 +552,11 @@ pub fn dataset(bytes: &[u8]) -> &[u8] {
     }
     &bytes[i..]
 }
+
+/// Write a synthetic CT into `dir`; its files, sorted.
+pub fn write_ct(dir: &Path, spec: &lightbox::synth::CtSpec) -> Vec<PathBuf> {
+    lightbox::synth::write_ct(dir, spec).expect("synthetic CT");
+    let mut v = lightbox::scan::list_files(dir).expect("list");
+    v.sort();
+    v
+}
