@@ -20,7 +20,7 @@ use crate::imaging::geometry::{ImagePlane, plane_name};
 pub const MEDIA_STORAGE_DIRECTORY: &str = "1.2.840.10008.1.3.10";
 
 /// One frame of one instance: an index into the header list and a 0-based frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct FrameRef {
     pub instance: usize,
     pub frame: u32,

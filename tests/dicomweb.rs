@@ -683,4 +683,62 @@ fn https_with_basic_authentication_and_its_refusals() {
         "{}",
         all_output(&out)
     );
+
+    // The same TLS options as DIMSE nodes: a server known by a name its
+    // certificate carries while it is addressed by IP (refused by name, taken
+    // with tls_server_name), and a self-signed certificate pinned in tls_ca.
+    let named = pki.issue(&ca, "pacs-by-name", "DNS:pacs.hospital.example", None);
+    let (_named_tls, named_port) = proxy(dir, pacs.http, 0, Some((&named.cert, &named.key)));
+    let pinned = pki.ca("self-signed-web");
+    let (_pinned_tls, pinned_port) = proxy(dir, pacs.http, 0, Some((&pinned.cert, &pinned.key)));
+    let at = |name: &str, port: u16, node: &str| {
+        let p = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &p,
+            format!(
+                "ae_title = \"LIGHTBOX\"\ncache_root = {:?}\n[[nodes]]\nname = \"web\"\n\
+                 protocol = \"dicomweb\"\nurl = \"https://127.0.0.1:{port}/dicom-web\"\n\
+                 username = \"reader\"\npassword = \"s3cret\"\n{node}",
+                cache.to_str().expect("utf8"),
+            ),
+        )
+        .expect("config");
+        p
+    };
+    let ca_line = format!("tls_ca = {:?}\n", common::pki::s(&ca.cert));
+    let out = lightbox(&at("by-ip", named_port, &ca_line), &["find", "web"]);
+    assert!(!out.status.success());
+    assert!(
+        all_output(&out).contains("tls_server_name"),
+        "a name mismatch should point at tls_server_name: {}",
+        all_output(&out)
+    );
+    let by_name = at(
+        "by-name",
+        named_port,
+        &format!("{ca_line}tls_server_name = \"pacs.hospital.example\"\n"),
+    );
+    let found = json(
+        &lightbox(&by_name, &["find", "web", "--json"]),
+        "find by name",
+    );
+    assert_eq!(found.as_array().map(|a| a.len()), Some(1), "{found}");
+    let pin = at(
+        "pinned",
+        pinned_port,
+        &format!("tls_ca = {:?}\n", common::pki::s(&pinned.cert)),
+    );
+    let found = json(&lightbox(&pin, &["find", "web", "--json"]), "find, pinned");
+    assert_eq!(found.as_array().map(|a| a.len()), Some(1), "{found}");
+    // Pinned means that certificate only: another self-signed one is refused.
+    let stranger = pki.ca("another-self-signed");
+    let out = lightbox(
+        &at(
+            "wrong-pin",
+            pinned_port,
+            &format!("tls_ca = {:?}\n", common::pki::s(&stranger.cert)),
+        ),
+        &["find", "web"],
+    );
+    assert!(!out.status.success(), "{}", all_output(&out));
 }

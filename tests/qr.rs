@@ -289,6 +289,7 @@ fn run_retrieve(
         parallel: 4,
         scp_port,
         scp_bind: "127.0.0.1".into(),
+        middle_first: true,
     };
     let pending = AtomicUsize::new(0);
     let r = retrieve::retrieve(p, &req, &ingest, &AtomicBool::new(false), &|ev| {
@@ -757,6 +758,7 @@ fn faults_give_clear_errors_and_partial_retrieves_resume() {
         parallel: 2,
         scp_port: common::free_port(),
         scp_bind: "127.0.0.1".into(),
+        middle_first: true,
     };
     match retrieve::retrieve(&stranger, &req, &ingest, &AtomicBool::new(false), &|_| {}) {
         Ok(r) => panic!("unknown destination gave {}", brief(&r)),
@@ -815,6 +817,24 @@ fn faults_give_clear_errors_and_partial_retrieves_resume() {
     assert!(store.verify().expect("verify").is_clean());
     let partial = store.sop_uids_of_study(&study).expect("cached").len();
     assert!((60..300).contains(&partial), "{partial} instances kept");
+    // The middle image (by Instance Number) was fetched first: it is among them.
+    let mut numbers: Vec<i64> = sent
+        .iter()
+        .filter_map(|f| header(f).instance_number)
+        .collect();
+    numbers.sort();
+    let middle = numbers[numbers.len() / 2];
+    let cached_numbers: Vec<i64> = store
+        .series_of(&study)
+        .expect("series")
+        .iter()
+        .flat_map(|se| store.instances_of(&se.series_uid).expect("instances"))
+        .filter_map(|i| i.instance_number)
+        .collect();
+    assert!(
+        cached_numbers.contains(&middle),
+        "the middle image ({middle}) is not among the {partial} that arrived first"
+    );
     assert_eq!(
         store.retrieval(&study).expect("state").map(|r| r.state),
         Some(RetrievalState::Incomplete)

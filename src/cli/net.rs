@@ -386,6 +386,10 @@ pub struct RetrieveArgs {
     /// Associations at once (default: the node's `parallel`, 4).
     #[arg(long)]
     parallel: Option<usize>,
+    /// Fetch in the node's order: no middle image of each series first (spares
+    /// the node an IMAGE level query per series; for bulk prefetching).
+    #[arg(long)]
+    no_middle_first: bool,
     /// Cache folder.
     #[arg(long)]
     pub cache: Option<PathBuf>,
@@ -410,6 +414,7 @@ pub fn cmd_retrieve(a: RetrieveArgs) -> Result<ExitCode> {
             _ => cfg.scp_port.0,
         }),
         scp_bind: a.scp_bind.clone(),
+        middle_first: !a.no_middle_first,
     };
     let ingest = Arc::new(Ingest::start(&root, cfg.durability.0)?);
     // Ctrl-C cancels (C-CANCEL); a second one ends the program.

@@ -8,7 +8,9 @@ use std::collections::HashSet;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::parse_modalities;
-use super::{IndexResult, InstanceRow, Retrieval, SeriesRow, Stats, Store, StudyRow, now};
+use super::{
+    IndexResult, InstanceRow, Retrieval, RetrievalSeries, SeriesRow, Stats, Store, StudyRow, now,
+};
 use crate::error::{Error, Result};
 
 /// Cached versions of a SOP instance: (version, size, CRC-32), oldest first (on
@@ -162,6 +164,57 @@ impl Store {
             )
             .during("recording a retrieve")?;
         Ok(())
+    }
+
+    /// Record what a retrieve expects of each series of a study (replacing what
+    /// an earlier retrieve expected).
+    pub fn set_retrieval_series(&self, study_uid: &str, series: &[RetrievalSeries]) -> Result<()> {
+        const CONTEXT: &str = "recording the series a retrieve expects";
+        // A write transaction taken before anything is read (see `Store`).
+        self.conn.execute_batch("BEGIN IMMEDIATE").during(CONTEXT)?;
+        let written = (|| -> rusqlite::Result<()> {
+            self.conn.execute(
+                "DELETE FROM retrieval_series WHERE study_uid = ?1",
+                params![study_uid],
+            )?;
+            for s in series {
+                self.conn.execute(
+                    "INSERT INTO retrieval_series (study_uid, series_uid, expected, middle_sop)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![study_uid, s.series_uid, s.expected as i64, s.middle_sop],
+                )?;
+            }
+            Ok(())
+        })();
+        match written {
+            Ok(()) => self.conn.execute_batch("COMMIT").during(CONTEXT),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e).during(CONTEXT)
+            }
+        }
+    }
+
+    /// What the last retrieve of a study expects of each series.
+    pub fn retrieval_series(&self, study_uid: &str) -> Result<Vec<RetrievalSeries>> {
+        const CONTEXT: &str = "reading the series a retrieve expects";
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT series_uid, expected, middle_sop FROM retrieval_series
+                 WHERE study_uid = ?1 ORDER BY series_uid",
+            )
+            .during(CONTEXT)?;
+        stmt.query_map(params![study_uid], |r| {
+            Ok(RetrievalSeries {
+                series_uid: r.get(0)?,
+                expected: r.get::<_, i64>(1)? as usize,
+                middle_sop: r.get(2)?,
+            })
+        })
+        .during(CONTEXT)?
+        .collect::<rusqlite::Result<_>>()
+        .during(CONTEXT)
     }
 
     /// The last retrieve of a study, if any.

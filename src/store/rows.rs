@@ -107,8 +107,18 @@ impl FromSql for RetrievalState {
     }
 }
 
-/// The last retrieve of a study.
+/// What a retrieve expects of one series (see `Store::set_retrieval_series`).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RetrievalSeries {
+    pub series_uid: String,
+    /// Instances the node listed.
+    pub expected: usize,
+    /// The middle image by Instance Number (fetched first), when listed.
+    pub middle_sop: Option<String>,
+}
+
+/// The last retrieve of a study (see `Store::set_retrieval`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Retrieval {
     pub study_uid: String,
     pub node: String,

@@ -138,6 +138,18 @@ CREATE TABLE sent (
     PRIMARY KEY (node, sop_uid)
 );
 "#,
+    r#"
+-- What a retrieve expects of each series of a study: the instances the node
+-- listed and the middle image, fetched first (a viewer opening the study while
+-- it arrives shows that slice and says how many are still to come).
+CREATE TABLE retrieval_series (
+    study_uid TEXT NOT NULL,
+    series_uid TEXT NOT NULL,
+    expected INTEGER NOT NULL,
+    middle_sop TEXT,
+    PRIMARY KEY (study_uid, series_uid)
+);
+"#,
 ];
 
 impl Store {

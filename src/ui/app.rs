@@ -64,6 +64,12 @@ pub(super) struct Browser {
 /// What is open: headers, display sets, what the loader sent, how it was hung.
 pub(super) struct Session {
     pub(super) rx: Option<Receiver<Loaded>>,
+    /// The loader's sender, for scans of images that arrive later.
+    pub(super) tx: Option<std::sync::mpsc::Sender<Loaded>>,
+    /// Studies open while they are retrieved (see `arriving`).
+    pub(super) arriving: Option<super::arriving::Arriving>,
+    /// Where each frame of the open sets is: (set, index).
+    pub(super) frame_at: std::collections::HashMap<crate::model::FrameRef, (usize, usize)>,
     pub(super) headers: Arc<Vec<ImageHeader>>,
     pub(super) sets: Vec<LoadedSet>,
     /// Files skipped while opening (not DICOM, unreadable, not imported), with
@@ -328,6 +334,9 @@ impl App {
             ctx,
             session: Session {
                 rx: None,
+                tx: None,
+                arriving: None,
+                frame_at: std::collections::HashMap::new(),
                 headers: Arc::new(Vec::new()),
                 sets: Vec::new(),
                 failures: Vec::new(),
@@ -457,6 +466,7 @@ impl eframe::App for App {
         self.timing.last_frame = now;
         self.timing.frames += 1;
         self.receive();
+        self.poll_arrivals();
         let ctx = ui.ctx().clone();
         self.files_dropped(&ctx);
         // PACS work (finds, retrieves, priors) reports whichever tab is shown.
@@ -464,11 +474,12 @@ impl eframe::App for App {
         if std::mem::take(&mut self.browser.pacs.arrived) {
             self.refresh_studies();
         }
-        if let Some(study) = self.browser.pacs.priors_arrived.take()
-            && self.session.open_study.as_deref() == Some(study.as_str())
-        {
-            // Its priors are in the cache now: hang them beside it.
-            self.open(std::slice::from_ref(&study));
+        // Priors being fetched for the study open: watched as they arrive, and
+        // hung beside it (what the reader looks at stays as it is).
+        for (of, prior) in std::mem::take(&mut self.browser.pacs.priors_queued) {
+            if self.session.open_study.as_deref() == Some(of.as_str()) {
+                self.watch_study(prior);
+            }
         }
         let before = self
             .grid

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::dicom::pixels::FramePixels;
 use crate::dicom::{self, ImageHeader};
-use crate::model::{self, DisplaySet, Patient};
+use crate::model::{self, DisplaySet, FrameRef, Patient};
 
 /// One display set ready to be shown, with its headers.
 #[derive(Debug, Clone)]
@@ -103,20 +103,74 @@ impl Compact {
 /// What the loader sends.
 #[derive(Debug)]
 pub enum Loaded {
-    /// The study's display sets (headers scanned and grouped).
+    /// The study's display sets (headers scanned and grouped). `grown`: the
+    /// files of an earlier `Study` and more that arrived since (a study being
+    /// retrieved); the earlier headers keep their indices, so decoded frames and
+    /// what the viewports show carry over.
     Study {
         headers: Arc<Vec<ImageHeader>>,
         patients: Vec<Patient>,
         sets: Vec<LoadedSet>,
         /// Files that could not be read, with why.
         failures: Vec<(PathBuf, String)>,
+        grown: bool,
     },
-    /// One decoded frame (or why it could not be).
+    /// One decoded frame (or why it could not be), by instance (an index into the
+    /// headers of the last `Study`) and frame number.
     Frame {
-        set: usize,
-        index: usize,
+        at: FrameRef,
         pixels: Result<Arc<Compact>, String>,
     },
+}
+
+/// The display sets of `headers`, in the model's order.
+fn sets_of(patients: &[Patient]) -> Vec<LoadedSet> {
+    let mut sets = Vec::new();
+    for p in patients {
+        for st in &p.studies {
+            for se in &st.series {
+                for ds in &se.display_sets {
+                    sets.push(LoadedSet {
+                        label: format!(
+                            "{} {} ({})",
+                            se.number.map(|n| n.to_string()).unwrap_or_default(),
+                            se.description.clone().unwrap_or_default(),
+                            ds.frames.len()
+                        ),
+                        modality: se.modality.clone().unwrap_or_default(),
+                        study_uid: st.uid.clone(),
+                        study_date: st.date.clone().unwrap_or_default(),
+                        study_description: st.description.clone().unwrap_or_default(),
+                        series_description: se.description.clone().unwrap_or_default(),
+                        set: ds.clone(),
+                        derived: None,
+                    });
+                }
+            }
+        }
+    }
+    sets
+}
+
+/// The frames to decode, most useful first: the middle frame of every set (what
+/// the viewports and the series thumbnails show), then each set outwards from
+/// its middle. Only frames of instances from `first_new` on.
+fn decode_order(sets: &[LoadedSet], first_new: usize) -> Vec<FrameRef> {
+    let mids = sets
+        .iter()
+        .filter(|ls| !ls.set.frames.is_empty())
+        .map(|ls| ls.set.frames[ls.set.frames.len() / 2]);
+    let rest = sets.iter().flat_map(|ls| {
+        let n = ls.set.frames.len();
+        let mid = n / 2;
+        let mut idx: Vec<usize> = (0..n).filter(|&i| i != mid).collect();
+        idx.sort_by_key(|&i| i.abs_diff(mid));
+        idx.into_iter().map(move |i| ls.set.frames[i])
+    });
+    let mut seen = std::collections::HashSet::new();
+    mids.chain(rest)
+        .filter(|f| f.instance >= first_new && seen.insert(*f))
+        .collect()
 }
 
 /// Scan `files`, group them, and decode every frame of every display set, most
@@ -126,59 +180,34 @@ pub fn load(
     tx: Sender<Loaded>,
     ctx: eframe::egui::Context,
 ) -> std::io::Result<()> {
+    grow(Arc::new(Vec::new()), files, tx, ctx)
+}
+
+/// Add `files` to a study whose headers are `base` (a study still arriving):
+/// the new files are scanned, everything is grouped again (the new headers after
+/// the old ones), and only the new frames are decoded.
+pub fn grow(
+    base: Arc<Vec<ImageHeader>>,
+    files: Vec<PathBuf>,
+    tx: Sender<Loaded>,
+    ctx: eframe::egui::Context,
+) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("loader".into())
         .spawn(move || {
             let scan = crate::scan::scan_files(&files);
             let failures = scan.failures.clone();
-            let headers = Arc::new(scan.headers);
+            let first_new = base.len();
+            let grown = first_new > 0;
+            let mut all = Vec::with_capacity(base.len() + scan.headers.len());
+            all.extend(base.iter().cloned());
+            all.extend(scan.headers);
+            let headers = Arc::new(all);
             let patients = model::build(&headers);
-            let mut sets = Vec::new();
-            for p in &patients {
-                for st in &p.studies {
-                    for se in &st.series {
-                        for ds in &se.display_sets {
-                            sets.push(LoadedSet {
-                                label: format!(
-                                    "{} {} ({})",
-                                    se.number.map(|n| n.to_string()).unwrap_or_default(),
-                                    se.description.clone().unwrap_or_default(),
-                                    ds.frames.len()
-                                ),
-                                modality: se.modality.clone().unwrap_or_default(),
-                                study_uid: st.uid.clone(),
-                                study_date: st.date.clone().unwrap_or_default(),
-                                study_description: st.description.clone().unwrap_or_default(),
-                                series_description: se.description.clone().unwrap_or_default(),
-                                set: ds.clone(),
-                                derived: None,
-                            });
-                        }
-                    }
-                }
-            }
-            // The middle frame of every set first (what the viewports and the series
-            // thumbnails show), then each set outwards from its middle.
-            let mids: Vec<(usize, usize)> = sets
-                .iter()
-                .enumerate()
-                .filter(|(_, ls)| !ls.set.frames.is_empty())
-                .map(|(s, ls)| (s, ls.set.frames.len() / 2))
-                .collect();
-            let rest = sets.iter().enumerate().flat_map(|(s, ls)| {
-                let n = ls.set.frames.len();
-                let mid = n / 2;
-                let mut idx: Vec<usize> = (0..n).filter(|&i| i != mid).collect();
-                idx.sort_by_key(|&i| i.abs_diff(mid));
-                idx.into_iter().map(move |i| (s, i))
-            });
-            let order: Vec<(usize, usize)> = mids.iter().copied().chain(rest).collect();
-            let jobs: Vec<(usize, usize, PathBuf, u32)> = order
-                .iter()
-                .map(|&(s, i)| {
-                    let f = &sets[s].set.frames[i];
-                    (s, i, headers[f.instance].path.clone(), f.frame)
-                })
+            let sets = sets_of(&patients);
+            let jobs: Vec<(FrameRef, PathBuf)> = decode_order(&sets, first_new)
+                .into_iter()
+                .map(|f| (f, headers[f.instance].path.clone()))
                 .collect();
             if tx
                 .send(Loaded::Study {
@@ -186,6 +215,7 @@ pub fn load(
                     patients,
                     sets,
                     failures,
+                    grown,
                 })
                 .is_err()
             {
@@ -195,17 +225,13 @@ pub fn load(
             // Multi-frame files are opened once per frame here; stacks are one file per
             // frame, the common case.
             let tx = Mutex::new(tx);
-            jobs.par_iter().for_each(|(s, i, path, frame)| {
+            jobs.par_iter().for_each(|(at, path)| {
                 let pixels = dicom::Image::open(path)
-                    .and_then(|img| img.frame(*frame))
+                    .and_then(|img| img.frame(at.frame))
                     .map(|p| Arc::new(Compact::new(p)))
                     .map_err(|e| e.to_string());
                 if let Ok(tx) = tx.lock() {
-                    let _ = tx.send(Loaded::Frame {
-                        set: *s,
-                        index: *i,
-                        pixels,
-                    });
+                    let _ = tx.send(Loaded::Frame { at: *at, pixels });
                 }
                 ctx.request_repaint();
             });

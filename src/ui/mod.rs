@@ -14,6 +14,7 @@
 
 pub mod annotations;
 mod app;
+mod arriving;
 mod bench;
 pub mod command;
 mod export;

@@ -53,6 +53,15 @@ impl App {
             self.session.notice = Some("MPR: choose an acquired stack, not a reformat".into());
             return false;
         }
+        if let Some((cached, listed)) = self
+            .arriving_count(&self.session.sets[src_set].study_uid)
+            .filter(|(c, l)| c < l)
+        {
+            self.session.notice = Some(format!(
+                "MPR: the study is still arriving ({cached} of {listed} images); MPR once it is in"
+            ));
+            return false;
+        }
         if let Some(existing) = self
             .session
             .sets

@@ -139,8 +139,9 @@ pub struct Pacs {
     pub arrived: bool,
     /// Priors being fetched, by prior study UID: the study they are priors of.
     prior_of: HashMap<String, String>,
-    /// A study whose priors just arrived from a PACS (the app re-hangs it).
-    pub priors_arrived: Option<String>,
+    /// Priors whose retrieve was just queued: (the study they are priors of,
+    /// the prior). The app watches them arrive and hangs them beside it.
+    pub priors_queued: Vec<(String, String)>,
     /// What the prior search is doing, for the status bar.
     pub prior_status: Option<String>,
     ctx: egui::Context,
@@ -185,7 +186,7 @@ impl Pacs {
             worker: None,
             arrived: false,
             prior_of: HashMap::new(),
-            priors_arrived: None,
+            priors_queued: Vec::new(),
             prior_status: None,
             ctx,
         }
@@ -305,8 +306,8 @@ impl Pacs {
 
     /// Look on every node configured with `fetch_priors` for older studies of
     /// `patient_id` sharing a modality with the study opened; the newest two not
-    /// cached are retrieved, and [`Self::priors_arrived`] names the study when
-    /// they are in.
+    /// cached are retrieved, each named in [`Self::priors_queued`] as its
+    /// retrieve is queued.
     pub fn fetch_priors(&mut self, me: &StudyFacts, cached: &HashSet<String>) {
         if me.patient_id.trim().is_empty() || find::check_date(&me.date).is_err() {
             return;
@@ -394,6 +395,8 @@ impl Pacs {
                 _ => self.settings.scp_port,
             },
             scp_bind: "0.0.0.0".into(),
+            // A study opened while it arrives shows its middle slices first.
+            middle_first: true,
         };
         let cancel = Arc::new(AtomicBool::new(false));
         self.jobs.insert(
@@ -569,6 +572,7 @@ impl Pacs {
                     for uid in uids {
                         self.prior_of.insert(uid.clone(), study.clone());
                         self.start_retrieve_from(node, &uid);
+                        self.priors_queued.push((study.clone(), uid));
                     }
                 }
                 Msg::Match(g, s) if g == self.generation => self.results.push(s),
@@ -581,6 +585,13 @@ impl Pacs {
                 }
                 Msg::Progress(study, received, to_fetch) => {
                     if let Some(j) = self.jobs.get_mut(&study) {
+                        // Its first images are in: the study can be opened (the
+                        // local list shows it) while the rest arrive.
+                        if received > 0
+                            && !matches!(j.0, RetrieveState::Running { received: r, .. } if r > 0)
+                        {
+                            self.arrived = true;
+                        }
                         j.0 = RetrieveState::Running { received, to_fetch };
                     }
                 }
@@ -609,13 +620,8 @@ impl Pacs {
                         }
                         Err(e) => RetrieveState::Failed(e),
                     };
-                    if let Some(of) = self.prior_of.remove(&study) {
-                        if matches!(state, RetrieveState::Done { .. }) {
-                            self.priors_arrived = Some(of);
-                        }
-                        if self.prior_of.is_empty() {
-                            self.prior_status = None;
-                        }
+                    if self.prior_of.remove(&study).is_some() && self.prior_of.is_empty() {
+                        self.prior_status = None;
                     }
                     if let Some(j) = self.jobs.get_mut(&study) {
                         j.0 = state;
@@ -753,6 +759,14 @@ impl Pacs {
                             );
                             if ui.small_button("cancel").clicked() {
                                 cancel = Some(s.study_uid.clone());
+                            }
+                            // Opened while it arrives: images show as they come.
+                            if ui
+                                .small_button("open")
+                                .on_hover_text("open now: the images show as they arrive")
+                                .clicked()
+                            {
+                                action = Some(Action::Open(s.study_uid.clone()));
                             }
                         }
                         state => {

@@ -114,23 +114,12 @@ impl App {
                 .describe("opened in the viewer")
                 .record(&self.launch.cache);
             }
-            let series = store.series_of(uid).unwrap_or_else(|e| {
-                problems.push(e.to_string());
-                Vec::new()
-            });
-            for se in series {
-                let instances = store.instances_of(&se.series_uid).unwrap_or_else(|e| {
-                    problems.push(e.to_string());
-                    Vec::new()
-                });
-                for i in instances {
-                    files.push(if i.linked {
-                        PathBuf::from(&i.path)
-                    } else {
-                        self.launch.cache.join(&i.path)
-                    });
-                }
-            }
+            files.extend(super::arriving::files_of(
+                &store,
+                &self.launch.cache,
+                uid,
+                &mut problems,
+            ));
         }
         self.session.notice = problems.first().map(|p| {
             format!(
@@ -153,11 +142,22 @@ impl App {
         self.timing.opened_at = Some(Instant::now());
         self.timing.first_image_ms = None;
         self.session.status = format!("loading {} file(s)…", files.len());
+        // A study still being retrieved keeps growing as its images arrive.
+        let retrieving: Vec<String> = study_uids
+            .iter()
+            .filter(|u| self.is_retrieving(&store, u))
+            .cloned()
+            .collect();
+        let mut arriving =
+            super::arriving::Arriving::new(retrieving, files.iter().cloned().collect());
+        arriving.expect_from(&store);
+        self.session.arriving = Some(arriving);
         let (tx, rx) = loader::channel_pair();
-        if let Err(e) = loader::load(files, tx, self.ctx.clone()) {
+        if let Err(e) = loader::load(files, tx.clone(), self.ctx.clone()) {
             self.session.status = format!("cannot start the loader: {e}");
         }
         self.session.rx = Some(rx);
+        self.session.tx = Some(tx);
     }
 
     /// Take what the loader has finished.
@@ -173,8 +173,19 @@ impl App {
                     headers,
                     sets,
                     failures,
+                    grown: true,
+                    ..
+                } => self.take_grown(headers, sets, failures),
+                Loaded::Study {
+                    headers,
+                    sets,
+                    failures,
                     ..
                 } => {
+                    if let Some(a) = &mut self.session.arriving {
+                        a.growing = false;
+                    }
+                    self.session.frame_at = super::arriving::frame_index(&sets);
                     self.session.headers = headers;
                     self.residency.slots = sets
                         .iter()
@@ -189,13 +200,18 @@ impl App {
                     self.session.status.clear();
                     self.panels.show_skipped = !self.session.failures.is_empty();
                     self.hang();
+                    let all: Vec<usize> = (0..self.grid.viewports.len()).collect();
+                    self.open_at_middles(&all);
                     // A layout asked for on the command line: for the first study.
                     if let Some((r, c)) = self.launch.force_layout.take() {
                         self.set_layout(r, c);
                     }
                     self.load_measurements();
                 }
-                Loaded::Frame { set, index, pixels } => {
+                Loaded::Frame { at, pixels } => {
+                    let Some(&(set, index)) = self.session.frame_at.get(&at) else {
+                        continue;
+                    };
                     let mid = self.session.sets.get(set).map(|s| s.set.frames.len() / 2);
                     let mid_failed = mid
                         .and_then(|m| self.residency.slots.get(set)?.get(m))
@@ -295,6 +311,9 @@ impl App {
             .opened_from
             .clone()
             .unwrap_or_else(|| "this study".into());
+        if self.is_arriving() {
+            return format!("{what} is being retrieved: its images show as they arrive");
+        }
         match self.session.failures.len() {
             0 => format!("no images in {what}"),
             n => format!("no images in {what}: {n} file(s) skipped"),
@@ -315,6 +334,8 @@ impl App {
     /// files skipped and why in the skipped-files panel.
     pub(super) fn show_nothing(&mut self, from: String, failures: Vec<(PathBuf, String)>) {
         self.session.rx = None;
+        self.session.tx = None;
+        self.session.arriving = None;
         self.session.open_study = None;
         self.session.sets.clear();
         self.session.headers = std::sync::Arc::new(Vec::new());

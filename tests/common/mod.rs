@@ -560,3 +560,58 @@ pub fn write_ct(dir: &Path, spec: &lightbox::synth::CtSpec) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// A TCP proxy in front of 127.0.0.1:`upstream` that passes the server's
+/// answers on at about `bytes_per_s` (in 4 KiB pieces) — a slow link to a PACS,
+/// DIMSE or HTTP alike, so a test can look at what arrived before the rest. Its
+/// port; the proxy stops when dropped.
+pub fn throttle(dir: &Path, upstream: u16, bytes_per_s: usize) -> (KillOnDrop, u16) {
+    let port = free_port();
+    let script = dir.join(format!("throttle-{port}.py"));
+    std::fs::write(
+        &script,
+        r#"
+import socket, sys, threading, time
+port, up, rate = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+def pump(a, b, slow):
+    try:
+        while True:
+            x = a.recv(4096 if slow else 65536)
+            if not x:
+                break
+            b.sendall(x)
+            if slow:
+                time.sleep(len(x) / rate)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+def serve(c):
+    s = socket.create_connection(("127.0.0.1", up))
+    threading.Thread(target=pump, args=(c, s, False), daemon=True).start()
+    pump(s, c, True)
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", port)); l.listen(64)
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#,
+    )
+    .expect("throttle script");
+    let child = Command::new(python())
+        .arg(&script)
+        .args([
+            port.to_string(),
+            upstream.to_string(),
+            bytes_per_s.to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the throttling proxy");
+    wait_port(port, "the throttling proxy");
+    (KillOnDrop(child), port)
+}

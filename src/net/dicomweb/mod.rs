@@ -8,6 +8,7 @@
 //! `dicom-web` buffers each instance whole and asks for no transfer syntax, so the
 //! server transcodes (see ARCHITECTURE.md).
 
+mod connector;
 pub mod multipart;
 mod stow;
 
@@ -15,7 +16,7 @@ pub use stow::{Stowed, stow};
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,7 +30,7 @@ use super::scu::Peer;
 use super::{failure, status};
 use crate::config::Node;
 use crate::error::{Error, NetFailure, Result};
-use crate::store::{Ingest, Retrieval, RetrievalState, Store};
+use crate::store::{Ingest, Retrieval, RetrievalSeries, RetrievalState, Store};
 
 /// What WADO-RS is asked for: the objects as the server stores them.
 const ACCEPT_DICOM: &str = "multipart/related; type=\"application/dicom\"; transfer-syntax=*";
@@ -85,6 +86,8 @@ pub struct Client {
     base: String,
     agent: ureq::Agent,
     auth: Auth,
+    /// The name an HTTPS server's certificate is checked against.
+    server_name: String,
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -131,52 +134,7 @@ impl Client {
             .url
             .clone()
             .ok_or_else(|| local("a DICOMweb node needs url".into()))?;
-        let mut tls = ureq::tls::TlsConfig::builder()
-            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
-        if url.starts_with("https://") {
-            let ca = super::tls::trust_file(n)?;
-            let pem = std::fs::read(&ca).map_err(|e| Error::Io {
-                path: ca.clone(),
-                source: e,
-            })?;
-            let roots: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
-                .filter_map(|i| match i {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
-                .collect();
-            if roots.is_empty() {
-                return Err(Error::Invalid {
-                    path: ca,
-                    attribute: "tls_ca",
-                    reason: "no certificate in it (PEM expected)".into(),
-                });
-            }
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&roots));
-            if let (Some(c), Some(k)) = (&peer.identity.certificate, &peer.identity.private_key) {
-                let read = |p: &std::path::Path| {
-                    std::fs::read(p).map_err(|e| Error::Io {
-                        path: p.to_path_buf(),
-                        source: e,
-                    })
-                };
-                let chain: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&read(c)?)
-                    .filter_map(|i| match i {
-                        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                        _ => None,
-                    })
-                    .collect();
-                let key =
-                    ureq::tls::PrivateKey::from_pem(&read(k)?).map_err(|e| Error::Invalid {
-                        path: k.clone(),
-                        attribute: "tls_private_key",
-                        reason: e.to_string(),
-                    })?;
-                tls = tls.client_cert(Some(ureq::tls::ClientCert::new_with_certs(&chain, key)));
-            }
-        }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .tls_config(tls.build())
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .proxy(None)
@@ -184,8 +142,24 @@ impl Client {
             .timeout_connect(Some(Duration::from_secs(n.connect_timeout_s.max(1))))
             .timeout_recv_response(Some(Duration::from_secs(n.dimse_timeout_s.max(1))))
             .timeout_per_read(Some(Duration::from_secs(n.dimse_timeout_s.max(1))))
-            .build()
-            .into();
+            .build();
+        // HTTPS: the TLS of DIMSE nodes (tls_ca as CAs or a pinned certificate,
+        // tls_server_name, our certificate), by a connector of our own.
+        let agent = if url.starts_with("https://") {
+            use ureq::unversioned::transport::{Connector, TcpConnector};
+            let tls = connector::Tls {
+                config: super::tls::client_config(n, &peer.identity)?,
+                server_name: super::tls::server_name(n).to_string(),
+            };
+            let chain = ().chain(TcpConnector::default()).chain(tls);
+            ureq::Agent::with_parts(
+                config,
+                chain,
+                ureq::unversioned::resolver::DefaultResolver::default(),
+            )
+        } else {
+            config.into()
+        };
         let auth = match (&n.bearer_token, &n.token_command, &n.username) {
             (Some(t), _, _) => Auth::Fixed(format!("Bearer {}", t.trim())),
             (_, Some(cmd), _) if !cmd.is_empty() => Auth::Command(cmd.clone(), Mutex::new(None)),
@@ -200,6 +174,7 @@ impl Client {
             base: url.trim_end_matches('/').to_string(),
             agent,
             auth,
+            server_name: super::tls::server_name(n).to_string(),
         })
     }
 
@@ -250,16 +225,41 @@ impl Client {
     /// GET `path` (after the base URL) with `accept`; a 401 runs the token
     /// command once more and tries again. Non-2xx answers are errors naming the
     /// status and what the server said.
+    ///
+    /// A connection the server closed while it idled in the pool (Orthanc keeps
+    /// idle connections 1 s; on a slow link that passes while its last answer
+    /// is still on the way) fails before any answer: the GET, idempotent, is
+    /// sent once more on a new connection.
     fn get(&self, path: &str, accept: &str) -> Result<ureq::http::Response<ureq::Body>> {
         let url = format!("{}{path}", self.base);
-        for attempt in 0..2 {
+        let mut fresh_token = false;
+        let mut resent = false;
+        loop {
             let mut rq = self.agent.get(&url).header("Accept", accept);
-            if let Some(a) = self.authorization(attempt > 0)? {
+            if let Some(a) = self.authorization(fresh_token)? {
                 rq = rq.header("Authorization", a);
             }
-            let resp = rq.call().map_err(|e| self.transport_error(e))?;
+            let resp = match rq.call() {
+                Ok(r) => r,
+                Err(ureq::Error::Io(io))
+                    if !resent
+                        && matches!(
+                            io.kind(),
+                            std::io::ErrorKind::UnexpectedEof
+                                | std::io::ErrorKind::ConnectionReset
+                                | std::io::ErrorKind::ConnectionAborted
+                                | std::io::ErrorKind::BrokenPipe
+                        ) =>
+                {
+                    tracing::debug!("{}: {path}: {io}; sending it again", self.label);
+                    resent = true;
+                    continue;
+                }
+                Err(e) => return Err(self.transport_error(e)),
+            };
             let code = resp.status().as_u16();
-            if code == 401 && matches!(self.auth, Auth::Command(..)) && attempt == 0 {
+            if code == 401 && matches!(self.auth, Auth::Command(..)) && !fresh_token {
+                fresh_token = true;
                 continue;
             }
             if (200..300).contains(&code) {
@@ -280,18 +280,21 @@ impl Client {
                 )),
                 _ => NetFailure::Operation(format!("HTTP {code} for {path}: {}", body.trim())),
             };
+            if code == 401 && fresh_token {
+                return Err(self.fail(NetFailure::Rejected(format!(
+                    "HTTP 401 for {path} with a fresh token: {}",
+                    body.trim()
+                ))));
+            }
             return Err(self.fail(kind));
         }
-        Err(self.fail(NetFailure::Rejected(format!(
-            "HTTP 401 for {path} with a fresh token"
-        ))))
     }
 
     fn transport_error(&self, e: ureq::Error) -> Error {
         let kind = match &e {
             ureq::Error::Io(io) => {
                 if let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                    NetFailure::Tls(super::tls::explain(t, None))
+                    NetFailure::Tls(super::tls::explain(t, Some(&self.server_name)))
                 } else if io.kind() == std::io::ErrorKind::ConnectionRefused {
                     NetFailure::Connect(format!(
                         "connection refused ({io}); is the DICOMweb service running at {}?",
@@ -485,16 +488,28 @@ pub fn retrieve(
     } else {
         req.series.clone()
     };
+    // Each series' instances with their numbers (its middle image comes first).
     let mut listed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut middles: BTreeMap<String, String> = BTreeMap::new();
     for s in &series {
-        let sops: Vec<String> = client
+        let mut sops: Vec<(Option<i64>, String)> = client
             .qido_all(&format!(
-                "/studies/{study}/series/{s}/instances?includefield=00080018"
+                "/studies/{study}/series/{s}/instances?includefield=00080018&includefield=00200013"
             ))?
             .iter()
-            .filter_map(|o| text(o, tags::SOP_INSTANCE_UID))
+            .filter_map(|o| {
+                // IS, a JSON number in DICOM JSON.
+                let number = crate::dicom::attr::int(o, tags::INSTANCE_NUMBER);
+                Some((number, text(o, tags::SOP_INSTANCE_UID)?))
+            })
             .collect();
-        listed.insert(s.clone(), sops);
+        sops.sort_by(|a, b| (a.0.is_none(), a.0, &a.1).cmp(&(b.0.is_none(), b.0, &b.1)));
+        if let Some((_, mid)) = sops.get(sops.len() / 2)
+            && sops.len() > 1
+        {
+            middles.insert(s.clone(), mid.clone());
+        }
+        listed.insert(s.clone(), sops.into_iter().map(|(_, u)| u).collect());
     }
     let expected: usize = listed.values().map(Vec::len).sum();
     let already_cached = listed
@@ -515,27 +530,47 @@ pub fn retrieve(
         cached: already_cached,
         note: None,
     })?;
-    let units: Vec<Unit> = listed
+    let expect: Vec<RetrievalSeries> = listed
+        .iter()
+        .map(|(s, sops)| RetrievalSeries {
+            series_uid: s.clone(),
+            expected: sops.len(),
+            middle_sop: middles.get(s).cloned(),
+        })
+        .collect();
+    store.set_retrieval_series(study, &expect)?;
+    // With `middle_first`, each series' missing middle image is one request
+    // ahead of everything else; the series then follows whole (WADO-RS cannot
+    // leave one out: the middle comes twice, and is stored once).
+    let firsts: Vec<Unit> = middles
+        .iter()
+        .filter(|(_, m)| req.middle_first && !cached.contains(*m))
+        .map(|(s, m)| Unit::Instances(s.clone(), vec![m.clone()]))
+        .collect();
+    let rest: Vec<Unit> = listed
         .iter()
         .filter_map(|(s, sops)| {
             let missing: Vec<String> = sops
                 .iter()
                 .filter(|u| !cached.contains(*u))
+                .filter(|u| !(req.middle_first && middles.get(s) == Some(*u)))
                 .cloned()
                 .collect();
             if missing.is_empty() {
                 None
-            } else if missing.len() == sops.len() {
+            } else if sops.iter().all(|u| !cached.contains(u)) {
                 Some(Unit::Series(s.clone()))
             } else {
                 Some(Unit::Instances(s.clone(), missing))
             }
         })
         .collect();
-    // 2. Fetch.
+    // 2. Fetch: the middle images (all of them before anything else), then
+    // the rest.
     let to_fetch = expected - already_cached;
-    let queue = Mutex::new(units);
-    let received = AtomicUsize::new(0);
+    let queue: Mutex<Vec<Unit>> = Mutex::new(Vec::new());
+    // By SOP Instance UID: a middle image fetched first comes again with its series.
+    let received: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
     let problems: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let failed_instances: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let problem = |p: String| {
@@ -543,46 +578,60 @@ pub fn retrieve(
             v.push(p);
         }
     };
-    let workers = req
-        .parallel
-        .max(1)
-        .min(queue.lock().map(|q| q.len()).unwrap_or(1).max(1));
-    std::thread::scope(|sc| {
-        for _ in 0..workers {
-            sc.spawn(|| {
-                while let Some(unit) = queue.lock().ok().and_then(|mut q| q.pop()) {
-                    if cancel.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let paths: Vec<String> = match &unit {
-                        Unit::Series(s) => vec![format!("/studies/{study}/series/{s}")],
-                        Unit::Instances(s, sops) => sops
-                            .iter()
-                            .map(|i| format!("/studies/{study}/series/{s}/instances/{i}"))
-                            .collect(),
-                    };
-                    for path in paths {
+    for phase in [firsts, rest] {
+        if phase.is_empty() {
+            continue;
+        }
+        let workers = req.parallel.max(1).min(phase.len());
+        // Workers pop from the end.
+        if let Ok(mut q) = queue.lock() {
+            *q = phase.into_iter().rev().collect();
+        }
+        std::thread::scope(|sc| {
+            for _ in 0..workers {
+                sc.spawn(|| {
+                    while let Some(unit) = queue.lock().ok().and_then(|mut q| q.pop()) {
                         if cancel.load(Ordering::Relaxed) {
                             break;
                         }
-                        let got = fetch(&client, &path, ingest, &|| {
-                            let n = received.fetch_add(1, Ordering::Relaxed) + 1;
-                            progress(Progress::Received {
-                                received: n,
-                                to_fetch,
+                        let paths: Vec<String> = match &unit {
+                            Unit::Series(s) => vec![format!("/studies/{study}/series/{s}")],
+                            Unit::Instances(s, sops) => sops
+                                .iter()
+                                .map(|i| format!("/studies/{study}/series/{s}/instances/{i}"))
+                                .collect(),
+                        };
+                        for path in paths {
+                            if cancel.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            let got = fetch(&client, &path, ingest, &|sop| {
+                                let n = match received.lock() {
+                                    Ok(mut r) => {
+                                        if !r.insert(sop.to_string()) {
+                                            return;
+                                        }
+                                        r.len()
+                                    }
+                                    Err(_) => return,
+                                };
+                                progress(Progress::Received {
+                                    received: n,
+                                    to_fetch,
+                                });
                             });
-                        });
-                        if let Err((e, rejected)) = got {
-                            problem(e.to_string());
-                            if let Ok(mut f) = failed_instances.lock() {
-                                f.extend(rejected);
+                            if let Err((e, rejected)) = got {
+                                problem(e.to_string());
+                                if let Ok(mut f) = failed_instances.lock() {
+                                    f.extend(rejected);
+                                }
                             }
                         }
                     }
-                }
-            });
-        }
-    });
+                });
+            }
+        });
+    }
     // 3. Account: everything received is durable and indexed first.
     if let Err(e) = ingest.flush() {
         problem(e.to_string());
@@ -625,7 +674,7 @@ pub fn retrieve(
         series: listed.len(),
         expected,
         already_cached,
-        received: received.load(Ordering::Relaxed),
+        received: received.lock().map(|r| r.len()).unwrap_or(0),
         failed: 0,
         warnings: 0,
         failed_instances: failed_instances.into_inner().unwrap_or_default(),
@@ -644,7 +693,7 @@ fn fetch(
     client: &Client,
     path: &str,
     ingest: &Ingest,
-    on_stored: &dyn Fn(),
+    on_stored: &dyn Fn(&str),
 ) -> std::result::Result<usize, (Error, Vec<String>)> {
     let resp = client
         .get(path, ACCEPT_DICOM)
@@ -699,9 +748,9 @@ fn fetch(
             continue;
         }
         match receiving.finish("wado-rs") {
-            Ok(_) => {
+            Ok(receipt) => {
                 stored += 1;
-                on_stored();
+                on_stored(&receipt.sop_instance_uid);
             }
             Err(e) => rejected.push(format!("{path}: {e}")),
         }

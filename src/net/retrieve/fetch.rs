@@ -69,6 +69,13 @@ impl<'a> Shared<'a> {
         }
     }
 
+    /// The next units to work off (after the last ones are done).
+    pub(super) fn refill(&self, units: Vec<Unit>) {
+        if let Ok(mut q) = self.queue.lock() {
+            *q = units.into_iter().rev().collect();
+        }
+    }
+
     pub(super) fn note_received(&self, sop: &str) {
         let n = match self.received.lock() {
             Ok(mut r) => {

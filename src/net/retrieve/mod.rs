@@ -43,7 +43,7 @@ use serde::Serialize;
 use crate::config::RetrieveMethod;
 use crate::error::{Error, Result};
 use crate::net::scu::{Peer, SubOps};
-use crate::store::{Ingest, Retrieval, RetrievalState, Store};
+use crate::store::{Ingest, Retrieval, RetrievalSeries, RetrievalState, Store};
 use fetch::Shared;
 
 /// What to retrieve and how.
@@ -59,6 +59,9 @@ pub struct Request {
     /// title at this address) and the address to bind it to.
     pub scp_port: u16,
     pub scp_bind: String,
+    /// Fetch each series' middle image first (what a viewer opens a stack at),
+    /// then the rest; costs the node an IMAGE level query per series.
+    pub middle_first: bool,
 }
 
 /// Progress, reported from worker threads.
@@ -194,8 +197,23 @@ fn retrieve_into(
         instances: expected,
         already_cached,
     });
-    let units = plan.units(&cached, req.parallel.max(1));
+    let units = plan.units(&cached, req.parallel.max(1), req.middle_first);
     let to_fetch = expected.saturating_sub(already_cached);
+    // What each series should hold, and the image it opens at.
+    let expect: Vec<RetrievalSeries> = plan
+        .series
+        .iter()
+        .map(|(uid, p)| RetrievalSeries {
+            series_uid: uid.clone(),
+            expected: p.count,
+            middle_sop: p
+                .listed
+                .as_deref()
+                .and_then(plan::middle)
+                .map(|r| r.sop.clone()),
+        })
+        .collect();
+    store.set_retrieval_series(&req.study_uid, &expect)?;
     store.set_retrieval(&Retrieval {
         study_uid: req.study_uid.clone(),
         node: peer.node.name.clone(),
@@ -204,9 +222,15 @@ fn retrieve_into(
         cached: already_cached,
         note: None,
     })?;
-    let shared = Shared::new(peer, req, ingest, cancel, progress, units, to_fetch);
-    // 2. Fetch.
+    // 2. Fetch: the middle images first (all of them before anything else).
+    let (first, rest): (Vec<plan::Unit>, Vec<plan::Unit>) =
+        units.into_iter().partition(|u| u.first);
+    let shared = Shared::new(peer, req, ingest, cancel, progress, first, to_fetch);
     if to_fetch > 0 {
+        if shared.queue.lock().is_ok_and(|q| !q.is_empty()) {
+            fetch::fetch(&shared)?;
+        }
+        shared.refill(rest);
         fetch::fetch(&shared)?;
     }
     tracing::debug!(

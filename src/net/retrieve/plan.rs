@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, HashSet};
 pub(super) struct Remote {
     pub(super) sop: String,
     pub(super) class: Option<String>,
+    /// Instance Number, when the node gave it (the middle image is fetched first).
+    pub(super) number: Option<i64>,
 }
 
 /// What the node holds of one series.
@@ -103,10 +105,19 @@ impl Plan {
 
     /// Split the missing instances into work for `parallel` associations: whole
     /// series where nothing of them is cached and nothing was listed, else lists of
-    /// instances in pieces of about (instances to fetch) / `parallel`.
-    pub(super) fn units(&self, cached: &HashSet<String>, parallel: usize) -> Vec<Unit> {
+    /// instances in pieces of about (instances to fetch) / `parallel`. With
+    /// `middle_first`, each listed series whose middle image (by Instance Number)
+    /// is missing gets a unit of that one image, and those units come first: a
+    /// viewer opening the study while it arrives shows the slice it opens at.
+    pub(super) fn units(
+        &self,
+        cached: &HashSet<String>,
+        parallel: usize,
+        middle_first: bool,
+    ) -> Vec<Unit> {
         let total: usize = self.series.values().map(|p| p.count - p.cached).sum();
         let piece = total.div_ceil(parallel.max(1)).max(1);
+        let mut firsts = Vec::new();
         let mut units = Vec::new();
         for (series, p) in &self.series {
             let Some(list) = &p.listed else {
@@ -115,10 +126,11 @@ impl Plan {
                     sops: Vec::new(),
                     classes: Vec::new(),
                     lead: 0,
+                    first: false,
                 });
                 continue;
             };
-            let todo: Vec<&Remote> = list.iter().filter(|r| !cached.contains(&r.sop)).collect();
+            let mut todo: Vec<&Remote> = list.iter().filter(|r| !cached.contains(&r.sop)).collect();
             if todo.is_empty() {
                 continue;
             }
@@ -128,12 +140,25 @@ impl Plan {
                 c.dedup();
                 c
             };
-            if todo.len() == list.len() && todo.len() <= piece {
+            let mid =
+                middle(list).filter(|m| middle_first && list.len() > 1 && !cached.contains(&m.sop));
+            if let Some(mid) = mid {
+                firsts.push(Unit {
+                    series_uid: series.clone(),
+                    sops: vec![mid.sop.clone()],
+                    classes: classes(&[mid]),
+                    lead: 0,
+                    first: true,
+                });
+                todo.retain(|r| r.sop != mid.sop);
+            }
+            if mid.is_none() && todo.len() == list.len() && todo.len() <= piece {
                 units.push(Unit {
                     series_uid: series.clone(),
                     sops: Vec::new(),
                     classes: classes(&todo),
                     lead: 0,
+                    first: false,
                 });
             } else {
                 for chunk in todo.chunks(piece) {
@@ -142,12 +167,24 @@ impl Plan {
                         sops: chunk.iter().map(|r| r.sop.clone()).collect(),
                         classes: classes(chunk),
                         lead: 0,
+                        first: false,
                     });
                 }
             }
         }
-        units
+        firsts.extend(units);
+        firsts
     }
+}
+
+/// The middle image of a series by Instance Number (then UID; images without a
+/// number after those with one): the slice a viewer opens a stack at.
+pub(super) fn middle(list: &[Remote]) -> Option<&Remote> {
+    let mut sorted: Vec<&Remote> = list.iter().collect();
+    sorted.sort_by(|a, b| {
+        (a.number.is_none(), a.number, &a.sop).cmp(&(b.number.is_none(), b.number, &b.sop))
+    });
+    sorted.get(sorted.len() / 2).copied()
 }
 
 /// The instances of `list` that are not in `cached`.
@@ -169,6 +206,8 @@ pub(super) struct Unit {
     /// C-GET: 0 proposes the uncompressed syntaxes first; k > 0 puts the k-th
     /// compressed syntax first (see `ops::open`).
     pub(super) lead: usize,
+    /// A series' middle image, fetched before everything else.
+    pub(super) first: bool,
 }
 
 #[cfg(test)]
@@ -182,6 +221,7 @@ mod tests {
         Remote {
             sop: sop.into(),
             class: Some(class.into()),
+            number: sop.rsplit('.').next().and_then(|n| n.parse().ok()),
         }
     }
 
@@ -261,7 +301,7 @@ mod tests {
             ("A", SeriesPlan::whole(300)),
             ("B", SeriesPlan::whole(2)),
         ]);
-        let units = p.units(&HashSet::new(), 4);
+        let units = p.units(&HashSet::new(), 4, false);
         assert_eq!(units.len(), 2);
         assert!(units.iter().all(|u| u.sops.is_empty() && u.lead == 0));
         assert_eq!(units[0].series_uid, "A");
@@ -274,7 +314,7 @@ mod tests {
         let cached = set(&["A.1", "A.2"]);
         let p = plan(vec![("A", SeriesPlan::listed(l, &cached))]);
         // 8 to fetch over 3 associations: pieces of 3.
-        let units = p.units(&cached, 3);
+        let units = p.units(&cached, 3, false);
         let sizes: Vec<usize> = units.iter().map(|u| u.sops.len()).collect();
         assert_eq!(sizes, [3, 3, 2]);
         let all: Vec<&String> = units.iter().flat_map(|u| &u.sops).collect();
@@ -289,7 +329,7 @@ mod tests {
         l.push(remote("A.9", SC));
         l.push(remote("A.10", CT));
         let p = plan(vec![("A", SeriesPlan::listed(l, &HashSet::new()))]);
-        let units = p.units(&HashSet::new(), 1);
+        let units = p.units(&HashSet::new(), 1, false);
         assert_eq!(units.len(), 1);
         assert!(units[0].sops.is_empty(), "whole series, no UID list");
         // Its classes, sorted and once each, for the C-GET contexts.
@@ -304,7 +344,7 @@ mod tests {
             ("A", SeriesPlan::listed(l, &cached)),
             ("B", SeriesPlan::whole(5)),
         ]);
-        let units = p.units(&cached, 2);
+        let units = p.units(&cached, 2, false);
         assert_eq!(units.len(), 1);
         assert_eq!(units[0].series_uid, "B");
     }
@@ -315,9 +355,48 @@ mod tests {
             "A",
             SeriesPlan::listed(list("A", 4), &set(&["A.1"])),
         )]);
-        let units = p.units(&set(&["A.1"]), 0);
+        let units = p.units(&set(&["A.1"]), 0, false);
         assert_eq!(units.len(), 1);
         assert_eq!(units[0].sops.len(), 3);
+    }
+
+    #[test]
+    fn the_middle_image_of_each_series_comes_first() {
+        // Listed out of order: the middle is by Instance Number, not by answer order.
+        let mut a = list("A", 9);
+        a.reverse();
+        let p = plan(vec![
+            ("A", SeriesPlan::listed(a, &HashSet::new())),
+            ("B", SeriesPlan::listed(list("B", 4), &HashSet::new())),
+        ]);
+        let units = p.units(&HashSet::new(), 2, true);
+        assert_eq!(units[0].sops, ["A.5"]);
+        assert_eq!(units[1].sops, ["B.3"]);
+        assert!(units[0].first && units[1].first && units[2..].iter().all(|u| !u.first));
+        // Then the rest of each, without the middle, nothing twice.
+        let rest: Vec<&String> = units[2..].iter().flat_map(|u| &u.sops).collect();
+        assert_eq!(rest.len(), 8 + 3);
+        assert!(!rest.contains(&&"A.5".to_string()) && !rest.contains(&&"B.3".to_string()));
+        // Without middle_first: no single image ahead of the rest.
+        let units = p.units(&HashSet::new(), 2, false);
+        assert!(units.iter().all(|u| u.sops.len() != 1));
+    }
+
+    #[test]
+    fn a_cached_middle_image_is_not_fetched_first() {
+        let cached = set(&["A.3"]);
+        let p = plan(vec![("A", SeriesPlan::listed(list("A", 5), &cached))]);
+        let units = p.units(&cached, 1, true);
+        assert_eq!(units.len(), 1);
+        assert_eq!(units[0].sops.len(), 4);
+        // Images without a number sort after those with one.
+        let mut l = list("C", 2);
+        l.push(Remote {
+            sop: "C.x".into(),
+            class: None,
+            number: None,
+        });
+        assert_eq!(middle(&l).map(|r| r.sop.as_str()), Some("C.2"));
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub(super) fn plan(
             }
             let have = cached_in(&uid)?;
             let count = m.count(tags::NUMBER_OF_SERIES_RELATED_INSTANCES);
+            // Listed when the middle image is to come first.
+            let count = count.filter(|_| !req.middle_first);
             let p = match plan::moved_whole(count, &have) {
                 Some(count) => SeriesPlan::whole(count),
                 None => {
@@ -86,6 +88,9 @@ fn images_on(
             m.get(tags::SOP_INSTANCE_UID).map(|sop| Remote {
                 sop,
                 class: m.get(tags::SOP_CLASS_UID),
+                number: m
+                    .get(tags::INSTANCE_NUMBER)
+                    .and_then(|n| n.trim().parse().ok()),
             })
         })
         .collect())

@@ -35,6 +35,8 @@ impl App {
                 let cached = self.browser.cached_uids();
                 let action = self.browser.pacs.ui(ui, &cached);
                 if let Some(pacs::Action::Open(uid)) = action {
+                    // It may have come into the cache just now (still arriving).
+                    self.refresh_studies();
                     self.open(&[uid]);
                 }
             }

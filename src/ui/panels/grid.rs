@@ -80,6 +80,13 @@ impl App {
                 }),
                 _ => None,
             };
+            // A stack still arriving says how many images are to come.
+            let arriving = vp
+                .set
+                .and_then(|s| self.session.frame(s, vp.index))
+                .and_then(|(_, h)| self.arriving_series(&h.series_uid))
+                .filter(|(cached, listed)| cached < listed)
+                .map(|(cached, listed)| format!("arriving: {cached} of {listed} images"));
             let view = vp.set.and_then(|s| {
                 let ls = self.session.sets.get(s)?;
                 let slot = self.residency.slots.get(s)?.get(vp.index)?;
@@ -131,6 +138,7 @@ impl App {
                         .filter(|(_, m)| m.set == s && m.index == vp.index)
                         .map(|(k, m)| (k, m.shape))
                         .collect(),
+                    arriving: arriving.clone(),
                 })
             });
             let has_image = view.as_ref().is_some_and(|v| v.texture.is_some());

@@ -37,6 +37,20 @@ impl App {
                     "no study open: choose one in the list, or drop files or a folder here",
                 );
             }
+            // A study open while it is retrieved.
+            let arriving: Vec<(usize, usize)> = self
+                .session
+                .arriving
+                .as_ref()
+                .map(|a| a.counts.values().copied().filter(|(c, l)| c < l).collect())
+                .unwrap_or_default();
+            if !arriving.is_empty() {
+                let (c, l) = arriving
+                    .iter()
+                    .fold((0, 0), |(a, b), (c, l)| (a + c, b + l));
+                ui.separator();
+                ui.colored_label(theme::NOTE, format!("arriving from the PACS: {c} of {l} images"));
+            }
             if total > 0 && !self.session.status.is_empty() {
                 ui.separator();
                 ui.colored_label(theme::MUTED, &self.session.status);

@@ -84,7 +84,7 @@ impl Viewport {
             corner(&c.bottom_left),
             corner(&c.bottom_right),
         ];
-        let written = [&tl, &tr, &bl, &br].map(|l| l.join("\n")).to_vec();
+        let mut written = [&tl, &tr, &bl, &br].map(|l| l.join("\n")).to_vec();
         // The two corners of a row share its width: each keeps what it needs when
         // both fit, else the shorter keeps its own and the longer is shortened;
         // what the left one leaves unused once shortened goes to the right one
@@ -146,6 +146,20 @@ impl Viewport {
             {
                 texts.push((p, t));
             }
+        }
+        // A study still arriving: how many images are to come, under the top
+        // right corner.
+        if let Some(note) = &view.arriving {
+            let line = shorten(painter, note, &mono, area.width());
+            let t = Text::new(painter, &line, &mono, theme::NOTE);
+            let top = placer.get("top_right").map_or(area.min.y, |r| r.max.y);
+            let at = Pos2::new(area.max.x, top);
+            if let Some(p) =
+                placer.place_text("arriving", &t, at, Align2::RIGHT_TOP, &[Slide::Down])
+            {
+                texts.push((p, t));
+            }
+            written.push(note.clone());
         }
         // Orientation markers on all four edges: from the image plane, else (a
         // projection image) from Patient Orientation; they turn and flip with the

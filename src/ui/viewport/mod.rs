@@ -204,6 +204,8 @@ pub struct FrameView<'a> {
     pub tool: Tool,
     /// Measurements on this image, with their place in the app's list.
     pub shapes: Vec<(usize, Shape)>,
+    /// The study is still arriving: "arriving: 120 of 400 images".
+    pub arriving: Option<String>,
 }
 
 /// Drag-and-drop payload: a display set dragged from the series strip.

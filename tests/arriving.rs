@@ -1,0 +1,266 @@
+//! Images on screen while they arrive: a study opened in the viewer while it is
+//! being retrieved — from the PACS tab over DICOMweb (Orthanc's plugin), and by
+//! `lightbox retrieve` in another process over DIMSE C-GET — shows its middle
+//! slice (fetched first) before the retrieve is done, says how many images are
+//! still to come, and fills in as they arrive, keeping the image on screen. The
+//! PACS is behind a throttling proxy (a slow link), so "before" is real.
+
+mod common;
+#[path = "common/viewer.rs"]
+mod viewer;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use egui_kittest::kittest::Queryable;
+use lightbox::store::{RetrievalState, Store};
+use lightbox::synth::CtSpec;
+use lightbox::ui::{App, Launch};
+use viewer::*;
+
+const SLICES: usize = 40;
+
+fn ct(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    common::write_ct(
+        dir,
+        &CtSpec {
+            slices: SLICES,
+            size: 64,
+            ..Default::default()
+        },
+    )
+}
+
+/// Instances of `study` in the cache.
+fn cached(cache: &std::path::Path, study: &str) -> usize {
+    let Ok(store) = Store::open(cache) else {
+        return 0;
+    };
+    store
+        .series_of(study)
+        .unwrap_or_default()
+        .iter()
+        .map(|s| store.instances_of(&s.series_uid).map_or(0, |v| v.len()))
+        .sum()
+}
+
+/// The middle image by Instance Number (what the retrieve fetches first).
+fn middle_number(files: &[std::path::PathBuf]) -> i64 {
+    let mut n: Vec<i64> = files
+        .iter()
+        .filter_map(|f| lightbox::dicom::read_header(f).ok()?.instance_number)
+        .collect();
+    n.sort();
+    n[n.len() / 2]
+}
+
+/// What viewport 0 shows once its first image is on screen: the SOP instance,
+/// its Instance Number and the viewport's accessible label.
+fn first_image(h: &mut egui_kittest::Harness<'static, App>) -> (String, Option<i64>, String) {
+    step_until(h, "the first image on screen", |a| {
+        a.header_of(0).is_some() && a.decoded().0 > 0
+    });
+    let hd = h.state().header_of(0).expect("shown").clone();
+    (
+        hd.sop_instance_uid,
+        hd.instance_number,
+        viewport_label(h, 0),
+    )
+}
+
+#[test]
+fn a_study_opened_from_the_pacs_tab_while_it_arrives_by_wado_rs_shows_its_middle_slice_first() {
+    use lightbox::ui::pacs::{PacsSettings, RetrieveState};
+    let plugin = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
+    assert!(
+        std::path::Path::new(plugin).exists(),
+        "{plugin} is missing: install Debian's orthanc-dicomweb (as .ci/run does)"
+    );
+    let tmp = common::tempdir();
+    let files = ct(&tmp.path().join("src"));
+    let orthanc = common::pacs::Orthanc::start_with(
+        tmp.path(),
+        serde_json::Map::new(),
+        serde_json::json!({
+            "Plugins": [plugin],
+            "DicomWeb": {"Enable": true, "Root": "/dicom-web/", "EnableWado": false}
+        }),
+    );
+    orthanc.upload(&files);
+    // ~10 KB an image at 60 KB/s: the study takes several seconds to arrive.
+    let (_proxy, port) = common::throttle(tmp.path(), orthanc.http, 60_000);
+    let config = tmp.path().join("web.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[nodes]]\nname = \"slow\"\nprotocol = \"dicomweb\"\n\
+             url = \"http://127.0.0.1:{port}/dicom-web\"\n"
+        ),
+    )
+    .expect("config");
+    let node = lightbox::config::load(&config).expect("config").nodes[0].clone();
+    let cache = tmp.path().join("cache");
+    let launch = Launch {
+        pacs: PacsSettings {
+            nodes: vec![node],
+            ae_title: "LIGHTBOX".into(),
+            ..Default::default()
+        },
+        ..Launch::new(cache.clone())
+    };
+    let mut h = viewer(launch);
+    h.run_steps(2);
+    h.get_by_label("slow").click();
+    h.run_steps(2);
+    h.get_by_label("Find").click();
+    step_until(&mut h, "QIDO-RS answers", |a| {
+        !a.pacs().results().is_empty()
+    });
+    let uid = h.state().pacs().results()[0].study_uid.clone();
+    h.get_by_label("retrieve").click();
+    step_until(&mut h, "the first image in the cache", |a| {
+        matches!(
+            a.pacs().state_of(&uid),
+            Some(RetrieveState::Running { received, .. }) if *received > 0
+        )
+    });
+    h.get_by_label("open").click();
+    let (sop, number, label) = first_image(&mut h);
+    let arrived = cached(&cache, &uid);
+    eprintln!(
+        "DEBUG first image {number:?} with {arrived} cached; middle {} expected {:?}",
+        middle_number(&files),
+        Store::open(&cache).unwrap().retrieval_series(&uid).unwrap()
+    );
+    {
+        let st = Store::open(&cache).unwrap();
+        for se in st.series_of(&uid).unwrap() {
+            for i in st.instances_of(&se.series_uid).unwrap() {
+                eprintln!("DEBUG cached {} {:?}", i.sop_uid, i.instance_number);
+            }
+        }
+    }
+    assert!(
+        matches!(
+            h.state().pacs().state_of(&uid),
+            Some(RetrieveState::Running { .. })
+        ) && arrived < SLICES,
+        "the first image should be on screen before the retrieve ends ({arrived} of {SLICES} cached, {:?})",
+        h.state().pacs().state_of(&uid)
+    );
+    assert_eq!(
+        number,
+        Some(middle_number(&files)),
+        "the stack opens at its middle image, fetched first"
+    );
+    assert!(label.contains("arriving: "), "{label}");
+    assert!(h.state().is_arriving());
+
+    // The rest fills in; the image on screen stays the one the reader saw.
+    step_until(&mut h, "the retrieve", |a| {
+        matches!(
+            a.pacs().state_of(&uid),
+            Some(RetrieveState::Done { .. } | RetrieveState::Failed(_))
+        )
+    });
+    assert!(
+        matches!(
+            h.state().pacs().state_of(&uid),
+            Some(RetrieveState::Done { complete: true, .. })
+        ),
+        "{:?}",
+        h.state().pacs().state_of(&uid)
+    );
+    step_until(&mut h, "every image decoded", |a| {
+        !a.is_arriving() && a.decoded() == (SLICES, SLICES)
+    });
+    assert_eq!(h.state().display_sets(), 1, "one stack, grown in place");
+    assert_eq!(
+        h.state().header_of(0).expect("shown").sop_instance_uid,
+        sop,
+        "the image on screen did not change as the others arrived"
+    );
+    let label = viewport_label(&h, 0);
+    assert!(!label.contains("arriving"), "{label}");
+    assert!(label.contains(&format!("/{SLICES}")), "{label}");
+}
+
+#[test]
+fn a_study_retrieved_by_the_command_line_over_c_get_fills_the_viewer_as_it_arrives() {
+    let tmp = common::tempdir();
+    let files = ct(&tmp.path().join("src"));
+    let study = lightbox::dicom::read_header(&files[0])
+        .expect("header")
+        .study_uid;
+    let orthanc = common::pacs::Orthanc::start(tmp.path(), &[]);
+    orthanc.upload(&files);
+    // Slower than the DICOMweb case: the viewer starts only once the first
+    // image is in.
+    let (_proxy, port) = common::throttle(tmp.path(), orthanc.dicom, 25_000);
+    let cache = tmp.path().join("cache");
+    let config = tmp.path().join("lightbox.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "ae_title = \"LIGHTBOX\"\ncache_root = {:?}\n[[nodes]]\nname = \"pacs\"\nae_title = \"ORTHANC\"\n\
+             host = \"127.0.0.1\"\nport = {port}\nretrieve = \"get\"\nparallel = 1\n",
+            cache.to_str().expect("utf8")
+        ),
+    )
+    .expect("config");
+    let retrieve = common::KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_lightbox"))
+            .args(["retrieve", "pacs", "--study", &study])
+            .env("LIGHTBOX_CONFIG", &config)
+            .env_remove("LIGHTBOX_CACHE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("lightbox retrieve"),
+    );
+    // Open it in the viewer as soon as its first image is in the cache.
+    let start = Instant::now();
+    while cached(&cache, &study) == 0 {
+        assert!(start.elapsed() < Duration::from_secs(60), "nothing arrived");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("DEBUG first cached after {:?}", start.elapsed());
+    let mut h = viewer(Launch {
+        open_studies: vec![study.clone()],
+        ..Launch::new(cache.clone())
+    });
+    eprintln!(
+        "DEBUG viewer up after {:?} ({} cached)",
+        start.elapsed(),
+        cached(&cache, &study)
+    );
+    let (sop, number, label) = first_image(&mut h);
+    eprintln!("DEBUG first image after {:?}", start.elapsed());
+    let arrived = cached(&cache, &study);
+    let state = Store::open(&cache)
+        .expect("cache")
+        .retrieval(&study)
+        .expect("retrieval")
+        .map(|r| r.state);
+    assert!(
+        state == Some(RetrievalState::InProgress) && arrived < SLICES,
+        "the first image should be on screen before the retrieve ends ({arrived} of {SLICES}, {state:?})"
+    );
+    assert_eq!(number, Some(middle_number(&files)), "middle image first");
+    assert!(label.contains("arriving: "), "{label}");
+
+    let mut retrieve = retrieve;
+    let status = retrieve.0.wait().expect("wait");
+    assert!(status.success(), "lightbox retrieve failed: {status}");
+    step_until(&mut h, "every image decoded", |a| {
+        !a.is_arriving() && a.decoded() == (SLICES, SLICES)
+    });
+    assert_eq!(h.state().display_sets(), 1, "one stack, grown in place");
+    assert_eq!(
+        h.state().header_of(0).expect("shown").sop_instance_uid,
+        sop,
+        "the image on screen stayed"
+    );
+    let label = viewport_label(&h, 0);
+    assert!(!label.contains("arriving"), "{label}");
+}
