@@ -127,19 +127,6 @@ fn a_study_opened_from_the_pacs_tab_while_it_arrives_by_wado_rs_shows_its_middle
     h.get_by_label("open").click();
     let (sop, number, label) = first_image(&mut h);
     let arrived = cached(&cache, &uid);
-    eprintln!(
-        "DEBUG first image {number:?} with {arrived} cached; middle {} expected {:?}",
-        middle_number(&files),
-        Store::open(&cache).unwrap().retrieval_series(&uid).unwrap()
-    );
-    {
-        let st = Store::open(&cache).unwrap();
-        for se in st.series_of(&uid).unwrap() {
-            for i in st.instances_of(&se.series_uid).unwrap() {
-                eprintln!("DEBUG cached {} {:?}", i.sop_uid, i.instance_number);
-            }
-        }
-    }
     assert!(
         matches!(
             h.state().pacs().state_of(&uid),
@@ -224,18 +211,11 @@ fn a_study_retrieved_by_the_command_line_over_c_get_fills_the_viewer_as_it_arriv
         assert!(start.elapsed() < Duration::from_secs(60), "nothing arrived");
         std::thread::sleep(Duration::from_millis(50));
     }
-    eprintln!("DEBUG first cached after {:?}", start.elapsed());
     let mut h = viewer(Launch {
         open_studies: vec![study.clone()],
         ..Launch::new(cache.clone())
     });
-    eprintln!(
-        "DEBUG viewer up after {:?} ({} cached)",
-        start.elapsed(),
-        cached(&cache, &study)
-    );
     let (sop, number, label) = first_image(&mut h);
-    eprintln!("DEBUG first image after {:?}", start.elapsed());
     let arrived = cached(&cache, &study);
     let state = Store::open(&cache)
         .expect("cache")

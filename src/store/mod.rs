@@ -87,6 +87,12 @@ impl Store {
         let conn = Connection::open(&index)
             .during("opening the index")
             .map_err(damaged)?;
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            return Err(Error::CacheReadOnly {
+                path: root.to_path_buf(),
+                reason: format!("{} can only be read", index.display()),
+            });
+        }
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .during("setting the busy timeout")?;
         conn.execute_batch(
@@ -193,13 +199,12 @@ fn probe_writable(root: &Path) -> Result<()> {
         .join(format!("{}-open.probe", std::process::id()));
     std::fs::write(&probe, b"").map_err(|e| writable_err(root, &probe, e))?;
     let _ = std::fs::remove_file(&probe);
-    let index = root.join("index.sqlite");
-    if index.exists() {
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&index)
-            .map_err(|e| writable_err(root, &index, e))?;
-    }
+    // The index itself is not opened here: closing any descriptor of it drops
+    // every POSIX lock this process holds on it, SQLite's included — another
+    // process closing its last connection would then checkpoint and delete the
+    // WAL under this one's open connections (their commits unseen by anyone
+    // until they close, and lost in a crash). SQLite says whether it opened the
+    // index read-only (see `Store::open`).
     Ok(())
 }
 

@@ -49,7 +49,7 @@ impl Arriving {
         Arriving {
             studies,
             known,
-            next_poll: now + POLL,
+            next_poll: now,
             last_new: now,
             // The first load's display sets come first.
             growing: true,
@@ -218,7 +218,7 @@ impl App {
             return;
         }
         let now = Instant::now();
-        if a.growing || now < a.next_poll {
+        if now < a.next_poll {
             self.ctx
                 .request_repaint_after(a.next_poll.saturating_duration_since(now).max(POLL / 4));
             return;
@@ -261,6 +261,11 @@ impl App {
         a.series = per_series;
         a.middles = middles;
         a.next_poll = now + POLL;
+        if a.growing {
+            // A scan is under way: the counts are fresh, new files wait for it.
+            self.ctx.request_repaint_after(POLL);
+            return;
+        }
         if !new_files.is_empty() {
             a.last_new = now;
         }
