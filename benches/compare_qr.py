@@ -9,6 +9,9 @@ after `sync` (so no tool pays for another's write-back):
   parallel associations, fsync + index) against DCMTK `movescu` with DCMTK
   `storescp` (already running) writing the same study to disk.
 - C-GET of the CT: `lightbox retrieve --method get` against DCMTK `getscu`.
+- Both again with `--middle-first`: what fetching each series' middle image
+  first (an IMAGE level query, then the middle, then the rest) costs, as the
+  viewer's retrieves always do.
 - C-FIND at study level returning 1,000 studies: `lightbox find` against `findscu`.
 
 Whole processes are timed (Lightbox's retrieve includes its C-FIND planning and
@@ -142,7 +145,8 @@ def main():
             wait_port(dcmtk_port)
             peer = ["--host", "127.0.0.1", "--port", str(dicom), "--called-aet", "ORTHANC"]
             k = ["-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}"]
-            t = {k_: [] for k_ in ["movescu", "lb_move", "getscu", "lb_get", "findscu", "lb_find"]}
+            t = {k_: [] for k_ in ["movescu", "lb_move", "lb_move_mid", "getscu", "lb_get",
+                                   "lb_get_mid", "findscu", "lb_find"]}
             for i in range(a.repeat):
                 t["movescu"].append(timed(["movescu", "-S", "-aec", "ORTHANC", "-aem", "STORESCP"] + k
                                           + ["127.0.0.1", str(dicom)], env=env))
@@ -153,6 +157,10 @@ def main():
                                           "--cache", cache, "--scp-port", str(lb_port),
                                           "--scp-bind", "127.0.0.1"], env=env))
                 shutil.rmtree(cache)
+                t["lb_move_mid"].append(timed([lb, "retrieve"] + peer + [
+                    "--aet", "LIGHTBOX", "--study", study, "--cache", cache, "--scp-port",
+                    str(lb_port), "--scp-bind", "127.0.0.1", "--middle-first"], env=env))
+                shutil.rmtree(cache)
                 gdir = os.path.join(tmp, f"getscu{i}")
                 os.makedirs(gdir)
                 t["getscu"].append(timed(["getscu", "-S", "-aec", "ORTHANC", "-od", gdir] + k
@@ -161,6 +169,10 @@ def main():
                 cache = os.path.join(tmp, f"cache-get{i}")
                 t["lb_get"].append(timed([lb, "retrieve"] + peer + ["--study", study, "--method", "get",
                                                                     "--cache", cache], env=env))
+                shutil.rmtree(cache)
+                t["lb_get_mid"].append(timed([lb, "retrieve"] + peer + [
+                    "--study", study, "--method", "get", "--cache", cache, "--middle-first"],
+                    env=env))
                 shutil.rmtree(cache)
                 t["findscu"].append(timed(["findscu", "-S", "-aec", "ORTHANC", "-k",
                                            "QueryRetrieveLevel=STUDY", "-k", "PatientName",
@@ -181,6 +193,9 @@ def main():
           f"{m['lb_move']*1e3:.0f} ms -> lightbox {m['movescu']/m['lb_move']:.2f}x as fast")
     print(f"C-GET  400x512x512 CT: getscu {m['getscu']*1e3:.0f} ms, lightbox "
           f"{m['lb_get']*1e3:.0f} ms -> lightbox {m['getscu']/m['lb_get']:.2f}x as fast")
+    print(f"--middle-first: C-MOVE {m['lb_move_mid']*1e3:.0f} ms, C-GET "
+          f"{m['lb_get_mid']*1e3:.0f} ms -> {m['lb_move_mid']/m['lb_move']:.2f}x and "
+          f"{m['lb_get_mid']/m['lb_get']:.2f}x the time without")
     print(f"C-FIND study level, {matches} matches: findscu {m['findscu']*1e3:.0f} ms, lightbox "
           f"{m['lb_find']*1e3:.0f} ms -> lightbox takes {m['lb_find']/m['findscu']:.2f}x findscu's time")
 

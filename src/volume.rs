@@ -116,6 +116,19 @@ impl Volume {
     }
 }
 
+/// The reference reslicer samples volumes in patient coordinates.
+impl crate::imaging::reslice::Voxels for Volume {
+    fn dims(&self) -> [usize; 3] {
+        self.dims
+    }
+    fn patient_from_voxel(&self) -> Matrix4<f64> {
+        self.patient_from_voxel
+    }
+    fn modality(&self, x: usize, y: usize, z: usize) -> f64 {
+        self.value(x, y, z)
+    }
+}
+
 /// Build the volume of a display set whose headers are `headers`.
 pub fn load(set: &DisplaySet, headers: &[ImageHeader]) -> Result<Volume> {
     let geometry = set.geometry.as_ref().ok_or_else(|| {

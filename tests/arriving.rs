@@ -197,7 +197,7 @@ fn a_study_retrieved_by_the_command_line_over_c_get_fills_the_viewer_as_it_arriv
     .expect("config");
     let retrieve = common::KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_lightbox"))
-            .args(["retrieve", "pacs", "--study", &study])
+            .args(["retrieve", "pacs", "--study", &study, "--middle-first"])
             .env("LIGHTBOX_CONFIG", &config)
             .env_remove("LIGHTBOX_CACHE")
             .stdout(Stdio::null())

@@ -386,10 +386,11 @@ pub struct RetrieveArgs {
     /// Associations at once (default: the node's `parallel`, 4).
     #[arg(long)]
     parallel: Option<usize>,
-    /// Fetch in the node's order: no middle image of each series first (spares
-    /// the node an IMAGE level query per series; for bulk prefetching).
+    /// Fetch each series' middle image first (where a viewer opens the stack),
+    /// for a study opened in the viewer while it arrives; costs an IMAGE level
+    /// query per series (the viewer's own retrieves always do this).
     #[arg(long)]
-    no_middle_first: bool,
+    middle_first: bool,
     /// Cache folder.
     #[arg(long)]
     pub cache: Option<PathBuf>,
@@ -414,7 +415,7 @@ pub fn cmd_retrieve(a: RetrieveArgs) -> Result<ExitCode> {
             _ => cfg.scp_port.0,
         }),
         scp_bind: a.scp_bind.clone(),
-        middle_first: !a.no_middle_first,
+        middle_first: a.middle_first,
     };
     let ingest = Arc::new(Ingest::start(&root, cfg.durability.0)?);
     // Ctrl-C cancels (C-CANCEL); a second one ends the program.

@@ -140,6 +140,10 @@ impl Plan {
                 c.dedup();
                 c
             };
+            // Nothing of it cached: moved whole, as an unlisted series would be
+            // (after its middle image, which then comes twice and is stored once;
+            // cheaper for the node than a UID list of all the others).
+            let fresh = todo.len() == list.len();
             let mid =
                 middle(list).filter(|m| middle_first && list.len() > 1 && !cached.contains(&m.sop));
             if let Some(mid) = mid {
@@ -152,11 +156,12 @@ impl Plan {
                 });
                 todo.retain(|r| r.sop != mid.sop);
             }
-            if mid.is_none() && todo.len() == list.len() && todo.len() <= piece {
+            if fresh && (mid.is_some() || todo.len() <= piece) {
+                let all: Vec<&Remote> = list.iter().collect();
                 units.push(Unit {
                     series_uid: series.clone(),
                     sops: Vec::new(),
-                    classes: classes(&todo),
+                    classes: classes(&all),
                     lead: 0,
                     first: false,
                 });
@@ -373,10 +378,18 @@ mod tests {
         assert_eq!(units[0].sops, ["A.5"]);
         assert_eq!(units[1].sops, ["B.3"]);
         assert!(units[0].first && units[1].first && units[2..].iter().all(|u| !u.first));
-        // Then the rest of each, without the middle, nothing twice.
-        let rest: Vec<&String> = units[2..].iter().flat_map(|u| &u.sops).collect();
-        assert_eq!(rest.len(), 8 + 3);
-        assert!(!rest.contains(&&"A.5".to_string()) && !rest.contains(&&"B.3".to_string()));
+        // Then each series whole (nothing of them cached).
+        assert_eq!(units.len(), 4);
+        assert!(units[2..].iter().all(|u| u.sops.is_empty()));
+        assert_eq!((units[2].series_uid.as_str(), units[3].series_uid.as_str()), ("A", "B"));
+        // Partly cached: the middle, then only the rest, without it.
+        let cached = set(&["A.1"]);
+        let q = plan(vec![("A", SeriesPlan::listed(list("A", 9), &cached))]);
+        let partly = q.units(&cached, 2, true);
+        assert_eq!(partly[0].sops, ["A.5"]);
+        let rest: Vec<&String> = partly[1..].iter().flat_map(|u| &u.sops).collect();
+        assert_eq!(rest.len(), 7);
+        assert!(!rest.contains(&&"A.5".to_string()) && !rest.contains(&&"A.1".to_string()));
         // Without middle_first: no single image ahead of the rest.
         let units = p.units(&HashSet::new(), 2, false);
         assert!(units.iter().all(|u| u.sops.len() != 1));
