@@ -131,7 +131,11 @@ pub fn slab_step(vol: &dyn Voxels) -> f64 {
         .map(|c| Vector3::new(m[(0, c)], m[(1, c)], m[(2, c)]).norm())
         .filter(|s| *s > 0.0)
         .fold(f64::INFINITY, f64::min);
-    if finest.is_finite() { finest / 2.0 } else { 0.5 }
+    if finest.is_finite() {
+        finest / 2.0
+    } else {
+        0.5
+    }
 }
 
 /// The offsets (mm, along the normal) a slab of `thickness` is sampled at:
@@ -211,13 +215,15 @@ fn sample(vol: &dyn Voxels, dims: [usize; 3], v: Vector3<f64>, opts: &Options) -
         return opts.padding;
     }
     let clamp = |x: f64, n: usize| x.clamp(0.0, (n - 1) as f64);
-    let (x, y, z) = (clamp(v.x, dims[0]), clamp(v.y, dims[1]), clamp(v.z, dims[2]));
+    let (x, y, z) = (
+        clamp(v.x, dims[0]),
+        clamp(v.y, dims[1]),
+        clamp(v.z, dims[2]),
+    );
     match opts.interpolation {
-        Interpolation::Nearest => vol.modality(
-            x.round() as usize,
-            y.round() as usize,
-            z.round() as usize,
-        ),
+        Interpolation::Nearest => {
+            vol.modality(x.round() as usize, y.round() as usize, z.round() as usize)
+        }
         Interpolation::Trilinear => {
             let (x0, y0, z0) = (x.floor() as usize, y.floor() as usize, z.floor() as usize);
             let (x1, y1, z1) = (
@@ -279,15 +285,12 @@ pub fn named_plane(vol: &dyn Voxels, which: Named) -> PlaneSpec {
         Named::Coronal => (Vector3::x(), -Vector3::z()),
         Named::Sagittal => (Vector3::y(), -Vector3::z()),
     };
-    let extent = |dir: &Vector3<f64>| {
-        (0..3)
-            .map(|a| dir[a].abs() * (hi[a] - lo[a]))
-            .sum::<f64>()
-    };
+    let extent = |dir: &Vector3<f64>| (0..3).map(|a| dir[a].abs() * (hi[a] - lo[a])).sum::<f64>();
     let (w, h) = (extent(&row), extent(&col));
     let columns = (w / spacing).round() as usize + 1;
     let rows = (h / spacing).round() as usize + 1;
-    let position = centre - row * (spacing * (columns - 1) as f64 / 2.0)
+    let position = centre
+        - row * (spacing * (columns - 1) as f64 / 2.0)
         - col * (spacing * (rows - 1) as f64 / 2.0);
     PlaneSpec {
         plane: ImagePlane {
@@ -358,7 +361,11 @@ mod tests {
     /// A double-oblique plane through the phantom's middle.
     fn oblique(columns: usize, rows: usize, spacing: f64) -> PlaneSpec {
         let row = unit([0.8, 0.5, 0.3]);
-        let col = row.cross(&unit([0.1, -0.4, 0.9])).normalize().cross(&row).normalize();
+        let col = row
+            .cross(&unit([0.1, -0.4, 0.9]))
+            .normalize()
+            .cross(&row)
+            .normalize();
         PlaneSpec {
             plane: ImagePlane {
                 position: Point3::new(-15.0, -10.0, -20.0),
@@ -392,9 +399,8 @@ mod tests {
         // Semi-axes 30, 20, 25 mm at the origin; the axial plane z = 10 cuts an
         // ellipse of semi-axes 30·√(1−(10/25)²) and 20·√(1−(10/25)²).
         let (a, b, c) = (30.0, 20.0, 25.0);
-        let inside = move |p: Point3<f64>| {
-            (p.x / a).powi(2) + (p.y / b).powi(2) + (p.z / c).powi(2) <= 1.0
-        };
+        let inside =
+            move |p: Point3<f64>| (p.x / a).powi(2) + (p.y / b).powi(2) + (p.z / c).powi(2) <= 1.0;
         let m = Matrix4::new(
             0.5, 0.0, 0.0, -40.0, //
             0.0, 0.5, 0.0, -40.0, //
@@ -426,12 +432,20 @@ mod tests {
         let row = &out[80 * 161..81 * 161];
         let edge = row.iter().position(|&v| v >= 500.0).expect("edge") as f64 - 0.5;
         let x_edge = -40.0 + edge * spacing;
-        assert!((x_edge + ea).abs() <= spacing / 2.0 + 1e-9, "{x_edge} vs {}", -ea);
+        assert!(
+            (x_edge + ea).abs() <= spacing / 2.0 + 1e-9,
+            "{x_edge} vs {}",
+            -ea
+        );
         // Along y (column 80).
         let col: Vec<f64> = (0..161).map(|j| out[j * 161 + 80]).collect();
         let edge = col.iter().position(|&v| v >= 500.0).expect("edge") as f64 - 0.5;
         let y_edge = -40.0 + edge * spacing;
-        assert!((y_edge + eb).abs() <= spacing / 2.0 + 1e-9, "{y_edge} vs {}", -eb);
+        assert!(
+            (y_edge + eb).abs() <= spacing / 2.0 + 1e-9,
+            "{y_edge} vs {}",
+            -eb
+        );
     }
 
     #[test]
@@ -463,7 +477,10 @@ mod tests {
             rows: 101,
         };
         let thin = reslice(&vol, &spec, &Options::default()).expect("thin");
-        assert!(thin.iter().all(|&v| v < 1.0), "the thin plane misses the line");
+        assert!(
+            thin.iter().all(|&v| v < 1.0),
+            "the thin plane misses the line"
+        );
         let mip = Options {
             slab: Some(Slab {
                 thickness_mm: 10.0,
@@ -474,7 +491,11 @@ mod tests {
         let out = reslice(&vol, &spec, &mip).expect("mip");
         let row = &out[50 * 101..51 * 101];
         let lit: Vec<usize> = (0..101).filter(|&i| row[i] > 1000.0).collect();
-        assert_eq!(lit.len(), 41, "40 mm at 1 mm pixels, ends included: {lit:?}");
+        assert_eq!(
+            lit.len(),
+            41,
+            "40 mm at 1 mm pixels, ends included: {lit:?}"
+        );
         assert!(
             (row[lit[0]] - 2000.0).abs() < 1e-6,
             "the MIP keeps the line's value: {}",

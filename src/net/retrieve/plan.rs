@@ -381,7 +381,10 @@ mod tests {
         // Then each series whole (nothing of them cached).
         assert_eq!(units.len(), 4);
         assert!(units[2..].iter().all(|u| u.sops.is_empty()));
-        assert_eq!((units[2].series_uid.as_str(), units[3].series_uid.as_str()), ("A", "B"));
+        assert_eq!(
+            (units[2].series_uid.as_str(), units[3].series_uid.as_str()),
+            ("A", "B")
+        );
         // Partly cached: the middle, then only the rest, without it.
         let cached = set(&["A.1"]);
         let q = plan(vec![("A", SeriesPlan::listed(list("A", 9), &cached))]);
