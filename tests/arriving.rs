@@ -12,6 +12,7 @@ mod viewer;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use eframe::egui;
 use egui_kittest::kittest::Queryable;
 use lightbox::store::{RetrievalState, Store};
 use lightbox::synth::CtSpec;
@@ -243,4 +244,102 @@ fn a_study_retrieved_by_the_command_line_over_c_get_fills_the_viewer_as_it_arriv
     );
     let label = viewport_label(&h, 0);
     assert!(!label.contains("arriving"), "{label}");
+}
+
+#[test]
+fn a_prior_arriving_during_mpr_waits_for_it_then_hangs_beside_todays_study_as_the_reader_left_it() {
+    use lightbox::store::ImportMode;
+    use lightbox::ui::pacs::PacsSettings;
+    let tmp = common::tempdir();
+    let current = CtSpec {
+        slices: 24,
+        size: 64,
+        ..Default::default()
+    };
+    let prior = CtSpec {
+        slices: SLICES,
+        size: 64,
+        seed: "lightbox-ct-prior".into(),
+        study_date: "20240105".into(),
+        ..Default::default()
+    };
+    let now = common::write_ct(&tmp.path().join("current"), &current);
+    let then = common::write_ct(&tmp.path().join("prior"), &prior);
+    let cache = tmp.path().join("cache");
+    Store::open(&cache)
+        .expect("cache")
+        .import(&[tmp.path().join("current")], ImportMode::Copy)
+        .expect("import");
+    let today = lightbox::dicom::read_header(&now[0])
+        .expect("header")
+        .study_uid;
+    let prior_uid = lightbox::dicom::read_header(&then[0])
+        .expect("header")
+        .study_uid;
+    // The PACS holds both; the prior comes by C-GET over a slow link.
+    let orthanc = common::pacs::Orthanc::start(tmp.path(), &[]);
+    let mut all = now.clone();
+    all.extend(then.iter().cloned());
+    orthanc.upload(&all);
+    let (_proxy, port) = common::throttle(tmp.path(), orthanc.dicom, 40_000);
+    let mut node = lightbox::config::Node::ad_hoc("127.0.0.1", port, "ORTHANC");
+    node.name = "slow".into();
+    node.fetch_priors = true;
+    node.retrieve = lightbox::config::RetrieveMethod::Get;
+    node.parallel = 1;
+    let mut h = viewer(Launch {
+        open_studies: vec![today.clone()],
+        pacs: PacsSettings {
+            nodes: vec![node],
+            ae_title: "LIGHTBOX".into(),
+            ..Default::default()
+        },
+        ..Launch::new(cache.clone())
+    });
+    step_until(&mut h, "today's study decoded", |a| a.decoded() == (24, 24));
+    // The reader moves three slices on, then reformats.
+    for _ in 0..3 {
+        h.key_press(egui::Key::ArrowDown);
+        h.step();
+    }
+    let seen = h
+        .state()
+        .header_of(0)
+        .expect("shown")
+        .sop_instance_uid
+        .clone();
+    let index = h.state().viewport(0).expect("vp").index;
+    h.key_press(egui::Key::M);
+    h.run_steps(3);
+    assert_eq!(h.state().layout(), (1, 3), "MPR");
+    step_until(&mut h, "the prior's first images in the cache", |_| {
+        cached(&cache, &prior_uid) > 0
+    });
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(h.state().layout(), (1, 3), "MPR is not disturbed");
+    for i in 0..3 {
+        let date = h.state().header_of(i).and_then(|x| x.study_date.clone());
+        assert_ne!(date.as_deref(), Some("20240105"), "viewport {i}");
+    }
+    // Back from MPR: the prior hangs beside today's study, which is where the
+    // reader left it.
+    h.key_press(egui::Key::M);
+    step_until(&mut h, "the prior hung", |a| {
+        (0..a.layout().0 * a.layout().1).any(|i| {
+            a.header_of(i).and_then(|x| x.study_date.clone()).as_deref() == Some("20240105")
+        })
+    });
+    let shown = (0..h.state().layout().0 * h.state().layout().1)
+        .find(|&i| h.state().header_of(i).map(|x| x.study_uid.as_str()) == Some(today.as_str()))
+        .expect("today's study still on screen");
+    assert_eq!(
+        h.state().header_of(shown).expect("today").sop_instance_uid,
+        seen,
+        "today's slice kept"
+    );
+    assert_eq!(h.state().viewport(shown).expect("vp").index, index);
 }

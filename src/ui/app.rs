@@ -70,6 +70,8 @@ pub(super) struct Session {
     pub(super) arriving: Option<super::arriving::Arriving>,
     /// Where each frame of the open sets is: (set, index).
     pub(super) frame_at: std::collections::HashMap<crate::model::FrameRef, (usize, usize)>,
+    /// How many of `headers` the loader read (after them: reformats' headers).
+    pub(super) acquired: usize,
     pub(super) headers: Arc<Vec<ImageHeader>>,
     pub(super) sets: Vec<LoadedSet>,
     /// Files skipped while opening (not DICOM, unreadable, not imported), with
@@ -337,6 +339,7 @@ impl App {
                 tx: None,
                 arriving: None,
                 frame_at: std::collections::HashMap::new(),
+                acquired: 0,
                 headers: Arc::new(Vec::new()),
                 sets: Vec::new(),
                 failures: Vec::new(),

@@ -261,15 +261,31 @@ impl App {
         a.series = per_series;
         a.middles = middles;
         a.next_poll = now + POLL;
-        if a.growing {
-            // A scan is under way: the counts are fresh, new files wait for it.
+        // A scan under way: the counts are fresh, new files wait for it. In MPR
+        // too: the reformats are not disturbed; what came is added once the
+        // reader leaves it (M).
+        if a.growing || self.grid.mpr_saved.is_some() {
             self.ctx.request_repaint_after(POLL);
             return;
         }
         if !new_files.is_empty() {
             a.last_new = now;
         }
-        let stale = now.duration_since(a.last_new) > GIVE_UP;
+        // A retrieve of this viewer's own is never given up on (a prior waits
+        // in the queue behind today's study); one in another process is, once
+        // nothing has come for a minute.
+        let ours = studies.iter().any(|u| {
+            matches!(
+                self.browser.pacs.state_of(u),
+                Some(
+                    super::pacs::RetrieveState::Queued | super::pacs::RetrieveState::Running { .. }
+                )
+            )
+        });
+        let Some(a) = &mut self.session.arriving else {
+            return;
+        };
+        let stale = !ours && now.duration_since(a.last_new) > GIVE_UP;
         if new_files.is_empty() && (!still || stale) {
             if still {
                 self.session.notice = Some(
@@ -288,7 +304,14 @@ impl App {
         }
         a.known.extend(new_files.iter().cloned());
         a.growing = true;
-        let base = Arc::clone(&self.session.headers);
+        // The loader's headers only: reformats' headers (after them) are not
+        // images to group; their sets are dropped when the study grows.
+        let headers = &self.session.headers;
+        let base = if self.session.acquired < headers.len() {
+            Arc::new(headers[..self.session.acquired].to_vec())
+        } else {
+            Arc::clone(headers)
+        };
         let Some(tx) = self.session.tx.clone() else {
             return;
         };
@@ -318,9 +341,11 @@ impl App {
         let mut old_slots = std::mem::take(&mut self.residency.slots);
         let mut old_thumbs = std::mem::take(&mut self.residency.thumbs);
         let at = frame_index(&sets);
+        // Where an acquired frame is now (reformats are dropped: their headers'
+        // indices now belong to the new images).
         let moved = |s: usize, i: usize| -> Option<(usize, usize)> {
-            let f = old_sets.get(s)?.set.frames.get(i)?;
-            at.get(f).copied()
+            let ls = old_sets.get(s).filter(|ls| ls.derived.is_none())?;
+            at.get(ls.set.frames.get(i)?).copied()
         };
         let mut slots: Vec<Vec<Slot>> = sets
             .iter()
@@ -335,7 +360,9 @@ impl App {
         }
         let mut thumbs = vec![None; sets.len()];
         for (s, t) in old_thumbs.iter_mut().enumerate() {
-            let mid = old_sets[s].set.frames.len() / 2;
+            let Some(mid) = old_sets.get(s).map(|ls| ls.set.frames.len() / 2) else {
+                continue;
+            };
             if let Some((ns, _)) = moved(s, mid) {
                 thumbs[ns] = t.take();
             }
@@ -357,6 +384,7 @@ impl App {
         self.residency.overlay_textures.clear();
         self.residency.travel.clear();
         self.session.mpr.clear();
+        self.session.acquired = headers.len();
         self.session.headers = headers;
         self.session.frame_at = at;
         self.session.sets = sets;

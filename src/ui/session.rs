@@ -186,6 +186,7 @@ impl App {
                         a.growing = false;
                     }
                     self.session.frame_at = super::arriving::frame_index(&sets);
+                    self.session.acquired = headers.len();
                     self.session.headers = headers;
                     self.residency.slots = sets
                         .iter()
