@@ -200,11 +200,20 @@ impl App {
 
     /// Add study `uid` (a prior being retrieved) to what is open, as its images
     /// arrive.
+    ///
+    /// Asked again when its retrieve ends: if its images are not all open by
+    /// then, it is looked for once more at once (the last poll of the watch may
+    /// have come before the last of them was indexed).
     pub(super) fn watch_study(&mut self, uid: String) {
-        if let Some(a) = &mut self.session.arriving
-            && !a.studies.contains(&uid)
-        {
+        let open = self.session.sets.iter().any(|s| s.study_uid == uid);
+        let Some(a) = &mut self.session.arriving else {
+            return;
+        };
+        if !a.studies.contains(&uid) {
+            tracing::debug!("watching a prior arrive ({} already open)", open);
             a.studies.push(uid);
+            a.next_poll = Instant::now();
+            a.last_new = Instant::now();
         }
     }
 

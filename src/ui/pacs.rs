@@ -139,8 +139,9 @@ pub struct Pacs {
     pub arrived: bool,
     /// Priors being fetched, by prior study UID: the study they are priors of.
     prior_of: HashMap<String, String>,
-    /// Priors whose retrieve was just queued: (the study they are priors of,
-    /// the prior). The app watches them arrive and hangs them beside it.
+    /// Priors whose retrieve was just queued, or just ended: (the study they are
+    /// priors of, the prior). The app watches them arrive and hangs them beside
+    /// it.
     pub priors_queued: Vec<(String, String)>,
     /// What the prior search is doing, for the status bar.
     pub prior_status: Option<String>,
@@ -620,8 +621,13 @@ impl Pacs {
                         }
                         Err(e) => RetrieveState::Failed(e),
                     };
-                    if self.prior_of.remove(&study).is_some() && self.prior_of.is_empty() {
-                        self.prior_status = None;
+                    if let Some(of) = self.prior_of.remove(&study) {
+                        if self.prior_of.is_empty() {
+                            self.prior_status = None;
+                        }
+                        // Named again when it ends: the app makes sure what came
+                        // is open (whatever its watch saw while it ran).
+                        self.priors_queued.push((of, study.clone()));
                     }
                     if let Some(j) = self.jobs.get_mut(&study) {
                         j.0 = state;
