@@ -41,6 +41,9 @@ pub(super) struct Arriving {
     pub(super) series: HashMap<String, (usize, usize)>,
     /// Per series: the middle image, fetched first (the slice a stack opens at).
     pub(super) middles: HashMap<String, String>,
+    /// The index, kept open between polls (opening it sweeps the cache's
+    /// temporaries and staging folders: not work for three times a second).
+    index: Option<Store>,
 }
 
 impl Arriving {
@@ -56,6 +59,7 @@ impl Arriving {
             counts: HashMap::new(),
             series: HashMap::new(),
             middles: HashMap::new(),
+            index: None,
         }
     }
 }
@@ -205,12 +209,10 @@ impl App {
     /// then, it is looked for once more at once (the last poll of the watch may
     /// have come before the last of them was indexed).
     pub(super) fn watch_study(&mut self, uid: String) {
-        let open = self.session.sets.iter().any(|s| s.study_uid == uid);
         let Some(a) = &mut self.session.arriving else {
             return;
         };
         if !a.studies.contains(&uid) {
-            tracing::debug!("watching a prior arrive ({} already open)", open);
             a.studies.push(uid);
             a.next_poll = Instant::now();
             a.last_new = Instant::now();
@@ -232,8 +234,15 @@ impl App {
                 .request_repaint_after(a.next_poll.saturating_duration_since(now).max(POLL / 4));
             return;
         }
-        let Ok(store) = Store::open(&self.launch.cache) else {
-            self.ctx.request_repaint_after(POLL);
+        let kept = self.session.arriving.as_mut().and_then(|a| a.index.take());
+        let store = match kept.map_or_else(|| Store::open(&self.launch.cache), Ok) {
+            Ok(s) => s,
+            Err(_) => {
+                self.ctx.request_repaint_after(POLL);
+                return;
+            }
+        };
+        let Some(a) = &self.session.arriving else {
             return;
         };
         let studies = a.studies.clone();
@@ -266,6 +275,7 @@ impl App {
         let Some(a) = &mut self.session.arriving else {
             return;
         };
+        a.index = Some(store);
         a.counts = counts;
         a.series = per_series;
         a.middles = middles;
