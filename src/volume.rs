@@ -16,6 +16,7 @@ use crate::dicom::{self, Image};
 use crate::error::{Error, Result};
 use crate::imaging::geometry::ImagePlane;
 use crate::imaging::lut::Rescale;
+use crate::imaging::reslice::SliceCoords;
 use crate::model::{DisplaySet, FrameRef, GeometryIssue};
 
 /// Voxels as stored (before Rescale), signed or unsigned 16-bit.
@@ -83,6 +84,11 @@ pub struct Volume {
     pub issues: Vec<GeometryIssue>,
     /// Slices read by the fast path (uncompressed, located in place).
     pub fast_slices: usize,
+    /// Where the slices really are when they are not evenly spaced (the affine's
+    /// slice axis is then their mean step): the reslicer interpolates between
+    /// the real positions and leaves gaps empty.
+    #[serde(skip)]
+    pub slice_coords: Option<SliceCoords>,
 }
 
 fn ser_matrix<S: serde::Serializer>(
@@ -127,6 +133,9 @@ impl crate::imaging::reslice::Voxels for Volume {
     fn modality(&self, x: usize, y: usize, z: usize) -> f64 {
         self.value(x, y, z)
     }
+    fn slice_coords(&self) -> Option<&SliceCoords> {
+        self.slice_coords.as_ref()
+    }
 }
 
 /// Build the volume of a display set whose headers are `headers`.
@@ -137,6 +146,15 @@ pub fn load(set: &DisplaySet, headers: &[ImageHeader]) -> Result<Volume> {
         )
     })?;
     let n = set.frames.len();
+    if let Some(slice) = geometry.issues.iter().find_map(|i| match i {
+        GeometryIssue::Duplicate { slice } => Some(*slice),
+        _ => None,
+    }) {
+        return Err(Error::Series(format!(
+            "cannot build a volume: two images at the same position (slice {slice}); \
+             the series holds more than one stack (phases, echoes or repeats)"
+        )));
+    }
     let first = &headers[set.frames[0].instance];
     let px = first
         .pixel
@@ -247,6 +265,9 @@ pub fn load(set: &DisplaySet, headers: &[ImageHeader]) -> Result<Volume> {
         data,
         issues: geometry.issues.clone(),
         fast_slices: fast.into_inner(),
+        slice_coords: geometry
+            .spacing_mm
+            .and_then(|typical| SliceCoords::from_positions(&geometry.positions_mm, typical)),
     })
 }
 

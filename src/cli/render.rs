@@ -10,9 +10,13 @@ use clap::{Args, ValueEnum};
 use super::scan_dir;
 use crate::dicom::{self, ReadMode};
 use crate::error::{Error, Result};
+use crate::export::reformat;
 use crate::imaging::lut::{VoiFunction, Window};
-use crate::imaging::render::{RenderOptions, VoiChoice};
-use crate::model;
+use crate::imaging::render::{self, RenderOptions, VoiChoice};
+use crate::imaging::reslice::{self, Interpolation, Slab, SlabMode};
+use crate::model::{self, DisplaySet, GeometryIssue};
+use crate::volume;
+use nalgebra::Vector3;
 
 #[derive(Debug, Args)]
 pub(super) struct RenderArgs {
@@ -59,6 +63,64 @@ pub(super) struct RenderArgs {
     /// Output PNG (default: FILE name with .png in the current folder).
     #[arg(long, short)]
     out: Option<PathBuf>,
+    /// A folder's stack as a volume, cut by a plane: axial, coronal, sagittal
+    /// (through the volume's centre, covering it, square pixels at its finest
+    /// spacing) or oblique (give --orientation).
+    #[arg(long, value_enum)]
+    mpr: Option<MprArg>,
+    /// With --mpr: the centre of the plane's first (top-left) pixel, X,Y,Z in mm
+    /// (patient LPS), as Image Position (Patient).
+    #[arg(
+        long,
+        value_name = "X,Y,Z",
+        allow_hyphen_values = true,
+        requires = "mpr"
+    )]
+    position: Option<String>,
+    /// With --mpr: the row then column direction cosines, as Image Orientation
+    /// (Patient).
+    #[arg(
+        long,
+        value_name = "RX,RY,RZ,CX,CY,CZ",
+        allow_hyphen_values = true,
+        requires = "mpr"
+    )]
+    orientation: Option<String>,
+    /// With --mpr: pixel spacing, mm (square pixels).
+    #[arg(long, value_name = "MM", requires = "mpr")]
+    spacing: Option<f64>,
+    /// With --mpr: the plane's size in pixels.
+    #[arg(long, value_name = "COLSxROWS", requires = "mpr")]
+    size: Option<String>,
+    /// With --mpr: a thick slab of this many mm along the plane's normal.
+    #[arg(long, value_name = "MM", requires = "mpr")]
+    slab: Option<f64>,
+    /// How a slab's samples become one value.
+    #[arg(long, value_enum, default_value_t = ModeArg::Mip, requires = "slab")]
+    mode: ModeArg,
+    /// With --mpr: nearest voxel instead of trilinear interpolation.
+    #[arg(long, requires = "mpr")]
+    nearest: bool,
+    /// With --mpr: also write the plane as a derived DICOM image (new UIDs,
+    /// DERIVED\SECONDARY\REFORMATTED, its own position and orientation, the
+    /// source slices referenced).
+    #[arg(long, value_name = "OUT.dcm", requires = "mpr")]
+    dicom: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MprArg {
+    Axial,
+    Coronal,
+    Sagittal,
+    Oblique,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ModeArg {
+    Mip,
+    Minip,
+    Avg,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -113,9 +175,205 @@ fn render_options(a: &RenderArgs) -> Result<RenderOptions> {
     })
 }
 
+/// `N` comma-separated finite numbers for `flag`.
+fn parse_numbers<const N: usize>(flag: &str, what: &str, s: &str) -> Result<[f64; N]> {
+    let bad = || Error::Usage(format!("{flag} expects {what}, got {s:?}"));
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>().map_err(|_| bad()))
+        .collect::<Result<_>>()?;
+    let a: [f64; N] = v.try_into().map_err(|_| bad())?;
+    if a.iter().all(|x| x.is_finite()) {
+        Ok(a)
+    } else {
+        Err(bad())
+    }
+}
+
+/// `--size COLSxROWS`.
+fn parse_size(s: &str) -> Result<(usize, usize)> {
+    let bad = || {
+        Error::Usage(format!(
+            "--size expects COLSxROWS (1 to 65535 each, e.g. 512x512), got {s:?}"
+        ))
+    };
+    let (c, r) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let c: usize = c.trim().parse().map_err(|_| bad())?;
+    let r: usize = r.trim().parse().map_err(|_| bad())?;
+    if (1..=65535).contains(&c) && (1..=65535).contains(&r) {
+        Ok((c, r))
+    } else {
+        Err(bad())
+    }
+}
+
+/// `--orientation`: two unit vectors at right angles (normalised; refused when
+/// they are not perpendicular within 0.001, as a DICOM reader would).
+fn parse_orientation(s: &str) -> Result<(Vector3<f64>, Vector3<f64>)> {
+    let o = parse_numbers::<6>(
+        "--orientation",
+        "six direction cosines RX,RY,RZ,CX,CY,CZ",
+        s,
+    )?;
+    let r = Vector3::new(o[0], o[1], o[2]);
+    let c = Vector3::new(o[3], o[4], o[5]);
+    if r.norm() < 1e-6 || c.norm() < 1e-6 {
+        return Err(Error::Usage(format!(
+            "--orientation {s:?}: a direction of length 0"
+        )));
+    }
+    let (r, c) = (r.normalize(), c.normalize());
+    if r.dot(&c).abs() > 1e-3 {
+        return Err(Error::Usage(format!(
+            "--orientation {s:?}: the row and column directions are not at right angles"
+        )));
+    }
+    Ok((r, c))
+}
+
+/// `lightbox render --mpr`.
+fn cmd_render_mpr(a: &RenderArgs, kind: MprArg, opts: &RenderOptions, out: &Path) -> Result<()> {
+    if !a.file.is_dir() {
+        return Err(Error::Usage(format!(
+            "--mpr needs a folder holding a stack, not the file {}",
+            a.file.display()
+        )));
+    }
+    let (row, col) = match (kind, &a.orientation) {
+        (_, Some(o)) => parse_orientation(o)?,
+        (MprArg::Oblique, None) => {
+            return Err(Error::Usage(
+                "--mpr oblique needs --orientation RX,RY,RZ,CX,CY,CZ".into(),
+            ));
+        }
+        (MprArg::Axial, None) => (Vector3::x(), Vector3::y()),
+        (MprArg::Coronal, None) => (Vector3::x(), -Vector3::z()),
+        (MprArg::Sagittal, None) => (Vector3::y(), -Vector3::z()),
+    };
+    if let Some(sp) = a.spacing
+        && !(sp.is_finite() && sp > 0.0)
+    {
+        return Err(Error::Usage(format!(
+            "--spacing expects a positive number of mm, got {sp}"
+        )));
+    }
+    let size = a.size.as_deref().map(parse_size).transpose()?;
+    let slab = match a.slab {
+        None => None,
+        Some(t) if t.is_finite() && t > 0.0 => Some(Slab {
+            thickness_mm: t,
+            mode: match a.mode {
+                ModeArg::Mip => SlabMode::Mip,
+                ModeArg::Minip => SlabMode::MinIp,
+                ModeArg::Avg => SlabMode::Average,
+            },
+        }),
+        Some(t) => {
+            return Err(Error::Usage(format!(
+                "--slab expects a positive thickness in mm, got {t}"
+            )));
+        }
+    };
+    let scan = scan_dir(&a.file)?;
+    let set = largest_set(&a.file, &scan.headers)?;
+    let vol = volume::load(&set, &scan.headers)?;
+    for issue in &vol.issues {
+        let what = match issue {
+            GeometryIssue::UnevenSpacing { .. } => "sampled between the real slice positions",
+            GeometryIssue::Gap { .. } => "the gap is left empty (padding), not filled in",
+            GeometryIssue::GantryTilt { .. } => "the plane is cut in patient coordinates",
+            GeometryIssue::Duplicate { .. } => "",
+        };
+        eprintln!("warning: {issue}: {what}");
+    }
+    let mut spec = reslice::centred_plane(&vol, row, col, a.spacing, size);
+    if let Some(p) = &a.position {
+        let p = parse_numbers::<3>("--position", "X,Y,Z in mm", p)?;
+        spec.plane.position = nalgebra::Point3::new(p[0], p[1], p[2]);
+    }
+    // Outside the volume: its lowest value (air on CT), as the stored format allows.
+    let padding = vol.modality_range().map_or(0.0, |(lo, _)| lo);
+    let options = reslice::Options {
+        interpolation: if a.nearest {
+            Interpolation::Nearest
+        } else {
+            Interpolation::Trilinear
+        },
+        slab,
+        padding,
+    };
+    let label = match kind {
+        MprArg::Axial => "axial",
+        MprArg::Coronal => "coronal",
+        MprArg::Sagittal => "sagittal",
+        MprArg::Oblique => "oblique",
+    };
+    let made = reformat::reformat(&reformat::Request {
+        set: &set,
+        headers: &scan.headers,
+        volume: &vol,
+        spec: spec.clone(),
+        options,
+        label,
+    })?;
+    if made.clamped > 0 {
+        eprintln!(
+            "warning: {} samples did not fit the images' stored values and were clamped",
+            made.clamped
+        );
+    }
+    let pixels = made.image.frame(0)?;
+    let r = render::render(&made.image.header, 0, &pixels, opts)?;
+    r.write_png(out)?;
+    let p = &spec.plane;
+    out!(
+        "{label} {}×{} at {} mm{}, first pixel at ({:.2}, {:.2}, {:.2}) mm, VOI {} → {}",
+        spec.columns,
+        spec.rows,
+        format_mm(p.spacing_mm[0]),
+        slab.map_or(String::new(), |s| format!(
+            ", {} {} mm",
+            s.mode.label(),
+            format_mm(s.thickness_mm)
+        )),
+        p.position.x,
+        p.position.y,
+        p.position.z,
+        r.voi_description,
+        out.display()
+    );
+    if let Some(path) = &a.dicom {
+        made.write(path)?;
+        out!(
+            "derived image ({} source slices referenced) → {}",
+            made.sources,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Millimetres as the annotation shows them: "0.7", "10.0", "0.625".
+fn format_mm(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let t = s.trim_end_matches('0');
+    if t.ends_with('.') {
+        format!("{t}0")
+    } else {
+        t.to_string()
+    }
+}
+
 /// `lightbox render`.
 pub(super) fn cmd_render(a: RenderArgs) -> Result<ExitCode> {
     let opts = render_options(&a)?;
+    if let Some(kind) = a.mpr {
+        let out = a.out.clone().unwrap_or_else(|| {
+            PathBuf::from(format!("{}.png", format!("{kind:?}").to_lowercase()))
+        });
+        cmd_render_mpr(&a, kind, &opts, &out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let out = a.out.clone().unwrap_or_else(|| {
         let stem = a
             .file
@@ -143,17 +401,22 @@ pub(super) fn cmd_render(a: RenderArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The file and frame of slice `index` (default: middle) of the largest stack in a folder.
-fn pick_slice(dir: &Path, index: Option<usize>) -> Result<(PathBuf, u32)> {
-    let scan = scan_dir(dir)?;
-    let patients = model::build(&scan.headers);
-    let set = patients
+/// The largest stack among `headers` (read from `dir`).
+fn largest_set(dir: &Path, headers: &[crate::dicom::ImageHeader]) -> Result<DisplaySet> {
+    model::build(headers)
         .iter()
         .flat_map(|p| p.studies.iter())
         .flat_map(|s| s.series.iter())
         .flat_map(|s| s.display_sets.iter())
         .max_by_key(|d| d.frames.len())
-        .ok_or_else(|| Error::Series(format!("{}: no images found", dir.display())))?;
+        .cloned()
+        .ok_or_else(|| Error::Series(format!("{}: no images found", dir.display())))
+}
+
+/// The file and frame of slice `index` (default: middle) of the largest stack in a folder.
+fn pick_slice(dir: &Path, index: Option<usize>) -> Result<(PathBuf, u32)> {
+    let scan = scan_dir(dir)?;
+    let set = largest_set(dir, &scan.headers)?;
     let n = set.frames.len();
     let i = index.unwrap_or(n / 2);
     let r = set.frames.get(i).ok_or_else(|| {

@@ -24,6 +24,86 @@ pub trait Voxels: Sync {
     fn patient_from_voxel(&self) -> Matrix4<f64>;
     /// Modality value (after Rescale) of voxel (x, y, z).
     fn modality(&self, x: usize, y: usize, z: usize) -> f64;
+    /// Where the slices really are, for stacks that are not evenly spaced: the
+    /// affine's third column is then the mean step, and slice `k` lies at slice
+    /// coordinate `coords[k]` (0 for the first, n − 1 for the last, increasing).
+    /// `None`: slice `k` is at `k`.
+    fn slice_coords(&self) -> Option<&SliceCoords> {
+        None
+    }
+}
+
+/// The real positions of an unevenly spaced stack, in units of its mean step
+/// (see [`Voxels::slice_coords`]), and the spacing beyond which two neighbours
+/// have slices missing between them: a sample there is padding, never a blend
+/// of images a gap apart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SliceCoords {
+    pub coords: Vec<f64>,
+    /// Neighbours further apart than this (same units) have a gap between them.
+    pub gap_over: f64,
+}
+
+impl SliceCoords {
+    /// From the slices' positions along the stack (mm, increasing or
+    /// decreasing, as the stack is ordered) and its typical spacing: `None`
+    /// when the stack is evenly spaced (within 1 % of a step), so the affine
+    /// alone places it.
+    pub fn from_positions(positions_mm: &[f64], typical_mm: f64) -> Option<SliceCoords> {
+        let n = positions_mm.len();
+        if n < 3 {
+            return None;
+        }
+        let span = positions_mm[n - 1] - positions_mm[0];
+        if span == 0.0 || !span.is_finite() {
+            return None;
+        }
+        let step = span / (n - 1) as f64;
+        let coords: Vec<f64> = positions_mm
+            .iter()
+            .map(|p| (p - positions_mm[0]) / step)
+            .collect();
+        let even = coords
+            .iter()
+            .enumerate()
+            .all(|(k, c)| (c - k as f64).abs() < 0.01);
+        if even || coords.windows(2).any(|w| w[1] <= w[0]) {
+            return None;
+        }
+        Some(SliceCoords {
+            coords,
+            gap_over: 1.5 * typical_mm.abs() / step.abs(),
+        })
+    }
+
+    /// The fractional slice index of slice coordinate `t`; `None` in a gap.
+    /// Between the outer slices' centres and half a neighbour's distance
+    /// beyond, the edge slice is used.
+    fn index(&self, t: f64) -> Option<f64> {
+        let c = &self.coords;
+        let n = c.len();
+        if t <= c[0] {
+            return (c[0] - t <= (c[1] - c[0]) / 2.0).then_some(0.0);
+        }
+        if t >= c[n - 1] {
+            return (t - c[n - 1] <= (c[n - 1] - c[n - 2]) / 2.0).then_some((n - 1) as f64);
+        }
+        let k = c.partition_point(|&x| x <= t).clamp(1, n - 1) - 1;
+        let d = c[k + 1] - c[k];
+        if d > self.gap_over {
+            // Each side of a gap keeps its own slice for half a typical
+            // spacing; the rest of the gap is empty.
+            let half = self.gap_over / 1.5 / 2.0;
+            return if t - c[k] <= half {
+                Some(k as f64)
+            } else if c[k + 1] - t <= half {
+                Some((k + 1) as f64)
+            } else {
+                None
+            };
+        }
+        Some(k as f64 + (t - c[k]) / d)
+    }
 }
 
 /// How a point between voxel centres gets its value.
@@ -131,6 +211,15 @@ pub fn slab_step(vol: &dyn Voxels) -> f64 {
         .map(|c| Vector3::new(m[(0, c)], m[(1, c)], m[(2, c)]).norm())
         .filter(|s| *s > 0.0)
         .fold(f64::INFINITY, f64::min);
+    // An unevenly spaced stack's closest slices are closer than its mean step.
+    let closest = vol.slice_coords().map_or(f64::INFINITY, |sc| {
+        let step = Vector3::new(m[(0, 2)], m[(1, 2)], m[(2, 2)]).norm();
+        sc.coords
+            .windows(2)
+            .map(|w| (w[1] - w[0]) * step)
+            .fold(f64::INFINITY, f64::min)
+    });
+    let finest = finest.min(closest);
     if finest.is_finite() {
         finest / 2.0
     } else {
@@ -207,7 +296,13 @@ pub fn reslice(
 }
 
 /// The value at voxel coordinates `v` (voxel centres at integers).
-fn sample(vol: &dyn Voxels, dims: [usize; 3], v: Vector3<f64>, opts: &Options) -> f64 {
+fn sample(vol: &dyn Voxels, dims: [usize; 3], mut v: Vector3<f64>, opts: &Options) -> f64 {
+    if let Some(sc) = vol.slice_coords() {
+        match sc.index(v.z) {
+            Some(z) => v.z = z,
+            None => return opts.padding,
+        }
+    }
     // Half a voxel beyond the outer centres still belongs to the volume (its
     // edge voxels' extent); beyond that is padding.
     let inside = (0..3).all(|a| v[a] >= -0.5 && v[a] <= dims[a] as f64 - 0.5);
@@ -252,46 +347,76 @@ pub enum Named {
 }
 
 /// A named plane through the volume's centre, covering its whole extent, with
-/// square pixels at its finest in-plane spacing. Axial is seen from the feet
+/// square pixels at the volume's finest spacing along the plane's two directions. Axial is seen from the feet
 /// (rows to the patient's left, columns posterior), coronal from the front
 /// (left, then inferior), sagittal from the left (posterior, then inferior), as
 /// DICOM viewers show them.
 pub fn named_plane(vol: &dyn Voxels, which: Named) -> PlaneSpec {
-    let m = vol.patient_from_voxel();
-    let d = vol.dims();
-    let corner = |x: f64, y: f64, z: f64| {
-        let v = m * Vector4::new(x, y, z, 1.0);
-        Point3::new(v.x, v.y, v.z)
-    };
-    // The volume's patient-space bounding box (its voxel centres).
-    let mut lo = Point3::new(f64::INFINITY, f64::INFINITY, f64::INFINITY);
-    let mut hi = Point3::new(f64::NEG_INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
-    for &x in &[0.0, d[0].saturating_sub(1) as f64] {
-        for &y in &[0.0, d[1].saturating_sub(1) as f64] {
-            for &z in &[0.0, d[2].saturating_sub(1) as f64] {
-                let p = corner(x, y, z);
-                for a in 0..3 {
-                    lo[a] = lo[a].min(p[a]);
-                    hi[a] = hi[a].max(p[a]);
-                }
-            }
-        }
-    }
-    let centre = Point3::from((lo.coords + hi.coords) / 2.0);
-    let spacing = slab_step(vol) * 2.0;
     // (row direction, column direction) in LPS.
     let (row, col) = match which {
         Named::Axial => (Vector3::x(), Vector3::y()),
         Named::Coronal => (Vector3::x(), -Vector3::z()),
         Named::Sagittal => (Vector3::y(), -Vector3::z()),
     };
-    let extent = |dir: &Vector3<f64>| (0..3).map(|a| dir[a].abs() * (hi[a] - lo[a])).sum::<f64>();
-    let (w, h) = (extent(&row), extent(&col));
-    let columns = (w / spacing).round() as usize + 1;
-    let rows = (h / spacing).round() as usize + 1;
+    centred_plane(vol, row, col, None, None)
+}
+
+/// The plane of row direction `row` and column direction `col` (unit, at right
+/// angles) through the volume's centre: `spacing` mm pixels (default: square, at
+/// the volume's finest sampling distance along `row` or `col`) and `size` columns × rows (default: enough to
+/// cover the volume's extent along each direction).
+pub fn centred_plane(
+    vol: &dyn Voxels,
+    row: Vector3<f64>,
+    col: Vector3<f64>,
+    spacing: Option<f64>,
+    size: Option<(usize, usize)>,
+) -> PlaneSpec {
+    let m = vol.patient_from_voxel();
+    let d = vol.dims();
+    let corner = |x: f64, y: f64, z: f64| {
+        let v = m * Vector4::new(x, y, z, 1.0);
+        Point3::new(v.x, v.y, v.z)
+    };
+    // The volume's voxel centres' corners, and their extent along a direction.
+    let mut corners = Vec::with_capacity(8);
+    for &x in &[0.0, d[0].saturating_sub(1) as f64] {
+        for &y in &[0.0, d[1].saturating_sub(1) as f64] {
+            for &z in &[0.0, d[2].saturating_sub(1) as f64] {
+                corners.push(corner(x, y, z));
+            }
+        }
+    }
+    let centre = Point3::from(
+        corners.iter().fold(Vector3::zeros(), |a, p| a + p.coords) / corners.len() as f64,
+    );
+    let extent = |dir: &Vector3<f64>| {
+        let along: Vec<f64> = corners.iter().map(|p| p.coords.dot(dir)).collect();
+        let lo = along.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = along.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        hi - lo
+    };
+    // The volume's sampling distance along a direction: 1 / (voxels per mm).
+    let along = |dir: &Vector3<f64>| {
+        m.try_inverse()
+            .map(|inv| 1.0 / (inv * Vector4::new(dir.x, dir.y, dir.z, 0.0)).norm())
+            .filter(|s| s.is_finite() && *s > 0.0)
+    };
+    let spacing = spacing
+        .or_else(|| match (along(&row), along(&col)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            _ => None,
+        })
+        .unwrap_or_else(|| slab_step(vol) * 2.0);
+    let (columns, rows) = size.unwrap_or_else(|| {
+        (
+            (extent(&row) / spacing).round() as usize + 1,
+            (extent(&col) / spacing).round() as usize + 1,
+        )
+    });
     let position = centre
-        - row * (spacing * (columns - 1) as f64 / 2.0)
-        - col * (spacing * (rows - 1) as f64 / 2.0);
+        - row * (spacing * columns.saturating_sub(1) as f64 / 2.0)
+        - col * (spacing * rows.saturating_sub(1) as f64 / 2.0);
     PlaneSpec {
         plane: ImagePlane {
             position,

@@ -1,13 +1,16 @@
 //! Images made from DICOM files, for use outside Lightbox: a file's frame opened,
 //! decoded and rendered through the CPU reference pipeline, ready to be written as
 //! PNG (`lightbox render`; the viewer's exports belong here as they move out of
-//! the UI).
+//! the UI); and planes resliced from a volume as derived DICOM images
+//! ([`reformat`], `lightbox render --mpr`).
 //!
 //! It sits above `dicom` (which opens and decodes) and `imaging` (which renders
 //! and, being maths only, opens no files), beside `volume`; it knows nothing of the
 //! command line or the viewer, so both can use it and it can be tested alone.
 
 use std::path::Path;
+
+pub mod reformat;
 
 use crate::dicom::Image;
 use crate::error::Result;
