@@ -1,14 +1,17 @@
 //! Criterion benchmarks of the core paths on a synthetic CT (64 slices of 512², in
 //! `target/criterion-data`, written once): header scan, volume load, decoding and
-//! rendering one slice. For comparisons against other tools in the same run, see
-//! `benches/compare.py`.
+//! rendering one slice, and reslicing the volume (oblique, coronal, a 10 mm MIP).
+//! For comparisons against other tools in the same run, see `benches/compare.py`
+//! and `benches/compare_reslice.py`.
 
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use lightbox::dicom::Image;
 use lightbox::imaging::render::{RenderOptions, VoiChoice, render};
+use lightbox::imaging::reslice;
 use lightbox::{model, scan, synth, volume};
+use nalgebra::Vector3;
 
 fn data_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/criterion-data/ct");
@@ -55,6 +58,31 @@ fn benches(c: &mut Criterion) {
     };
     c.bench_function("render one 512² CT slice (lung window)", |b| {
         b.iter(|| render(&img.header, 0, &px, &opts).expect("render"))
+    });
+
+    // The reference reslicer on the loaded volume (warm: no load, no file).
+    let vol = volume::load(&set, &s.headers).expect("load");
+    let row = Vector3::new(0.8, 0.5, 0.3).normalize();
+    let n0 = Vector3::new(0.1, -0.4, 0.9).normalize();
+    let col = (n0 - row * n0.dot(&row)).normalize();
+    let oblique = reslice::centred_plane(&vol, row, col, None, Some((512, 512)));
+    let coronal = reslice::named_plane(&vol, reslice::Named::Coronal);
+    let thin = reslice::Options::default();
+    let mip = reslice::Options {
+        slab: Some(reslice::Slab {
+            thickness_mm: 10.0,
+            mode: reslice::SlabMode::Mip,
+        }),
+        ..thin
+    };
+    c.bench_function("reslice an oblique 512² plane (trilinear)", |b| {
+        b.iter(|| reslice::reslice(&vol, &oblique, &thin).expect("reslice"))
+    });
+    c.bench_function("reslice the coronal plane of 64 × 512² slices", |b| {
+        b.iter(|| reslice::reslice(&vol, &coronal, &thin).expect("reslice"))
+    });
+    c.bench_function("reslice an oblique 512² plane as a 10 mm MIP", |b| {
+        b.iter(|| reslice::reslice(&vol, &oblique, &mip).expect("reslice"))
     });
 }
 

@@ -276,7 +276,9 @@ fn cmd_render_mpr(a: &RenderArgs, kind: MprArg, opts: &RenderOptions, out: &Path
     };
     let scan = scan_dir(&a.file)?;
     let set = largest_set(&a.file, &scan.headers)?;
+    let started = std::time::Instant::now();
     let vol = volume::load(&set, &scan.headers)?;
+    let load_ms = started.elapsed().as_secs_f64() * 1e3;
     for issue in &vol.issues {
         let what = match issue {
             GeometryIssue::UnevenSpacing { .. } => "sampled between the real slice positions",
@@ -327,7 +329,8 @@ fn cmd_render_mpr(a: &RenderArgs, kind: MprArg, opts: &RenderOptions, out: &Path
     r.write_png(out)?;
     let p = &spec.plane;
     out!(
-        "{label} {}×{} at {} mm{}, first pixel at ({:.2}, {:.2}, {:.2}) mm, VOI {} → {}",
+        "{label} {}×{} at {} mm{}, first pixel at ({:.3}, {:.3}, {:.3}) mm, VOI {} → {} \
+         (volume {load_ms:.0} ms, reslice {:.1} ms)",
         spec.columns,
         spec.rows,
         format_mm(p.spacing_mm[0]),
@@ -340,7 +343,8 @@ fn cmd_render_mpr(a: &RenderArgs, kind: MprArg, opts: &RenderOptions, out: &Path
         p.position.y,
         p.position.z,
         r.voi_description,
-        out.display()
+        out.display(),
+        made.reslice_ms
     );
     if let Some(path) = &a.dicom {
         made.write(path)?;

@@ -51,6 +51,8 @@ pub struct Reformat {
     pub clamped: usize,
     /// Slices named in the Source Image Sequence.
     pub sources: usize,
+    /// Time the reslice itself took (not the volume's loading), ms.
+    pub reslice_ms: f64,
 }
 
 impl Reformat {
@@ -214,8 +216,10 @@ pub fn reformat(req: &Request<'_>) -> Result<Reformat> {
         .ok_or_else(|| Error::Series("not an image series".into()))?;
     let modality = source.modality.as_deref().unwrap_or("OT");
     let class = sop_class(modality)?;
+    let started = std::time::Instant::now();
     let values = reslice::reslice(vol, &req.spec, &req.options)
         .map_err(|e| Error::Series(format!("reslice: {e}")))?;
+    let reslice_ms = started.elapsed().as_secs_f64() * 1e3;
 
     // Modality values back to stored values in the source's format.
     let (lo, hi) = px.stored_range();
@@ -497,6 +501,7 @@ pub fn reformat(req: &Request<'_>) -> Result<Reformat> {
         image: Image { header, object },
         clamped,
         sources,
+        reslice_ms,
     })
 }
 

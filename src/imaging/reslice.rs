@@ -4,12 +4,17 @@
 //! patient coordinates — trilinear interpolation of modality values, or nearest
 //! voxel — with a padding value outside the volume; and thick slabs along the
 //! plane's normal (MIP, MinIP, average) for a thickness in millimetres, sampled
-//! at no more than half the volume's finest spacing, so a slab's thickness is
-//! what its annotation says.
+//! at no more than half the volume's voxel spacing along that normal (half the
+//! slice spacing for slabs parallel to the slices), so thin features are not
+//! stepped over, and a slab's thickness is what its annotation says.
 //!
 //! The volume is seen through [`Voxels`] (dimensions, the patient-from-voxel
-//! affine, a modality value per voxel), so this module reads no file and knows
-//! no storage format; rows are computed in parallel (rayon).
+//! affine, a modality value per voxel; optionally the stored values and their
+//! rescale, which a loop specialised for i16/u16 then interpolates directly), so
+//! this module reads no file; rows are computed in parallel (rayon), each
+//! pixel's slab line after its neighbour's, so the voxels read are still in cache. Samples outside
+//! the volume (or in a gap between slices) do not count toward a slab; a pixel
+//! with none inside is padding.
 
 use nalgebra::{Matrix4, Point3, Vector3, Vector4};
 use rayon::prelude::*;
@@ -31,6 +36,20 @@ pub trait Voxels: Sync {
     fn slice_coords(&self) -> Option<&SliceCoords> {
         None
     }
+    /// The voxels as stored, with the rescale that makes them modality values
+    /// (slope, intercept), when the volume holds them so: the reslicer then
+    /// interpolates stored values directly (rescale is linear, so the result is
+    /// the same) in a loop specialised for the type.
+    fn stored(&self) -> Option<(Stored<'_>, f64, f64)> {
+        None
+    }
+}
+
+/// Stored voxel values, x fastest.
+#[derive(Debug, Clone, Copy)]
+pub enum Stored<'a> {
+    I16(&'a [i16]),
+    U16(&'a [u16]),
 }
 
 /// The real positions of an unevenly spaced stack, in units of its mean step
@@ -203,28 +222,43 @@ impl std::fmt::Display for ResliceError {
     }
 }
 
-/// The spacing between samples across a slab: no more than half the volume's
-/// finest voxel spacing (so thin features are not stepped over).
-pub fn slab_step(vol: &dyn Voxels) -> f64 {
+/// The spacing between samples across a slab along `normal` (unit): half the
+/// volume's sampling distance in that direction (half the slice spacing for a
+/// slab along the slices' normal, half the pixel spacing across them), so thin
+/// features are not stepped over. An unevenly spaced stack counts its closest
+/// slices.
+pub fn slab_step(vol: &dyn Voxels, normal: &Vector3<f64>) -> f64 {
+    let m = vol.patient_from_voxel();
+    let Some(inv) = m.try_inverse() else {
+        return 0.5;
+    };
+    let mut v = inv * Vector4::new(normal.x, normal.y, normal.z, 0.0);
+    if let Some(sc) = vol.slice_coords() {
+        let closest = sc
+            .coords
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(f64::INFINITY, f64::min);
+        if closest > 0.0 && closest.is_finite() {
+            v.z /= closest;
+        }
+    }
+    let per_mm = Vector3::new(v.x, v.y, v.z).norm();
+    if per_mm.is_finite() && per_mm > 0.0 {
+        0.5 / per_mm
+    } else {
+        0.5
+    }
+}
+
+/// The volume's finest voxel spacing (mm): the default pixel size of planes.
+fn finest_spacing(vol: &dyn Voxels) -> f64 {
     let m = vol.patient_from_voxel();
     let finest = (0..3)
         .map(|c| Vector3::new(m[(0, c)], m[(1, c)], m[(2, c)]).norm())
         .filter(|s| *s > 0.0)
         .fold(f64::INFINITY, f64::min);
-    // An unevenly spaced stack's closest slices are closer than its mean step.
-    let closest = vol.slice_coords().map_or(f64::INFINITY, |sc| {
-        let step = Vector3::new(m[(0, 2)], m[(1, 2)], m[(2, 2)]).norm();
-        sc.coords
-            .windows(2)
-            .map(|w| (w[1] - w[0]) * step)
-            .fold(f64::INFINITY, f64::min)
-    });
-    let finest = finest.min(closest);
-    if finest.is_finite() {
-        finest / 2.0
-    } else {
-        0.5
-    }
+    if finest.is_finite() { finest } else { 1.0 }
 }
 
 /// The offsets (mm, along the normal) a slab of `thickness` is sampled at:
@@ -234,6 +268,38 @@ pub fn slab_offsets(thickness: f64, step: f64) -> Vec<f64> {
     (0..=n)
         .map(|k| -thickness / 2.0 + thickness * k as f64 / n as f64)
         .collect()
+}
+
+/// The voxel axis a slab runs along when the plane lies in the volume's grid:
+/// its normal along that axis alone and the plane at one coordinate on it
+/// (an axial slab of an axial stack, a sagittal one across its columns).
+fn grid_axis(di: Vector3<f64>, dj: Vector3<f64>, dn: Vector3<f64>) -> Option<usize> {
+    let tiny = |x: f64| x.abs() < 1e-9;
+    (0..3).find(|&a| {
+        !tiny(dn[a]) && tiny(di[a]) && tiny(dj[a]) && (0..3).all(|b| b == a || tiny(dn[b]))
+    })
+}
+
+/// Offsets (mm) of a slab along a grid axis: at every voxel centre the slab
+/// contains and half-way between neighbours (so no gap exceeds half a
+/// spacing), and at both faces. A bright voxel inside the slab is sampled at
+/// its own value, as a MIP must show it. `at` is the plane's coordinate on the
+/// axis (voxel units), `per_mm` the axis coordinate's change per mm along the
+/// normal, `centres` the voxel centres' coordinates, increasing.
+fn aligned_offsets(thickness: f64, at: f64, per_mm: f64, centres: &[f64]) -> Vec<f64> {
+    let half = thickness / 2.0;
+    let mut points: Vec<f64> = centres.to_vec();
+    points.extend(centres.windows(2).map(|w| (w[0] + w[1]) / 2.0));
+    let mut offsets: Vec<f64> = points
+        .iter()
+        .map(|c| (c - at) / per_mm)
+        .filter(|o| o.abs() <= half + 1e-9)
+        .map(|o| o.clamp(-half, half))
+        .chain([-half, half])
+        .collect();
+    offsets.sort_by(f64::total_cmp);
+    offsets.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
+    offsets
 }
 
 /// Sample `spec` from `vol`: `rows × columns` modality values, row-major.
@@ -250,11 +316,9 @@ pub fn reslice(
         .patient_from_voxel()
         .try_inverse()
         .ok_or(ResliceError::Singular)?;
-    let offsets = match opts.slab {
-        None => vec![0.0],
-        Some(s) if s.thickness_mm.is_finite() && s.thickness_mm > 0.0 => {
-            slab_offsets(s.thickness_mm, slab_step(vol))
-        }
+    let thickness = match opts.slab {
+        None => None,
+        Some(s) if s.thickness_mm.is_finite() && s.thickness_mm > 0.0 => Some(s.thickness_mm),
         Some(s) => return Err(ResliceError::BadSlab(s.thickness_mm)),
     };
     let normal = spec.normal();
@@ -267,73 +331,225 @@ pub fn reslice(
     let di = to_voxel(spec.point(1.0, 0.0)) - origin;
     let dj = to_voxel(spec.point(0.0, 1.0)) - origin;
     let dn = to_voxel(spec.point(0.0, 0.0) + normal) - origin;
-    let mut out = vec![0.0; spec.columns * spec.rows];
-    out.par_chunks_mut(spec.columns)
-        .enumerate()
-        .for_each(|(j, row)| {
-            for (i, px) in row.iter_mut().enumerate() {
-                let base = origin + di * i as f64 + dj * j as f64;
-                let mut acc = match opts.slab.map(|s| s.mode) {
-                    Some(SlabMode::Mip) => f64::NEG_INFINITY,
-                    Some(SlabMode::MinIp) => f64::INFINITY,
-                    _ => 0.0,
-                };
-                for &o in &offsets {
-                    let v = sample(vol, dims, base + dn * o, opts);
-                    acc = match opts.slab.map(|s| s.mode) {
-                        Some(SlabMode::Mip) => acc.max(v),
-                        Some(SlabMode::MinIp) => acc.min(v),
-                        _ => acc + v,
+    let offsets = match thickness {
+        None => vec![0.0],
+        Some(t) => {
+            let step = slab_step(vol, &normal);
+            match grid_axis(di, dj, dn) {
+                Some(a) => {
+                    let centres: Vec<f64> = match (a, vol.slice_coords()) {
+                        (2, Some(sc)) => sc.coords.clone(),
+                        _ => (0..dims[a]).map(|k| k as f64).collect(),
                     };
+                    aligned_offsets(t, origin[a], dn[a], &centres)
                 }
-                *px = match opts.slab.map(|s| s.mode) {
-                    Some(SlabMode::Mip | SlabMode::MinIp) => acc,
-                    _ => acc / offsets.len() as f64,
-                };
+                None => slab_offsets(t, step),
             }
-        });
+        }
+    };
+    let walk = Walk {
+        origin,
+        di,
+        dj,
+        dn,
+        dims,
+        offsets,
+        mode: opts.slab.map(|s| s.mode),
+        interpolation: opts.interpolation,
+        coords: vol.slice_coords(),
+    };
+    let mut out = vec![0.0; spec.columns * spec.rows];
+    match vol.stored() {
+        Some((data, slope, intercept)) if slope != 0.0 && slope.is_finite() => {
+            // In stored units a negative slope turns maxima into minima.
+            let walk = Walk {
+                mode: match walk.mode {
+                    Some(SlabMode::Mip) if slope < 0.0 => Some(SlabMode::MinIp),
+                    Some(SlabMode::MinIp) if slope < 0.0 => Some(SlabMode::Mip),
+                    m => m,
+                },
+                ..walk
+            };
+            let modality = |v: f64| {
+                if v.is_nan() {
+                    opts.padding
+                } else {
+                    v * slope + intercept
+                }
+            };
+            match data {
+                Stored::I16(d) => walk.run(&mut out, spec.columns, &|i| d[i] as f64),
+                Stored::U16(d) => walk.run(&mut out, spec.columns, &|i| d[i] as f64),
+            }
+            out.par_iter_mut().for_each(|v| *v = modality(*v));
+        }
+        _ => {
+            let (nx, ny) = (dims[0], dims[1]);
+            walk.run(&mut out, spec.columns, &|i| {
+                vol.modality(i % nx, (i / nx) % ny, i / (nx * ny))
+            });
+            out.par_iter_mut().for_each(|v| {
+                if v.is_nan() {
+                    *v = opts.padding
+                }
+            });
+        }
+    }
     Ok(out)
 }
 
-/// The value at voxel coordinates `v` (voxel centres at integers).
-fn sample(vol: &dyn Voxels, dims: [usize; 3], mut v: Vector3<f64>, opts: &Options) -> f64 {
-    if let Some(sc) = vol.slice_coords() {
-        match sc.index(v.z) {
-            Some(z) => v.z = z,
-            None => return opts.padding,
-        }
+/// How the samples of a plane walk through voxel space.
+struct Walk<'a> {
+    /// Voxel coordinates of pixel (0, 0), and their step per column, per row
+    /// and per mm along the normal.
+    origin: Vector3<f64>,
+    di: Vector3<f64>,
+    dj: Vector3<f64>,
+    dn: Vector3<f64>,
+    dims: [usize; 3],
+    /// Offsets along the normal (mm) a pixel's value is taken from.
+    offsets: Vec<f64>,
+    mode: Option<SlabMode>,
+    interpolation: Interpolation,
+    coords: Option<&'a SliceCoords>,
+}
+
+impl Walk<'_> {
+    /// Fill `out` (rows of `columns`) with each pixel's value from `voxel`
+    /// (the value of the voxel at a linear index, x fastest);
+    /// NaN where no sample is inside the volume. Samples outside do not count
+    /// toward a slab's maximum, minimum or average.
+    fn run<F>(&self, out: &mut [f64], columns: usize, voxel: &F)
+    where
+        F: Fn(usize) -> f64 + Sync,
+    {
+        let init = match self.mode {
+            Some(SlabMode::Mip) => f64::NEG_INFINITY,
+            Some(SlabMode::MinIp) => f64::INFINITY,
+            _ => 0.0,
+        };
+        // Each pixel walks its line along the normal; the next pixel's line
+        // reads nearly the same voxels, still in cache.
+        let steps: Vec<Vector3<f64>> = self.offsets.iter().map(|&o| self.dn * o).collect();
+        out.par_chunks_mut(columns)
+            .enumerate()
+            .for_each(|(j, row)| {
+                let row0 = self.origin + self.dj * j as f64;
+                for (i, px) in row.iter_mut().enumerate() {
+                    let base = row0 + self.di * i as f64;
+                    let (mut acc, mut count) = (init, 0u32);
+                    // A line whose ends lie between the outer voxel centres lies
+                    // there whole (the volume is convex): no edge handling inside.
+                    let interior = self.coords.is_none()
+                        && self.interpolation == Interpolation::Trilinear
+                        && self.interior(base + steps[0])
+                        && self.interior(base + steps[steps.len() - 1]);
+                    if interior {
+                        let line = steps
+                            .iter()
+                            .map(|step| self.trilinear_interior(voxel, base + step));
+                        *px = match self.mode {
+                            Some(SlabMode::Mip) => line.fold(f64::NEG_INFINITY, f64::max),
+                            Some(SlabMode::MinIp) => line.fold(f64::INFINITY, f64::min),
+                            _ => line.sum::<f64>() / steps.len() as f64,
+                        };
+                        continue;
+                    }
+                    for step in &steps {
+                        let v = self.sample(voxel, base + step);
+                        if v.is_nan() {
+                            continue;
+                        }
+                        count += 1;
+                        acc = match self.mode {
+                            Some(SlabMode::Mip) => acc.max(v),
+                            Some(SlabMode::MinIp) => acc.min(v),
+                            _ => acc + v,
+                        };
+                    }
+                    *px = match (count, self.mode) {
+                        (0, _) => f64::NAN,
+                        (_, Some(SlabMode::Mip | SlabMode::MinIp)) => acc,
+                        (n, _) => acc / n as f64,
+                    };
+                }
+            });
     }
-    // Half a voxel beyond the outer centres still belongs to the volume (its
-    // edge voxels' extent); beyond that is padding.
-    let inside = (0..3).all(|a| v[a] >= -0.5 && v[a] <= dims[a] as f64 - 0.5);
-    if !inside {
-        return opts.padding;
+
+    /// Whether `v` lies where every trilinear neighbour exists: from the first
+    /// voxel centre to just before the last, on each axis.
+    #[inline(always)]
+    fn interior(&self, v: Vector3<f64>) -> bool {
+        (0..3).all(|a| v[a] >= 0.0 && v[a] < (self.dims[a] - 1) as f64)
     }
-    let clamp = |x: f64, n: usize| x.clamp(0.0, (n - 1) as f64);
-    let (x, y, z) = (
-        clamp(v.x, dims[0]),
-        clamp(v.y, dims[1]),
-        clamp(v.z, dims[2]),
-    );
-    match opts.interpolation {
-        Interpolation::Nearest => {
-            vol.modality(x.round() as usize, y.round() as usize, z.round() as usize)
+
+    /// Trilinear interpolation at an interior point (see [`Walk::interior`]).
+    #[inline(always)]
+    fn trilinear_interior<F>(&self, voxel: &F, v: Vector3<f64>) -> f64
+    where
+        F: Fn(usize) -> f64,
+    {
+        let (nx, nxy) = (self.dims[0], self.dims[0] * self.dims[1]);
+        let (x0, y0, z0) = (v.x as usize, v.y as usize, v.z as usize);
+        let (fx, fy, fz) = (v.x - x0 as f64, v.y - y0 as f64, v.z - z0 as f64);
+        let i = x0 + nx * y0 + nxy * z0;
+        let lerp = |a: f64, b: f64, t: f64| a + (b - a) * t;
+        let c00 = lerp(voxel(i), voxel(i + 1), fx);
+        let c10 = lerp(voxel(i + nx), voxel(i + nx + 1), fx);
+        let c01 = lerp(voxel(i + nxy), voxel(i + nxy + 1), fx);
+        let c11 = lerp(voxel(i + nxy + nx), voxel(i + nxy + nx + 1), fx);
+        lerp(lerp(c00, c10, fy), lerp(c01, c11, fy), fz)
+    }
+
+    /// The value at voxel coordinates `v` (voxel centres at integers); NaN
+    /// outside the volume or in a gap between slices.
+    #[inline(always)]
+    fn sample<F>(&self, voxel: &F, mut v: Vector3<f64>) -> f64
+    where
+        F: Fn(usize) -> f64,
+    {
+        let dims = self.dims;
+        if let Some(sc) = self.coords {
+            match sc.index(v.z) {
+                Some(z) => v.z = z,
+                None => return f64::NAN,
+            }
         }
-        Interpolation::Trilinear => {
-            let (x0, y0, z0) = (x.floor() as usize, y.floor() as usize, z.floor() as usize);
-            let (x1, y1, z1) = (
-                (x0 + 1).min(dims[0] - 1),
-                (y0 + 1).min(dims[1] - 1),
-                (z0 + 1).min(dims[2] - 1),
-            );
-            let (fx, fy, fz) = (x - x0 as f64, y - y0 as f64, z - z0 as f64);
-            let lerp = |a: f64, b: f64, t: f64| a + (b - a) * t;
-            let c = |xx, yy, zz| vol.modality(xx, yy, zz);
-            let c00 = lerp(c(x0, y0, z0), c(x1, y0, z0), fx);
-            let c10 = lerp(c(x0, y1, z0), c(x1, y1, z0), fx);
-            let c01 = lerp(c(x0, y0, z1), c(x1, y0, z1), fx);
-            let c11 = lerp(c(x0, y1, z1), c(x1, y1, z1), fx);
-            lerp(lerp(c00, c10, fy), lerp(c01, c11, fy), fz)
+        // Half a voxel beyond the outer centres still belongs to the volume
+        // (its edge voxels' extent); beyond that is outside.
+        let inside = (0..3).all(|a| v[a] >= -0.5 && v[a] <= dims[a] as f64 - 0.5);
+        if !inside {
+            return f64::NAN;
+        }
+        let clamp = |x: f64, n: usize| x.clamp(0.0, (n - 1) as f64);
+        let (x, y, z) = (
+            clamp(v.x, dims[0]),
+            clamp(v.y, dims[1]),
+            clamp(v.z, dims[2]),
+        );
+        // Non-negative here, so truncation is floor (and +0.5 rounds): no
+        // libm call per sample on targets without SSE4.1.
+        let (nx, nxy) = (dims[0], dims[0] * dims[1]);
+        match self.interpolation {
+            Interpolation::Nearest => {
+                let (x, y, z) = ((x + 0.5) as usize, (y + 0.5) as usize, (z + 0.5) as usize);
+                voxel(x.min(dims[0] - 1) + nx * y.min(dims[1] - 1) + nxy * z.min(dims[2] - 1))
+            }
+            Interpolation::Trilinear => {
+                let (x0, y0, z0) = (x as usize, y as usize, z as usize);
+                let i = x0 + nx * y0 + nxy * z0;
+                // Steps to the next voxel along x, y, z (0 at the last one).
+                let sx = usize::from(x0 + 1 < dims[0]);
+                let sy = if y0 + 1 < dims[1] { nx } else { 0 };
+                let sz = if z0 + 1 < dims[2] { nxy } else { 0 };
+                let (fx, fy, fz) = (x - x0 as f64, y - y0 as f64, z - z0 as f64);
+                let lerp = |a: f64, b: f64, t: f64| a + (b - a) * t;
+                let c00 = lerp(voxel(i), voxel(i + sx), fx);
+                let c10 = lerp(voxel(i + sy), voxel(i + sy + sx), fx);
+                let c01 = lerp(voxel(i + sz), voxel(i + sz + sx), fx);
+                let c11 = lerp(voxel(i + sz + sy), voxel(i + sz + sy + sx), fx);
+                lerp(lerp(c00, c10, fy), lerp(c01, c11, fy), fz)
+            }
         }
     }
 }
@@ -407,7 +623,7 @@ pub fn centred_plane(
             (Some(a), Some(b)) => Some(a.min(b)),
             _ => None,
         })
-        .unwrap_or_else(|| slab_step(vol) * 2.0);
+        .unwrap_or_else(|| finest_spacing(vol));
     let (columns, rows) = size.unwrap_or_else(|| {
         (
             (extent(&row) / spacing).round() as usize + 1,
@@ -674,8 +890,8 @@ mod tests {
             assert!(avg[k].abs() < 1e-9, "{}", avg[k]);
             assert!((max[k] - 5.0).abs() < 1e-9, "{}", max[k]);
         }
-        // Sampled at half the finest spacing (0.5 mm here) or closer.
-        let o = slab_offsets(10.0, slab_step(&vol));
+        // Sampled at half the spacing along the normal (0.5 mm here) or closer.
+        let o = slab_offsets(10.0, slab_step(&vol, &spec.normal()));
         assert!(o.windows(2).all(|w| w[1] - w[0] <= 0.5 + 1e-12), "{o:?}");
         assert_eq!((o[0], o[o.len() - 1]), (-5.0, 5.0));
     }
