@@ -159,7 +159,9 @@ pub fn build(headers: &[ImageHeader]) -> Vec<Patient> {
     type SeriesMap = BTreeMap<String, Vec<usize>>;
     let mut patients: BTreeMap<(String, String), BTreeMap<String, SeriesMap>> = BTreeMap::new();
     for (i, h) in headers.iter().enumerate() {
-        if h.sop_class_uid == MEDIA_STORAGE_DIRECTORY {
+        if h.sop_class_uid == MEDIA_STORAGE_DIRECTORY
+            || h.stand_in == Some(crate::dicom::StandIn::Arrived)
+        {
             continue;
         }
         let key = (

@@ -65,6 +65,24 @@ pub fn floats_n<const N: usize>(obj: &Item, tag: Tag) -> Option<[f64; N]> {
     Some(out)
 }
 
+/// Exactly `N` numbers from a DICOM multi-value string (`1.5\-20\3e2`).
+pub fn decimals<const N: usize>(s: &str) -> Option<[f64; N]> {
+    let v: Vec<f64> = s
+        .split('\\')
+        .map(|p| {
+            p.trim_matches(|c: char| c == ' ' || c == '\0')
+                .parse::<f64>()
+        })
+        .collect::<std::result::Result<_, _>>()
+        .ok()?;
+    if v.len() != N || !v.iter().all(|x| x.is_finite()) {
+        return None;
+    }
+    let mut out = [0.0; N];
+    out.copy_from_slice(&v);
+    Some(out)
+}
+
 /// Items of a sequence attribute.
 pub fn items(obj: &Item, tag: Tag) -> Option<&[Item]> {
     obj.get(tag)?.items()

@@ -180,6 +180,20 @@ pub struct ImageHeader {
     pub shutter: Option<crate::values::Shutter>,
     /// Overlay planes (60xx).
     pub overlays: Vec<crate::values::Overlay>,
+    /// Set on the viewer's stand-in for an image a retrieve listed that is not
+    /// here yet: no file, never decoded (see `ui::stand_in`).
+    #[serde(skip)]
+    pub stand_in: Option<StandIn>,
+}
+
+/// What a stand-in header stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StandIn {
+    /// The image is still to come.
+    Waiting,
+    /// It came: its real header is among the others, this one is no longer
+    /// grouped (kept so that the indices of later headers do not move).
+    Arrived,
 }
 
 /// Acquisition attributes the corner annotations can show beyond the header's
@@ -384,6 +398,7 @@ impl ImageHeader {
                 .collect(),
             shutter: crate::values::Shutter::from_item(ds),
             overlays: crate::values::Overlay::all(ds),
+            stand_in: None,
         })
     }
 

@@ -23,7 +23,7 @@ use dicom_object::file::ReadPreamble;
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 
-pub use header::{CalibrationBasis, ImageHeader, Photometric, PixelFormat};
+pub use header::{CalibrationBasis, ImageHeader, Photometric, PixelFormat, StandIn};
 pub use pixels::{FramePixels, Samples, decode_frame};
 
 use crate::error::{Error, Result};

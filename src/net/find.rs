@@ -308,6 +308,10 @@ impl Query {
                 put(tags::SOP_INSTANCE_UID, VR::UI, &k.sop_uid);
                 put(tags::SOP_CLASS_UID, VR::UI, none);
                 put(tags::INSTANCE_NUMBER, VR::IS, none);
+                // Where each image lies (a viewer opening the study while it
+                // arrives places the images not yet here).
+                put(tags::IMAGE_POSITION_PATIENT, VR::DS, none);
+                put(tags::IMAGE_ORIENTATION_PATIENT, VR::DS, none);
             }
         }
         if self.level != Level::Study && k.study_description.is_some() {

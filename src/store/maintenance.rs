@@ -116,11 +116,13 @@ impl Store {
             params![study_uid],
         )
         .during(CONTEXT)?;
-        tx.execute(
-            "DELETE FROM retrievals WHERE study_uid = ?1",
-            params![study_uid],
-        )
-        .during(CONTEXT)?;
+        for table in ["retrievals", "retrieval_series", "retrieval_instances"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE study_uid = ?1"),
+                params![study_uid],
+            )
+            .during(CONTEXT)?;
+        }
         tx.execute(
             "DELETE FROM patients WHERE key NOT IN (SELECT patient_key FROM studies)",
             [],

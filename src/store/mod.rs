@@ -53,8 +53,8 @@ pub use ingest::{Durability, Ingest, Receipt, Receiving};
 pub use maintenance::{RepairReport, VerifyReport};
 pub use repair::Salvage;
 pub use rows::{
-    InstanceRow, MeasurementRow, Retrieval, RetrievalSeries, RetrievalState, SeriesRow, Stats,
-    StudyRow,
+    ExpectedInstance, InstanceRow, MeasurementRow, Retrieval, RetrievalSeries, RetrievalState,
+    SeriesRow, Stats, StudyRow,
 };
 pub use sent::SentRecord;
 pub(crate) use zip::{remove_unpacked, unzip};

@@ -9,7 +9,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::parse_modalities;
 use super::{
-    IndexResult, InstanceRow, Retrieval, RetrievalSeries, SeriesRow, Stats, Store, StudyRow, now,
+    ExpectedInstance, IndexResult, InstanceRow, Retrieval, RetrievalSeries, SeriesRow, Stats,
+    Store, StudyRow, now,
 };
 use crate::error::{Error, Result};
 
@@ -193,6 +194,80 @@ impl Store {
                 Err(e).during(CONTEXT)
             }
         }
+    }
+
+    /// Record the instances a retrieve expects of a study, with where the node
+    /// says they lie (replacing what an earlier retrieve expected).
+    pub fn set_retrieval_instances(
+        &self,
+        study_uid: &str,
+        instances: &[ExpectedInstance],
+    ) -> Result<()> {
+        const CONTEXT: &str = "recording the instances a retrieve expects";
+        let join = |v: &[f64]| {
+            v.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join("\\")
+        };
+        self.conn.execute_batch("BEGIN IMMEDIATE").during(CONTEXT)?;
+        let written = (|| -> rusqlite::Result<()> {
+            self.conn.execute(
+                "DELETE FROM retrieval_instances WHERE study_uid = ?1",
+                params![study_uid],
+            )?;
+            let mut insert = self.conn.prepare(
+                "INSERT OR REPLACE INTO retrieval_instances
+                 (study_uid, series_uid, sop_uid, number, position, orientation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for i in instances {
+                insert.execute(params![
+                    study_uid,
+                    i.series_uid,
+                    i.sop_uid,
+                    i.number,
+                    i.position.map(|p| join(&p)),
+                    i.orientation.map(|o| join(&o)),
+                ])?;
+            }
+            Ok(())
+        })();
+        match written {
+            Ok(()) => self.conn.execute_batch("COMMIT").during(CONTEXT),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e).during(CONTEXT)
+            }
+        }
+    }
+
+    /// The instances the last retrieve of a study expects.
+    pub fn retrieval_instances(&self, study_uid: &str) -> Result<Vec<ExpectedInstance>> {
+        const CONTEXT: &str = "reading the instances a retrieve expects";
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT series_uid, sop_uid, number, position, orientation
+                 FROM retrieval_instances WHERE study_uid = ?1 ORDER BY series_uid, number",
+            )
+            .during(CONTEXT)?;
+        stmt.query_map(params![study_uid], |r| {
+            let position: Option<String> = r.get(3)?;
+            let orientation: Option<String> = r.get(4)?;
+            Ok(ExpectedInstance {
+                series_uid: r.get(0)?,
+                sop_uid: r.get(1)?,
+                number: r.get(2)?,
+                position: position.as_deref().and_then(crate::dicom::attr::decimals),
+                orientation: orientation
+                    .as_deref()
+                    .and_then(crate::dicom::attr::decimals),
+            })
+        })
+        .during(CONTEXT)?
+        .collect::<rusqlite::Result<_>>()
+        .during(CONTEXT)
     }
 
     /// What the last retrieve of a study expects of each series.

@@ -117,6 +117,18 @@ pub struct RetrievalSeries {
     pub middle_sop: Option<String>,
 }
 
+/// One instance a retrieve expects (see `Store::set_retrieval_instances`): its
+/// Instance Number and, when the node gave them (a C-FIND return key, WADO-RS
+/// `/metadata`), its Image Position and Orientation (Patient).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ExpectedInstance {
+    pub series_uid: String,
+    pub sop_uid: String,
+    pub number: Option<i64>,
+    pub position: Option<[f64; 3]>,
+    pub orientation: Option<[f64; 6]>,
+}
+
 /// The last retrieve of a study (see `Store::set_retrieval`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Retrieval {

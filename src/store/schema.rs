@@ -150,6 +150,21 @@ CREATE TABLE retrieval_series (
     PRIMARY KEY (study_uid, series_uid)
 );
 "#,
+    r#"
+-- The instances a retrieve expects, with what the node said of where each one
+-- lies (Image Position/Orientation as DICOM strings, when it said): a viewer
+-- opening the study while it arrives gives every listed image its place in
+-- the stack before its pixels come.
+CREATE TABLE retrieval_instances (
+    study_uid TEXT NOT NULL,
+    series_uid TEXT NOT NULL,
+    sop_uid TEXT NOT NULL,
+    number INTEGER,
+    position TEXT,
+    orientation TEXT,
+    PRIMARY KEY (study_uid, sop_uid)
+);
+"#,
 ];
 
 impl Store {

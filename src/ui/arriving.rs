@@ -83,6 +83,17 @@ impl Arriving {
     }
 }
 
+/// The instances the retrieves of `studies` list (for their stand-ins).
+pub(super) fn expected_instances(
+    store: &Store,
+    studies: &[String],
+) -> Vec<crate::store::ExpectedInstance> {
+    studies
+        .iter()
+        .flat_map(|u| store.retrieval_instances(u).unwrap_or_default())
+        .collect()
+}
+
 /// The files of study `uid` in the cache, by series (index errors go to
 /// `problems`).
 pub(super) fn files_by_series(
@@ -194,6 +205,21 @@ impl App {
         }
     }
 
+    /// Images of the open stacks that stand in for images still to come.
+    pub fn stand_ins(&self) -> usize {
+        self.session
+            .sets
+            .iter()
+            .flat_map(|ls| &ls.set.frames)
+            .filter(|f| {
+                self.session
+                    .headers
+                    .get(f.instance)
+                    .is_some_and(|h| h.stand_in.is_some())
+            })
+            .count()
+    }
+
     /// Whether anything open is still arriving.
     pub fn is_arriving(&self) -> bool {
         self.session
@@ -275,6 +301,11 @@ impl App {
         let Some(a) = &mut self.session.arriving else {
             return;
         };
+        let expected = if new_files.is_empty() || a.growing || self.grid.mpr_saved.is_some() {
+            Vec::new()
+        } else {
+            expected_instances(&store, &studies)
+        };
         a.index = Some(store);
         a.counts = counts;
         a.series = per_series;
@@ -334,7 +365,7 @@ impl App {
         let Some(tx) = self.session.tx.clone() else {
             return;
         };
-        if let Err(e) = loader::grow(base, new_files, tx, self.ctx.clone()) {
+        if let Err(e) = loader::grow(base, new_files, expected, tx, self.ctx.clone()) {
             self.session.status = format!("cannot start the loader: {e}");
             if let Some(a) = &mut self.session.arriving {
                 a.growing = false;
@@ -386,6 +417,26 @@ impl App {
                 thumbs[ns] = t.take();
             }
         }
+        // A viewport on a stand-in whose image came: that image, wherever it
+        // now sorts.
+        let by_sop: HashMap<&str, (usize, usize)> = at
+            .iter()
+            .filter_map(|(f, &p)| {
+                let h = headers.get(f.instance)?;
+                h.stand_in
+                    .is_none()
+                    .then_some((h.sop_instance_uid.as_str(), p))
+            })
+            .collect();
+        let old_headers = Arc::clone(&self.session.headers);
+        let moved = |s: usize, i: usize| -> Option<(usize, usize)> {
+            moved(s, i).or_else(|| {
+                let f = old_sets.get(s)?.set.frames.get(i)?;
+                let h = old_headers.get(f.instance)?;
+                h.stand_in?;
+                by_sop.get(h.sop_instance_uid.as_str()).copied()
+            })
+        };
         for v in &mut self.grid.viewports {
             if let Some(s) = v.set {
                 match moved(s, v.index) {

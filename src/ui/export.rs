@@ -172,7 +172,7 @@ impl App {
                 .frames
                 .iter()
                 .filter_map(|f| self.session.headers.get(f.instance))
-                .filter(|h| seen.insert(h.path.clone()))
+                .filter(|h| h.stand_in.is_none() && seen.insert(h.path.clone()))
                 .map(|h| h.path.clone())
                 .collect()
         };

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use crate::dicom::pixels::FramePixels;
 use crate::dicom::{self, ImageHeader};
 use crate::model::{self, DisplaySet, FrameRef, Patient};
+use crate::store::ExpectedInstance;
 
 /// One display set ready to be shown, with its headers.
 #[derive(Debug, Clone)]
@@ -175,20 +176,25 @@ fn decode_order(sets: &[LoadedSet], first_new: usize) -> Vec<FrameRef> {
 
 /// Scan `files`, group them, and decode every frame of every display set, most
 /// useful first (each set's middle slice, then outwards), reporting over `tx`.
+/// `expected`: the instances a retrieve of the study lists, which get stand-ins
+/// until they come (see [`super::stand_in`]).
 pub fn load(
     files: Vec<PathBuf>,
+    expected: Vec<ExpectedInstance>,
     tx: Sender<Loaded>,
     ctx: eframe::egui::Context,
 ) -> std::io::Result<()> {
-    grow(Arc::new(Vec::new()), files, tx, ctx)
+    grow(Arc::new(Vec::new()), files, expected, tx, ctx)
 }
 
 /// Add `files` to a study whose headers are `base` (a study still arriving):
 /// the new files are scanned, everything is grouped again (the new headers after
-/// the old ones), and only the new frames are decoded.
+/// the old ones; stand-ins for what `expected` lists and is not here yet), and
+/// only the new frames are decoded.
 pub fn grow(
     base: Arc<Vec<ImageHeader>>,
     files: Vec<PathBuf>,
+    expected: Vec<ExpectedInstance>,
     tx: Sender<Loaded>,
     ctx: eframe::egui::Context,
 ) -> std::io::Result<()> {
@@ -202,11 +208,15 @@ pub fn grow(
             let mut all = Vec::with_capacity(base.len() + scan.headers.len());
             all.extend(base.iter().cloned());
             all.extend(scan.headers);
+            if !expected.is_empty() {
+                super::stand_in::place(&mut all, &expected);
+            }
             let headers = Arc::new(all);
             let patients = model::build(&headers);
             let sets = sets_of(&patients);
             let jobs: Vec<(FrameRef, PathBuf)> = decode_order(&sets, first_new)
                 .into_iter()
+                .filter(|f| headers[f.instance].stand_in.is_none())
                 .map(|f| (f, headers[f.instance].path.clone()))
                 .collect();
             if tx

@@ -27,6 +27,7 @@ pub mod pacs;
 mod panels;
 mod residency;
 mod session;
+pub mod stand_in;
 mod sync;
 mod tags;
 pub mod theme;

@@ -62,6 +62,23 @@ impl App {
             ));
             return false;
         }
+        let absent = self.session.sets[src_set]
+            .set
+            .frames
+            .iter()
+            .filter(|f| {
+                self.session
+                    .headers
+                    .get(f.instance)
+                    .is_some_and(|h| h.stand_in.is_some())
+            })
+            .count();
+        if absent > 0 {
+            self.session.notice = Some(format!(
+                "MPR: {absent} image(s) of this stack have not arrived; MPR once they are in"
+            ));
+            return false;
+        }
         if let Some(existing) = self
             .session
             .sets

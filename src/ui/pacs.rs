@@ -677,17 +677,26 @@ impl Pacs {
             );
             return None;
         };
-        ui.label(format!(
-            "{} — {}@{}:{} ({})",
-            node.name,
-            node.ae_title,
-            node.host,
-            node.port,
-            match node.retrieve {
-                crate::config::RetrieveMethod::Move => "C-MOVE",
-                crate::config::RetrieveMethod::Get => "C-GET",
-            }
-        ));
+        // A DICOMweb node by its URL (QIDO-RS/WADO-RS), a DIMSE one by its
+        // address and retrieve method.
+        ui.label(match node.url.as_deref() {
+            Some(url) if crate::net::dicomweb::is_dicomweb(node) => format!(
+                "{} — {} (QIDO-RS, WADO-RS)",
+                node.name,
+                url.trim_end_matches('/')
+            ),
+            _ => format!(
+                "{} — {}@{}:{} ({})",
+                node.name,
+                node.ae_title,
+                node.host,
+                node.port,
+                match node.retrieve {
+                    crate::config::RetrieveMethod::Move => "C-MOVE",
+                    crate::config::RetrieveMethod::Get => "C-GET",
+                }
+            ),
+        });
         let mut submit = false;
         egui::Grid::new("pacs-keys").num_columns(2).show(ui, |ui| {
             for (label, value, hint) in [

@@ -151,9 +151,10 @@ impl App {
         let mut arriving =
             super::arriving::Arriving::new(retrieving, files.iter().cloned().collect());
         arriving.expect_from(&store);
+        let expected = super::arriving::expected_instances(&store, &arriving.studies);
         self.session.arriving = Some(arriving);
         let (tx, rx) = loader::channel_pair();
-        if let Err(e) = loader::load(files, tx.clone(), self.ctx.clone()) {
+        if let Err(e) = loader::load(files, expected, tx.clone(), self.ctx.clone()) {
             self.session.status = format!("cannot start the loader: {e}");
         }
         self.session.rx = Some(rx);

@@ -8,7 +8,11 @@ impl App {
     /// The tag browser: every element of the active image's header (sequences
     /// indented), filtered by tag, keyword or value.
     pub(super) fn tag_browser(&mut self, ctx: &egui::Context) {
-        let path = self.header_of(self.grid.active).map(|h| h.path.clone());
+        // (A stand-in for an image not here yet has no file: nothing to show.)
+        let path = self
+            .header_of(self.grid.active)
+            .filter(|h| h.stand_in.is_none())
+            .map(|h| h.path.clone());
         let Some(path) = path else {
             self.panels.show_tags = false;
             return;

@@ -14,7 +14,7 @@ mod stow;
 
 pub use stow::{Stowed, stow};
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,7 +30,7 @@ use super::scu::Peer;
 use super::{failure, status};
 use crate::config::Node;
 use crate::error::{Error, NetFailure, Result};
-use crate::store::{Ingest, Retrieval, RetrievalSeries, RetrievalState, Store};
+use crate::store::{ExpectedInstance, Ingest, Retrieval, RetrievalSeries, RetrievalState, Store};
 
 /// What WADO-RS is asked for: the objects as the server stores them.
 const ACCEPT_DICOM: &str = "multipart/related; type=\"application/dicom\"; transfer-syntax=*";
@@ -345,7 +345,57 @@ impl Client {
     }
 }
 
+/// Where each instance of a series lies, by SOP Instance UID: Image Position and
+/// Orientation (Patient) from a WADO-RS metadata answer.
+type Geometry = HashMap<String, (Option<[f64; 3]>, Option<[f64; 6]>)>;
+
+/// The numbers of a DICOM JSON attribute (DS comes as JSON numbers, or from
+/// some servers as strings).
+fn json_numbers<const N: usize>(o: &serde_json::Value, tag: &str) -> Option<[f64; N]> {
+    let v = o.get(tag)?.get("Value")?.as_array()?;
+    let nums: Vec<f64> = v
+        .iter()
+        .map(|x| x.as_f64().or_else(|| x.as_str()?.trim().parse().ok()))
+        .collect::<Option<_>>()?;
+    if nums.len() != N || !nums.iter().all(|x| x.is_finite()) {
+        return None;
+    }
+    let mut out = [0.0; N];
+    out.copy_from_slice(&nums);
+    Some(out)
+}
+
 impl Client {
+    /// WADO-RS `/metadata` of a series, reduced to where each image lies. Read
+    /// as plain JSON (only four attributes are wanted; bulk data URIs and
+    /// private elements of the full answer are left alone).
+    fn series_geometry(&self, study: &str, series: &str) -> Result<Geometry> {
+        let path = format!("/studies/{study}/series/{series}/metadata");
+        let resp = self.get(&path, "application/dicom+json")?;
+        let mut text = Vec::new();
+        resp.into_body()
+            .into_with_config()
+            .limit(MAX_QIDO_BYTES)
+            .reader()
+            .read_to_end(&mut text)
+            .map_err(|e| self.fail(NetFailure::Aborted(format!("reading {path}: {e}"))))?;
+        let values: Vec<serde_json::Value> = serde_json::from_slice(&text).map_err(|e| {
+            self.fail(NetFailure::Operation(format!(
+                "{path}: not DICOM JSON: {e}"
+            )))
+        })?;
+        Ok(values
+            .iter()
+            .filter_map(|o| {
+                let sop = o.get("00080018")?.get("Value")?.get(0)?.as_str()?;
+                Some((
+                    sop.to_string(),
+                    (json_numbers(o, "00200032"), json_numbers(o, "00200037")),
+                ))
+            })
+            .collect())
+    }
+
     /// Every answer of a QIDO-RS query, page by page.
     fn qido_all(&self, path: &str) -> Result<Vec<InMemDicomObject>> {
         let mut all = Vec::new();
@@ -491,6 +541,7 @@ pub fn retrieve(
     // Each series' instances with their numbers (its middle image comes first).
     let mut listed: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut middles: BTreeMap<String, String> = BTreeMap::new();
+    let mut instances: Vec<ExpectedInstance> = Vec::new();
     for s in &series {
         let mut sops: Vec<(Option<i64>, String)> = client
             .qido_all(&format!(
@@ -509,6 +560,13 @@ pub fn retrieve(
         {
             middles.insert(s.clone(), mid.clone());
         }
+        instances.extend(sops.iter().map(|(number, sop)| ExpectedInstance {
+            series_uid: s.clone(),
+            sop_uid: sop.clone(),
+            number: *number,
+            position: None,
+            orientation: None,
+        }));
         listed.insert(s.clone(), sops.into_iter().map(|(_, u)| u).collect());
     }
     let expected: usize = listed.values().map(Vec::len).sum();
@@ -539,6 +597,7 @@ pub fn retrieve(
         })
         .collect();
     store.set_retrieval_series(study, &expect)?;
+    store.set_retrieval_instances(study, &instances)?;
     // With `middle_first`, each series' missing middle image is one request
     // ahead of everything else; the series then follows whole (WADO-RS cannot
     // leave one out: the middle comes twice, and is stored once).
@@ -578,7 +637,40 @@ pub fn retrieve(
             v.push(p);
         }
     };
-    for phase in [firsts, rest] {
+    for (k, phase) in [firsts, rest].into_iter().enumerate() {
+        // Once the middle images are in: where every image of the series still
+        // to come lies (WADO-RS `/metadata`), so a viewer showing the study
+        // places them in their stacks before their pixels come.
+        if k == 1 && req.middle_first && !phase.is_empty() && !cancel.load(Ordering::Relaxed) {
+            let wanted: HashSet<&str> = phase
+                .iter()
+                .map(|u| match u {
+                    Unit::Series(s) | Unit::Instances(s, _) => s.as_str(),
+                })
+                .collect();
+            let mut placed = 0;
+            for s in wanted {
+                match client.series_geometry(study, s) {
+                    Ok(g) => {
+                        for i in instances.iter_mut().filter(|i| i.series_uid == s) {
+                            if let Some(&(position, orientation)) = g.get(&i.sop_uid) {
+                                i.position = position.or(i.position);
+                                i.orientation = orientation.or(i.orientation);
+                                placed += 1;
+                            }
+                        }
+                    }
+                    // Not every server has it: the viewer then places what is
+                    // to come by Instance Number, as for DIMSE.
+                    Err(e) => tracing::debug!("{}: series metadata: {e}", client.label),
+                }
+            }
+            if placed > 0
+                && let Err(e) = store.set_retrieval_instances(study, &instances)
+            {
+                tracing::debug!("recording where the images lie: {e}");
+            }
+        }
         if phase.is_empty() {
             continue;
         }

@@ -214,6 +214,7 @@ fn retrieve_into(
         })
         .collect();
     store.set_retrieval_series(&req.study_uid, &expect)?;
+    store.set_retrieval_instances(&req.study_uid, &plan.expected_instances())?;
     store.set_retrieval(&Retrieval {
         study_uid: req.study_uid.clone(),
         node: peer.node.name.clone(),

@@ -8,16 +8,20 @@
 use std::collections::{BTreeMap, HashSet};
 
 /// One instance the node lists.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) struct Remote {
     pub(super) sop: String,
     pub(super) class: Option<String>,
     /// Instance Number, when the node gave it (the middle image is fetched first).
     pub(super) number: Option<i64>,
+    /// Image Position and Orientation (Patient), when the node returned them
+    /// (where the image will lie in its stack before it comes).
+    pub(super) position: Option<[f64; 3]>,
+    pub(super) orientation: Option<[f64; 6]>,
 }
 
 /// What the node holds of one series.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub(super) struct SeriesPlan {
     /// Instances the node has.
     pub(super) count: usize,
@@ -78,6 +82,25 @@ pub(super) struct Plan {
 }
 
 impl Plan {
+    /// Every listed instance, with where the node says it lies.
+    pub(super) fn expected_instances(&self) -> Vec<crate::store::ExpectedInstance> {
+        self.series
+            .iter()
+            .flat_map(|(series, p)| {
+                p.listed
+                    .iter()
+                    .flatten()
+                    .map(|r| crate::store::ExpectedInstance {
+                        series_uid: series.clone(),
+                        sop_uid: r.sop.clone(),
+                        number: r.number,
+                        position: r.position,
+                        orientation: r.orientation,
+                    })
+            })
+            .collect()
+    }
+
     /// Instances the node lists.
     pub(super) fn expected(&self) -> usize {
         self.series.values().map(|p| p.count).sum()
@@ -227,6 +250,8 @@ mod tests {
             sop: sop.into(),
             class: Some(class.into()),
             number: sop.rsplit('.').next().and_then(|n| n.parse().ok()),
+            position: None,
+            orientation: None,
         }
     }
 
@@ -411,6 +436,8 @@ mod tests {
             sop: "C.x".into(),
             class: None,
             number: None,
+            position: None,
+            orientation: None,
         });
         assert_eq!(middle(&l).map(|r| r.sop.as_str()), Some("C.2"));
     }

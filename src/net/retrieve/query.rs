@@ -91,6 +91,11 @@ fn images_on(
                 number: m
                     .get(tags::INSTANCE_NUMBER)
                     .and_then(|n| n.trim().parse().ok()),
+                position: crate::dicom::attr::floats_n(&m.attrs, tags::IMAGE_POSITION_PATIENT),
+                orientation: crate::dicom::attr::floats_n(
+                    &m.attrs,
+                    tags::IMAGE_ORIENTATION_PATIENT,
+                ),
             })
         })
         .collect())

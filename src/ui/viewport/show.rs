@@ -322,6 +322,22 @@ impl Viewport {
             _ => {
                 let msg = match view.error {
                     Some(e) => format!("cannot display this image:\n{e}"),
+                    // An image a retrieve listed that is not here yet: nothing
+                    // of another slice is drawn in its place.
+                    None if view.header.stand_in.is_some() => {
+                        let n = format!("image {}/{}", self.index + 1, view.count);
+                        let msg = match &view.arriving {
+                            Some(note) => format!("{n} is arriving…\n{note}"),
+                            None => format!(
+                                "{n} was listed by the PACS but has not arrived\n\
+                                 (retrieve the study again)"
+                            ),
+                        };
+                        response.widget_info(|| {
+                            egui::WidgetInfo::labeled(egui::accesskit::Role::Image, true, &msg)
+                        });
+                        msg
+                    }
                     None => {
                         // Still decoding: the last image stays, "loading…" over it.
                         if let Some((drawn, texture, plan)) = &self.last_drawn
