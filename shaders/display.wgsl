@@ -33,7 +33,7 @@ struct Params {
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var img: texture_2d<TEX_TYPE>;
+@group(0) @binding(1) var img: texture_2d<TEX_TYPE>; // SAMPLER BINDING
 @group(0) @binding(2) var<storage, read> luts: array<u32>;
 
 @vertex
@@ -49,6 +49,7 @@ fn lut(first: i32, len: u32, off: u32, x: i32) -> f32 {
     return f32(luts[off + u32(i)]);
 }
 
+// BEGIN SAMPLING (the MPR pipeline puts shaders/mpr.wgsl here)
 fn texel(xy: vec2<i32>) -> vec4<f32> {
     return vec4<f32>(textureLoad(img, xy, 0));
 }
@@ -69,6 +70,7 @@ fn stored(pos: vec2<f32>) -> vec4<f32> {
     let d = texel(clamp(base + vec2<i32>(1, 1), vec2<i32>(0), size - 1));
     return mix(mix(a, b, f.x), mix(c, d, f.x), f.y);
 }
+// END SAMPLING
 
 fn voi(x: f32) -> f32 {
     if p.voi_kind == 1u {

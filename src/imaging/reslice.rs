@@ -302,12 +302,27 @@ fn aligned_offsets(thickness: f64, at: f64, per_mm: f64, centres: &[f64]) -> Vec
     offsets
 }
 
-/// Sample `spec` from `vol`: `rows × columns` modality values, row-major.
-pub fn reslice(
+/// Where the samples of a plane lie in voxel space: what [`reslice`] walks,
+/// and what a GPU path must walk to agree with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampling {
+    /// Voxel coordinates (voxel centres at integers) of pixel (0, 0)'s centre.
+    pub origin: Vector3<f64>,
+    /// Their change per column, per row, and per mm along the plane's normal.
+    pub di: Vector3<f64>,
+    pub dj: Vector3<f64>,
+    pub dn: Vector3<f64>,
+    /// Offsets along the normal (mm) each pixel takes its samples at: `[0]`
+    /// for a thin plane.
+    pub offsets: Vec<f64>,
+}
+
+/// How `spec` is sampled from `vol` under `opts` (see [`Sampling`]).
+pub fn sampling(
     vol: &dyn Voxels,
     spec: &PlaneSpec,
     opts: &Options,
-) -> Result<Vec<f64>, ResliceError> {
+) -> Result<Sampling, ResliceError> {
     let dims = vol.dims();
     if dims.contains(&0) || spec.columns == 0 || spec.rows == 0 {
         return Err(ResliceError::Empty);
@@ -347,6 +362,29 @@ pub fn reslice(
             }
         }
     };
+    Ok(Sampling {
+        origin,
+        di,
+        dj,
+        dn,
+        offsets,
+    })
+}
+
+/// Sample `spec` from `vol`: `rows × columns` modality values, row-major.
+pub fn reslice(
+    vol: &dyn Voxels,
+    spec: &PlaneSpec,
+    opts: &Options,
+) -> Result<Vec<f64>, ResliceError> {
+    let dims = vol.dims();
+    let Sampling {
+        origin,
+        di,
+        dj,
+        dn,
+        offsets,
+    } = sampling(vol, spec, opts)?;
     let walk = Walk {
         origin,
         di,

@@ -21,6 +21,9 @@ use crate::values::{FramePixels, Samples};
 
 const SHADER: &str = include_str!("../../shaders/display.wgsl");
 
+mod volume;
+pub use volume::{GpuMpr, MprDraw, VolumeTexture};
+
 fn gpu_err(e: impl std::fmt::Display) -> Error {
     Error::Gpu(e.to_string())
 }
@@ -261,7 +264,13 @@ impl GpuDisplay {
         placement: &Placement,
         shutter: Option<&Shutter>,
     ) -> Prepared {
-        let (uniforms, luts) = encode(plan, image, placement, self.format.is_srgb(), shutter);
+        let (uniforms, luts) = encode(
+            plan,
+            (image.width, image.height),
+            placement,
+            self.format.is_srgb(),
+            shutter,
+        );
         let ubuf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("display uniforms"),
             contents: &uniforms,
@@ -320,7 +329,13 @@ impl GpuDisplay {
         placement: &Placement,
         shutter: Option<&Shutter>,
     ) -> bool {
-        let (uniforms, luts) = encode(plan, image, placement, self.format.is_srgb(), shutter);
+        let (uniforms, luts) = encode(
+            plan,
+            (image.width, image.height),
+            placement,
+            self.format.is_srgb(),
+            shutter,
+        );
         if luts != prepared.luts {
             return false;
         }
@@ -361,92 +376,107 @@ impl GpuDisplay {
         w: u32,
         h: u32,
     ) -> Result<Vec<u8>> {
-        let target = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("offscreen"),
-            size: wgpu::Extent3d {
-                width: w,
-                height: h,
-                depth_or_array_layers: 1,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: self.format,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
-            view_formats: &[],
-        });
-        let view = target.create_view(&wgpu::TextureViewDescriptor::default());
-        let row = (w * 4).div_ceil(256) * 256;
-        let readback = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: (row * h) as u64,
-            usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
-            mapped_at_creation: false,
-        });
-        let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("offscreen"),
-        });
-        {
-            let mut pass = enc.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("offscreen"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                ..Default::default()
-            });
-            self.draw(&mut pass, prepared);
-        }
-        enc.copy_texture_to_buffer(
-            wgpu::TexelCopyTextureInfo {
-                texture: &target,
-                mip_level: 0,
-                origin: wgpu::Origin3d::ZERO,
-                aspect: wgpu::TextureAspect::All,
-            },
-            wgpu::TexelCopyBufferInfo {
-                buffer: &readback,
-                layout: wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some(row),
-                    rows_per_image: Some(h),
-                },
-            },
-            wgpu::Extent3d {
-                width: w,
-                height: h,
-                depth_or_array_layers: 1,
-            },
-        );
-        queue.submit([enc.finish()]);
-        let slice = readback.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(gpu_err)?;
-        rx.recv()
-            .map_err(gpu_err)?
-            .map_err(|e| gpu_err(format!("readback: {e}")))?;
-        let data = slice
-            .get_mapped_range()
-            .map_err(|e| gpu_err(format!("readback: {e}")))?;
-        let mut out = Vec::with_capacity((w * h * 4) as usize);
-        for y in 0..h as usize {
-            let start = y * row as usize;
-            out.extend_from_slice(&data[start..start + (w * 4) as usize]);
-        }
-        drop(data);
-        readback.unmap();
-        Ok(out)
+        render_target(device, queue, self.format, w, h, |pass| {
+            self.draw(pass, prepared)
+        })
     }
+}
+
+/// Run `draw` into a fresh `w`×`h` target of `format` (cleared to black) and
+/// read it back: RGBA8, row-major.
+fn render_target(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    format: wgpu::TextureFormat,
+    w: u32,
+    h: u32,
+    draw: impl FnOnce(&mut wgpu::RenderPass<'_>),
+) -> Result<Vec<u8>> {
+    let target = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("offscreen"),
+        size: wgpu::Extent3d {
+            width: w,
+            height: h,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+        view_formats: &[],
+    });
+    let view = target.create_view(&wgpu::TextureViewDescriptor::default());
+    let row = (w * 4).div_ceil(256) * 256;
+    let readback = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: (row * h) as u64,
+        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+        mapped_at_creation: false,
+    });
+    let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+        label: Some("offscreen"),
+    });
+    {
+        let mut pass = enc.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("offscreen"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view: &view,
+                depth_slice: None,
+                resolve_target: None,
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                    store: wgpu::StoreOp::Store,
+                },
+            })],
+            ..Default::default()
+        });
+        draw(&mut pass);
+    }
+    enc.copy_texture_to_buffer(
+        wgpu::TexelCopyTextureInfo {
+            texture: &target,
+            mip_level: 0,
+            origin: wgpu::Origin3d::ZERO,
+            aspect: wgpu::TextureAspect::All,
+        },
+        wgpu::TexelCopyBufferInfo {
+            buffer: &readback,
+            layout: wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(row),
+                rows_per_image: Some(h),
+            },
+        },
+        wgpu::Extent3d {
+            width: w,
+            height: h,
+            depth_or_array_layers: 1,
+        },
+    );
+    queue.submit([enc.finish()]);
+    let slice = readback.slice(..);
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(gpu_err)?;
+    rx.recv()
+        .map_err(gpu_err)?
+        .map_err(|e| gpu_err(format!("readback: {e}")))?;
+    let data = slice
+        .get_mapped_range()
+        .map_err(|e| gpu_err(format!("readback: {e}")))?;
+    let mut out = Vec::with_capacity((w * h * 4) as usize);
+    for y in 0..h as usize {
+        let start = y * row as usize;
+        out.extend_from_slice(&data[start..start + (w * 4) as usize]);
+    }
+    drop(data);
+    readback.unmap();
+    Ok(out)
 }
 
 fn bind_group_layout(device: &wgpu::Device, signed: bool) -> wgpu::BindGroupLayout {
@@ -494,7 +524,7 @@ fn bind_group_layout(device: &wgpu::Device, signed: bool) -> wgpu::BindGroupLayo
 /// The uniform block (layout of `Params` in the shader) and the LUT buffer.
 fn encode(
     plan: &DisplayPlan,
-    image: &ImageTexture,
+    (width, height): (u32, u32),
     at: &Placement,
     srgb: bool,
     shutter: Option<&Shutter>,
@@ -562,8 +592,8 @@ fn encode(
         }
     }
     u.interp = at.bilinear as u32;
-    u.m0 = [at.m[0][0], at.m[0][1], at.m[0][2], image.width as f32];
-    u.m1 = [at.m[1][0], at.m[1][1], at.m[1][2], image.height as f32];
+    u.m0 = [at.m[0][0], at.m[0][1], at.m[0][2], width as f32];
+    u.m1 = [at.m[1][0], at.m[1][1], at.m[1][2], height as f32];
     u.origin = [
         at.origin[0],
         at.origin[1],

@@ -1,0 +1,459 @@
+//! MPR on the GPU: a volume's stored values uploaded once into a 3-D integer
+//! texture (R16Sint or R16Uint — 16-bit integer formats are not filterable, so
+//! the shader interpolates with `textureLoad`; never f16 or 8 bits, which lose
+//! HU), and planes and thick slabs cut from it per fragment, then the same
+//! modality/VOI/LUT pipeline as 2-D images (`shaders/display.wgsl` with
+//! `shaders/mpr.wgsl` as its sampling). Where the samples lie is decided once,
+//! on the CPU, by [`crate::imaging::reslice::sampling`] — the reference
+//! reslicer's own plan — so the two paths walk the same points; a window or
+//! plane change is a uniform write, never an upload.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use eframe::egui_wgpu::wgpu;
+use wgpu::util::DeviceExt;
+
+use super::{NEXT_TEXTURE_ID, Placement, SHADER, encode, gpu_err, render_target};
+use crate::error::Result;
+use crate::imaging::render::DisplayPlan;
+use crate::imaging::reslice::{Interpolation, Options, Sampling, SlabMode};
+use crate::volume::{Volume, VoxelData};
+
+const SAMPLING: &str = include_str!("../../shaders/mpr.wgsl");
+
+/// Slices uploaded per write (the staging copy stays small: no second copy of
+/// the volume in memory).
+const SLICES_PER_WRITE: usize = 16;
+
+/// A volume's stored values on the GPU.
+#[derive(Debug)]
+pub struct VolumeTexture {
+    pub dims: [u32; 3],
+    /// Bytes on the GPU.
+    pub bytes: u64,
+    id: u64,
+    signed: bool,
+    view: wgpu::TextureView,
+}
+
+impl VolumeTexture {
+    /// This texture's identity (never reused within the process).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// The MPR pipelines for one device.
+#[derive(Debug)]
+pub struct GpuMpr {
+    bgl_signed: wgpu::BindGroupLayout,
+    bgl_unsigned: wgpu::BindGroupLayout,
+    pipeline_signed: wgpu::RenderPipeline,
+    pipeline_unsigned: wgpu::RenderPipeline,
+    pub format: wgpu::TextureFormat,
+    uploads: AtomicU64,
+}
+
+/// One prepared plane: its bind group and buffers.
+#[derive(Debug)]
+pub struct MprDraw {
+    bind_group: wgpu::BindGroup,
+    signed: bool,
+    uniforms: wgpu::Buffer,
+    plane: wgpu::Buffer,
+    /// The LUT buffer's contents (LUTs, slab offsets, slice coordinates).
+    luts: Vec<u8>,
+    pub columns: u32,
+    pub rows: u32,
+}
+
+/// The display shader with the MPR sampling in place of the 2-D one.
+fn shader_source(signed: bool) -> String {
+    let begin = SHADER
+        .find("// BEGIN SAMPLING")
+        .expect("display.wgsl marks its sampling");
+    let end = SHADER
+        .find("// END SAMPLING")
+        .expect("display.wgsl marks its sampling");
+    let src = format!("{}{}{}", &SHADER[..begin], SAMPLING, &SHADER[end..]);
+    src.replace(
+        "var img: texture_2d<TEX_TYPE>; // SAMPLER BINDING",
+        "var img: texture_3d<TEX_TYPE>;",
+    )
+    .replace("TEX_TYPE", if signed { "i32" } else { "u32" })
+}
+
+fn layout(device: &wgpu::Device, signed: bool) -> wgpu::BindGroupLayout {
+    let buffer = |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::FRAGMENT,
+        ty: wgpu::BindingType::Buffer {
+            ty,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    };
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("mpr"),
+        entries: &[
+            buffer(0, wgpu::BufferBindingType::Uniform),
+            wgpu::BindGroupLayoutEntry {
+                binding: 1,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Texture {
+                    sample_type: if signed {
+                        wgpu::TextureSampleType::Sint
+                    } else {
+                        wgpu::TextureSampleType::Uint
+                    },
+                    view_dimension: wgpu::TextureViewDimension::D3,
+                    multisampled: false,
+                },
+                count: None,
+            },
+            buffer(2, wgpu::BufferBindingType::Storage { read_only: true }),
+            buffer(3, wgpu::BufferBindingType::Uniform),
+        ],
+    })
+}
+
+impl GpuMpr {
+    /// Build the pipelines for targets of `format`.
+    pub fn new(device: &wgpu::Device, format: wgpu::TextureFormat) -> GpuMpr {
+        let bgl_signed = layout(device, true);
+        let bgl_unsigned = layout(device, false);
+        let make = |signed: bool| {
+            let bgl = if signed { &bgl_signed } else { &bgl_unsigned };
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("display.wgsl + mpr.wgsl"),
+                source: wgpu::ShaderSource::Wgsl(shader_source(signed).into()),
+            });
+            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("mpr"),
+                bind_group_layouts: &[Some(bgl)],
+                ..Default::default()
+            });
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some(if signed { "mpr signed" } else { "mpr unsigned" }),
+                layout: Some(&pl),
+                vertex: wgpu::VertexState {
+                    module: &module,
+                    entry_point: Some("vs_main"),
+                    buffers: &[],
+                    compilation_options: Default::default(),
+                },
+                fragment: Some(wgpu::FragmentState {
+                    module: &module,
+                    entry_point: Some("fs_main"),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format,
+                        blend: None,
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                    compilation_options: Default::default(),
+                }),
+                primitive: wgpu::PrimitiveState::default(),
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState::default(),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        GpuMpr {
+            pipeline_signed: make(true),
+            pipeline_unsigned: make(false),
+            bgl_signed,
+            bgl_unsigned,
+            format,
+            uploads: AtomicU64::new(0),
+        }
+    }
+
+    /// Volume uploads so far.
+    pub fn uploads(&self) -> u64 {
+        self.uploads.load(Ordering::Relaxed)
+    }
+
+    /// Upload `vol`'s stored values once, a few slices at a time. Refused, with
+    /// the limit named, when a side exceeds the device's 3-D texture size.
+    pub fn upload(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        vol: &Volume,
+    ) -> Result<VolumeTexture> {
+        let [w, h, d] = vol.dims;
+        let limit = device.limits().max_texture_dimension_3d as usize;
+        if w == 0 || h == 0 || d == 0 {
+            return Err(gpu_err("an empty volume"));
+        }
+        if w > limit || h > limit || d > limit {
+            return Err(gpu_err(format!(
+                "a {w}×{h}×{d} volume exceeds this GPU's {limit}-voxel 3-D textures"
+            )));
+        }
+        let (format, signed) = match &vol.data {
+            VoxelData::I16(_) => (wgpu::TextureFormat::R16Sint, true),
+            VoxelData::U16(_) => (wgpu::TextureFormat::R16Uint, false),
+        };
+        let texture = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("volume stored values"),
+            size: wgpu::Extent3d {
+                width: w as u32,
+                height: h as u32,
+                depth_or_array_layers: d as u32,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D3,
+            format,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        let slice = w * h;
+        let mut bytes = Vec::with_capacity(slice * 2 * SLICES_PER_WRITE.min(d));
+        for z0 in (0..d).step_by(SLICES_PER_WRITE) {
+            let z1 = (z0 + SLICES_PER_WRITE).min(d);
+            bytes.clear();
+            match &vol.data {
+                VoxelData::I16(v) => bytes.extend(
+                    v[z0 * slice..z1 * slice]
+                        .iter()
+                        .flat_map(|x| x.to_le_bytes()),
+                ),
+                VoxelData::U16(v) => bytes.extend(
+                    v[z0 * slice..z1 * slice]
+                        .iter()
+                        .flat_map(|x| x.to_le_bytes()),
+                ),
+            }
+            queue.write_texture(
+                wgpu::TexelCopyTextureInfo {
+                    texture: &texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d {
+                        x: 0,
+                        y: 0,
+                        z: z0 as u32,
+                    },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                &bytes,
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(w as u32 * 2),
+                    rows_per_image: Some(h as u32),
+                },
+                wgpu::Extent3d {
+                    width: w as u32,
+                    height: h as u32,
+                    depth_or_array_layers: (z1 - z0) as u32,
+                },
+            );
+        }
+        queue.submit([]);
+        self.uploads.fetch_add(1, Ordering::Relaxed);
+        Ok(VolumeTexture {
+            dims: [w as u32, h as u32, d as u32],
+            bytes: (slice * d * 2) as u64,
+            id: NEXT_TEXTURE_ID.fetch_add(1, Ordering::Relaxed),
+            signed,
+            view: texture.create_view(&wgpu::TextureViewDescriptor::default()),
+        })
+    }
+
+    /// The uniform blocks and the LUT buffer of a plane.
+    fn encode(
+        &self,
+        vol: &Volume,
+        sampling: &Sampling,
+        opts: &Options,
+        size: (u32, u32),
+        plan: &DisplayPlan,
+        placement: &Placement,
+    ) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let (uniforms, luts) = encode(plan, size, placement, self.format.is_srgb(), None);
+        let mut words: Vec<u32> = luts
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let offsets_at = words.len();
+        words.extend(sampling.offsets.iter().map(|&o| (o as f32).to_bits()));
+        let coords_at = words.len();
+        let (n_coords, gap_over) = match &vol.slice_coords {
+            Some(sc) => {
+                words.extend(sc.coords.iter().map(|&c| (c as f32).to_bits()));
+                (sc.coords.len(), sc.gap_over)
+            }
+            None => (0, 0.0),
+        };
+        let (slope, intercept) = (vol.rescale.slope, vol.rescale.intercept);
+        // In stored units a negative slope turns maxima into minima.
+        let mode = match opts.slab.map(|s| s.mode) {
+            Some(SlabMode::Mip) if slope < 0.0 => 2.0,
+            Some(SlabMode::MinIp) if slope < 0.0 => 1.0,
+            Some(SlabMode::Mip) => 1.0,
+            Some(SlabMode::MinIp) => 2.0,
+            _ => 0.0,
+        };
+        let padding = if slope != 0.0 {
+            (opts.padding - intercept) / slope
+        } else {
+            0.0
+        };
+        let v3 =
+            |v: &nalgebra::Vector3<f64>, w: f64| [v.x as f32, v.y as f32, v.z as f32, w as f32];
+        let plane: Vec<[f32; 4]> = vec![
+            v3(&sampling.origin, padding),
+            v3(&sampling.di, sampling.offsets.len() as f64),
+            v3(&sampling.dj, offsets_at as f64),
+            v3(&sampling.dn, mode),
+            [
+                vol.dims[0] as f32,
+                vol.dims[1] as f32,
+                vol.dims[2] as f32,
+                if opts.interpolation == Interpolation::Nearest {
+                    1.0
+                } else {
+                    0.0
+                },
+            ],
+            [n_coords as f32, coords_at as f32, gap_over as f32, 0.0],
+        ];
+        let plane = plane
+            .iter()
+            .flatten()
+            .flat_map(|f| f.to_le_bytes())
+            .collect();
+        let luts = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        (uniforms, plane, luts)
+    }
+
+    /// Prepare the plane `sampling` describes (from
+    /// [`crate::imaging::reslice::sampling`] for `vol`, `opts`), `size` =
+    /// (columns, rows), displayed by `plan` at `placement`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare(
+        &self,
+        device: &wgpu::Device,
+        texture: &VolumeTexture,
+        vol: &Volume,
+        sampling: &Sampling,
+        opts: &Options,
+        size: (u32, u32),
+        plan: &DisplayPlan,
+        placement: &Placement,
+    ) -> MprDraw {
+        let (uniforms, plane, luts) = self.encode(vol, sampling, opts, size, plan, placement);
+        let ubuf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("mpr display uniforms"),
+            contents: &uniforms,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        });
+        let pbuf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("mpr plane"),
+            contents: &plane,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        });
+        let lbuf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("mpr LUTs and offsets"),
+            contents: &luts,
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("mpr"),
+            layout: if texture.signed {
+                &self.bgl_signed
+            } else {
+                &self.bgl_unsigned
+            },
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: ubuf.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::TextureView(&texture.view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: lbuf.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: pbuf.as_entire_binding(),
+                },
+            ],
+        });
+        MprDraw {
+            bind_group,
+            signed: texture.signed,
+            uniforms: ubuf,
+            plane: pbuf,
+            luts,
+            columns: size.0,
+            rows: size.1,
+        }
+    }
+
+    /// Move the plane, change the window, zoom or pan: two small uniform
+    /// writes. False when the LUT buffer would change (another slab thickness,
+    /// another VOI LUT): then [`Self::prepare`] anew.
+    #[allow(clippy::too_many_arguments)]
+    pub fn update(
+        &self,
+        queue: &wgpu::Queue,
+        draw: &MprDraw,
+        vol: &Volume,
+        sampling: &Sampling,
+        opts: &Options,
+        plan: &DisplayPlan,
+        placement: &Placement,
+    ) -> bool {
+        let (uniforms, plane, luts) = self.encode(
+            vol,
+            sampling,
+            opts,
+            (draw.columns, draw.rows),
+            plan,
+            placement,
+        );
+        if luts != draw.luts {
+            return false;
+        }
+        queue.write_buffer(&draw.uniforms, 0, &uniforms);
+        queue.write_buffer(&draw.plane, 0, &plane);
+        true
+    }
+
+    /// Draw into a render pass whose viewport covers the plane's place.
+    pub fn draw(&self, pass: &mut wgpu::RenderPass<'_>, draw: &MprDraw) {
+        pass.set_pipeline(if draw.signed {
+            &self.pipeline_signed
+        } else {
+            &self.pipeline_unsigned
+        });
+        pass.set_bind_group(0, &draw.bind_group, &[]);
+        pass.draw(0..3, 0..1);
+    }
+
+    /// Render a prepared plane offscreen at one plane pixel per output pixel
+    /// (prepared with [`Placement::identity`]); RGBA8, row-major.
+    pub fn render_offscreen(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        draw: &MprDraw,
+    ) -> Result<Vec<u8>> {
+        render_target(
+            device,
+            queue,
+            self.format,
+            draw.columns,
+            draw.rows,
+            |pass| self.draw(pass, draw),
+        )
+    }
+}
