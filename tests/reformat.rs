@@ -299,3 +299,51 @@ fn impossible_planes_are_refused_with_the_reason() {
     assert!(e.contains("--mpr needs a folder"), "{e}");
     assert!(!png.exists(), "a PNG was written for a refused plane");
 }
+
+#[test]
+fn render_mpr_on_the_gpu_draws_what_the_cpu_draws() {
+    // The same oblique MIP and coronal plane, CPU and `--gpu` (lavapipe in
+    // CI): the PNGs agree within 1 of 255 and the GPU says what a frame costs.
+    let tmp = common::tempdir();
+    let dir = tmp.path().join("ct");
+    ct(&dir);
+    let d = dir.to_str().expect("utf-8");
+    let cases: [&[&str]; 2] = [
+        &[
+            "--mpr",
+            "oblique",
+            "--orientation",
+            "0.8,0.6,0,-0.117,0.156,-0.981",
+            "--slab",
+            "10",
+            "--mode",
+            "mip",
+        ],
+        &["--mpr", "coronal", "--window", "40,400"],
+    ];
+    for (k, args) in cases.iter().enumerate() {
+        let cpu = tmp.path().join(format!("cpu{k}.png"));
+        let gpu = tmp.path().join(format!("gpu{k}.png"));
+        let mut a: Vec<&str> = vec!["render", d];
+        a.extend_from_slice(args);
+        let mut c = a.clone();
+        c.extend(["--out", cpu.to_str().expect("utf-8")]);
+        lightbox(&c);
+        let mut g = a.clone();
+        g.extend(["--gpu", "--out", gpu.to_str().expect("utf-8")]);
+        let out = lightbox(&g);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.contains("ms a frame"), "{said}");
+        let x = image::open(&cpu).expect("cpu png").to_luma8();
+        let y = image::open(&gpu).expect("gpu png").to_luma8();
+        assert_eq!(x.dimensions(), y.dimensions());
+        let off = x
+            .pixels()
+            .zip(y.pixels())
+            .filter(|(p, q)| (p.0[0] as i32 - q.0[0] as i32).abs() > 1)
+            .count();
+        let levels: std::collections::BTreeSet<u8> = x.pixels().map(|p| p.0[0]).collect();
+        assert!(levels.len() > 3, "{args:?}: a flat picture proves nothing");
+        assert_eq!(off, 0, "{args:?}: {off} pixels differ by more than 1");
+    }
+}

@@ -106,6 +106,11 @@ pub(super) struct RenderArgs {
     /// source slices referenced).
     #[arg(long, value_name = "OUT.dcm", requires = "mpr")]
     dicom: Option<PathBuf>,
+    /// With --mpr: cut and display the plane on the GPU (the volume in a 3-D
+    /// texture, as the viewer does) instead of the CPU reference, and say how
+    /// long a frame of it takes there.
+    #[arg(long, requires = "mpr")]
+    gpu: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -325,12 +330,26 @@ fn cmd_render_mpr(a: &RenderArgs, kind: MprArg, opts: &RenderOptions, out: &Path
         );
     }
     let pixels = made.image.frame(0)?;
-    let r = render::render(&made.image.header, 0, &pixels, opts)?;
+    let mut r = render::render(&made.image.header, 0, &pixels, opts)?;
+    // The GPU's picture of the same plane, in the same display plan.
+    let gpu_note = if a.gpu {
+        let (plan, _) = render::display_plan(&made.image.header, 0, &pixels, opts)?;
+        let (grey, note) = gpu_plane(&vol, &spec, &options, &plan)?;
+        if r.channels != 1 || r.max_level != 255 {
+            return Err(Error::Usage(
+                "--gpu renders 8-bit grey planes (leave out --sixteen-bit)".into(),
+            ));
+        }
+        r.data = grey;
+        note
+    } else {
+        String::new()
+    };
     r.write_png(out)?;
     let p = &spec.plane;
     out!(
         "{label} {}×{} at {} mm{}, first pixel at ({:.3}, {:.3}, {:.3}) mm, VOI {} → {} \
-         (volume {load_ms:.0} ms, reslice {:.1} ms)",
+         (volume {load_ms:.0} ms, reslice {:.1} ms){gpu_note}",
         spec.columns,
         spec.rows,
         format_mm(p.spacing_mm[0]),
@@ -355,6 +374,48 @@ fn cmd_render_mpr(a: &RenderArgs, kind: MprArg, opts: &RenderOptions, out: &Path
         );
     }
     Ok(())
+}
+
+/// The plane cut and displayed on the GPU: its grey levels, and a note of
+/// the adapter, the upload and a frame's time.
+fn gpu_plane(
+    vol: &crate::volume::Volume,
+    spec: &reslice::PlaneSpec,
+    options: &reslice::Options,
+    plan: &crate::imaging::render::DisplayPlan,
+) -> Result<(Vec<u16>, String)> {
+    use crate::render::{GpuMpr, Placement, headless_device};
+    use eframe::egui_wgpu::wgpu;
+    let (device, queue, adapter) = headless_device()?;
+    let gpu = GpuMpr::new(&device, wgpu::TextureFormat::Rgba8Unorm);
+    let t0 = std::time::Instant::now();
+    let texture = gpu.upload(&device, &queue, vol)?;
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| Error::Gpu(e.to_string()))?;
+    let upload_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let sampling =
+        reslice::sampling(vol, spec, options).map_err(|e| Error::Usage(e.to_string()))?;
+    let draw = gpu.prepare(
+        &device,
+        &texture,
+        vol,
+        &sampling,
+        options,
+        (spec.columns as u32, spec.rows as u32),
+        plan,
+        &Placement::identity(),
+    );
+    let rgba = gpu.render_offscreen(&device, &queue, &draw)?;
+    let frame_ms = gpu.time_frames(&device, &queue, &draw, 10)?;
+    let grey = rgba.chunks_exact(4).map(|p| p[0] as u16).collect();
+    Ok((
+        grey,
+        format!(
+            "; GPU {adapter}: upload {upload_ms:.0} ms ({} MB), {frame_ms:.2} ms a frame",
+            texture.bytes >> 20
+        ),
+    ))
 }
 
 /// Millimetres as the annotation shows them: "0.7", "10.0", "0.625".

@@ -439,6 +439,64 @@ impl GpuMpr {
         pass.draw(0..3, 0..1);
     }
 
+    /// Mean milliseconds the GPU takes to draw `draw` into an offscreen
+    /// target of its size, over `frames` frames (each submitted and waited
+    /// for; nothing read back): a viewer's frame cost of the plane.
+    pub fn time_frames(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        draw: &MprDraw,
+        frames: u32,
+    ) -> Result<f64> {
+        let target = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("mpr timing"),
+            size: wgpu::Extent3d {
+                width: draw.columns,
+                height: draw.rows,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: self.format,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+            view_formats: &[],
+        });
+        let view = target.create_view(&wgpu::TextureViewDescriptor::default());
+        let frame = || -> Result<()> {
+            let mut enc = device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_render_pass(&wgpu::RenderPassDescriptor {
+                    label: Some("mpr timing"),
+                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                        view: &view,
+                        depth_slice: None,
+                        resolve_target: None,
+                        ops: wgpu::Operations {
+                            load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                            store: wgpu::StoreOp::Store,
+                        },
+                    })],
+                    ..Default::default()
+                });
+                self.draw(&mut pass, draw);
+            }
+            queue.submit([enc.finish()]);
+            device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(gpu_err)?;
+            Ok(())
+        };
+        // The first frame pays for pipeline and upload work still queued.
+        frame()?;
+        let t0 = std::time::Instant::now();
+        for _ in 0..frames.max(1) {
+            frame()?;
+        }
+        Ok(t0.elapsed().as_secs_f64() * 1e3 / frames.max(1) as f64)
+    }
+
     /// Render a prepared plane offscreen at one plane pixel per output pixel
     /// (prepared with [`Placement::identity`]); RGBA8, row-major.
     pub fn render_offscreen(
