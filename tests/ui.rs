@@ -1169,3 +1169,145 @@ fn ten_key_presses_in_one_frame_advance_ten_slices() {
     h.step();
     assert_eq!(h.state().viewport(0).expect("vp").index, before + 10);
 }
+
+#[test]
+fn s_turns_a_reformat_into_a_mip_slab_that_the_reference_reslicer_agrees_with() {
+    use lightbox::imaging::reslice::{self, Options, PlaneSpec, Slab, SlabMode};
+    let (_tmp, mut h) = demo_app(64, 40);
+    let centre = h.state().screen_of(0, [32.0, 32.0]).expect("drawn");
+    h.hover_at(centre);
+    h.step();
+    h.key_press(egui::Key::M);
+    h.run_steps(2);
+    step_until(&mut h, "the reformats", |a| {
+        a.viewport(1).is_some_and(|v| v.reference.is_some())
+    });
+    // Activate the coronal, nearest display (one screen pixel per image pixel).
+    let coronal = h.state().screen_of(1, [32.0, 20.0]).expect("drawn");
+    h.hover_at(coronal);
+    h.step();
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos: coronal,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.step();
+    }
+    assert_eq!(h.state().active(), 1);
+    h.key_press(egui::Key::B);
+    h.key_press(egui::Key::S);
+    h.run_steps(2);
+    step_until(&mut h, "the slab drawn", |a| a.decoded().0 > 0);
+    h.run_steps(4);
+    let label = viewport_label(&h, 1);
+    assert!(label.contains("MIP 10.0 mm"), "{label}");
+    // The reference: the stack read afresh as a volume, the plane the
+    // reformat's header describes cut by the reslicer with the same slab.
+    let hd = h.state().header_of(1).expect("coronal").clone();
+    let src = h.state().header_of(0).expect("axial").clone();
+    let dir = src.path.parent().expect("series folder");
+    let scan = lightbox::scan::scan(dir).expect("scan");
+    let patients = lightbox::model::build(&scan.headers);
+    let set = patients[0].studies[0]
+        .series
+        .iter()
+        .flat_map(|s| &s.display_sets)
+        .max_by_key(|d| d.frames.len())
+        .expect("the stack");
+    let vol = lightbox::volume::load(set, &scan.headers).expect("volume");
+    let info = &hd.frames[0];
+    let (p, o) = (
+        info.image_position.expect("ipp"),
+        info.image_orientation.expect("iop"),
+    );
+    let px = hd.pixel.as_ref().expect("pixels");
+    let spec = PlaneSpec {
+        plane: lightbox::imaging::geometry::ImagePlane {
+            position: nalgebra::Point3::new(p[0], p[1], p[2]),
+            row_dir: nalgebra::Vector3::new(o[0], o[1], o[2]),
+            col_dir: nalgebra::Vector3::new(o[3], o[4], o[5]),
+            spacing_mm: info.pixel_spacing.expect("spacing"),
+        },
+        columns: px.columns as usize,
+        rows: px.rows as usize,
+    };
+    let (slope, intercept) = (info.rescale.slope, info.rescale.intercept);
+    let cut = |slab: Option<Slab>| -> Vec<i32> {
+        let opts = Options {
+            slab,
+            padding: vol.modality_range().expect("range").0,
+            ..Options::default()
+        };
+        reslice::reslice(&vol, &spec, &opts)
+            .expect("reslice")
+            .iter()
+            .map(|m| ((m - intercept) / slope).round() as i32)
+            .collect()
+    };
+    let mip = cut(Some(Slab {
+        thickness_mm: 10.0,
+        mode: SlabMode::Mip,
+    }));
+    assert_ne!(
+        mip,
+        cut(None),
+        "a slab that shows the thin plane proves nothing"
+    );
+    let pixels = lightbox::dicom::FramePixels {
+        rows: px.rows,
+        columns: px.columns,
+        bits_stored: px.bits_stored,
+        samples: lightbox::dicom::Samples::Mono(mip),
+    };
+    let v = h.state().viewport(1).expect("vp").clone();
+    let want = lightbox::imaging::render::render(&hd, 0, &pixels, &v.options()).expect("render");
+    // (The value probe follows the pointer: away with it.)
+    h.remove_cursor();
+    h.run_steps(2);
+    let frame = h.render().expect("render");
+    // The axial slice's reference line crosses the coronal (drawn over it).
+    // Rows here are thinner than a screen pixel (1 mm slices, 5.6 mm
+    // columns): a screen pixel is checked against its image row and the rows
+    // either side of it.
+    let ppp = h.ctx.pixels_per_point();
+    let (w, ht) = (want.width as usize, want.height as usize);
+    let mut bad = Vec::new();
+    let mut checked = 0;
+    for r in (2..ht - 2).step_by(2) {
+        for c in (4..w - 4).step_by(2) {
+            let at = h
+                .state()
+                .screen_of(1, [c as f64 + 0.5, r as f64 + 0.5])
+                .expect("drawn");
+            let px = frame.get_pixel((at.x * ppp) as u32, (at.y * ppp) as u32).0[0] as i32;
+            checked += 1;
+            let near = (r - 1..=r + 1).any(|rr| (want.data[rr * w + c] as i32 - px).abs() <= 2);
+            if !near {
+                bad.push(format!("({c},{r}): {px} vs {}", want.data[r * w + c]));
+            }
+        }
+    }
+    assert!(checked > 400, "{checked}");
+    assert!(
+        bad.is_empty(),
+        "{} of {checked} pixels: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(5)]
+    );
+    // S again: MinIP; ] thicker; S twice more: thin again.
+    h.key_press(egui::Key::S);
+    h.key_press(egui::Key::CloseBracket);
+    h.run_steps(3);
+    let label = viewport_label(&h, 1);
+    assert!(label.contains("MinIP 15.0 mm"), "{label}");
+    h.key_press(egui::Key::S);
+    h.key_press(egui::Key::S);
+    h.run_steps(3);
+    let label = viewport_label(&h, 1);
+    assert!(
+        !label.contains("MIP") && !label.contains("MinIP") && !label.contains("AvgIP"),
+        "{label}"
+    );
+}

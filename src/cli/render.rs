@@ -418,16 +418,7 @@ fn gpu_plane(
     ))
 }
 
-/// Millimetres as the annotation shows them: "0.7", "10.0", "0.625".
-fn format_mm(v: f64) -> String {
-    let s = format!("{v:.3}");
-    let t = s.trim_end_matches('0');
-    if t.ends_with('.') {
-        format!("{t}0")
-    } else {
-        t.to_string()
-    }
-}
+use crate::imaging::reslice::format_mm;
 
 /// `lightbox render`.
 pub(super) fn cmd_render(a: RenderArgs) -> Result<ExitCode> {

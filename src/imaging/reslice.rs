@@ -161,6 +161,24 @@ pub struct Slab {
     pub mode: SlabMode,
 }
 
+impl Slab {
+    /// As the annotation shows it: "MIP 10.0 mm".
+    pub fn label(&self) -> String {
+        format!("{} {} mm", self.mode.label(), format_mm(self.thickness_mm))
+    }
+}
+
+/// Millimetres as the annotation shows them: "0.7", "10.0", "0.625".
+pub fn format_mm(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let t = s.trim_end_matches('0');
+    if t.ends_with('.') {
+        format!("{t}0")
+    } else {
+        t.to_string()
+    }
+}
+
 /// A plane to sample: its geometry and size.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlaneSpec {

@@ -12,6 +12,7 @@
 use eframe::egui::{self, Key, Modifiers};
 
 use super::App;
+use super::mpr::SlabChange;
 use super::viewport::{Shape, Tool, Viewport};
 use crate::imaging::lut::{self, Window};
 
@@ -77,6 +78,11 @@ pub enum Command {
     CineFaster,
     CineSlower,
     Mpr,
+    /// The active reformat as a slab: thin ▸ MIP ▸ MinIP ▸ AvgIP ▸ thin.
+    CycleSlab,
+    /// The active slab thicker or thinner.
+    SlabThicker,
+    SlabThinner,
     Layout(usize, usize),
     ToggleTags,
     ToggleHelp,
@@ -198,6 +204,9 @@ impl Command {
             CineFaster,
             CineSlower,
             Mpr,
+            CycleSlab,
+            SlabThicker,
+            SlabThinner,
         ]);
         v.extend(LAYOUTS.iter().map(|&(r, c)| Layout(r, c)));
         v.extend([
@@ -249,6 +258,9 @@ impl Command {
             CineFaster => "cine faster".into(),
             CineSlower => "cine slower".into(),
             Mpr => "MPR (M)".into(),
+            CycleSlab => "slab".into(),
+            SlabThicker => "slab thicker".into(),
+            SlabThinner => "slab thinner".into(),
             Layout(r, c) => format!("{r}×{c}"),
             ToggleTags => "tags (T)".into(),
             ToggleHelp => "help (F1)".into(),
@@ -307,6 +319,9 @@ impl Command {
             ToggleCine => "cine play / pause".into(),
             CineFaster | CineSlower => "cine frame rate up / down".into(),
             Mpr => "MPR: the stack with its two orthogonal reformats (1×3); again: back to the layout before".into(),
+            CycleSlab => "MPR: the active reformat as a thick slab — MIP, MinIP, AvgIP, thin again (10 mm to start)".into(),
+            SlabThicker => "MPR: the active slab thicker".into(),
+            SlabThinner => "MPR: the active slab thinner".into(),
             Layout(r, c) => format!("{r} row(s) × {c} column(s) of viewports"),
             ToggleTags => "the active image's header".into(),
             ToggleHelp => "this help".into(),
@@ -365,6 +380,9 @@ impl Command {
             CineFaster => vec![key(Key::Plus), key(Key::Equals)],
             CineSlower => vec![key(Key::Minus)],
             Mpr => vec![key(Key::M)],
+            CycleSlab => vec![key(Key::S)],
+            SlabThicker => vec![key(Key::CloseBracket)],
+            SlabThinner => vec![key(Key::OpenBracket)],
             ToggleTags => vec![key(Key::T)],
             ToggleHelp => vec![key(Key::F1), key(Key::Questionmark)],
             ExportImage => vec![ctrl(Key::E)],
@@ -539,6 +557,9 @@ impl App {
                 }
             }
             Mpr => self.toggle_mpr(),
+            CycleSlab => self.change_slab(SlabChange::Cycle),
+            SlabThicker => self.change_slab(SlabChange::Thicker),
+            SlabThinner => self.change_slab(SlabChange::Thinner),
             Layout(r, c) => {
                 // A layout chosen by hand ends MPR where it is.
                 self.grid.mpr_saved = None;

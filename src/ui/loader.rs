@@ -25,6 +25,9 @@ pub struct LoadedSet {
     pub set: DisplaySet,
     /// A reformat of another set (index) rather than acquired images.
     pub derived: Option<(usize, crate::imaging::mpr::Plane)>,
+    /// A reformat shown as a thick slab (MIP, MinIP, AvgIP over its thickness
+    /// along the plane's normal), cut by the reference reslicer.
+    pub slab: Option<crate::imaging::reslice::Slab>,
 }
 
 /// A decoded frame kept compact: 16-bit when the values fit (almost always), so the
@@ -69,6 +72,16 @@ impl Compact {
             columns: p.columns,
             bits_stored: p.bits_stored,
             data,
+        }
+    }
+
+    /// The lowest grayscale sample (None for colour frames).
+    pub fn min_sample(&self) -> Option<i32> {
+        match &self.data {
+            CompactData::U16(v) => v.iter().min().map(|&x| x as i32),
+            CompactData::I16(v) => v.iter().min().map(|&x| x as i32),
+            CompactData::I32(v) => v.iter().min().copied(),
+            CompactData::Rgb(_) => None,
         }
     }
 
@@ -145,6 +158,7 @@ fn sets_of(patients: &[Patient]) -> Vec<LoadedSet> {
                         series_description: se.description.clone().unwrap_or_default(),
                         set: ds.clone(),
                         derived: None,
+                        slab: None,
                     });
                 }
             }

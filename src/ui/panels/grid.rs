@@ -139,6 +139,7 @@ impl App {
                         .map(|(k, m)| (k, m.shape))
                         .collect(),
                     arriving: arriving.clone(),
+                    slab: ls.slab.map(|sl| sl.label()),
                 })
             });
             let has_image = view.as_ref().is_some_and(|v| v.texture.is_some());

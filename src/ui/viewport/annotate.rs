@@ -161,6 +161,17 @@ impl Viewport {
             }
             written.push(note.clone());
         }
+        // A slab: its mode and thickness, under the top left corner.
+        if let Some(note) = &view.slab {
+            let line = shorten(painter, note, &mono, area.width());
+            let t = Text::new(painter, &line, &mono, theme::NOTE);
+            let top = placer.get("top_left").map_or(area.min.y, |r| r.max.y);
+            let at = Pos2::new(area.min.x, top);
+            if let Some(p) = placer.place_text("slab", &t, at, Align2::LEFT_TOP, &[Slide::Down]) {
+                texts.push((p, t));
+            }
+            written.push(note.clone());
+        }
         // Orientation markers on all four edges: from the image plane, else (a
         // projection image) from Patient Orientation; they turn and flip with the
         // image.

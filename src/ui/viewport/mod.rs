@@ -206,6 +206,8 @@ pub struct FrameView<'a> {
     pub shapes: Vec<(usize, Shape)>,
     /// The study is still arriving: "arriving: 120 of 400 images".
     pub arriving: Option<String>,
+    /// A reformat shown as a slab: "MIP 10.0 mm".
+    pub slab: Option<String>,
 }
 
 /// Drag-and-drop payload: a display set dragged from the series strip.
