@@ -1218,21 +1218,8 @@ fn s_turns_a_reformat_into_a_mip_slab_that_the_reference_reslicer_agrees_with() 
         .expect("the stack");
     let vol = lightbox::volume::load(set, &scan.headers).expect("volume");
     let info = &hd.frames[0];
-    let (p, o) = (
-        info.image_position.expect("ipp"),
-        info.image_orientation.expect("iop"),
-    );
     let px = hd.pixel.as_ref().expect("pixels");
-    let spec = PlaneSpec {
-        plane: lightbox::imaging::geometry::ImagePlane {
-            position: nalgebra::Point3::new(p[0], p[1], p[2]),
-            row_dir: nalgebra::Vector3::new(o[0], o[1], o[2]),
-            col_dir: nalgebra::Vector3::new(o[3], o[4], o[5]),
-            spacing_mm: info.pixel_spacing.expect("spacing"),
-        },
-        columns: px.columns as usize,
-        rows: px.rows as usize,
-    };
+    let spec = PlaneSpec::of_image(&hd).expect("the reformat's plane");
     let (slope, intercept) = (info.rescale.slope, info.rescale.intercept);
     let cut = |slab: Option<Slab>| -> Vec<i32> {
         let opts = Options {

@@ -188,6 +188,24 @@ pub struct PlaneSpec {
 }
 
 impl PlaneSpec {
+    /// The plane of an image's first frame (Image Position/Orientation, Pixel
+    /// Spacing, Columns × Rows), when its header has them.
+    pub fn of_image(header: &crate::dicom::ImageHeader) -> Option<PlaneSpec> {
+        let info = header.frames.first()?;
+        let (p, o) = (info.image_position?, info.image_orientation?);
+        let px = header.pixel.as_ref()?;
+        Some(PlaneSpec {
+            plane: ImagePlane {
+                position: Point3::new(p[0], p[1], p[2]),
+                row_dir: Vector3::new(o[0], o[1], o[2]),
+                col_dir: Vector3::new(o[3], o[4], o[5]),
+                spacing_mm: info.pixel_spacing?,
+            },
+            columns: px.columns as usize,
+            rows: px.rows as usize,
+        })
+    }
+
     /// Patient position (mm) of the centre of pixel (column `i`, row `j`).
     pub fn point(&self, i: f64, j: f64) -> Point3<f64> {
         let p = &self.plane;

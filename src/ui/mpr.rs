@@ -68,22 +68,7 @@ fn slab_image(
 ) -> Option<Vec<i32>> {
     use crate::imaging::reslice::{self, Options, PlaneSpec};
     let info = header.frames.first()?;
-    let (pos, o, ps) = (
-        info.image_position?,
-        info.image_orientation?,
-        info.pixel_spacing?,
-    );
-    let px = header.pixel.as_ref()?;
-    let spec = PlaneSpec {
-        plane: crate::imaging::geometry::ImagePlane {
-            position: nalgebra::Point3::new(pos[0], pos[1], pos[2]),
-            row_dir: nalgebra::Vector3::new(o[0], o[1], o[2]),
-            col_dir: nalgebra::Vector3::new(o[3], o[4], o[5]),
-            spacing_mm: ps,
-        },
-        columns: px.columns as usize,
-        rows: px.rows as usize,
-    };
+    let spec = PlaneSpec::of_image(header)?;
     let (slope, intercept) = (info.rescale.slope, info.rescale.intercept);
     if slope == 0.0 || !slope.is_finite() {
         return None;
@@ -482,21 +467,8 @@ mod tests {
                 let h = src.header(plane, k);
                 let ours = slab_image(&src, &frames, &h, slab).expect("slab");
                 let info = &h.frames[0];
-                let (p, o) = (
-                    info.image_position.expect("position"),
-                    info.image_orientation.expect("orientation"),
-                );
                 let px = h.pixel.as_ref().expect("pixels");
-                let spec = PlaneSpec {
-                    plane: crate::imaging::geometry::ImagePlane {
-                        position: nalgebra::Point3::new(p[0], p[1], p[2]),
-                        row_dir: nalgebra::Vector3::new(o[0], o[1], o[2]),
-                        col_dir: nalgebra::Vector3::new(o[3], o[4], o[5]),
-                        spacing_mm: info.pixel_spacing.expect("spacing"),
-                    },
-                    columns: px.columns as usize,
-                    rows: px.rows as usize,
-                };
+                let spec = PlaneSpec::of_image(&h).expect("the reformat's plane");
                 let opts = Options {
                     slab: Some(slab),
                     padding: vol.modality_range().expect("range").0,

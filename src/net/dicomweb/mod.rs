@@ -311,8 +311,9 @@ impl Client {
         self.fail(kind)
     }
 
-    /// A QIDO-RS query: the JSON answers.
-    fn qido(&self, path: &str) -> Result<Vec<InMemDicomObject>> {
+    /// GET `path` as DICOM JSON: its array of objects, read up to
+    /// `MAX_QIDO_BYTES` (no content, or only white space: none).
+    fn json(&self, path: &str) -> Result<Vec<serde_json::Value>> {
         let resp = self.get(path, "application/dicom+json")?;
         if resp.status().as_u16() == 204 {
             return Ok(Vec::new());
@@ -327,12 +328,16 @@ impl Client {
         if text.iter().all(u8::is_ascii_whitespace) {
             return Ok(Vec::new());
         }
-        let values: Vec<serde_json::Value> = serde_json::from_slice(&text).map_err(|e| {
+        serde_json::from_slice(&text).map_err(|e| {
             self.fail(NetFailure::Operation(format!(
                 "{path}: not DICOM JSON: {e}"
             )))
-        })?;
-        values
+        })
+    }
+
+    /// A QIDO-RS query: the JSON answers.
+    fn qido(&self, path: &str) -> Result<Vec<InMemDicomObject>> {
+        self.json(path)?
             .into_iter()
             .map(|v| {
                 dicom_json::from_value::<InMemDicomObject>(v).map_err(|e| {
@@ -370,20 +375,7 @@ impl Client {
     /// as plain JSON (only four attributes are wanted; bulk data URIs and
     /// private elements of the full answer are left alone).
     fn series_geometry(&self, study: &str, series: &str) -> Result<Geometry> {
-        let path = format!("/studies/{study}/series/{series}/metadata");
-        let resp = self.get(&path, "application/dicom+json")?;
-        let mut text = Vec::new();
-        resp.into_body()
-            .into_with_config()
-            .limit(MAX_QIDO_BYTES)
-            .reader()
-            .read_to_end(&mut text)
-            .map_err(|e| self.fail(NetFailure::Aborted(format!("reading {path}: {e}"))))?;
-        let values: Vec<serde_json::Value> = serde_json::from_slice(&text).map_err(|e| {
-            self.fail(NetFailure::Operation(format!(
-                "{path}: not DICOM JSON: {e}"
-            )))
-        })?;
+        let values = self.json(&format!("/studies/{study}/series/{series}/metadata"))?;
         Ok(values
             .iter()
             .filter_map(|o| {
