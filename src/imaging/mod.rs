@@ -11,3 +11,4 @@ pub mod measure;
 pub mod mpr;
 pub mod render;
 pub mod reslice;
+pub mod vr;

@@ -98,7 +98,7 @@ impl SliceCoords {
     /// The fractional slice index of slice coordinate `t`; `None` in a gap.
     /// Between the outer slices' centres and half a neighbour's distance
     /// beyond, the edge slice is used.
-    fn index(&self, t: f64) -> Option<f64> {
+    pub(crate) fn index(&self, t: f64) -> Option<f64> {
         let c = &self.coords;
         let n = c.len();
         if t <= c[0] {
