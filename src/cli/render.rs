@@ -66,8 +66,32 @@ pub(super) struct RenderArgs {
     /// A folder's stack as a volume, cut by a plane: axial, coronal, sagittal
     /// (through the volume's centre, covering it, square pixels at its finest
     /// spacing) or oblique (give --orientation).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, conflicts_with = "vr")]
     mpr: Option<MprArg>,
+    /// A folder's stack volume-rendered: a transfer-function preset (bone,
+    /// soft-tissue, angio, lung, mr), a TOML file of one (see
+    /// assets/vr/bone.toml), or mip (the brightest value on each ray, through
+    /// --window). --window moves a preset as it moves a window.
+    #[arg(long, value_name = "PRESET|FILE|mip")]
+    vr: Option<String>,
+    /// With --vr: the camera's turn about the patient's long axis, degrees
+    /// (0 from the front, 90 from the patient's left, 180 from behind).
+    #[arg(long, value_name = "DEG", allow_hyphen_values = true, requires = "vr")]
+    azimuth: Option<f64>,
+    /// With --vr: the camera's height, degrees (90 from above the head, -90
+    /// from below the feet).
+    #[arg(long, value_name = "DEG", allow_hyphen_values = true, requires = "vr")]
+    elevation: Option<f64>,
+    /// With --vr: magnification (1 frames the whole volume).
+    #[arg(long, value_name = "X", requires = "vr")]
+    zoom: Option<f64>,
+    /// With --vr: the step along each ray, mm (default half the finest voxel
+    /// spacing).
+    #[arg(long, value_name = "MM", requires = "vr")]
+    step: Option<f64>,
+    /// With --vr: no lighting (colour and opacity only).
+    #[arg(long, requires = "vr")]
+    no_shading: bool,
     /// With --mpr: the centre of the plane's first (top-left) pixel, X,Y,Z in mm
     /// (patient LPS), as Image Position (Patient).
     #[arg(
@@ -89,8 +113,8 @@ pub(super) struct RenderArgs {
     /// With --mpr: pixel spacing, mm (square pixels).
     #[arg(long, value_name = "MM", requires = "mpr")]
     spacing: Option<f64>,
-    /// With --mpr: the plane's size in pixels.
-    #[arg(long, value_name = "COLSxROWS", requires = "mpr")]
+    /// With --mpr or --vr: the picture's size in pixels.
+    #[arg(long, value_name = "COLSxROWS")]
     size: Option<String>,
     /// With --mpr: a thick slab of this many mm along the plane's normal.
     #[arg(long, value_name = "MM", requires = "mpr")]
@@ -236,6 +260,26 @@ fn parse_orientation(s: &str) -> Result<(Vector3<f64>, Vector3<f64>)> {
     Ok((r, c))
 }
 
+/// The largest stack in `dir` as a volume (its geometry's irregularities
+/// said on stderr), and how long loading took (ms).
+fn load_volume(dir: &Path) -> Result<(crate::scan::Scan, DisplaySet, volume::Volume, f64)> {
+    let scan = scan_dir(dir)?;
+    let set = largest_set(dir, &scan.headers)?;
+    let started = std::time::Instant::now();
+    let vol = volume::load(&set, &scan.headers)?;
+    let load_ms = started.elapsed().as_secs_f64() * 1e3;
+    for issue in &vol.issues {
+        let what = match issue {
+            GeometryIssue::UnevenSpacing { .. } => "sampled between the real slice positions",
+            GeometryIssue::Gap { .. } => "the gap is left empty (padding), not filled in",
+            GeometryIssue::GantryTilt { .. } => "sampled in patient coordinates",
+            GeometryIssue::Duplicate { .. } => "",
+        };
+        eprintln!("warning: {issue}: {what}");
+    }
+    Ok((scan, set, vol, load_ms))
+}
+
 /// `lightbox render --mpr`.
 fn cmd_render_mpr(a: &RenderArgs, kind: MprArg, opts: &RenderOptions, out: &Path) -> Result<()> {
     if !a.file.is_dir() {
@@ -279,20 +323,7 @@ fn cmd_render_mpr(a: &RenderArgs, kind: MprArg, opts: &RenderOptions, out: &Path
             )));
         }
     };
-    let scan = scan_dir(&a.file)?;
-    let set = largest_set(&a.file, &scan.headers)?;
-    let started = std::time::Instant::now();
-    let vol = volume::load(&set, &scan.headers)?;
-    let load_ms = started.elapsed().as_secs_f64() * 1e3;
-    for issue in &vol.issues {
-        let what = match issue {
-            GeometryIssue::UnevenSpacing { .. } => "sampled between the real slice positions",
-            GeometryIssue::Gap { .. } => "the gap is left empty (padding), not filled in",
-            GeometryIssue::GantryTilt { .. } => "the plane is cut in patient coordinates",
-            GeometryIssue::Duplicate { .. } => "",
-        };
-        eprintln!("warning: {issue}: {what}");
-    }
+    let (scan, set, vol, load_ms) = load_volume(&a.file)?;
     let mut spec = reslice::centred_plane(&vol, row, col, a.spacing, size);
     if let Some(p) = &a.position {
         let p = parse_numbers::<3>("--position", "X,Y,Z in mm", p)?;
@@ -420,6 +451,116 @@ fn gpu_plane(
 
 use crate::imaging::reslice::format_mm;
 
+/// `lightbox render --vr`.
+fn cmd_render_vr(a: &RenderArgs, what: &str, out: &Path) -> Result<()> {
+    use crate::imaging::reslice::Voxels;
+    use crate::imaging::vr::{self, Mode, TransferFunction};
+    if !a.file.is_dir() {
+        return Err(Error::Usage(format!(
+            "--vr needs a folder holding a stack, not the file {}",
+            a.file.display()
+        )));
+    }
+    let (columns, rows) = match a.size.as_deref() {
+        Some(s) => parse_size(s)?,
+        None => (512, 512),
+    };
+    for (flag, v) in [("--zoom", a.zoom), ("--step", a.step)] {
+        if let Some(v) = v
+            && !(v.is_finite() && v > 0.0)
+        {
+            return Err(Error::Usage(format!(
+                "{flag} expects a positive number, got {v}"
+            )));
+        }
+    }
+    for (flag, v) in [("--azimuth", a.azimuth), ("--elevation", a.elevation)] {
+        if let Some(v) = v
+            && !v.is_finite()
+        {
+            return Err(Error::Usage(format!("{flag} expects degrees, got {v}")));
+        }
+    }
+    let window = a.window.as_deref().map(parse_window).transpose()?;
+    let mip = what.eq_ignore_ascii_case("mip");
+    let tf = if mip {
+        None
+    } else {
+        Some(TransferFunction::load(what).map_err(|e| Error::Usage(format!("--vr: {e}")))?)
+    };
+    let (scan, set, vol, load_ms) = load_volume(&a.file)?;
+    let range = vol
+        .modality_range()
+        .ok_or_else(|| Error::Series(format!("{}: the volume is empty", a.file.display())))?;
+    let (mode, label) = match tf {
+        None => {
+            // No window given: the stack's own first window, else its range.
+            let w = window
+                .or_else(|| {
+                    let f = set.frames.first()?;
+                    let h = scan.headers.get(f.instance)?;
+                    h.frame(f.frame).ok()?.windows.first().cloned()
+                })
+                .unwrap_or_else(|| {
+                    Window::new((range.0 + range.1) / 2.0, (range.1 - range.0).max(1.0))
+                });
+            let label = format!("MIP, window {}/{}", w.center, w.width);
+            (Mode::Mip(w), label)
+        }
+        Some(tf) => {
+            let mut tf = tf.for_range(range);
+            if let Some(w) = &window {
+                tf = tf.with_window(w.center, w.width);
+            }
+            let label = format!("{} (window {}/{})", tf.name, tf.window.0, tf.window.1);
+            (Mode::Composite(tf), label)
+        }
+    };
+    let view = vr::View {
+        azimuth_deg: a.azimuth.unwrap_or(0.0),
+        elevation_deg: a.elevation.unwrap_or(0.0),
+        columns,
+        rows,
+        zoom: a.zoom.unwrap_or(1.0),
+    };
+    let mut opts = vr::Options::new(mode);
+    opts.step_mm = a.step;
+    opts.shading = !a.no_shading;
+    let started = std::time::Instant::now();
+    let made = vr::render(&vol, &view, &opts).map_err(|e| Error::Series(format!("--vr: {e}")))?;
+    let render_ms = started.elapsed().as_secs_f64() * 1e3;
+    let img =
+        image::RgbImage::from_raw(columns as u32, rows as u32, made.rgb).ok_or_else(|| {
+            Error::Write {
+                path: out.to_path_buf(),
+                reason: "buffer size does not match image size".into(),
+            }
+        })?;
+    img.save(out).map_err(|e| Error::Write {
+        path: out.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let [left, right, top, bottom] = made.plan.camera.edge_labels();
+    let total = made.samples + made.skipped;
+    let [nx, ny, nz] = vol.dims();
+    out!(
+        "volume rendering {label}, {columns}×{rows}, azimuth {}° elevation {}°, edges: left {left}, right {right}, top {top}, bottom {bottom}; \
+         {nx}×{ny}×{nz} voxels, {:.1} M samples at {} mm ({:.0}% passed over in empty bricks) \
+         (volume {load_ms:.0} ms, render {render_ms:.0} ms) → {}",
+        view.azimuth_deg,
+        view.elevation_deg,
+        total as f64 / 1e6,
+        format_mm(made.plan.step_mm),
+        if total > 0 {
+            100.0 * made.skipped as f64 / total as f64
+        } else {
+            0.0
+        },
+        out.display()
+    );
+    Ok(())
+}
+
 /// `lightbox render`.
 pub(super) fn cmd_render(a: RenderArgs) -> Result<ExitCode> {
     let opts = render_options(&a)?;
@@ -429,6 +570,16 @@ pub(super) fn cmd_render(a: RenderArgs) -> Result<ExitCode> {
         });
         cmd_render_mpr(&a, kind, &opts, &out)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(what) = &a.vr {
+        let out = a.out.clone().unwrap_or_else(|| PathBuf::from("vr.png"));
+        cmd_render_vr(&a, what, &out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.size.is_some() {
+        return Err(Error::Usage(
+            "--size goes with --mpr or --vr (a single image keeps its own size)".into(),
+        ));
     }
     let out = a.out.clone().unwrap_or_else(|| {
         let stem = a
