@@ -545,7 +545,7 @@ fn cmd_render_vr(a: &RenderArgs, what: &str, out: &Path) -> Result<()> {
     let [nx, ny, nz] = vol.dims();
     out!(
         "volume rendering {label}, {columns}×{rows}, azimuth {}° elevation {}°, edges: left {left}, right {right}, top {top}, bottom {bottom}; \
-         {nx}×{ny}×{nz} voxels, {:.1} M samples at {} mm ({:.0}% passed over in empty bricks) \
+         {nx}×{ny}×{nz} voxels, {:.1} M samples at {} mm ({:.1}% passed over in empty bricks) \
          (volume {load_ms:.0} ms, render {render_ms:.0} ms) → {}",
         view.azimuth_deg,
         view.elevation_deg,
