@@ -20,6 +20,8 @@ use crate::imaging::reslice::{Interpolation, Options, Sampling, SlabMode};
 use crate::volume::{Volume, VoxelData};
 
 const SAMPLING: &str = include_str!("../../shaders/mpr.wgsl");
+/// Trilinear sampling of the 3-D texture, shared with volume rendering.
+pub(crate) const VOLUME_SAMPLING: &str = include_str!("../../shaders/volume.wgsl");
 
 /// Slices uploaded per write (the staging copy stays small: no second copy of
 /// the volume in memory).
@@ -32,8 +34,8 @@ pub struct VolumeTexture {
     /// Bytes on the GPU.
     pub bytes: u64,
     id: u64,
-    signed: bool,
-    view: wgpu::TextureView,
+    pub(crate) signed: bool,
+    pub(crate) view: wgpu::TextureView,
 }
 
 impl VolumeTexture {
@@ -75,7 +77,13 @@ fn shader_source(signed: bool) -> String {
     let end = SHADER
         .find("// END SAMPLING")
         .expect("display.wgsl marks its sampling");
-    let src = format!("{}{}{}", &SHADER[..begin], SAMPLING, &SHADER[end..]);
+    let src = format!(
+        "{}{}\n{}{}",
+        &SHADER[..begin],
+        SAMPLING,
+        VOLUME_SAMPLING,
+        &SHADER[end..]
+    );
     src.replace(
         "var img: texture_2d<TEX_TYPE>; // SAMPLER BINDING",
         "var img: texture_3d<TEX_TYPE>;",
@@ -83,7 +91,9 @@ fn shader_source(signed: bool) -> String {
     .replace("TEX_TYPE", if signed { "i32" } else { "u32" })
 }
 
-fn layout(device: &wgpu::Device, signed: bool) -> wgpu::BindGroupLayout {
+/// Bindings 0 (uniforms), 1 (the 3-D texture), 2 (the LUT storage buffer)
+/// and, for MPR, 3 (the plane's uniforms).
+pub(crate) fn layout(device: &wgpu::Device, signed: bool, plane: bool) -> wgpu::BindGroupLayout {
     let buffer = |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::FRAGMENT,
@@ -94,71 +104,149 @@ fn layout(device: &wgpu::Device, signed: bool) -> wgpu::BindGroupLayout {
         },
         count: None,
     };
-    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: Some("mpr"),
-        entries: &[
-            buffer(0, wgpu::BufferBindingType::Uniform),
-            wgpu::BindGroupLayoutEntry {
-                binding: 1,
-                visibility: wgpu::ShaderStages::FRAGMENT,
-                ty: wgpu::BindingType::Texture {
-                    sample_type: if signed {
-                        wgpu::TextureSampleType::Sint
-                    } else {
-                        wgpu::TextureSampleType::Uint
-                    },
-                    view_dimension: wgpu::TextureViewDimension::D3,
-                    multisampled: false,
+    let mut entries = vec![
+        buffer(0, wgpu::BufferBindingType::Uniform),
+        wgpu::BindGroupLayoutEntry {
+            binding: 1,
+            visibility: wgpu::ShaderStages::FRAGMENT,
+            ty: wgpu::BindingType::Texture {
+                sample_type: if signed {
+                    wgpu::TextureSampleType::Sint
+                } else {
+                    wgpu::TextureSampleType::Uint
                 },
-                count: None,
+                view_dimension: wgpu::TextureViewDimension::D3,
+                multisampled: false,
             },
-            buffer(2, wgpu::BufferBindingType::Storage { read_only: true }),
-            buffer(3, wgpu::BufferBindingType::Uniform),
-        ],
+            count: None,
+        },
+        buffer(2, wgpu::BufferBindingType::Storage { read_only: true }),
+    ];
+    if plane {
+        entries.push(buffer(3, wgpu::BufferBindingType::Uniform));
+    }
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("volume"),
+        entries: &entries,
     })
+}
+
+/// A pipeline drawing one full-viewport triangle with `source`'s `vs_main`
+/// and `fs_main` into targets of `format`.
+pub(crate) fn fullscreen_pipeline(
+    device: &wgpu::Device,
+    bgl: &wgpu::BindGroupLayout,
+    source: String,
+    label: &str,
+    format: wgpu::TextureFormat,
+) -> wgpu::RenderPipeline {
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(label),
+        bind_group_layouts: &[Some(bgl)],
+        ..Default::default()
+    });
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some(label),
+        layout: Some(&pl),
+        vertex: wgpu::VertexState {
+            module: &module,
+            entry_point: Some("vs_main"),
+            buffers: &[],
+            compilation_options: Default::default(),
+        },
+        fragment: Some(wgpu::FragmentState {
+            module: &module,
+            entry_point: Some("fs_main"),
+            targets: &[Some(wgpu::ColorTargetState {
+                format,
+                blend: None,
+                write_mask: wgpu::ColorWrites::ALL,
+            })],
+            compilation_options: Default::default(),
+        }),
+        primitive: wgpu::PrimitiveState::default(),
+        depth_stencil: None,
+        multisample: wgpu::MultisampleState::default(),
+        multiview_mask: None,
+        cache: None,
+    })
+}
+
+/// Mean milliseconds the GPU takes to run `draw` into an offscreen `w`×`h`
+/// target of `format`, over `frames` frames (each submitted and waited for;
+/// nothing read back), after one frame that pays for work still queued.
+pub(crate) fn time_draws(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    format: wgpu::TextureFormat,
+    (w, h): (u32, u32),
+    frames: u32,
+    draw: impl Fn(&mut wgpu::RenderPass<'_>),
+) -> Result<f64> {
+    let target = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("timing"),
+        size: wgpu::Extent3d {
+            width: w,
+            height: h,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+        view_formats: &[],
+    });
+    let view = target.create_view(&wgpu::TextureViewDescriptor::default());
+    let frame = || -> Result<()> {
+        let mut enc = device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("timing"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                ..Default::default()
+            });
+            draw(&mut pass);
+        }
+        queue.submit([enc.finish()]);
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(gpu_err)?;
+        Ok(())
+    };
+    frame()?;
+    let t0 = std::time::Instant::now();
+    for _ in 0..frames.max(1) {
+        frame()?;
+    }
+    Ok(t0.elapsed().as_secs_f64() * 1e3 / frames.max(1) as f64)
 }
 
 impl GpuMpr {
     /// Build the pipelines for targets of `format`.
     pub fn new(device: &wgpu::Device, format: wgpu::TextureFormat) -> GpuMpr {
-        let bgl_signed = layout(device, true);
-        let bgl_unsigned = layout(device, false);
+        let bgl_signed = layout(device, true, true);
+        let bgl_unsigned = layout(device, false, true);
         let make = |signed: bool| {
-            let bgl = if signed { &bgl_signed } else { &bgl_unsigned };
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("display.wgsl + mpr.wgsl"),
-                source: wgpu::ShaderSource::Wgsl(shader_source(signed).into()),
-            });
-            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("mpr"),
-                bind_group_layouts: &[Some(bgl)],
-                ..Default::default()
-            });
-            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some(if signed { "mpr signed" } else { "mpr unsigned" }),
-                layout: Some(&pl),
-                vertex: wgpu::VertexState {
-                    module: &module,
-                    entry_point: Some("vs_main"),
-                    buffers: &[],
-                    compilation_options: Default::default(),
-                },
-                fragment: Some(wgpu::FragmentState {
-                    module: &module,
-                    entry_point: Some("fs_main"),
-                    targets: &[Some(wgpu::ColorTargetState {
-                        format,
-                        blend: None,
-                        write_mask: wgpu::ColorWrites::ALL,
-                    })],
-                    compilation_options: Default::default(),
-                }),
-                primitive: wgpu::PrimitiveState::default(),
-                depth_stencil: None,
-                multisample: wgpu::MultisampleState::default(),
-                multiview_mask: None,
-                cache: None,
-            })
+            fullscreen_pipeline(
+                device,
+                if signed { &bgl_signed } else { &bgl_unsigned },
+                shader_source(signed),
+                if signed { "mpr signed" } else { "mpr unsigned" },
+                format,
+            )
         };
         GpuMpr {
             pipeline_signed: make(true),
@@ -449,52 +537,14 @@ impl GpuMpr {
         draw: &MprDraw,
         frames: u32,
     ) -> Result<f64> {
-        let target = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("mpr timing"),
-            size: wgpu::Extent3d {
-                width: draw.columns,
-                height: draw.rows,
-                depth_or_array_layers: 1,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: self.format,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
-            view_formats: &[],
-        });
-        let view = target.create_view(&wgpu::TextureViewDescriptor::default());
-        let frame = || -> Result<()> {
-            let mut enc = device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_render_pass(&wgpu::RenderPassDescriptor {
-                    label: Some("mpr timing"),
-                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                        view: &view,
-                        depth_slice: None,
-                        resolve_target: None,
-                        ops: wgpu::Operations {
-                            load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                            store: wgpu::StoreOp::Store,
-                        },
-                    })],
-                    ..Default::default()
-                });
-                self.draw(&mut pass, draw);
-            }
-            queue.submit([enc.finish()]);
-            device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(gpu_err)?;
-            Ok(())
-        };
-        // The first frame pays for pipeline and upload work still queued.
-        frame()?;
-        let t0 = std::time::Instant::now();
-        for _ in 0..frames.max(1) {
-            frame()?;
-        }
-        Ok(t0.elapsed().as_secs_f64() * 1e3 / frames.max(1) as f64)
+        time_draws(
+            device,
+            queue,
+            self.format,
+            (draw.columns, draw.rows),
+            frames,
+            |pass| self.draw(pass, draw),
+        )
     }
 
     /// Render a prepared plane offscreen at one plane pixel per output pixel

@@ -259,13 +259,30 @@ pub fn pydicom_oracle(files: &[PathBuf]) -> std::collections::HashMap<PathBuf, O
     map
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released; tests start their servers on it).
+/// A free TCP port on 127.0.0.1 for a test's server. Taken below Linux's
+/// ephemeral range (32768–60999), where the kernel also picks the local ports
+/// of outgoing connections — a port merely bound and released there can be
+/// taken by another test's client before the server binds it (seen in CI:
+/// "cannot listen for C-MOVE … Address already in use"). Each call in a
+/// process gets another port (a counter from a per-process start), and one
+/// that cannot be bound now is passed over.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LO: u32 = 20000;
+    const SPAN: u32 = 12000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LO + (start + n) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!(
+        "no free TCP port on 127.0.0.1 between {LO} and {}",
+        LO + SPAN
+    );
 }
 
 /// Wait (bounded: 10 s) until something listens on 127.0.0.1:`port`.
