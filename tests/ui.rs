@@ -1132,10 +1132,22 @@ fn priors_on_the_pacs_are_fetched_and_hang_themselves() {
         },
         ..Launch::new(cache.clone())
     };
+    let prior_uid = lightbox::dicom::read_header(all.last().expect("prior files"))
+        .expect("header")
+        .study_uid;
     let mut h = viewer(launch);
-    step_until(&mut h, "the prior to arrive and hang", |a| {
-        a.header_of(1).and_then(|x| x.study_date.clone()).as_deref() == Some("20240105")
-    });
+    step_until_or(
+        &mut h,
+        "the prior to arrive and hang",
+        |a| a.header_of(1).and_then(|x| x.study_date.clone()).as_deref() == Some("20240105"),
+        |a| {
+            format!(
+                "priors: {:?}, the prior's retrieve: {:?}",
+                a.pacs().prior_status,
+                a.pacs().state_of(&prior_uid)
+            )
+        },
+    );
     assert_eq!(h.state().hanging_protocol(), Some("CT chest with prior"));
     assert_eq!(
         h.state()

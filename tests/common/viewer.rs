@@ -48,11 +48,23 @@ pub fn wait_decoded(harness: &mut Harness<'static, App>) {
 /// Step the harness until `done` holds (bounded; the workers run on their own
 /// threads), then two frames more.
 pub fn step_until(h: &mut Harness<'static, App>, what: &str, done: impl Fn(&App) -> bool) {
+    step_until_or(h, what, done, |_| String::new());
+}
+
+/// [`step_until`], and when it times out, what `explain` says of the app then
+/// (the status lines a user would read to learn why).
+pub fn step_until_or(
+    h: &mut Harness<'static, App>,
+    what: &str,
+    done: impl Fn(&App) -> bool,
+    explain: impl Fn(&App) -> String,
+) {
     let start = Instant::now();
     while !done(h.state()) {
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "timed out: {what}"
+            "timed out: {what}; {}",
+            explain(h.state())
         );
         h.step();
         std::thread::sleep(Duration::from_millis(20));
