@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use super::files::{file_crc, object_path, place, sync_files};
 use super::import::index_instance;
 use super::queries::versions;
+use super::temporaries::{alive, owner};
 use super::{IndexResult, Outcome, Store, index_error, io_err};
 use crate::dicom::{self, ImageHeader};
 use crate::error::Result;
@@ -43,25 +44,41 @@ impl Store {
         };
         let mut adopted = 0;
         for dir in dirs.flatten() {
+            let name = dir.file_name().to_string_lossy().into_owned();
             let dir = dir.path();
             if !dir.is_dir() {
                 continue;
             }
+            if name.starts_with(".new-") {
+                // A staging folder being made (see `ingest::staging_folder`): it
+                // holds no object before it is renamed; a dead maker's goes.
+                if !owner(&name).is_some_and(alive) {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                continue;
+            }
             let lock_path = dir.join(".lock");
-            let lock = std::fs::OpenOptions::new()
+            let lock = match std::fs::OpenOptions::new()
                 .create(true)
                 .truncate(false)
                 .write(true)
                 .open(&lock_path)
-                .map_err(io_err(&lock_path))?;
+            {
+                Ok(lock) => lock,
+                // Its receiver finished and removed it meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(&lock_path)(e)),
+            };
             if lock.try_lock().is_err() {
                 continue; // a live receiver owns it
             }
-            let entries: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .map_err(io_err(&dir))?
-                .flatten()
-                .map(|e| e.path())
-                .collect();
+            let entries: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+                Ok(d) => d.flatten().map(|e| e.path()).collect(),
+                // Its receiver finished and removed it between our look and
+                // its lock (the lock went with the folder).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(&dir)(e)),
+            };
             // Still arriving when the receiver died: never acknowledged, so the
             // peer still has it; removed.
             let mut partial = 0;

@@ -122,18 +122,7 @@ impl Ingest {
         // Open once here so that schema errors and stale staging folders are dealt
         // with before anything is acknowledged.
         let store = Store::open(root)?;
-        let dir = root.join("incoming").join(format!(
-            "{}-{}",
-            std::process::id(),
-            INGEST_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let lock_path = dir.join(".lock");
-        let lock = File::create(&lock_path).map_err(io_err(&lock_path))?;
-        lock.try_lock().map_err(|e| Error::Write {
-            path: lock_path.clone(),
-            reason: format!("cannot lock the staging folder: {e}"),
-        })?;
+        let (dir, lock) = staging_folder(root)?;
         let (tx, rx) = sync_channel(QUEUE);
         let stats = Arc::new(IngestStats::default());
         let errors = Arc::new(Mutex::new(Vec::new()));
@@ -220,6 +209,32 @@ impl Ingest {
             Err(_) => Err(writer_stopped(&self.dir)),
         }
     }
+}
+
+/// Make this ingest's staging folder `incoming/<pid>-<n>/`, already locked when it
+/// appears under that name: it is made as `incoming/.new-<pid>-<n>/`, its `.lock`
+/// taken, and only then renamed. A recovery running at the same moment (another
+/// thread or process opening the cache) therefore never finds it unlocked and
+/// empty and removes it under the receiver (seen in CI: a C-GET's first object
+/// failed with "cannot write: No such file or directory").
+fn staging_folder(root: &Path) -> Result<(PathBuf, File)> {
+    let incoming = root.join("incoming");
+    let name = format!(
+        "{}-{}",
+        std::process::id(),
+        INGEST_COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let fresh = incoming.join(format!(".new-{name}"));
+    std::fs::create_dir_all(&fresh).map_err(io_err(&fresh))?;
+    let lock_path = fresh.join(".lock");
+    let lock = File::create(&lock_path).map_err(io_err(&lock_path))?;
+    lock.try_lock().map_err(|e| Error::Write {
+        path: lock_path.clone(),
+        reason: format!("cannot lock the staging folder: {e}"),
+    })?;
+    let dir = incoming.join(name);
+    std::fs::rename(&fresh, &dir).map_err(io_err(&dir))?;
+    Ok((dir, lock))
 }
 
 /// The writer thread is gone (it panicked, or the ingest is shutting down): what is
@@ -423,5 +438,57 @@ fn writer_loop(
                 ))
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// Another thread recovering staging folders while receivers start (the
+    /// viewer's arriving watch opens the cache while its own C-GET begins) never
+    /// removes a live receiver's folder from under it.
+    #[test]
+    fn a_recovery_never_takes_a_staging_folder_being_made() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        drop(Store::open(&root).expect("cache"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let recoverer = {
+            let (root, stop) = (root.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut store = Store::open(&root).expect("cache");
+                let mut rounds = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    store.recover_incoming().expect("recovery");
+                    rounds += 1;
+                }
+                rounds
+            })
+        };
+        let mut failures = Vec::new();
+        for _ in 0..200 {
+            let made = Ingest::start(&root, Durability::Batched)
+                .and_then(|ingest| ingest.begin(b"DICM").map(drop));
+            if let Err(e) = made {
+                failures.push(e.to_string());
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let rounds = recoverer.join().expect("recoverer");
+        assert!(rounds > 0, "the recovery never ran");
+        assert!(
+            failures.is_empty(),
+            "{} of 200 receivers lost their staging folder: {:?}",
+            failures.len(),
+            failures.first()
+        );
+        let left: Vec<_> = std::fs::read_dir(root.join("incoming"))
+            .expect("incoming")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "staging folders left behind: {left:?}");
     }
 }

@@ -17,16 +17,18 @@ pub(super) struct Temporary {
     pub(super) live: bool,
 }
 
-/// The process id a temporary entry's name carries (`123-4.part`, `zip-123-4`).
-fn owner(name: &str) -> Option<u32> {
+/// The process id a temporary entry's name carries (`123-4.part`, `zip-123-4`,
+/// a staging folder being made: `.new-123-4`).
+pub(super) fn owner(name: &str) -> Option<u32> {
     let rest = name.strip_prefix("zip-").unwrap_or(name);
+    let rest = rest.strip_prefix(".new-").unwrap_or(rest);
     rest.split('-').next()?.parse().ok()
 }
 
 /// Whether process `pid` is running (this one always is). Where there is no
 /// `/proc`, every owner is taken to be alive: nothing is removed that might be in
 /// use.
-fn alive(pid: u32) -> bool {
+pub(super) fn alive(pid: u32) -> bool {
     if pid == std::process::id() {
         return true;
     }
@@ -109,6 +111,7 @@ mod tests {
     fn temporary_names_carry_their_owner() {
         assert_eq!(owner("1234-7.part"), Some(1234));
         assert_eq!(owner("zip-99-0"), Some(99));
+        assert_eq!(owner(".new-42-3"), Some(42));
         assert_eq!(owner("notes.txt"), None);
         assert!(alive(std::process::id()));
     }
