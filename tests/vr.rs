@@ -308,3 +308,44 @@ fn bad_presets_files_and_numbers_are_refused_with_a_reason() {
     assert!(e.contains("--size goes with --mpr or --vr"), "{e}");
     assert!(!out.exists(), "nothing written");
 }
+
+#[test]
+fn render_vr_on_the_gpu_draws_what_the_cpu_draws() {
+    // The same views from the command line, CPU and `--gpu` (lavapipe in
+    // CI): every channel within 2 of 255, and the GPU says what a frame costs.
+    let tmp = common::tempdir();
+    let dir = tmp.path().join("ct");
+    blocks(&dir);
+    let d = dir.to_str().expect("utf-8");
+    let size = format!("{SIZE}x{SIZE}");
+    for (k, args) in [
+        ["--vr", "bone", "--azimuth", "30"],
+        ["--vr", "mip", "--elevation", "20"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let cpu = tmp.path().join(format!("cpu{k}.png"));
+        let gpu = tmp.path().join(format!("gpu{k}.png"));
+        let mut a: Vec<&str> = vec!["render", d, "--size", &size];
+        a.extend_from_slice(args);
+        let mut c = a.clone();
+        c.extend(["--out", cpu.to_str().expect("utf-8")]);
+        lightbox(&c);
+        let mut g = a.clone();
+        g.extend(["--gpu", "--out", gpu.to_str().expect("utf-8")]);
+        let said = lightbox(&g);
+        assert!(said.contains("ms a frame"), "{said}");
+        let (x, y) = (picture(&cpu), picture(&gpu));
+        let off = x
+            .pixels()
+            .zip(y.pixels())
+            .filter(|(p, q)| (0..3).any(|c| (p[c] as i32 - q[c] as i32).abs() > 2))
+            .count();
+        let lit = x.pixels().filter(|p| p[0] > 40).count();
+        assert!(lit > 100, "{args:?}: the blocks show ({lit} lit pixels)");
+        assert_eq!(off, 0, "{args:?}: {off} pixels differ by more than 2");
+    }
+    let e = refused(&["render", d, "--gpu", "--out", "x.png"]);
+    assert!(e.contains("--gpu goes with --mpr or --vr"), "{e}");
+}

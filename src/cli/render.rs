@@ -130,10 +130,10 @@ pub(super) struct RenderArgs {
     /// source slices referenced).
     #[arg(long, value_name = "OUT.dcm", requires = "mpr")]
     dicom: Option<PathBuf>,
-    /// With --mpr: cut and display the plane on the GPU (the volume in a 3-D
-    /// texture, as the viewer does) instead of the CPU reference, and say how
-    /// long a frame of it takes there.
-    #[arg(long, requires = "mpr")]
+    /// With --mpr or --vr: cut the plane or cast the rays on the GPU (the
+    /// volume in a 3-D texture, as the viewer does) instead of the CPU
+    /// reference, and say how long a frame of it takes there.
+    #[arg(long)]
     gpu: bool,
 }
 
@@ -451,6 +451,42 @@ fn gpu_plane(
 
 use crate::imaging::reslice::format_mm;
 
+/// The view ray-cast on the GPU: its RGB, and a note of the adapter, the
+/// upload and a frame's time.
+fn gpu_vr(
+    vol: &crate::volume::Volume,
+    plan: &crate::imaging::vr::Plan,
+    opts: &crate::imaging::vr::Options,
+) -> Result<(Vec<u8>, String)> {
+    use crate::imaging::vr::Occupancy;
+    use crate::render::{GpuMpr, GpuVr, headless_device};
+    use eframe::egui_wgpu::wgpu;
+    let (device, queue, adapter) = headless_device()?;
+    let format = wgpu::TextureFormat::Rgba8Unorm;
+    let t0 = std::time::Instant::now();
+    let texture = GpuMpr::new(&device, format).upload(&device, &queue, vol)?;
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| Error::Gpu(e.to_string()))?;
+    let upload_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let occupancy = Occupancy::of(vol).map_err(|e| Error::Series(format!("--vr: {e}")))?;
+    let gpu = GpuVr::new(&device, format);
+    let draw = gpu.prepare(&device, &texture, vol, plan, opts, &occupancy)?;
+    let rgba = gpu.render_offscreen(&device, &queue, &draw)?;
+    let frame_ms = gpu.time_frames(&device, &queue, &draw, 5)?;
+    let rgb = rgba
+        .chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect();
+    Ok((
+        rgb,
+        format!(
+            "; GPU {adapter}: upload {upload_ms:.0} ms ({} MB), {frame_ms:.1} ms a frame",
+            texture.bytes >> 20
+        ),
+    ))
+}
+
 /// `lightbox render --vr`.
 fn cmd_render_vr(a: &RenderArgs, what: &str, out: &Path) -> Result<()> {
     use crate::imaging::reslice::Voxels;
@@ -529,13 +565,17 @@ fn cmd_render_vr(a: &RenderArgs, what: &str, out: &Path) -> Result<()> {
     let started = std::time::Instant::now();
     let made = vr::render(&vol, &view, &opts).map_err(|e| Error::Series(format!("--vr: {e}")))?;
     let render_ms = started.elapsed().as_secs_f64() * 1e3;
-    let img =
-        image::RgbImage::from_raw(columns as u32, rows as u32, made.rgb).ok_or_else(|| {
-            Error::Write {
-                path: out.to_path_buf(),
-                reason: "buffer size does not match image size".into(),
-            }
-        })?;
+    let (rgb, gpu_note) = if a.gpu {
+        gpu_vr(&vol, &made.plan, &opts)?
+    } else {
+        (made.rgb, String::new())
+    };
+    let img = image::RgbImage::from_raw(columns as u32, rows as u32, rgb).ok_or_else(|| {
+        Error::Write {
+            path: out.to_path_buf(),
+            reason: "buffer size does not match image size".into(),
+        }
+    })?;
     img.save(out).map_err(|e| Error::Write {
         path: out.to_path_buf(),
         reason: e.to_string(),
@@ -546,7 +586,7 @@ fn cmd_render_vr(a: &RenderArgs, what: &str, out: &Path) -> Result<()> {
     out!(
         "volume rendering {label}, {columns}×{rows}, azimuth {}° elevation {}°, edges: left {left}, right {right}, top {top}, bottom {bottom}; \
          {nx}×{ny}×{nz} voxels, {:.1} M samples at {} mm ({:.1}% passed over in empty bricks) \
-         (volume {load_ms:.0} ms, render {render_ms:.0} ms) → {}",
+         (volume {load_ms:.0} ms, CPU render {render_ms:.0} ms){gpu_note} → {}",
         view.azimuth_deg,
         view.elevation_deg,
         total as f64 / 1e6,
@@ -575,6 +615,11 @@ pub(super) fn cmd_render(a: RenderArgs) -> Result<ExitCode> {
         let out = a.out.clone().unwrap_or_else(|| PathBuf::from("vr.png"));
         cmd_render_vr(&a, what, &out)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if a.gpu {
+        return Err(Error::Usage(
+            "--gpu goes with --mpr or --vr (a single image is rendered on the CPU)".into(),
+        ));
     }
     if a.size.is_some() {
         return Err(Error::Usage(

@@ -23,6 +23,8 @@ const SHADER: &str = include_str!("../../shaders/display.wgsl");
 
 mod volume;
 pub use volume::{GpuMpr, MprDraw, VolumeTexture};
+mod vr;
+pub use vr::{GpuVr, VrDraw};
 
 fn gpu_err(e: impl std::fmt::Display) -> Error {
     Error::Gpu(e.to_string())

@@ -457,15 +457,18 @@ mod tests {
         let stop = Arc::new(AtomicBool::new(false));
         let recoverer = {
             let (root, stop) = (root.clone(), Arc::clone(&stop));
-            std::thread::spawn(move || {
-                let mut store = Store::open(&root).expect("cache");
-                let mut rounds = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    store.recover_incoming().expect("recovery");
-                    rounds += 1;
-                }
-                rounds
-            })
+            std::thread::Builder::new()
+                .name("test-recoverer".into())
+                .spawn(move || {
+                    let mut store = Store::open(&root).expect("cache");
+                    let mut rounds = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        store.recover_incoming().expect("recovery");
+                        rounds += 1;
+                    }
+                    rounds
+                })
+                .expect("spawn the recoverer")
         };
         let mut failures = Vec::new();
         for _ in 0..200 {
