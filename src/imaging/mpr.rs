@@ -1,20 +1,31 @@
-//! Multiplanar reformatting of a stack: the two planes orthogonal to it, one
-//! image per source row (the "coronal" of an axial stack) and one per source
-//! column (the "sagittal"), each with its own Image Position / Orientation and
-//! Pixel Spacing so that annotations, orientation markers, reference lines and
-//! measurements work on them as on acquired images. Reformatted images copy
-//! stored values (nearest voxel, no interpolation) and need evenly spaced,
-//! parallel slices of one grayscale pixel format and rescale.
+//! Multiplanar reformatting of a stack: three planes through a crosshair — the
+//! stack's own plane ("along" it), one across its rows (the "coronal" of an
+//! axial stack) and one across its columns (the "sagittal") — each a stack of
+//! parallel images with its own Image Position / Orientation and Pixel Spacing,
+//! so that annotations, orientation markers, reference lines and measurements
+//! work on them as on acquired images.
+//!
+//! The [`Crosshair`] is plain data: the point where the three planes meet and
+//! a rotation of the stack's axes about it (oblique and double-oblique planes).
+//! A plane's [`Layout`] follows from it: the rotated axes, the pixel spacing of
+//! the stack axis each image axis comes from, and an extent that covers the
+//! whole volume, with one image through the centre. At home (no rotation, the
+//! centre on a voxel) the images pass through voxel centres, so a reformat
+//! samples stored values exactly. Images need evenly spaced, parallel slices of
+//! one grayscale pixel format and rescale.
 
-use nalgebra::Vector3;
+use nalgebra::{Point3, Rotation3, Unit, Vector3};
 
 use crate::dicom::ImageHeader;
 use crate::error::{Error, Result};
 use crate::model::DisplaySet;
 
 /// Which reformat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Plane {
+    /// The stack's own plane: columns × rows, one image per slice (at home,
+    /// the acquired slices themselves).
+    Along,
     /// One image per source row: columns × slices (coronal for an axial stack).
     AcrossRows,
     /// One image per source column: rows × slices (sagittal for an axial stack).
@@ -22,8 +33,24 @@ pub enum Plane {
 }
 
 impl Plane {
+    /// The three, in the order MPR hangs them.
+    pub const ALL: [Plane; 3] = [Plane::Along, Plane::AcrossRows, Plane::AcrossColumns];
+
+    /// Its place in [`Plane::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            Plane::Along => 0,
+            Plane::AcrossRows => 1,
+            Plane::AcrossColumns => 2,
+        }
+    }
+
     pub fn label(self, source_plane: &str) -> &'static str {
         match (source_plane, self) {
+            ("axial", Plane::Along) => "axial",
+            ("coronal", Plane::Along) => "coronal",
+            ("sagittal", Plane::Along) => "sagittal",
+            (_, Plane::Along) => "reformat C",
             ("axial", Plane::AcrossRows) => "coronal",
             ("axial", Plane::AcrossColumns) => "sagittal",
             ("coronal", Plane::AcrossRows) => "axial",
@@ -154,72 +181,190 @@ impl Source {
         })
     }
 
-    /// How many reformatted images a plane has.
+    /// How many reformatted images a plane has at home.
     pub fn count(&self, plane: Plane) -> usize {
         match plane {
+            Plane::Along => self.slices,
             Plane::AcrossRows => self.rows as usize,
             Plane::AcrossColumns => self.columns as usize,
         }
     }
 
-    /// The header of reformatted image `k`: the last slice's, with the new
-    /// geometry and size, a derived SOP Instance UID and a series description.
-    pub fn header(&self, plane: Plane, k: usize) -> ImageHeader {
-        let mut h = self.last.clone();
-        let (row, pos, cols, col_spacing) = match plane {
-            Plane::AcrossRows => (
-                self.row_dir,
-                self.last_position + self.col_dir * (k as f64 * self.rs),
-                self.columns,
-                self.cs,
+    /// Patient position (mm) of the centre of voxel (column, row, slice), the
+    /// slice counted from the lowest along `normal`.
+    pub fn patient_point(&self, column: f64, row: f64, slice: f64) -> Point3<f64> {
+        let lowest = self.last_position - self.normal * (self.spacing * (self.slices - 1) as f64);
+        Point3::from(
+            lowest
+                + self.row_dir * (column * self.cs)
+                + self.col_dir * (row * self.rs)
+                + self.normal * (slice * self.spacing),
+        )
+    }
+
+    /// The crosshair MPR starts from: no rotation, the centre on the middle
+    /// voxel.
+    pub fn home(&self) -> Crosshair {
+        Crosshair {
+            centre: self.patient_point(
+                (self.columns / 2) as f64,
+                (self.rows / 2) as f64,
+                (self.slices / 2) as f64,
             ),
-            Plane::AcrossColumns => (
-                self.col_dir,
-                self.last_position + self.row_dir * (k as f64 * self.cs),
-                self.rows,
-                self.rs,
-            ),
-        };
+            rotations: [Rotation3::identity(); 3],
+        }
+    }
+
+    /// The centres of the volume's eight corner voxels.
+    fn corners(&self) -> [Point3<f64>; 8] {
+        let (c, r, s) = (
+            (self.columns.max(1) - 1) as f64,
+            (self.rows.max(1) - 1) as f64,
+            (self.slices.max(1) - 1) as f64,
+        );
+        std::array::from_fn(|k| {
+            self.patient_point(
+                if k & 1 == 0 { 0.0 } else { c },
+                if k & 2 == 0 { 0.0 } else { r },
+                if k & 4 == 0 { 0.0 } else { s },
+            )
+        })
+    }
+
+    /// A plane's axes before rotation: along its rows, down its columns, from
+    /// one image to the next (the reading order: a coronal anterior first, a
+    /// sagittal right first, the stack's own as it is read), with the spacing
+    /// of the stack axis each comes from: (direction, mm) three times.
+    fn axes(&self, plane: Plane) -> [(Vector3<f64>, f64); 3] {
         let down = -self.normal;
-        let slab = match plane {
-            Plane::AcrossRows => self.rs,
-            Plane::AcrossColumns => self.cs,
+        match plane {
+            Plane::Along => {
+                let reading = if self.reversed {
+                    -self.normal
+                } else {
+                    self.normal
+                };
+                [
+                    (self.row_dir, self.cs),
+                    (self.col_dir, self.rs),
+                    (reading, self.spacing),
+                ]
+            }
+            Plane::AcrossRows => [
+                (self.row_dir, self.cs),
+                (down, self.spacing),
+                (self.col_dir, self.rs),
+            ],
+            Plane::AcrossColumns => [
+                (self.col_dir, self.rs),
+                (down, self.spacing),
+                (self.row_dir, self.cs),
+            ],
+        }
+    }
+
+    /// The most images a plane can have at any rotation: the volume's
+    /// diagonal over its step, and one either side.
+    pub fn max_count(&self, plane: Plane) -> usize {
+        let c = self.corners();
+        let diagonal = (c[7] - c[0]).norm();
+        let step = self.axes(plane)[2].1;
+        (diagonal / step).ceil() as usize + 3
+    }
+
+    /// Where `plane`'s images lie for `crosshair`: its axes turned by the
+    /// rotation, and, along each, whole steps from the centre that cover every
+    /// voxel centre of the volume.
+    pub fn layout(&self, plane: Plane, crosshair: &Crosshair) -> Layout {
+        let [(u, su), (v, sv), (w, sw)] = self.axes(plane);
+        let rotation = crosshair.rotations[plane.index()];
+        let (u, v, w) = (rotation * u, rotation * v, rotation * w);
+        let corners = self.corners();
+        // Whole steps from the centre to the nearest and furthest corner along
+        // an axis (a corner a rounding error beyond a step counts as on it).
+        let range = |axis: &Vector3<f64>, step: f64| -> (i64, i64) {
+            let (lo, hi) = corners.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+                let t = (p - crosshair.centre).dot(axis) / step;
+                (lo.min(t), hi.max(t))
+            });
+            ((lo + 1e-6).floor() as i64, (hi - 1e-6).ceil() as i64)
         };
-        let name = plane.label(self.plane);
+        let (i0, i1) = range(&u, su);
+        let (j0, j1) = range(&v, sv);
+        let (k0, k1) = range(&w, sw);
+        Layout {
+            plane,
+            first: crosshair.centre
+                + u * (i0 as f64 * su)
+                + v * (j0 as f64 * sv)
+                + w * (k0 as f64 * sw),
+            row: u,
+            down: v,
+            step: w,
+            spacing: [sv, su],
+            step_mm: sw,
+            columns: (i1 - i0 + 1).max(1) as u32,
+            rows: (j1 - j0 + 1).max(1) as u32,
+            count: (k1 - k0 + 1).max(1) as usize,
+            at_centre: (-k0).max(0) as usize,
+            oblique: rotation.angle() > 1e-9,
+        }
+    }
+
+    /// The header of image `k` of a plane laid out by [`Source::layout`]: the
+    /// last slice's, with the new geometry and size, a derived SOP Instance UID
+    /// and a series description.
+    pub fn plane_header(&self, layout: &Layout, k: usize) -> ImageHeader {
+        let mut h = self.last.clone();
+        let name = layout.plane.label(self.plane);
+        let pos = layout.first + layout.step * (k as f64 * layout.step_mm);
+        let (row, down) = (layout.row, layout.down);
         h.sop_instance_uid = format!("{}.mpr.{name}.{k}", self.last.sop_instance_uid);
         h.series_description = Some(format!(
-            "MPR {name} ({})",
+            "MPR {}{name} ({})",
+            if layout.oblique { "oblique " } else { "" },
             self.last.series_description.clone().unwrap_or_default()
         ));
         h.instance_number = Some(k as i64 + 1);
         h.overlays.clear();
         h.shutter = None;
         if let Some(p) = h.pixel.as_mut() {
-            p.rows = self.slices as u32;
-            p.columns = cols;
+            p.rows = layout.rows;
+            p.columns = layout.columns;
         }
         let mut info = self.last_info.clone();
         info.image_position = Some([pos.x, pos.y, pos.z]);
         info.image_orientation = Some([row.x, row.y, row.z, down.x, down.y, down.z]);
-        info.pixel_spacing = Some([self.spacing, col_spacing]);
-        info.slice_thickness = Some(slab);
+        info.pixel_spacing = Some(layout.spacing);
+        info.slice_thickness = Some(layout.step_mm);
         h.frames = vec![info];
         h.calibration = crate::dicom::header::Calibration {
-            spacing_mm: Some([self.spacing, col_spacing]),
+            spacing_mm: Some(layout.spacing),
             basis: h.calibration.basis,
         };
         h
     }
 
-    /// Reformatted image `k` from the stack's stored values: `sample(slice, i)`
-    /// gives sample `i` (row-major) of slice `slice` in display order.
+    /// The header of reformatted image `k` of `plane` at home (see
+    /// [`Source::plane_header`]).
+    pub fn header(&self, plane: Plane, k: usize) -> ImageHeader {
+        self.plane_header(&self.layout(plane, &self.home()), k)
+    }
+
+    /// Reformatted image `k` at home from the stack's stored values (nearest
+    /// voxel: at home every pixel is a voxel centre): `sample(slice, i)` gives
+    /// sample `i` (row-major) of slice `slice` in display order.
     pub fn image(&self, plane: Plane, k: usize, sample: &dyn Fn(usize, usize) -> i32) -> Vec<i32> {
         let n = self.slices;
+        if plane == Plane::Along {
+            let len = self.columns as usize * self.rows as usize;
+            return (0..len).map(|i| sample(k, i)).collect();
+        }
         let (w, cols) = (
             self.columns as usize,
             self.count(match plane {
                 Plane::AcrossRows => Plane::AcrossColumns,
-                Plane::AcrossColumns => Plane::AcrossRows,
+                Plane::AcrossColumns | Plane::Along => Plane::AcrossRows,
             }),
         );
         let mut out = Vec::with_capacity(n * cols);
@@ -228,7 +373,7 @@ impl Source {
             for c in 0..cols {
                 let i = match plane {
                     Plane::AcrossRows => k * w + c,
-                    Plane::AcrossColumns => c * w + k,
+                    Plane::AcrossColumns | Plane::Along => c * w + k,
                 };
                 out.push(sample(slice, i));
             }
@@ -236,24 +381,227 @@ impl Source {
         out
     }
 
-    /// Positions of the reformatted images along their normal (mm).
+    /// Positions of the reformatted images at home along their normal (mm),
+    /// and that normal.
     pub fn positions(&self, plane: Plane) -> (Vec<f64>, [f64; 3]) {
-        let first = self.header(plane, 0);
-        let f = &first.frames[0];
-        let (Some(p), Some(o)) = (f.image_position, f.image_orientation) else {
-            return (Vec::new(), [0.0, 0.0, 1.0]);
-        };
-        let n = Vector3::new(o[0], o[1], o[2]).cross(&Vector3::new(o[3], o[4], o[5]));
-        let step = match plane {
-            Plane::AcrossRows => self.col_dir * self.rs,
-            Plane::AcrossColumns => self.row_dir * self.cs,
-        };
-        let p0 = Vector3::new(p[0], p[1], p[2]);
+        self.layout(plane, &self.home()).positions()
+    }
+}
+
+/// Where the three planes of an MPR meet, and how each is turned from the
+/// stack's own axes (about that point), in [`Plane::ALL`]'s order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Crosshair {
+    /// Patient mm.
+    pub centre: Point3<f64>,
+    pub rotations: [Rotation3<f64>; 3],
+}
+
+impl Crosshair {
+    /// What turning the crosshair on `plane`'s image does: the two other
+    /// planes turned by `angle` radians about `axis` (right-handed; the
+    /// image's normal) through the centre, `plane` itself as it was.
+    pub fn turned_on(&self, plane: Plane, axis: &Vector3<f64>, angle: f64) -> Crosshair {
+        let turn = Rotation3::from_axis_angle(&Unit::new_normalize(*axis), angle);
+        let mut rotations = self.rotations;
+        for (k, r) in rotations.iter_mut().enumerate() {
+            if k != plane.index() {
+                *r = turn * *r;
+            }
+        }
+        Crosshair {
+            centre: self.centre,
+            rotations,
+        }
+    }
+}
+
+/// Where one plane's images lie (see [`Source::layout`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    pub plane: Plane,
+    /// Patient position of pixel (0, 0) of image 0.
+    pub first: Point3<f64>,
+    /// Along rows (increasing column), down columns, from one image to the next.
+    pub row: Vector3<f64>,
+    pub down: Vector3<f64>,
+    pub step: Vector3<f64>,
+    /// Pixel Spacing: between rows, between columns (mm).
+    pub spacing: [f64; 2],
+    pub step_mm: f64,
+    pub columns: u32,
+    pub rows: u32,
+    pub count: usize,
+    /// The image through the crosshair's centre.
+    pub at_centre: usize,
+    /// The crosshair is turned from the stack's axes.
+    pub oblique: bool,
+}
+
+impl Layout {
+    /// The images' positions along their orientation's normal (row × column),
+    /// and that normal.
+    pub fn positions(&self) -> (Vec<f64>, [f64; 3]) {
+        let n = self.row.cross(&self.down);
         (
-            (0..self.count(plane))
-                .map(|k| (p0 + step * k as f64).dot(&n))
+            (0..self.count)
+                .map(|k| {
+                    (self.first + self.step * (k as f64 * self.step_mm))
+                        .coords
+                        .dot(&n)
+                })
                 .collect(),
             [n.x, n.y, n.z],
         )
+    }
+
+    /// The image whose plane is nearest `p`.
+    pub fn index_of(&self, p: &Point3<f64>) -> usize {
+        let k = ((p - self.first).dot(&self.step) / self.step_mm).round();
+        k.clamp(0.0, (self.count.max(1) - 1) as f64) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model;
+
+    /// A 9 × 7 axial stack of 5 slices, 0.5 × 0.8 mm pixels, 2 mm apart.
+    fn source() -> Source {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spec = crate::synth::SeriesSpec::axial("mpr-unit", 5, 9, 2.0);
+        spec.rows = 7;
+        spec.pixel_spacing = [0.8, 0.5];
+        crate::synth::write_series(dir.path(), &spec, |k, c, r| (k * 100 + r * 10 + c) as i32)
+            .expect("series");
+        let files = crate::scan::list_files(dir.path()).expect("list");
+        let headers = crate::scan::scan_files(&files).headers;
+        let patients = model::build(&headers);
+        let set = &patients[0].studies[0].series[0].display_sets[0];
+        Source::new(set, &headers).expect("source")
+    }
+
+    fn close(a: &Vector3<f64>, b: &Vector3<f64>) -> bool {
+        (a - b).norm() < 1e-9
+    }
+
+    #[test]
+    fn at_home_every_pixel_of_every_plane_is_a_voxel_centre() {
+        let src = source();
+        let home = src.home();
+        for plane in Plane::ALL {
+            let l = src.layout(plane, &home);
+            assert_eq!(l.count, src.count(plane), "{plane:?}");
+            for k in 0..l.count {
+                for (i, j) in [(0, 0), (l.columns - 1, l.rows - 1), (3, 2)] {
+                    let p = l.first
+                        + l.step * (k as f64 * l.step_mm)
+                        + l.row * (i as f64 * l.spacing[1])
+                        + l.down * (j as f64 * l.spacing[0]);
+                    // Back to voxel indices: whole numbers inside the volume.
+                    let d = p - src.patient_point(0.0, 0.0, 0.0);
+                    let v = [
+                        d.dot(&src.row_dir) / src.cs,
+                        d.dot(&src.col_dir) / src.rs,
+                        d.dot(&src.normal) / src.spacing,
+                    ];
+                    let dims = [src.columns as f64, src.rows as f64, src.slices as f64];
+                    for a in 0..3 {
+                        assert!((v[a] - v[a].round()).abs() < 1e-9, "{plane:?} {k}: {v:?}");
+                        assert!(v[a] > -0.5 && v[a] < dims[a] - 0.5, "{plane:?} {k}: {v:?}");
+                    }
+                }
+            }
+            // The image at the centre holds it.
+            let c = l.first + l.step * (l.at_centre as f64 * l.step_mm);
+            assert!(((home.centre - c).dot(&l.step)).abs() < 1e-9, "{plane:?}");
+        }
+        // The stack's own plane at home is the stack: columns × rows, the
+        // acquired pixel spacing.
+        let along = src.layout(Plane::Along, &home);
+        assert_eq!((along.columns, along.rows), (9, 7));
+        assert_eq!(along.spacing, [0.8, 0.5]);
+    }
+
+    #[test]
+    fn a_turned_plane_still_covers_the_volume_and_goes_through_the_centre() {
+        let src = source();
+        let home = src.home();
+        let turn = Rotation3::from_axis_angle(&Unit::new_normalize(src.normal), 0.6)
+            * Rotation3::from_axis_angle(&Unit::new_normalize(src.row_dir), 0.3);
+        let turned = Crosshair {
+            centre: home.centre + src.row_dir * 0.37,
+            rotations: [turn; 3],
+        };
+        for plane in Plane::ALL {
+            let l = src.layout(plane, &turned);
+            assert!(l.oblique);
+            // Orthonormal axes.
+            assert!((l.row.dot(&l.down)).abs() < 1e-12);
+            assert!((l.row.cross(&l.down).dot(&l.step).abs() - 1.0).abs() < 1e-12);
+            // Every voxel corner lies within the images' extent.
+            for p in src.corners() {
+                let d = p - l.first;
+                let (i, j, k) = (
+                    d.dot(&l.row) / l.spacing[1],
+                    d.dot(&l.down) / l.spacing[0],
+                    d.dot(&l.step) / l.step_mm,
+                );
+                assert!(
+                    i > -1e-6 && i < (l.columns - 1) as f64 + 1e-6,
+                    "{plane:?} column {i}"
+                );
+                assert!(
+                    j > -1e-6 && j < (l.rows - 1) as f64 + 1e-6,
+                    "{plane:?} row {j}"
+                );
+                assert!(
+                    k > -1e-6 && k < (l.count - 1) as f64 + 1e-6,
+                    "{plane:?} image {k}"
+                );
+            }
+            assert!(l.count <= src.max_count(plane));
+            assert_eq!(l.index_of(&turned.centre), l.at_centre);
+            let c = l.first + l.step * (l.at_centre as f64 * l.step_mm);
+            assert!(((turned.centre - c).dot(&l.step)).abs() < 1e-9, "{plane:?}");
+        }
+    }
+
+    #[test]
+    fn half_a_turn_about_the_vertical_swaps_the_sagittal_left_and_right() {
+        let src = source();
+        let home = src.home();
+        let before = src.layout(Plane::AcrossColumns, &home);
+        // Turned about the patient's long axis (the axial stack's normal).
+        let turned = home.turned_on(Plane::Along, &src.normal, std::f64::consts::PI);
+        assert_eq!(
+            src.layout(Plane::Along, &turned),
+            src.layout(Plane::Along, &home),
+            "the plane turned on stays"
+        );
+        let after = src.layout(Plane::AcrossColumns, &turned);
+        assert!(
+            close(&after.row, &-before.row),
+            "its rows run the other way"
+        );
+        assert!(close(&after.down, &before.down), "still head up");
+        let h = src.plane_header(&after, after.at_centre);
+        let o = h.frames[0].image_orientation.expect("orientation");
+        let plane =
+            crate::imaging::geometry::ImagePlane::new([0.0; 3], o, [1.0, 1.0]).expect("plane");
+        let labels = plane.edge_labels();
+        let home_plane = crate::imaging::geometry::ImagePlane::new(
+            [0.0; 3],
+            src.plane_header(&before, 0).frames[0]
+                .image_orientation
+                .expect("orientation"),
+            [1.0, 1.0],
+        )
+        .expect("plane");
+        let home_labels = home_plane.edge_labels();
+        assert_eq!(labels.left, home_labels.right);
+        assert_eq!(labels.right, home_labels.left);
+        assert_eq!(labels.top, home_labels.top);
     }
 }

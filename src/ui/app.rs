@@ -97,7 +97,7 @@ pub(super) struct Session {
     pub(super) annotation_layouts: annotations::Layouts,
     pub(super) measurements: Vec<Meas>,
     /// Stacks reformatted (MPR), by source set.
-    pub(super) mpr: std::collections::HashMap<usize, Arc<crate::imaging::mpr::Source>>,
+    pub(super) mpr: std::collections::HashMap<usize, super::mpr::MprSet>,
 }
 
 /// The viewport grid and how its viewports are read together.
@@ -308,6 +308,13 @@ impl App {
         Some(self.grid.viewports.get(i)?.mapping?.screen(p))
     }
 
+    /// The MPR crosshair on viewport `i` (image coordinates), when it shows an
+    /// MPR plane.
+    pub fn crosshair(&self, i: usize) -> Option<super::viewport::CrosshairView> {
+        let v = self.grid.viewports.get(i)?;
+        self.crosshair_view(v.set?, v.index)
+    }
+
     /// The header of the image viewport `i` shows.
     pub fn header_of(&self, i: usize) -> Option<&ImageHeader> {
         let v = self.grid.viewports.get(i)?;
@@ -499,6 +506,7 @@ impl eframe::App for App {
             self.handle(c);
         }
         self.wheel_scroll(&ctx);
+        self.follow_crosshair();
         self.cine_step(&ctx);
         if self.timing.bench_wl.is_some() {
             self.bench_step(&ctx, frame);

@@ -83,6 +83,8 @@ pub enum Command {
     /// The active slab thicker or thinner.
     SlabThicker,
     SlabThinner,
+    /// The MPR's crosshair back to orthogonal planes through the middle voxel.
+    ResetCrosshair,
     Layout(usize, usize),
     ToggleTags,
     ToggleHelp,
@@ -207,6 +209,7 @@ impl Command {
             CycleSlab,
             SlabThicker,
             SlabThinner,
+            ResetCrosshair,
         ]);
         v.extend(LAYOUTS.iter().map(|&(r, c)| Layout(r, c)));
         v.extend([
@@ -261,6 +264,7 @@ impl Command {
             CycleSlab => "slab".into(),
             SlabThicker => "slab thicker".into(),
             SlabThinner => "slab thinner".into(),
+            ResetCrosshair => "reset MPR".into(),
             Layout(r, c) => format!("{r}×{c}"),
             ToggleTags => "tags (T)".into(),
             ToggleHelp => "help (F1)".into(),
@@ -318,10 +322,11 @@ impl Command {
             ToggleReverseWlDrag => "reverse the window/level drag directions".into(),
             ToggleCine => "cine play / pause".into(),
             CineFaster | CineSlower => "cine frame rate up / down".into(),
-            Mpr => "MPR: the stack with its two orthogonal reformats (1×3); again: back to the layout before".into(),
+            Mpr => "MPR: the stack's three planes through a crosshair (1×3): drag the centre to move it, a line to move that plane, a line's handle to turn the planes (oblique); again: back to the layout before".into(),
             CycleSlab => "MPR: the active reformat as a thick slab — MIP, MinIP, AvgIP, thin again (10 mm to start)".into(),
             SlabThicker => "MPR: the active slab thicker".into(),
             SlabThinner => "MPR: the active slab thinner".into(),
+            ResetCrosshair => "MPR: the crosshair back to orthogonal planes through the middle of the stack".into(),
             Layout(r, c) => format!("{r} row(s) × {c} column(s) of viewports"),
             ToggleTags => "the active image's header".into(),
             ToggleHelp => "this help".into(),
@@ -383,6 +388,7 @@ impl Command {
             CycleSlab => vec![key(Key::S)],
             SlabThicker => vec![key(Key::CloseBracket)],
             SlabThinner => vec![key(Key::OpenBracket)],
+            ResetCrosshair => vec![key(Key::X)],
             ToggleTags => vec![key(Key::T)],
             ToggleHelp => vec![key(Key::F1), key(Key::Questionmark)],
             ExportImage => vec![ctrl(Key::E)],
@@ -560,6 +566,7 @@ impl App {
             CycleSlab => self.change_slab(SlabChange::Cycle),
             SlabThicker => self.change_slab(SlabChange::Thicker),
             SlabThinner => self.change_slab(SlabChange::Thinner),
+            ResetCrosshair => self.reset_crosshair(),
             Layout(r, c) => {
                 // A layout chosen by hand ends MPR where it is.
                 self.grid.mpr_saved = None;

@@ -24,6 +24,10 @@ pub const GESTURES: &[(&str, &str)] = &[
         "show this point in the other viewports of its frame of reference",
     ),
     ("double click", "maximise / restore the viewport"),
+    (
+        "MPR: drag the crosshair",
+        "its centre moves the point looked at, a line moves that plane, a line's round handle turns the other planes (oblique)",
+    ),
 ];
 
 /// What the help shows in the keys column of a command with no shortcut.

@@ -1,15 +1,27 @@
-//! MPR in the viewer: a stack's two orthogonal reformats added as display sets
-//! (with real headers, once: they stay cached while the study is open), hung 1×3
-//! beside it, their images computed on demand; M again gives back the layout MPR
-//! replaced.
+//! MPR in the viewer: a stack's three planes through a crosshair — its own
+//! plane, across its rows and across its columns — added as display sets with
+//! real headers (so markers, annotations, reference lines and measurements work
+//! on them as on acquired images) and hung 1×3; their images are cut on demand
+//! by the reference reslicer from the decoded frames (at home, with no
+//! rotation, by copying voxels: every pixel is a voxel centre).
+//!
+//! The crosshair ([`crate::imaging::mpr::Crosshair`]) is the state: where the
+//! planes meet and how each is turned. Each plane's lines on the others come
+//! from it; dragging its centre moves it, dragging a line moves that plane,
+//! dragging a line's handle turns the other two planes about the viewport's own
+//! normal (oblique, then double oblique), scrolling moves a plane along its own
+//! normal. A turned plane's headers are written anew in the room its set was
+//! given (the most images any rotation can need), so no index into the
+//! session's headers ever changes. M again gives back the layout MPR replaced.
 
 use std::sync::Arc;
 
 use super::loader::{Compact, LoadedSet};
-use super::viewport::Viewport;
+use super::viewport::{CrossAction, CrosshairView, Viewport};
 use super::*;
 use crate::dicom::ImageHeader;
 use crate::dicom::pixels::FramePixels;
+use crate::imaging::mpr::{Crosshair, Layout, Plane, Source};
 
 /// How S, ] and [ change a reformat's slab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,11 +34,37 @@ pub enum SlabChange {
 /// Slab thicknesses [ and ] step through (mm); S starts at 10.
 const SLAB_STEPS: [f64; 8] = [2.0, 3.0, 5.0, 10.0, 15.0, 20.0, 30.0, 50.0];
 
+/// A stack's MPR: its crosshair and the three reformats it hangs.
+#[derive(Debug, Clone)]
+pub(super) struct MprSet {
+    pub(super) src: Arc<Source>,
+    pub(super) crosshair: Crosshair,
+    /// The display sets of [`Plane::ALL`], in that order.
+    pub(super) sets: [usize; 3],
+    /// Where each set's headers start in the session's headers, and how many
+    /// it has room for.
+    base: [usize; 3],
+    room: [usize; 3],
+    /// Where each plane's images lie now, and where they lie at home.
+    pub(super) layouts: [Layout; 3],
+    home: [Layout; 3],
+    /// The image of each set the viewports were last put on (a viewport on
+    /// another image was scrolled: the centre follows it).
+    at: [usize; 3],
+}
+
+impl MprSet {
+    /// Which of the three planes set `set` is.
+    fn view_of(&self, set: usize) -> Option<usize> {
+        self.sets.iter().position(|&s| s == set)
+    }
+}
+
 /// The decoded frames of a stack seen as a volume by the reference reslicer:
 /// voxel (x, y, z) is column x, row y of the z-th slice from the lowest along
 /// the stack's normal.
 struct Frames<'a> {
-    src: &'a crate::imaging::mpr::Source,
+    src: &'a Source,
     frames: &'a [Arc<Compact>],
     slope: f64,
     intercept: f64,
@@ -42,7 +80,7 @@ impl crate::imaging::reslice::Voxels for Frames<'_> {
     }
     fn patient_from_voxel(&self) -> nalgebra::Matrix4<f64> {
         let s = self.src;
-        let lowest = s.last_position - s.normal * (s.spacing * (s.slices - 1) as f64);
+        let lowest = s.patient_point(0.0, 0.0, 0.0);
         let (x, y, z) = (s.row_dir * s.cs, s.col_dir * s.rs, s.normal * s.spacing);
         nalgebra::Matrix4::new(
             x.x, y.x, z.x, lowest.x, x.y, y.y, z.y, lowest.y, x.z, y.z, z.z, lowest.z, 0.0, 0.0,
@@ -58,13 +96,13 @@ impl crate::imaging::reslice::Voxels for Frames<'_> {
     }
 }
 
-/// A slab reformat image `k` of `plane`: the reference reslicer over the
-/// plane the derived header describes, back in stored values.
-fn slab_image(
-    src: &crate::imaging::mpr::Source,
+/// Reformat image `header` (a plane of `src`'s MPR, thin or a slab) from the
+/// decoded frames by the reference reslicer, back in stored values.
+fn plane_image(
+    src: &Source,
     frames: &[Arc<Compact>],
     header: &ImageHeader,
-    slab: crate::imaging::reslice::Slab,
+    slab: Option<crate::imaging::reslice::Slab>,
 ) -> Option<Vec<i32>> {
     use crate::imaging::reslice::{self, Options, PlaneSpec};
     let info = header.frames.first()?;
@@ -85,7 +123,7 @@ fn slab_image(
         .min()
         .unwrap_or(0) as f64;
     let opts = Options {
-        slab: Some(slab),
+        slab,
         padding: lowest * slope + intercept,
         ..Options::default()
     };
@@ -97,6 +135,49 @@ fn slab_image(
             .collect(),
     )
 }
+
+/// The display set of a plane laid out by `layout`, its headers at `base`.
+fn plane_set(
+    layout: &Layout,
+    base: usize,
+    from: &crate::model::DisplaySet,
+) -> crate::model::DisplaySet {
+    let (positions, normal) = layout.positions();
+    let (r, d) = (layout.row, layout.down);
+    let orientation = [r.x, r.y, r.z, d.x, d.y, d.z];
+    let plane = crate::imaging::geometry::ImagePlane::new([0.0; 3], orientation, layout.spacing)
+        .map(|p| crate::imaging::geometry::plane_name(&p))
+        .unwrap_or("oblique");
+    crate::model::DisplaySet {
+        frames: (0..layout.count)
+            .map(|k| crate::model::FrameRef {
+                instance: base + k,
+                frame: 0,
+            })
+            .collect(),
+        rows: layout.rows,
+        columns: layout.columns,
+        sorted_by: from.sorted_by,
+        geometry: Some(crate::model::StackGeometry {
+            plane,
+            orientation,
+            normal,
+            spacing_mm: Some(layout.step_mm),
+            min_spacing_mm: Some(layout.step_mm),
+            max_spacing_mm: Some(layout.step_mm),
+            positions_mm: positions,
+            issues: Vec::new(),
+        }),
+        multiframe: false,
+    }
+}
+
+/// The colour of each plane's lines and of its viewport's frame.
+pub(super) const PLANE_COLOURS: [eframe::egui::Color32; 3] = [
+    theme::MPR_ALONG,
+    theme::MPR_ACROSS_ROWS,
+    theme::MPR_ACROSS_COLUMNS,
+];
 
 impl App {
     /// S, ] and [: the active viewport's reformat as a thick slab (MIP, MinIP,
@@ -200,12 +281,11 @@ impl App {
         }
     }
 
-    /// Reformat the active viewport's stack (MPR): its two orthogonal planes are
-    /// added as display sets (once: they are cached) and hung beside it (1×3),
-    /// with reference lines. False when the active viewport has no stack to
+    /// Reformat the active viewport's stack (MPR): its three planes through
+    /// the middle voxel are added as display sets (once: they are cached) and
+    /// hung side by side (1×3). False when the active viewport has no stack to
     /// reformat (the notice says why).
     pub fn start_mpr(&mut self) -> bool {
-        use crate::imaging::mpr::{Plane, Source};
         let Some(src_set) = self
             .grid
             .viewports
@@ -214,10 +294,11 @@ impl App {
         else {
             return false;
         };
-        if self.session.sets[src_set].derived.is_some() {
-            self.session.notice = Some("MPR: choose an acquired stack, not a reformat".into());
-            return false;
-        }
+        // A reformat's viewport: the MPR of its stack.
+        let src_set = self.session.sets[src_set]
+            .derived
+            .map(|d| d.0)
+            .unwrap_or(src_set);
         if let Some((cached, listed)) = self
             .arriving_count(&self.session.sets[src_set].study_uid)
             .filter(|(c, l)| c < l)
@@ -244,14 +325,9 @@ impl App {
             ));
             return false;
         }
-        if let Some(existing) = self
-            .session
-            .sets
-            .iter()
-            .position(|s| s.derived.map(|d| d.0) == Some(src_set))
-        {
+        if self.session.mpr.contains_key(&src_set) {
             // Already reformatted: hang it again.
-            self.hang_mpr(src_set, existing);
+            self.hang_mpr(src_set);
             return true;
         }
         let src = match Source::new(&self.session.sets[src_set].set, &self.session.headers) {
@@ -261,87 +337,296 @@ impl App {
                 return false;
             }
         };
+        let crosshair = src.home();
+        let layouts = Plane::ALL.map(|p| src.layout(p, &crosshair));
         let mut headers: Vec<ImageHeader> = self.session.headers.as_ref().clone();
-        let first_new = self.session.sets.len();
-        for plane in [Plane::AcrossRows, Plane::AcrossColumns] {
-            let base = headers.len();
-            let count = src.count(plane);
-            headers.extend((0..count).map(|k| src.header(plane, k)));
-            let (positions, normal) = src.positions(plane);
+        let mut sets = [0; 3];
+        let mut base = [0; 3];
+        let mut room = [0; 3];
+        for (v, layout) in layouts.iter().enumerate() {
+            let plane = layout.plane;
+            base[v] = headers.len();
+            room[v] = src.max_count(plane).max(layout.count);
+            // The room beyond the images holds copies of the last, never shown.
+            headers.extend((0..room[v]).map(|k| src.plane_header(layout, k.min(layout.count - 1))));
             let name = plane.label(src.plane);
-            let h0 = &headers[base];
-            let orientation = h0.frames[0].image_orientation.unwrap_or_default();
-            let step = match plane {
-                Plane::AcrossRows => src.rs,
-                Plane::AcrossColumns => src.cs,
-            };
             let from = &self.session.sets[src_set];
             let ls = LoadedSet {
-                label: format!("MPR {name} ({count})"),
+                label: format!("MPR {name} ({})", layout.count),
                 modality: from.modality.clone(),
                 study_uid: from.study_uid.clone(),
                 study_date: from.study_date.clone(),
                 study_description: from.study_description.clone(),
                 series_description: format!("MPR {name}"),
-                set: crate::model::DisplaySet {
-                    frames: (0..count)
-                        .map(|k| crate::model::FrameRef {
-                            instance: base + k,
-                            frame: 0,
-                        })
-                        .collect(),
-                    rows: src.slices as u32,
-                    columns: match plane {
-                        Plane::AcrossRows => src.columns,
-                        Plane::AcrossColumns => src.rows,
-                    },
-                    sorted_by: from.set.sorted_by,
-                    geometry: Some(crate::model::StackGeometry {
-                        plane: name,
-                        orientation,
-                        normal,
-                        spacing_mm: Some(step),
-                        min_spacing_mm: Some(step),
-                        max_spacing_mm: Some(step),
-                        positions_mm: positions,
-                        issues: Vec::new(),
-                    }),
-                    multiframe: false,
-                },
+                set: plane_set(layout, base[v], &from.set),
                 derived: Some((src_set, plane)),
                 slab: None,
             };
+            sets[v] = self.session.sets.len();
             self.residency
                 .slots
-                .push((0..count).map(|_| Slot::default()).collect());
+                .push((0..layout.count).map(|_| Slot::default()).collect());
             self.residency.thumbs.push(None);
             self.session.sets.push(ls);
         }
         self.session.headers = Arc::new(headers);
-        self.session.mpr.insert(src_set, Arc::new(src));
-        self.hang_mpr(src_set, first_new);
+        let at = layouts.clone().map(|l| l.at_centre);
+        self.session.mpr.insert(
+            src_set,
+            MprSet {
+                src: Arc::new(src),
+                crosshair,
+                sets,
+                base,
+                room,
+                home: layouts.clone(),
+                layouts,
+                at,
+            },
+        );
+        self.hang_mpr(src_set);
         true
     }
 
-    /// The source stack and its two reformats side by side.
-    pub(super) fn hang_mpr(&mut self, src_set: usize, first_derived: usize) {
-        let keep = self.grid.viewports.get(self.grid.active).cloned();
+    /// The three planes side by side, on the crosshair's images, in the
+    /// window the stack was read in.
+    pub(super) fn hang_mpr(&mut self, src_set: usize) {
+        let Some(m) = self.session.mpr.get(&src_set) else {
+            return;
+        };
+        let (sets, at) = (m.sets, m.at);
+        let window = self
+            .grid
+            .viewports
+            .get(self.grid.active)
+            .and_then(|v| v.window.clone());
         self.set_layout(1, 3);
-        if let Some(v) = keep {
-            self.grid.viewports[0] = v;
-        }
-        let window = self.grid.viewports[0].window.clone();
-        for (k, set) in [(1, first_derived), (2, first_derived + 1)] {
-            let n = self.session.sets[set].set.frames.len();
+        for (k, (set, index)) in sets.into_iter().zip(at).enumerate() {
             let v = &mut self.grid.viewports[k];
             *v = Viewport::new();
             v.set = Some(set);
-            v.index = n / 2;
+            v.index = index;
             v.window = window.clone();
         }
-        self.grid.viewports[0].set = Some(src_set);
         self.grid.active = 0;
         self.session.notice = None;
+    }
+
+    /// The MPR showing set `set`, and which of its planes that is.
+    fn mpr_of(&self, set: usize) -> Option<(usize, usize)> {
+        let (src_set, _) = self.session.sets.get(set)?.derived?;
+        let v = self.session.mpr.get(&src_set)?.view_of(set)?;
+        Some((src_set, v))
+    }
+
+    /// Keep the crosshair and the viewports together: a viewport scrolled to
+    /// another image of its plane moves the centre along that plane's normal;
+    /// every plane's viewports are then put on the image through the centre.
+    /// Called after keys and the wheel, before what is shown is made resident.
+    pub(super) fn follow_crosshair(&mut self) {
+        if self.grid.mpr_saved.is_none() {
+            return;
+        }
+        for m in self.session.mpr.values_mut() {
+            let mut centre = m.crosshair.centre;
+            for (v, l) in m.layouts.iter().enumerate() {
+                let scrolled = self
+                    .grid
+                    .viewports
+                    .iter()
+                    .find(|vp| vp.set == Some(m.sets[v]) && vp.index != m.at[v]);
+                if let Some(vp) = scrolled {
+                    let t = (centre - l.first).dot(&l.step) / l.step_mm;
+                    centre += l.step * ((vp.index as f64 - t) * l.step_mm);
+                }
+            }
+            m.crosshair.centre = centre;
+            for (v, l) in m.layouts.iter().enumerate() {
+                m.at[v] = l.index_of(&centre);
+                for vp in self.grid.viewports.iter_mut() {
+                    if vp.set == Some(m.sets[v]) {
+                        vp.index = m.at[v];
+                    }
+                }
+            }
+        }
+    }
+
+    /// The crosshair as viewport `set`'s image `index` shows it: the centre
+    /// and the other planes' lines in image coordinates.
+    pub(super) fn crosshair_view(&self, set: usize, index: usize) -> Option<CrosshairView> {
+        let (src_set, v) = self.mpr_of(set)?;
+        let m = self.session.mpr.get(&src_set)?;
+        let (fr, h) = self.session.frame(set, index)?;
+        let plane = super::measurements::plane_of(h, fr.frame)?;
+        let (c, r) = plane.image_point(&m.crosshair.centre);
+        let n = plane.normal();
+        let [rs, cs] = plane.spacing_mm;
+        let lines = (0..3)
+            .filter(|&q| q != v)
+            .filter_map(|q| {
+                let d = n.cross(&m.layouts[q].step);
+                (d.norm() > 1e-6).then(|| {
+                    (
+                        q,
+                        [d.dot(&plane.row_dir) / cs, d.dot(&plane.col_dir) / rs],
+                        PLANE_COLOURS[q],
+                    )
+                })
+            })
+            .collect();
+        Some(CrosshairView {
+            centre: [c + 0.5, r + 0.5],
+            lines,
+            colour: PLANE_COLOURS[v],
+        })
+    }
+
+    /// A crosshair drag in viewport image `index` of set `set`.
+    pub(super) fn move_crosshair(&mut self, set: usize, index: usize, action: CrossAction) {
+        let Some((src_set, v)) = self.mpr_of(set) else {
+            return;
+        };
+        let Some(plane) = self
+            .session
+            .frame(set, index)
+            .and_then(|(fr, h)| super::measurements::plane_of(h, fr.frame))
+        else {
+            return;
+        };
+        let at = |q: [f64; 2]| plane.patient_point(q[0] - 0.5, q[1] - 0.5);
+        let Some(m) = self.session.mpr.get_mut(&src_set) else {
+            return;
+        };
+        let centre = m.crosshair.centre;
+        // The centre as this viewport's image shows it (on its plane).
+        let n = plane.normal();
+        let here = centre - n * (centre - plane.position).dot(&n);
+        let turned = match action {
+            CrossAction::MoveCentre(q) => {
+                m.crosshair.centre = at(q) + n * (centre - plane.position).dot(&n);
+                Vec::new()
+            }
+            CrossAction::MoveLine { other, to } => {
+                let w = m.layouts[other].step;
+                m.crosshair.centre = centre + w * (at(to) - here).dot(&w);
+                Vec::new()
+            }
+            CrossAction::Rotate { from, to } => {
+                let (a, b) = (at(from) - here, at(to) - here);
+                let angle = n.dot(&a.cross(&b)).atan2(a.dot(&b));
+                if !angle.is_finite() || angle == 0.0 {
+                    return;
+                }
+                m.crosshair = m.crosshair.turned_on(Plane::ALL[v], &n, angle);
+                (0..3).filter(|&q| q != v).collect()
+            }
+        };
+        self.lay_out_again(src_set, &turned);
+        self.follow_crosshair();
+        self.ctx.request_repaint();
+    }
+
+    /// X: the crosshair back home (no rotation, the middle voxel).
+    pub(super) fn reset_crosshair(&mut self) {
+        let Some(set) = self
+            .grid
+            .viewports
+            .get(self.grid.active)
+            .and_then(|v| v.set)
+        else {
+            return;
+        };
+        let Some((src_set, _)) = self.mpr_of(set) else {
+            self.session.notice = Some("X puts an MPR's crosshair back: press M first".into());
+            return;
+        };
+        let Some(m) = self.session.mpr.get_mut(&src_set) else {
+            return;
+        };
+        m.crosshair = m.src.home();
+        let changed: Vec<usize> = (0..3).filter(|&v| m.layouts[v] != m.home[v]).collect();
+        self.lay_out_again(src_set, &changed);
+        if let Some(m) = self.session.mpr.get_mut(&src_set) {
+            m.at = m.layouts.clone().map(|l| l.at_centre);
+            for (v, &set) in m.sets.iter().enumerate() {
+                for vp in self
+                    .grid
+                    .viewports
+                    .iter_mut()
+                    .filter(|vp| vp.set == Some(set))
+                {
+                    vp.index = m.at[v];
+                }
+            }
+        }
+        self.ctx.request_repaint();
+    }
+
+    /// Planes `views` of the MPR of `src_set` laid out anew from its
+    /// crosshair: their headers written again in their room, their images
+    /// to be cut again, their measurements (on images that no longer exist)
+    /// dropped.
+    fn lay_out_again(&mut self, src_set: usize, views: &[usize]) {
+        let Some(m) = self.session.mpr.get_mut(&src_set) else {
+            return;
+        };
+        let mut changed = Vec::new();
+        for &v in views {
+            let plane = Plane::ALL[v];
+            // Not turned: the home grid, whose pixels are voxel centres.
+            let layout = if m.crosshair.rotations[v] == nalgebra::Rotation3::identity() {
+                m.home[v].clone()
+            } else {
+                m.src.layout(plane, &m.crosshair)
+            };
+            if layout.count > m.room[v] {
+                // Cannot happen (the room is the most any rotation needs).
+                tracing::warn!(
+                    "MPR: {} images do not fit the room of {}",
+                    layout.count,
+                    m.room[v]
+                );
+                continue;
+            }
+            let headers = Arc::make_mut(&mut self.session.headers);
+            for k in 0..layout.count {
+                headers[m.base[v] + k] = m.src.plane_header(&layout, k);
+            }
+            let set = m.sets[v];
+            if let Some(ls) = self.session.sets.get_mut(set) {
+                ls.set = plane_set(&layout, m.base[v], &ls.set);
+                ls.label = format!("MPR {} ({})", plane.label(m.src.plane), layout.count);
+            }
+            m.at[v] = layout.at_centre;
+            m.layouts[v] = layout;
+            changed.push(set);
+        }
+        for set in changed {
+            if let Some(slots) = self.residency.slots.get_mut(set) {
+                let n = self.session.sets[set].set.frames.len();
+                *slots = (0..n).map(|_| Slot::default()).collect();
+            }
+            self.residency.expanded.retain(|k, _| k.0 != set);
+            self.residency.overlay_textures.retain(|k, _| k.0 != set);
+            self.session.measurements.retain(|x| x.set != set);
+            // On the image through the centre (not a scroll to follow).
+            let at = self
+                .session
+                .mpr
+                .get(&src_set)
+                .and_then(|m| Some(m.at[m.view_of(set)?]))
+                .unwrap_or(0);
+            for vp in self
+                .grid
+                .viewports
+                .iter_mut()
+                .filter(|vp| vp.set == Some(set))
+            {
+                vp.last_drawn = None;
+                vp.index = at;
+            }
+        }
     }
 
     /// Compute the reformatted images on screen (and drop the others), once every
@@ -375,9 +660,12 @@ impl App {
             if wanted.is_empty() {
                 continue;
             }
-            let Some(src) = self.session.mpr.get(&src_set).cloned() else {
+            let Some(m) = self.session.mpr.get(&src_set) else {
                 continue;
             };
+            let (src, v) = (Arc::clone(&m.src), m.view_of(set).unwrap_or(0));
+            // On the home grid every pixel is a voxel: copied, not interpolated.
+            let home = m.layouts[v] == m.home[v];
             let frames: Option<Vec<Arc<Compact>>> = self.residency.slots[src_set]
                 .iter()
                 .map(|s| s.pixels.clone())
@@ -393,19 +681,16 @@ impl App {
                 {
                     continue;
                 }
-                let data = match slab {
-                    Some(slab) => {
-                        let h =
-                            &self.session.headers[self.session.sets[set].set.frames[k].instance];
-                        match slab_image(&src, &frames, h, slab) {
-                            Some(d) => d,
-                            None => continue,
-                        }
+                let h = &self.session.headers[self.session.sets[set].set.frames[k].instance];
+                let data = if home && slab.is_none() {
+                    src.image(plane, k, &|s, i| frames[s].sample(i))
+                } else {
+                    match plane_image(&src, &frames, h, slab) {
+                        Some(d) => d,
+                        None => continue,
                     }
-                    None => src.image(plane, k, &|s, i| frames[s].sample(i)),
                 };
                 let bits = frames[0].bits_stored;
-                let h = &self.session.headers[self.session.sets[set].set.frames[k].instance];
                 let (rows, columns) = h
                     .pixel
                     .as_ref()
@@ -465,7 +750,7 @@ mod tests {
         for plane in [Plane::AcrossRows, Plane::AcrossColumns] {
             for k in [20, 31, 40] {
                 let h = src.header(plane, k);
-                let ours = slab_image(&src, &frames, &h, slab).expect("slab");
+                let ours = plane_image(&src, &frames, &h, Some(slab)).expect("slab");
                 let info = &h.frames[0];
                 let px = h.pixel.as_ref().expect("pixels");
                 let spec = PlaneSpec::of_image(&h).expect("the reformat's plane");

@@ -39,6 +39,13 @@ pub const PROBE: Color32 = Color32::from_rgb(160, 220, 255);
 pub const OVERLAY: Color32 = Color32::WHITE;
 /// Reference lines of the active slice on the other viewports.
 pub const REFERENCE_LINE: Color32 = Color32::from_rgb(255, 220, 80);
+/// An MPR's planes: each plane's lines on the others and its viewport's
+/// frame, in one colour (the stack's own plane, across its rows, across its
+/// columns: red, green and yellow, as most workstations draw axial, coronal
+/// and sagittal).
+pub const MPR_ALONG: Color32 = Color32::from_rgb(240, 90, 90);
+pub const MPR_ACROSS_ROWS: Color32 = Color32::from_rgb(110, 220, 110);
+pub const MPR_ACROSS_COLUMNS: Color32 = Color32::from_rgb(240, 210, 80);
 /// Measurements, and the outline of a viewport a series is dragged onto.
 pub const MEASUREMENT: Color32 = Color32::from_rgb(120, 255, 140);
 /// The stack scroll bar: its track, the decoded slices, the position.

@@ -64,7 +64,9 @@ impl App {
             let Some(mut vp) = self.grid.viewports.get(i).cloned() else {
                 continue;
             };
-            let reference = match (&active_slice, i != self.grid.active) {
+            // An MPR plane shows the crosshair instead of the reference line.
+            let crosshair = vp.set.and_then(|s| self.crosshair_view(s, vp.index));
+            let reference = match (&active_slice, i != self.grid.active && crosshair.is_none()) {
                 (Some((slice, for_uid)), true) => vp.set.and_then(|s| {
                     let (fr, h) = self.session.frame(s, vp.index)?;
                     if h.frame_of_reference_uid.as_ref() != Some(for_uid) {
@@ -140,6 +142,7 @@ impl App {
                         .collect(),
                     arriving: arriving.clone(),
                     slab: ls.slab.map(|sl| sl.label()),
+                    crosshair: crosshair.clone(),
                 })
             });
             let has_image = view.as_ref().is_some_and(|v| v.texture.is_some());
@@ -164,6 +167,11 @@ impl App {
                     index: vp.index,
                     shape,
                 });
+            }
+            if let (Some(action), Some(set)) = (act.crosshair, vp.set) {
+                self.grid.viewports[i] = vp.clone();
+                self.move_crosshair(set, vp.index, action);
+                vp = self.grid.viewports[i].clone();
             }
             if let Some((pos, shape)) = act.edited {
                 self.handle(Command::EditMeasurement { pos, shape });

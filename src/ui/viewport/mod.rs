@@ -7,6 +7,7 @@
 //! (measurements), `scroll` (wheel notches, the stack scroll bar).
 
 mod annotate;
+mod crosshair;
 mod draw;
 mod gpu;
 mod legible;
@@ -175,6 +176,8 @@ pub struct Viewport {
     pub last_drawn: Option<LastDrawn>,
     /// What was written on the image in the last frame, and where.
     pub drawn: Vec<Drawn>,
+    /// The part of an MPR crosshair being dragged.
+    pub cross_grab: Option<CrossGrab>,
 }
 
 /// What the viewport needs to draw its current frame.
@@ -208,6 +211,39 @@ pub struct FrameView<'a> {
     pub arriving: Option<String>,
     /// A reformat shown as a slab: "MIP 10.0 mm".
     pub slab: Option<String>,
+    /// An MPR plane: its crosshair.
+    pub crosshair: Option<CrosshairView>,
+}
+
+/// An MPR's crosshair on a viewport's image (image coordinates): where the
+/// planes meet, each other plane's line (which plane, its direction, its
+/// colour), and the colour of this viewport's own plane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrosshairView {
+    pub centre: [f64; 2],
+    pub lines: Vec<(usize, [f64; 2], egui::Color32)>,
+    pub colour: egui::Color32,
+}
+
+/// What a drag on the crosshair asks (image coordinates).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CrossAction {
+    /// Put the centre here.
+    MoveCentre([f64; 2]),
+    /// Move plane `other` (its line) through this point.
+    MoveLine { other: usize, to: [f64; 2] },
+    /// Turn the other planes about this image's normal, by the angle from
+    /// `from` to `to` about the centre.
+    Rotate { from: [f64; 2], to: [f64; 2] },
+}
+
+/// The part of the crosshair a drag holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CrossGrab {
+    Centre,
+    Line(usize),
+    /// A line's handle; the pointer's last image point.
+    Handle([f64; 2]),
 }
 
 /// Drag-and-drop payload: a display set dragged from the series strip.
@@ -228,6 +264,8 @@ pub struct Interaction {
     pub new_shape: Option<Shape>,
     /// A measurement moved (its place in the app's list, its new shape).
     pub edited: Option<(usize, Shape)>,
+    /// The crosshair dragged.
+    pub crosshair: Option<CrossAction>,
 }
 
 impl Viewport {

@@ -36,6 +36,7 @@ impl Viewport {
             double_clicked: response.double_clicked(),
             new_shape: None,
             edited: None,
+            crosshair: None,
             locate: None,
             dropped_set: response.dnd_release_payload::<SeriesDrag>().map(|p| p.0),
         };
@@ -113,7 +114,15 @@ impl Viewport {
         // Editing: a press on a measurement's point (within 8 points) drags that
         // point, whatever the tool.
         let origin = ui.input(|i| i.pointer.press_origin());
+        // A drag on an MPR's crosshair moves it (and nothing else).
+        if let Some(cross) = &view.crosshair {
+            out.crosshair = self.crosshair_input(&response, rect, &map, cross, origin);
+        } else {
+            self.cross_grab = None;
+        }
+        let crossing = self.cross_grab.is_some() || out.crosshair.is_some();
         if response.drag_started_by(egui::PointerButton::Primary)
+            && !crossing
             && let Some(p) = origin
         {
             let near = view
@@ -143,7 +152,7 @@ impl Viewport {
                 self.editing = None;
             }
         }
-        let editing = self.editing.is_some() || out.edited.is_some();
+        let editing = self.editing.is_some() || out.edited.is_some() || crossing;
         // A two-stroke shape is forgotten when the image or the tool changes.
         if self.pending.is_some()
             && (self.pending_at != (view.set, self.index)
@@ -241,6 +250,9 @@ impl Viewport {
                         shutter: view.header.shutter.clone().filter(|_| self.shutter),
                     },
                 ));
+                if let Some(cross) = &view.crosshair {
+                    self.draw_crosshair(&painter, rect, &map, cross);
+                }
                 let magnification = map.points_per_mm * cs * ppp;
                 let corners = self.annotate(
                     &painter,

@@ -1,0 +1,462 @@
+//! MPR in the viewer, driven like a reader would through `egui_kittest` (real
+//! pointer and key events, the wgpu renderer on lavapipe): M hangs the stack's
+//! three planes with a crosshair whose lines follow the slice shown, dragging
+//! its centre moves the other planes, turning a line's handle gives oblique
+//! planes whose orientation is the handle's and whose pixels are the reference
+//! reslicer's, half a turn about the vertical swaps the sagittal's left and
+//! right labels, X puts everything back, and S makes a plane a MIP slab.
+
+mod common;
+#[path = "common/viewer.rs"]
+mod viewer;
+
+use eframe::egui;
+use egui_kittest::Harness;
+use lightbox::imaging::reslice::{self, Options, PlaneSpec, Slab, SlabMode};
+use lightbox::ui::App;
+use nalgebra::Vector3;
+use viewer::*;
+
+/// A left drag from `a` to `b` in small steps, as a hand would.
+fn drag(h: &mut Harness<'static, App>, a: egui::Pos2, b: egui::Pos2) {
+    h.hover_at(a);
+    h.step();
+    h.drag_at(a);
+    h.step();
+    for k in 1..=8 {
+        h.hover_at(a + (b - a) * (k as f32 / 8.0));
+        h.step();
+    }
+    h.drop_at(b);
+    h.run_steps(3);
+}
+
+/// M over the first viewport, then every plane drawn.
+fn into_mpr(h: &mut Harness<'static, App>) {
+    let centre = h.state().screen_of(0, [32.0, 32.0]).expect("drawn");
+    h.hover_at(centre);
+    h.step();
+    h.key_press(egui::Key::M);
+    h.run_steps(2);
+    step_until(h, "the three planes drawn", |a| {
+        (0..3).all(|i| {
+            a.crosshair(i).is_some() && a.viewport(i).is_some_and(|v| v.last_drawn.is_some())
+        })
+    });
+}
+
+fn description(h: &Harness<'static, App>, i: usize) -> String {
+    h.state()
+        .header_of(i)
+        .and_then(|x| x.series_description.clone())
+        .unwrap_or_default()
+}
+
+/// The normal (row × column) of the image viewport `i` shows.
+fn normal(h: &Harness<'static, App>, i: usize) -> Vector3<f64> {
+    let o = h.state().header_of(i).expect("image").frames[0]
+        .image_orientation
+        .expect("orientation");
+    Vector3::new(o[0], o[1], o[2]).cross(&Vector3::new(o[3], o[4], o[5]))
+}
+
+/// The crosshair's centre and plane `q`'s line on viewport `i`, on screen: the
+/// centre and a unit direction.
+fn line_on_screen(h: &Harness<'static, App>, i: usize, q: usize) -> (egui::Pos2, egui::Vec2) {
+    let c = h.state().crosshair(i).expect("crosshair");
+    let (_, d, _) = *c.lines.iter().find(|l| l.0 == q).expect("the line");
+    let a = h.state().screen_of(i, c.centre).expect("drawn");
+    let b = h
+        .state()
+        .screen_of(i, [c.centre[0] + d[0], c.centre[1] + d[1]])
+        .expect("drawn");
+    (a, (b - a).normalized())
+}
+
+/// Where plane `q`'s handle on viewport `i` is (the one toward `towards`).
+fn handle(h: &Harness<'static, App>, i: usize, q: usize, sign: f32) -> (egui::Pos2, egui::Pos2) {
+    let (c, d) = line_on_screen(h, i, q);
+    let rect = h.state().viewport(i).expect("vp").rect.expect("drawn");
+    (c, c + d * (sign * 0.3 * rect.width().min(rect.height())))
+}
+
+fn turn(v: egui::Vec2, degrees: f32) -> egui::Vec2 {
+    let (s, c) = degrees.to_radians().sin_cos();
+    egui::vec2(c * v.x - s * v.y, s * v.x + c * v.y)
+}
+
+/// The pixels viewport `i` shows against the reference reslicer's cut of the
+/// stack (read afresh as a volume) for the plane its header describes, with
+/// `slab`; pixels under the crosshair's lines, handles and frame, under what
+/// is written on the image and in the scroll bar's strip are not compared. Rows or columns thinner than a screen pixel are compared with
+/// their neighbours. Returns (pixels compared, mismatches).
+fn against_reslicer(
+    h: &mut Harness<'static, App>,
+    i: usize,
+    slab: Option<Slab>,
+) -> (usize, Vec<String>) {
+    let hd = h.state().header_of(i).expect("plane").clone();
+    let dir = hd.path.parent().expect("series folder");
+    let scan = lightbox::scan::scan(dir).expect("scan");
+    let patients = lightbox::model::build(&scan.headers);
+    let set = patients[0].studies[0]
+        .series
+        .iter()
+        .flat_map(|s| &s.display_sets)
+        .max_by_key(|d| d.frames.len())
+        .expect("the stack");
+    let vol = lightbox::volume::load(set, &scan.headers).expect("volume");
+    let info = &hd.frames[0];
+    let px = hd.pixel.as_ref().expect("pixels");
+    let spec = PlaneSpec::of_image(&hd).expect("the plane");
+    let (slope, intercept) = (info.rescale.slope, info.rescale.intercept);
+    let opts = Options {
+        slab,
+        padding: vol.modality_range().expect("range").0,
+        ..Options::default()
+    };
+    let cut: Vec<i32> = reslice::reslice(&vol, &spec, &opts)
+        .expect("reslice")
+        .iter()
+        .map(|m| ((m - intercept) / slope).round() as i32)
+        .collect();
+    let pixels = lightbox::dicom::FramePixels {
+        rows: px.rows,
+        columns: px.columns,
+        bits_stored: px.bits_stored,
+        samples: lightbox::dicom::Samples::Mono(cut),
+    };
+    let v = h.state().viewport(i).expect("vp").clone();
+    let want = lightbox::imaging::render::render(&hd, 0, &pixels, &v.options()).expect("render");
+    let cross = h.state().crosshair(i).expect("crosshair");
+    let lines: Vec<(egui::Pos2, egui::Vec2)> = cross
+        .lines
+        .iter()
+        .map(|l| line_on_screen(h, i, l.0))
+        .collect();
+    let rect = v.rect.expect("drawn");
+    let handles: Vec<egui::Pos2> = cross
+        .lines
+        .iter()
+        .flat_map(|l| [handle(h, i, l.0, 1.0).1, handle(h, i, l.0, -1.0).1])
+        .collect();
+    // (The value probe follows the pointer: away with it.)
+    h.remove_cursor();
+    h.run_steps(2);
+    let frame = h.render().expect("render");
+    let ppp = h.ctx.pixels_per_point();
+    let (w, ht) = (want.width as usize, want.height as usize);
+    let mut bad = Vec::new();
+    let mut checked = 0;
+    for r in (1..ht - 1).step_by(2) {
+        for c in (1..w - 1).step_by(2) {
+            let at = h
+                .state()
+                .screen_of(i, [c as f64 + 0.5, r as f64 + 0.5])
+                .expect("drawn");
+            let covered = lines.iter().any(|(p, d)| {
+                let v = at - *p;
+                (v.x * d.y - v.y * d.x).abs() < 4.0
+            }) || handles.iter().any(|q| q.distance(at) < 8.0)
+                || v.drawn.iter().any(|d| d.rect.expand(2.0).contains(at))
+                || !rect.shrink(5.0).contains(at)
+                || at.x > rect.max.x - lightbox::ui::theme::SCROLL_STRIP - 3.0;
+            if covered {
+                continue;
+            }
+            let got = frame.get_pixel((at.x * ppp) as u32, (at.y * ppp) as u32).0[0] as i32;
+            checked += 1;
+            let near = (r - 1..=r + 1)
+                .flat_map(|rr| (c - 1..=c + 1).map(move |cc| rr * w + cc))
+                .any(|k| (want.data[k] as i32 - got).abs() <= 2);
+            if !near {
+                bad.push(format!("({c},{r}): {got} vs {}", want.data[r * w + c]));
+            }
+        }
+    }
+    (checked, bad)
+}
+
+#[test]
+fn mpr_hangs_three_planes_whose_crosshair_follows_the_slice() {
+    let (_tmp, mut h) = demo_app(64, 12);
+    into_mpr(&mut h);
+    assert_eq!(h.state().layout(), (1, 3));
+    assert!(
+        description(&h, 0).starts_with("MPR axial"),
+        "{}",
+        description(&h, 0)
+    );
+    assert!(
+        description(&h, 1).starts_with("MPR coronal"),
+        "{}",
+        description(&h, 1)
+    );
+    assert!(
+        description(&h, 2).starts_with("MPR sagittal"),
+        "{}",
+        description(&h, 2)
+    );
+    // The stack reads superior first and the reformats have the head up, so
+    // axial image i is row i of the others: the axial plane's line on them is
+    // level, through that row; one image up the stack moves it one row up.
+    let axial_row = |h: &Harness<'static, App>, v: usize| {
+        let c = h.state().crosshair(v).expect("crosshair");
+        let (_, d, _) = *c.lines.iter().find(|l| l.0 == 0).expect("the axial line");
+        assert!(d[1].abs() < 1e-9 * d[0].abs(), "level: {d:?}");
+        c.centre[1]
+    };
+    let i = h.state().viewport(0).expect("vp").index as f64;
+    for v in [1, 2] {
+        assert!((axial_row(&h, v) - (i + 0.5)).abs() < 1e-6, "viewport {v}");
+    }
+    let over_axial = h.state().screen_of(0, [10.0, 10.0]).expect("drawn");
+    h.hover_at(over_axial);
+    h.step();
+    h.key_press(egui::Key::ArrowUp);
+    h.run_steps(3);
+    assert_eq!(h.state().viewport(0).expect("vp").index as f64, i - 1.0);
+    for v in [1, 2] {
+        assert!((axial_row(&h, v) - (i - 0.5)).abs() < 1e-6, "viewport {v}");
+    }
+    // Shift-click a point on the coronal, three rows from the top: the axial
+    // viewport goes to that slice (the fourth from the top of the stack).
+    let p = h.state().screen_of(1, [20.5, 3.5]).expect("drawn");
+    let shift = egui::Modifiers::SHIFT;
+    h.hover_at(p);
+    h.step();
+    h.event(egui::Event::ModifiersChanged(shift));
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos: p,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: shift,
+        });
+        h.step();
+    }
+    h.event(egui::Event::ModifiersChanged(egui::Modifiers::NONE));
+    h.run_steps(2);
+    assert_eq!(h.state().viewport(0).expect("vp").index, 3);
+    // Drag the crosshair's centre on the coronal to column 10, row 7: the
+    // sagittal goes to column 10 and the axial to image 7; the coronal stays.
+    let coronal_index = h.state().viewport(1).expect("vp").index;
+    let from = h
+        .state()
+        .screen_of(1, h.state().crosshair(1).expect("crosshair").centre)
+        .expect("drawn");
+    let to = h.state().screen_of(1, [10.5, 7.5]).expect("drawn");
+    drag(&mut h, from, to);
+    assert_eq!(h.state().viewport(0).expect("vp").index, 7, "axial");
+    assert_eq!(h.state().viewport(2).expect("vp").index, 10, "sagittal");
+    assert_eq!(h.state().viewport(1).expect("vp").index, coronal_index);
+    let c = h.state().crosshair(1).expect("crosshair").centre;
+    assert!(
+        (c[0] - 10.5).abs() < 0.01 && (c[1] - 7.5).abs() < 0.01,
+        "{c:?}"
+    );
+    // Scrolling the sagittal moves the centre along its normal: the
+    // sagittal's line on the axial moves with it.
+    let over_sagittal = h.state().screen_of(2, [20.0, 2.0]).expect("drawn");
+    h.hover_at(over_sagittal);
+    h.step();
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos: over_sagittal,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.step();
+    }
+    assert_eq!(h.state().active(), 2);
+    h.key_press(egui::Key::ArrowDown);
+    h.run_steps(3);
+    assert_eq!(h.state().viewport(2).expect("vp").index, 11);
+    let c = h.state().crosshair(0).expect("crosshair").centre;
+    assert!(
+        (c[0] - 11.5).abs() < 0.01,
+        "the sagittal line on the axial: {c:?}"
+    );
+}
+
+#[test]
+fn turning_a_handle_gives_oblique_planes_as_the_handle_says_cut_by_the_reslicer() {
+    let (_tmp, mut h) = demo_app(64, 40);
+    into_mpr(&mut h);
+    let home = [normal(&h, 0), normal(&h, 1), normal(&h, 2)];
+    // On the axial, the sagittal line's handle turned 30° clockwise on screen.
+    let (c, grip) = handle(&h, 0, 2, 1.0);
+    let target = c + turn(grip - c, 30.0);
+    drag(&mut h, grip, target);
+    // The axial is as it was; the other two are turned 30° about its normal
+    // (clockwise on screen, seen from the feet, is +30° about +z here).
+    let z = home[0];
+    let rz =
+        nalgebra::Rotation3::from_axis_angle(&nalgebra::Unit::new_normalize(z), 30f64.to_radians());
+    assert!((normal(&h, 0) - home[0]).norm() < 1e-9);
+    for v in [1, 2] {
+        let got = normal(&h, v);
+        let want = rz * home[v];
+        assert!(
+            (got - want).norm() < 0.02,
+            "viewport {v}: {got:?} (want {want:?})"
+        );
+    }
+    assert!(
+        description(&h, 2).starts_with("MPR oblique sagittal"),
+        "{}",
+        description(&h, 2)
+    );
+    // The sagittal's line on the axial now runs where the handle went.
+    let (_, d) = line_on_screen(&h, 0, 2);
+    let want = (target - c).normalized();
+    assert!(d.dot(want).abs() > 0.999, "line {d:?} vs handle {want:?}");
+    // Its pixels (nearest display: one value per image pixel) are the
+    // reference reslicer's cut of the plane its header describes.
+    let over_sagittal = h.state().screen_of(2, [20.0, 2.0]).expect("drawn");
+    h.hover_at(over_sagittal);
+    h.step();
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos: over_sagittal,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.step();
+    }
+    assert_eq!(h.state().active(), 2);
+    h.key_press(egui::Key::B);
+    step_until(&mut h, "the oblique plane drawn", |a| {
+        a.viewport(2).is_some_and(|v| v.last_drawn.is_some())
+    });
+    let (checked, bad) = against_reslicer(&mut h, 2, None);
+    assert!(checked > 300, "{checked}");
+    assert!(
+        bad.is_empty(),
+        "{} of {checked}: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(5)]
+    );
+    // Now the coronal's handle on the sagittal: a double oblique axial.
+    let (c, grip) = handle(&h, 2, 0, 1.0);
+    drag(&mut h, grip, c + turn(grip - c, -20.0));
+    assert!(
+        (normal(&h, 0) - home[0]).norm() > 0.2,
+        "the axial is oblique now"
+    );
+    assert!(
+        description(&h, 0).starts_with("MPR oblique axial"),
+        "{}",
+        description(&h, 0)
+    );
+    // X: all three planes home again.
+    h.key_press(egui::Key::X);
+    h.run_steps(3);
+    for (v, n) in home.iter().enumerate() {
+        assert!((normal(&h, v) - n).norm() < 1e-9, "viewport {v}");
+    }
+    assert!(
+        description(&h, 2).starts_with("MPR sagittal"),
+        "{}",
+        description(&h, 2)
+    );
+}
+
+/// The orientation marker written at edge `kind` of viewport `i`.
+fn marker(h: &Harness<'static, App>, i: usize, kind: &str) -> String {
+    h.state()
+        .viewport(i)
+        .expect("vp")
+        .drawn
+        .iter()
+        .find(|d| d.kind == kind)
+        .map(|d| d.text.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn half_a_turn_about_the_vertical_swaps_the_sagittal_left_and_right() {
+    let (_tmp, mut h) = demo_app(64, 12);
+    into_mpr(&mut h);
+    let (left, right) = (marker(&h, 2, "marker_left"), marker(&h, 2, "marker_right"));
+    assert_eq!(
+        (left.as_str(), right.as_str()),
+        ("A", "P"),
+        "a sagittal at home"
+    );
+    let (top, bottom) = (marker(&h, 2, "marker_top"), marker(&h, 2, "marker_bottom"));
+    // Two quarter turns of the sagittal's line on the axial (about the
+    // patient's long axis).
+    for _ in 0..2 {
+        let (c, grip) = handle(&h, 0, 2, 1.0);
+        drag(&mut h, grip, c + turn(grip - c, 90.0));
+    }
+    h.run_steps(3);
+    assert_eq!(marker(&h, 2, "marker_left"), right, "left and right swap");
+    assert_eq!(marker(&h, 2, "marker_right"), left);
+    assert_eq!(marker(&h, 2, "marker_top"), top, "head still up");
+    assert_eq!(marker(&h, 2, "marker_bottom"), bottom);
+}
+
+#[test]
+fn s_turns_a_reformat_into_a_mip_slab_that_the_reference_reslicer_agrees_with() {
+    let (_tmp, mut h) = demo_app(64, 40);
+    into_mpr(&mut h);
+    // Activate the coronal, nearest display (one screen pixel per image pixel).
+    let coronal = h.state().screen_of(1, [20.0, 14.0]).expect("drawn");
+    h.hover_at(coronal);
+    h.step();
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos: coronal,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.step();
+    }
+    assert_eq!(h.state().active(), 1);
+    h.key_press(egui::Key::B);
+    h.key_press(egui::Key::S);
+    h.run_steps(2);
+    step_until(&mut h, "the slab drawn", |a| a.decoded().0 > 0);
+    h.run_steps(4);
+    let label = viewport_label(&h, 1);
+    assert!(label.contains("MIP 10.0 mm"), "{label}");
+    let (checked, bad) = against_reslicer(
+        &mut h,
+        1,
+        Some(Slab {
+            thickness_mm: 10.0,
+            mode: SlabMode::Mip,
+        }),
+    );
+    assert!(checked > 300, "{checked}");
+    assert!(
+        bad.is_empty(),
+        "{} of {checked} pixels: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(5)]
+    );
+    let (_, thin) = against_reslicer(&mut h, 1, None);
+    assert!(
+        !thin.is_empty(),
+        "the thin plane would pass too: the comparison proves nothing"
+    );
+    // S again: MinIP; ] thicker; S twice more: thin again.
+    h.key_press(egui::Key::S);
+    h.key_press(egui::Key::CloseBracket);
+    h.run_steps(3);
+    let label = viewport_label(&h, 1);
+    assert!(label.contains("MinIP 15.0 mm"), "{label}");
+    h.key_press(egui::Key::S);
+    h.key_press(egui::Key::S);
+    h.run_steps(3);
+    let label = viewport_label(&h, 1);
+    assert!(
+        !label.contains("MIP") && !label.contains("MinIP") && !label.contains("AvgIP"),
+        "{label}"
+    );
+}
