@@ -108,7 +108,15 @@ impl Walker<'_> {
             if g == 0xFFFE {
                 let len = self.u32(pos + 4, enc).unwrap_or(0);
                 if e == 0xE00D {
-                    return Ok(Some(pos + 8)); // item delimiter
+                    if end.is_none() && depth > 0 {
+                        return Ok(Some(pos + 8)); // the end of an item
+                    }
+                    // Anywhere else the parser steps over a delimiter's 8 bytes
+                    // (its length field unread) and reads on: so does the walk
+                    // (found by fuzzing: one at the top of a command set hid a
+                    // 754 MB UL after it).
+                    pos += 8;
+                    continue;
                 }
                 if len != UNDEFINED && len != 0 {
                     // An item tag where an element belongs: dicom-parser reads it as
@@ -341,6 +349,20 @@ mod tests {
             panic!("must reject")
         };
         assert!(e.contains("(0009,0010)") && e.contains("3758161918"), "{e}");
+    }
+
+    #[test]
+    fn a_delimiter_at_the_top_does_not_end_the_walk() {
+        // (FFFE,E00D) with a junk length, then an implicit VR UL declaring
+        // 754974720 bytes in a 26-byte data set.
+        let b = [
+            0xfe, 0xff, 0x0d, 0xe0, 0x50, 0x4b, 0x05, 0x01, 0x00, 0x80, 0x00, 0x81, 0, 0, 0, 0,
+            0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2d, 0x06, 0x5d,
+        ];
+        let Err(Problem::Bad(e)) = check(&b, 0, "1.2.840.10008.1.2", false, b.len()) else {
+            panic!("must reject")
+        };
+        assert!(e.contains("754974720"), "{e}");
     }
 
     #[test]
