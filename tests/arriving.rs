@@ -374,7 +374,7 @@ fn a_prior_arriving_during_mpr_waits_for_it_then_hangs_beside_todays_study_as_th
     let index = h.state().viewport(0).expect("vp").index;
     h.key_press(egui::Key::M);
     h.run_steps(3);
-    assert_eq!(h.state().layout(), (1, 3), "MPR");
+    assert_eq!(h.state().layout(), (2, 2), "MPR");
     step_until(&mut h, "the prior's first images in the cache", |_| {
         cached(&cache, &prior_uid) > 0
     });
@@ -383,7 +383,7 @@ fn a_prior_arriving_during_mpr_waits_for_it_then_hangs_beside_todays_study_as_th
         h.step();
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(h.state().layout(), (1, 3), "MPR is not disturbed");
+    assert_eq!(h.state().layout(), (2, 2), "MPR is not disturbed");
     for i in 0..3 {
         let date = h.state().header_of(i).and_then(|x| x.study_date.clone());
         assert_ne!(date.as_deref(), Some("20240105"), "viewport {i}");

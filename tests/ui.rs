@@ -960,8 +960,9 @@ fn the_reading_layouts_look_as_they_did() {
     h.step();
     h.key_press(egui::Key::M);
     h.run_steps(2);
-    step_until(&mut h, "the reformats", |a| {
+    step_until(&mut h, "the reformats and the 3-D view", |a| {
         (0..3).all(|i| a.viewport(i).is_some_and(|v| v.last_drawn.is_some()))
+            && a.vr_picture(3).is_some_and(|(_, full)| full)
     });
     snapshot(&mut h, "demo-mpr");
 }

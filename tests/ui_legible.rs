@@ -4,7 +4,7 @@
 //! scale bar label, lossy note and probe read-out have a dark edge around their colour (the
 //! contrast measured in the rendered frame); no two annotation boxes overlap, none
 //! enters the scroll bar's strip or leaves the viewport, at 1920×1080, at 1400×900
-//! and in MPR 1×3; a DX shows R/L/H/F from its Patient Orientation, and they turn
+//! and in MPR (2×2, and three narrow planes); a DX shows R/L/H/F from its Patient Orientation, and they turn
 //! with the image.
 
 mod common;
@@ -285,7 +285,7 @@ fn annotation_boxes_never_overlap_at_1920_by_1080() {
 }
 
 #[test]
-fn annotation_boxes_never_overlap_at_1400_by_900_and_in_mpr_1x3() {
+fn annotation_boxes_never_overlap_at_1400_by_900_and_in_mpr() {
     let (_tmp, mut h) = demo((1400.0, 900.0));
     for i in 0..2 {
         laid_out(&mut h, i, "1400×900");
@@ -302,13 +302,21 @@ fn annotation_boxes_never_overlap_at_1400_by_900_and_in_mpr_1x3() {
     h.key_press(egui::Key::M);
     h.run_steps(2);
     let start = Instant::now();
-    while h.state().viewport(2).is_none_or(|v| v.reference.is_none()) {
+    while (0..3).any(|i| h.state().viewport(i).is_none_or(|v| v.last_drawn.is_none())) {
         assert!(start.elapsed() < Duration::from_secs(60), "the reformats");
         h.step();
         std::thread::sleep(Duration::from_millis(20));
     }
     h.run_steps(2);
-    assert_eq!(h.state().layout(), (1, 3));
+    assert_eq!(h.state().layout(), (2, 2));
+    for i in 0..3 {
+        laid_out(&mut h, i, "MPR 2×2");
+    }
+    // A narrower window: narrow viewports, whose corners are shortened, not
+    // run together (the long study line is cut with "…" or loses its
+    // trailing fields).
+    h.set_size(egui::vec2(1100.0, 900.0));
+    h.run_steps(3);
     for i in 0..3 {
         let w = h
             .state()
@@ -318,10 +326,8 @@ fn annotation_boxes_never_overlap_at_1400_by_900_and_in_mpr_1x3() {
             .expect("drawn")
             .width();
         assert!(w < 400.0, "a narrow viewport: {w}");
-        laid_out(&mut h, i, "MPR 1×3");
+        laid_out(&mut h, i, "MPR, narrow");
     }
-    // The narrow corners are shortened, not run together: the long study line is
-    // cut with "…" or loses its trailing fields.
     let d = drawn(&h, 1);
     let tr = find(&d, "top_right");
     let tl = find(&d, "top_left");

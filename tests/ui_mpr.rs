@@ -181,7 +181,7 @@ fn against_reslicer(
 fn mpr_hangs_three_planes_whose_crosshair_follows_the_slice() {
     let (_tmp, mut h) = demo_app(64, 12);
     into_mpr(&mut h);
-    assert_eq!(h.state().layout(), (1, 3));
+    assert_eq!(h.state().layout(), (2, 2));
     assert!(
         description(&h, 0).starts_with("MPR axial"),
         "{}",
@@ -459,4 +459,154 @@ fn s_turns_a_reformat_into_a_mip_slab_that_the_reference_reslicer_agrees_with() 
         !label.contains("MIP") && !label.contains("MinIP") && !label.contains("AvgIP"),
         "{label}"
     );
+}
+
+/// The 3-D view's picture on screen against the reference renderer's picture
+/// of the stack (read afresh as a volume) for the same view: (pixels
+/// compared, mismatches beyond 2 of 255 in a channel, lit pixels).
+fn vr_against_reference(h: &mut Harness<'static, App>, preset: &str) -> (usize, usize, usize) {
+    use lightbox::imaging::vr::{self, Mode, TransferFunction};
+    let v = h.state().viewport(3).expect("vp").clone();
+    let view = v.vr.clone().expect("a 3-D view");
+    let ([w, ht], full) = h.state().vr_picture(3).expect("a picture");
+    assert!(full, "the full picture");
+    let hd = h.state().header_of(0).expect("a plane").clone();
+    let dir = hd.path.parent().expect("series folder");
+    let scan = lightbox::scan::scan(dir).expect("scan");
+    let patients = lightbox::model::build(&scan.headers);
+    let set = patients[0].studies[0]
+        .series
+        .iter()
+        .flat_map(|s| &s.display_sets)
+        .max_by_key(|d| d.frames.len())
+        .expect("the stack");
+    let vol = lightbox::volume::load(set, &scan.headers).expect("volume");
+    let range = vol.modality_range().expect("range");
+    let tf = TransferFunction::named(preset)
+        .expect("preset")
+        .for_range(range);
+    let opts = vr::Options::new(Mode::Composite(tf));
+    let want = vr::render(
+        &vol,
+        &vr::View {
+            azimuth_deg: view.azimuth_deg,
+            elevation_deg: view.elevation_deg,
+            columns: w,
+            rows: ht,
+            zoom: view.zoom,
+        },
+        &opts,
+    )
+    .expect("reference");
+    h.remove_cursor();
+    h.run_steps(2);
+    let frame = h.render().expect("render");
+    let ppp = h.ctx.pixels_per_point();
+    let rect = v.rect.expect("drawn");
+    let size = egui::vec2(w as f32, ht as f32) / ppp;
+    let shown = egui::Rect::from_min_size(((rect.center() - size / 2.0) * ppp).round() / ppp, size);
+    let (mut checked, mut bad, mut lit) = (0, 0, 0);
+    for y in 0..ht {
+        for x in 0..w {
+            let at = shown.min + egui::vec2(x as f32 + 0.5, y as f32 + 0.5) / ppp;
+            if !rect.shrink(4.0).contains(at)
+                || v.drawn.iter().any(|d| d.rect.expand(2.0).contains(at))
+            {
+                continue;
+            }
+            let got = frame.get_pixel((at.x * ppp) as u32, (at.y * ppp) as u32).0;
+            let k = 3 * (y * w + x);
+            checked += 1;
+            if (0..3).any(|c| (got[c] as i32 - want.rgb[k + c] as i32).abs() > 2) {
+                bad += 1;
+            }
+            if want.rgb[k] > 40 {
+                lit += 1;
+            }
+        }
+    }
+    (checked, bad, lit)
+}
+
+#[test]
+fn the_3d_view_is_the_reference_rendering_and_turns_with_a_drag() {
+    let (_tmp, mut h) = demo_app(64, 40);
+    into_mpr(&mut h);
+    assert_eq!(h.state().layout(), (2, 2));
+    step_until(&mut h, "the 3-D view's full picture", |a| {
+        a.vr_picture(3).is_some_and(|(_, full)| full)
+    });
+    let label = viewport_label(&h, 3);
+    assert!(label.contains("3D VR bone"), "{label}");
+    assert!(label.contains("azimuth 0°"), "{label}");
+    let (checked, bad, lit) = vr_against_reference(&mut h, "bone");
+    assert!(checked > 10_000, "{checked}");
+    assert!(lit > 50, "the bone shows: {lit}");
+    assert_eq!(bad, 0, "{bad} of {checked} pixels differ");
+    // From the front: the patient's right on the left.
+    let edge = |h: &Harness<'static, App>, kind: &str| -> String {
+        h.state()
+            .viewport(3)
+            .expect("vp")
+            .drawn
+            .iter()
+            .find(|d| d.kind == kind)
+            .map(|d| d.text.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        (edge(&h, "marker_left"), edge(&h, "marker_right")),
+        ("R".into(), "L".into())
+    );
+    // A drag of 225 points to the left turns it 90° (0.4° a point): from
+    // the patient's left, anterior on the left.
+    let rect = h.state().viewport(3).expect("vp").rect.expect("drawn");
+    let from = rect.center() + egui::vec2(100.0, 0.0);
+    drag(&mut h, from, from - egui::vec2(225.0, 0.0));
+    let az = h
+        .state()
+        .viewport(3)
+        .expect("vp")
+        .vr
+        .as_ref()
+        .expect("3-D")
+        .azimuth_deg;
+    assert!((az - 90.0).abs() < 1e-6, "azimuth {az}");
+    step_until(&mut h, "the turned picture", |a| {
+        a.vr_picture(3).is_some_and(|(_, full)| full)
+    });
+    assert_eq!(
+        (edge(&h, "marker_left"), edge(&h, "marker_right")),
+        ("A".into(), "P".into())
+    );
+    let (checked, bad, _) = vr_against_reference(&mut h, "bone");
+    assert_eq!(bad, 0, "turned: {bad} of {checked} pixels differ");
+    // P: the soft-tissue preset; R: back to the front.
+    let over = rect.center();
+    h.hover_at(over);
+    h.step();
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos: over,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.step();
+    }
+    assert_eq!(h.state().active(), 3);
+    h.key_press(egui::Key::P);
+    h.key_press(egui::Key::R);
+    h.run_steps(2);
+    step_until(&mut h, "the soft-tissue picture", |a| {
+        a.vr_picture(3).is_some_and(|(_, full)| full)
+    });
+    let label = viewport_label(&h, 3);
+    assert!(
+        label.contains("3D VR soft-tissue") && label.contains("azimuth 0°"),
+        "{label}"
+    );
+    let (checked, bad, lit) = vr_against_reference(&mut h, "soft-tissue");
+    assert!(lit > 1000, "soft tissue shows: {lit}");
+    assert_eq!(bad, 0, "soft tissue: {bad} of {checked} pixels differ");
 }

@@ -351,6 +351,19 @@ impl Source {
         self.plane_header(&self.layout(plane, &self.home()), k)
     }
 
+    /// Reformatted image `k` at home from a volume of the stack's stored
+    /// values (every pixel is a voxel centre): `voxel(x, y, z)` with z the
+    /// slice's place in display order.
+    pub fn image_of(
+        &self,
+        plane: Plane,
+        k: usize,
+        voxel: &dyn Fn(usize, usize, usize) -> i32,
+    ) -> Vec<i32> {
+        let w = self.columns as usize;
+        self.image(plane, k, &|slice, i| voxel(i % w, i / w, slice))
+    }
+
     /// Reformatted image `k` at home from the stack's stored values (nearest
     /// voxel: at home every pixel is a voxel centre): `sample(slice, i)` gives
     /// sample `i` (row-major) of slice `slice` in display order.

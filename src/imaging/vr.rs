@@ -678,11 +678,21 @@ impl Sampler<'_> {
 
 /// Render `vol` as `view` sees it.
 pub fn render(vol: &dyn Voxels, view: &View, opts: &Options) -> Result<Rendered, VrError> {
+    render_with(vol, view, opts, &Occupancy::of(vol)?)
+}
+
+/// [`render`] with the volume's occupancy grid made already ([`Occupancy::of`]
+/// it: one pass over every voxel, which a viewer turning the volume makes once).
+pub fn render_with(
+    vol: &dyn Voxels,
+    view: &View,
+    opts: &Options,
+    occupancy: &Occupancy,
+) -> Result<Rendered, VrError> {
     let Some((data, slope, intercept)) = vol.stored() else {
         return err("volume rendering needs the volume's stored values");
     };
     let plan = plan(vol, view, opts.step_mm)?;
-    let occupancy = Occupancy::of(vol)?;
     let sampler = Sampler {
         data,
         dims: vol.dims(),

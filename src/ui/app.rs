@@ -43,6 +43,8 @@ pub struct App {
     pub(super) session: Session,
     pub(super) grid: Grid,
     pub(super) residency: Residency,
+    /// Pictures of the volume renderings shown (see `vr`).
+    pub(super) vr: super::vr::VrPictures,
     pub(super) exports: Exports,
     pub(super) panels: Panels,
     pub(super) timing: Timing,
@@ -378,6 +380,7 @@ impl App {
                 cine_rate: None,
                 mpr_saved: None,
             },
+            vr: super::vr::VrPictures::default(),
             residency: Residency {
                 slots: Vec::new(),
                 expanded: std::collections::HashMap::new(),
@@ -520,6 +523,7 @@ impl eframe::App for App {
         // What the keys, cine and the scroll benchmark moved to is uploaded
         // before it is drawn.
         self.keep_resident(frame);
+        self.keep_vr();
         egui::Panel::left("studies")
             .default_size(300.0)
             .show(ui, |ui| self.browser_ui(ui));

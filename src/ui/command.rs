@@ -85,6 +85,8 @@ pub enum Command {
     SlabThinner,
     /// The MPR's crosshair back to orthogonal planes through the middle voxel.
     ResetCrosshair,
+    /// The 3-D view's next preset (bone, soft tissue, angio, lung, MR, MIP).
+    NextVrMode,
     Layout(usize, usize),
     ToggleTags,
     ToggleHelp,
@@ -210,6 +212,7 @@ impl Command {
             SlabThicker,
             SlabThinner,
             ResetCrosshair,
+            NextVrMode,
         ]);
         v.extend(LAYOUTS.iter().map(|&(r, c)| Layout(r, c)));
         v.extend([
@@ -265,6 +268,7 @@ impl Command {
             SlabThicker => "slab thicker".into(),
             SlabThinner => "slab thinner".into(),
             ResetCrosshair => "reset MPR".into(),
+            NextVrMode => "3-D preset".into(),
             Layout(r, c) => format!("{r}×{c}"),
             ToggleTags => "tags (T)".into(),
             ToggleHelp => "help (F1)".into(),
@@ -322,11 +326,12 @@ impl Command {
             ToggleReverseWlDrag => "reverse the window/level drag directions".into(),
             ToggleCine => "cine play / pause".into(),
             CineFaster | CineSlower => "cine frame rate up / down".into(),
-            Mpr => "MPR: the stack's three planes through a crosshair (1×3): drag the centre to move it, a line to move that plane, a line's handle to turn the planes (oblique); again: back to the layout before".into(),
+            Mpr => "MPR: the stack's three planes through a crosshair and its 3-D view (2×2): drag the centre to move it, a line to move that plane, a line's handle to turn the planes (oblique); again: back to the layout before".into(),
             CycleSlab => "MPR: the active reformat as a thick slab — MIP, MinIP, AvgIP, thin again (10 mm to start)".into(),
             SlabThicker => "MPR: the active slab thicker".into(),
             SlabThinner => "MPR: the active slab thinner".into(),
             ResetCrosshair => "MPR: the crosshair back to orthogonal planes through the middle of the stack".into(),
+            NextVrMode => "MPR's 3-D view: the next preset (bone, soft tissue, angio, lung, MR, MIP); drag to turn, right-drag moves its window, wheel zooms".into(),
             Layout(r, c) => format!("{r} row(s) × {c} column(s) of viewports"),
             ToggleTags => "the active image's header".into(),
             ToggleHelp => "this help".into(),
@@ -389,6 +394,7 @@ impl Command {
             SlabThicker => vec![key(Key::CloseBracket)],
             SlabThinner => vec![key(Key::OpenBracket)],
             ResetCrosshair => vec![key(Key::X)],
+            NextVrMode => vec![key(Key::P)],
             ToggleTags => vec![key(Key::T)],
             ToggleHelp => vec![key(Key::F1), key(Key::Questionmark)],
             ExportImage => vec![ctrl(Key::E)],
@@ -567,6 +573,7 @@ impl App {
             SlabThicker => self.change_slab(SlabChange::Thicker),
             SlabThinner => self.change_slab(SlabChange::Thinner),
             ResetCrosshair => self.reset_crosshair(),
+            NextVrMode => self.next_vr_mode(),
             Layout(r, c) => {
                 // A layout chosen by hand ends MPR where it is.
                 self.grid.mpr_saved = None;

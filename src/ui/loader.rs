@@ -47,6 +47,10 @@ enum CompactData {
     I16(Vec<i16>),
     I32(Vec<i32>),
     Rgb(Vec<u32>),
+    /// A slice of a stack's volume (MPR and volume rendering read the stack
+    /// as one block; its frames are then views into it, so the decoded values
+    /// are held once): the slice's first voxel.
+    Volume(Arc<crate::volume::Volume>, usize),
 }
 
 impl Compact {
@@ -75,6 +79,32 @@ impl Compact {
         }
     }
 
+    /// Slice `z` of `volume`, as a frame.
+    pub fn of_volume(volume: &Arc<crate::volume::Volume>, z: usize, bits_stored: u16) -> Compact {
+        let [columns, rows, _] = volume.dims;
+        Compact {
+            rows: rows as u32,
+            columns: columns as u32,
+            bits_stored,
+            data: CompactData::Volume(Arc::clone(volume), z * columns * rows),
+        }
+    }
+
+    /// Samples in the frame.
+    fn len(&self) -> usize {
+        self.rows as usize * self.columns as usize
+    }
+
+    /// Whether its values fit i16, u16, or neither (None: colour or wider).
+    pub(super) fn sixteen_bits(&self) -> Option<bool> {
+        match &self.data {
+            CompactData::I16(_) => Some(true),
+            CompactData::U16(_) => Some(false),
+            CompactData::Volume(v, _) => Some(matches!(v.data, crate::volume::VoxelData::I16(_))),
+            CompactData::I32(_) | CompactData::Rgb(_) => None,
+        }
+    }
+
     /// The lowest grayscale sample (None for colour frames).
     pub fn min_sample(&self) -> Option<i32> {
         match &self.data {
@@ -82,6 +112,7 @@ impl Compact {
             CompactData::I16(v) => v.iter().min().map(|&x| x as i32),
             CompactData::I32(v) => v.iter().min().copied(),
             CompactData::Rgb(_) => None,
+            CompactData::Volume(..) => (0..self.len()).map(|i| self.sample(i)).min(),
         }
     }
 
@@ -92,6 +123,7 @@ impl Compact {
             CompactData::I16(v) => v.get(i).map(|&x| x as i32),
             CompactData::I32(v) => v.get(i).copied(),
             CompactData::Rgb(_) => None,
+            CompactData::Volume(v, at) => (i < self.len()).then(|| v.data.get(at + i)),
         }
         .unwrap_or(0)
     }
@@ -104,6 +136,23 @@ impl Compact {
             CompactData::I16(v) => Samples::Mono(v.iter().map(|&x| x as i32).collect()),
             CompactData::I32(v) => Samples::Mono(v.clone()),
             CompactData::Rgb(v) => Samples::Rgb(v.clone()),
+            CompactData::Volume(v, at) => {
+                let n = self.len();
+                Samples::Mono(match &v.data {
+                    crate::volume::VoxelData::I16(d) => d
+                        .get(*at..at + n)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|&x| x as i32)
+                        .collect(),
+                    crate::volume::VoxelData::U16(d) => d
+                        .get(*at..at + n)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|&x| x as i32)
+                        .collect(),
+                })
+            }
         };
         FramePixels {
             rows: self.rows,

@@ -6,7 +6,8 @@
 //! The rooms: `app` (the state, grouped by concern, and the frame loop), `command`
 //! (every action with its label, tooltip and shortcut, and `App::handle`, the one
 //! place they change state), `session` (open, receive, hang, drop), `residency`
-//! (frames and textures kept near each viewport), `mpr`, `export`, `measurements`,
+//! (frames and textures kept near each viewport), `mpr`, `vr` (MPR's 3-D view),
+//! `export`, `measurements`,
 //! `order` (a stack's slice order), `tags`, `sync` (scroll/view following, locate, cine), `panels` (browser, series
 //! strip, toolbar, viewport grid), `viewport` (one viewport: state, input, drawing,
 //! annotations), `theme` (colours and sizes), `pacs`, `annotations`, `loader`,
@@ -32,6 +33,7 @@ mod sync;
 mod tags;
 pub mod theme;
 pub mod viewport;
+mod vr;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -48,6 +50,7 @@ use measurements::Meas;
 use residency::{OverlayPlane, Slot};
 use session::DropResult;
 pub use session::names_of;
+pub use vr::VR_MODES;
 
 /// When the process started (set by `main`), for the time-to-first-image report.
 pub static PROCESS_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();

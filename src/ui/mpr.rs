@@ -1,7 +1,7 @@
 //! MPR in the viewer: a stack's three planes through a crosshair — its own
 //! plane, across its rows and across its columns — added as display sets with
 //! real headers (so markers, annotations, reference lines and measurements work
-//! on them as on acquired images) and hung 1×3; their images are cut on demand
+//! on them as on acquired images); their images are cut on demand
 //! by the reference reslicer from the decoded frames (at home, with no
 //! rotation, by copying voxels: every pixel is a voxel centre).
 //!
@@ -22,6 +22,7 @@ use super::*;
 use crate::dicom::ImageHeader;
 use crate::dicom::pixels::FramePixels;
 use crate::imaging::mpr::{Crosshair, Layout, Plane, Source};
+use crate::volume::Volume;
 
 /// How S, ] and [ change a reformat's slab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,9 @@ pub(super) struct MprSet {
     /// The image of each set the viewports were last put on (a viewport on
     /// another image was scrolled: the centre follows it).
     at: [usize; 3],
+    /// The stack as one volume, once every frame is decoded (its frames are
+    /// then views of it), and the modality value outside it.
+    pub(super) volume: Option<(Arc<Volume>, f64)>,
 }
 
 impl MprSet {
@@ -60,74 +64,86 @@ impl MprSet {
     }
 }
 
-/// The decoded frames of a stack seen as a volume by the reference reslicer:
-/// voxel (x, y, z) is column x, row y of the z-th slice from the lowest along
-/// the stack's normal.
-struct Frames<'a> {
-    src: &'a Source,
-    frames: &'a [Arc<Compact>],
-    slope: f64,
-    intercept: f64,
-}
-
-impl crate::imaging::reslice::Voxels for Frames<'_> {
-    fn dims(&self) -> [usize; 3] {
-        [
-            self.src.columns as usize,
-            self.src.rows as usize,
-            self.src.slices,
-        ]
+/// The decoded frames of a stack as one volume, in their display order (as
+/// `volume::load` reads a stack: the affine says which way it runs): voxel
+/// (x, y, z) is column x, row y of frame z; in the one 16-bit type every
+/// frame fits (None when they fit none, or a frame is colour).
+pub(super) fn volume_of_frames(src: &Source, frames: &[Arc<Compact>]) -> Option<Volume> {
+    use crate::volume::VoxelData;
+    let n = src.slices;
+    let plane = src.columns as usize * src.rows as usize;
+    if frames.len() != n
+        || frames
+            .iter()
+            .any(|f| f.rows != src.rows || f.columns != src.columns)
+    {
+        return None;
     }
-    fn patient_from_voxel(&self) -> nalgebra::Matrix4<f64> {
-        let s = self.src;
-        let lowest = s.patient_point(0.0, 0.0, 0.0);
-        let (x, y, z) = (s.row_dir * s.cs, s.col_dir * s.rs, s.normal * s.spacing);
-        nalgebra::Matrix4::new(
-            x.x, y.x, z.x, lowest.x, x.y, y.y, z.y, lowest.y, x.z, y.z, z.z, lowest.z, 0.0, 0.0,
-            0.0, 1.0,
+    let kinds: Vec<bool> = frames
+        .iter()
+        .map(|f| f.sixteen_bits())
+        .collect::<Option<_>>()?;
+    let values = |f: &Arc<Compact>| (0..plane).map(|i| f.sample(i)).collect::<Vec<i32>>();
+    let data = if kinds.iter().all(|&signed| !signed) {
+        VoxelData::U16(frames.iter().flat_map(values).map(|v| v as u16).collect())
+    } else {
+        let all: Vec<i32> = frames.iter().flat_map(values).collect();
+        if all
+            .iter()
+            .any(|&v| v > i16::MAX as i32 || v < i16::MIN as i32)
+        {
+            return None;
+        }
+        VoxelData::I16(all.into_iter().map(|v| v as i16).collect())
+    };
+    // The first frame shown is the lowest along the stack's (own) normal,
+    // or the highest when the reading order runs the other way (`reversed`:
+    // an axial stack, read superior first).
+    let (first, step) = if src.reversed {
+        (
+            src.patient_point(0.0, 0.0, (n - 1) as f64),
+            -src.normal * src.spacing,
         )
-    }
-    fn modality(&self, x: usize, y: usize, z: usize) -> f64 {
-        let n = self.src.slices;
-        // Display order: the highest slice first unless the stack is reversed.
-        let shown = if self.src.reversed { n - 1 - z } else { z };
-        let v = self.frames[shown].sample(x + self.src.columns as usize * y) as f64;
-        v * self.slope + self.intercept
-    }
+    } else {
+        (src.patient_point(0.0, 0.0, 0.0), src.normal * src.spacing)
+    };
+    let (x, y, z) = (src.row_dir * src.cs, src.col_dir * src.rs, step);
+    Some(Volume {
+        dims: [src.columns as usize, src.rows as usize, n],
+        spacing_mm: [src.cs, src.rs, src.spacing],
+        patient_from_voxel: nalgebra::Matrix4::new(
+            x.x, y.x, z.x, first.x, x.y, y.y, z.y, first.y, x.z, y.z, z.z, first.z, 0.0, 0.0, 0.0,
+            1.0,
+        ),
+        rescale: src.last_info.rescale,
+        data,
+        issues: Vec::new(),
+        fast_slices: 0,
+        slice_coords: None,
+    })
 }
 
-/// Reformat image `header` (a plane of `src`'s MPR, thin or a slab) from the
-/// decoded frames by the reference reslicer, back in stored values.
+/// Reformat image `header` (a plane of an MPR, thin or a slab) from the
+/// stack's volume by the reference reslicer, back in stored values;
+/// `padding`: the modality value outside the volume.
 fn plane_image(
-    src: &Source,
-    frames: &[Arc<Compact>],
+    volume: &Volume,
     header: &ImageHeader,
     slab: Option<crate::imaging::reslice::Slab>,
+    padding: f64,
 ) -> Option<Vec<i32>> {
     use crate::imaging::reslice::{self, Options, PlaneSpec};
-    let info = header.frames.first()?;
     let spec = PlaneSpec::of_image(header)?;
-    let (slope, intercept) = (info.rescale.slope, info.rescale.intercept);
+    let (slope, intercept) = (volume.rescale.slope, volume.rescale.intercept);
     if slope == 0.0 || !slope.is_finite() {
         return None;
     }
-    let vol = Frames {
-        src,
-        frames,
-        slope,
-        intercept,
-    };
-    let lowest = frames
-        .iter()
-        .filter_map(|f| f.min_sample())
-        .min()
-        .unwrap_or(0) as f64;
     let opts = Options {
         slab,
-        padding: lowest * slope + intercept,
+        padding,
         ..Options::default()
     };
-    let values = reslice::reslice(&vol, &spec, &opts).ok()?;
+    let values = reslice::reslice(volume, &spec, &opts).ok()?;
     Some(
         values
             .iter()
@@ -283,7 +299,7 @@ impl App {
 
     /// Reformat the active viewport's stack (MPR): its three planes through
     /// the middle voxel are added as display sets (once: they are cached) and
-    /// hung side by side (1×3). False when the active viewport has no stack to
+    /// hung 2×2 with its volume rendering. False when the active viewport has no stack to
     /// reformat (the notice says why).
     pub fn start_mpr(&mut self) -> bool {
         let Some(src_set) = self
@@ -382,14 +398,15 @@ impl App {
                 home: layouts.clone(),
                 layouts,
                 at,
+                volume: None,
             },
         );
         self.hang_mpr(src_set);
         true
     }
 
-    /// The three planes side by side, on the crosshair's images, in the
-    /// window the stack was read in.
+    /// The three planes 2×2 with the stack's volume rendering, on the
+    /// crosshair's images, in the window the stack was read in.
     pub(super) fn hang_mpr(&mut self, src_set: usize) {
         let Some(m) = self.session.mpr.get(&src_set) else {
             return;
@@ -400,7 +417,7 @@ impl App {
             .viewports
             .get(self.grid.active)
             .and_then(|v| v.window.clone());
-        self.set_layout(1, 3);
+        self.set_layout(2, 2);
         for (k, (set, index)) in sets.into_iter().zip(at).enumerate() {
             let v = &mut self.grid.viewports[k];
             *v = Viewport::new();
@@ -408,6 +425,9 @@ impl App {
             v.index = index;
             v.window = window.clone();
         }
+        let mode = self.default_vr_mode(src_set);
+        self.grid.viewports[3] = Viewport::new();
+        self.grid.viewports[3].vr = Some(super::viewport::VrView::new(src_set, mode));
         self.grid.active = 0;
         self.session.notice = None;
     }
@@ -629,6 +649,45 @@ impl App {
         }
     }
 
+    /// The stack of the MPR of `src_set` as one volume, made once every frame
+    /// is decoded: the frames' values move into it and each frame becomes a
+    /// view of its slice, so they are held once. None while decoding (or for a
+    /// stack no 16-bit type holds: the notice says so).
+    pub(super) fn shared_volume(&mut self, src_set: usize) -> Option<(Arc<Volume>, f64)> {
+        let m = self.session.mpr.get(&src_set)?;
+        if let Some(v) = &m.volume {
+            return Some(v.clone());
+        }
+        let src = Arc::clone(&m.src);
+        let frames: Vec<Arc<Compact>> = self
+            .residency
+            .slots
+            .get(src_set)?
+            .iter()
+            .map(|s| s.pixels.clone())
+            .collect::<Option<_>>()?;
+        let Some(volume) = volume_of_frames(&src, &frames) else {
+            self.session.notice =
+                Some("MPR: the stack's values fit no one 16-bit type; planes cannot be cut".into());
+            return None;
+        };
+        let bits = frames.first().map(|f| f.bits_stored).unwrap_or(16);
+        drop(frames);
+        let padding = volume
+            .modality_range()
+            .map(|r| r.0)
+            .unwrap_or(volume.rescale.intercept);
+        let volume = Arc::new(volume);
+        for (z, slot) in self.residency.slots[src_set].iter_mut().enumerate() {
+            slot.pixels = Some(Arc::new(Compact::of_volume(&volume, z, bits)));
+        }
+        let shared = (volume, padding);
+        if let Some(m) = self.session.mpr.get_mut(&src_set) {
+            m.volume = Some(shared.clone());
+        }
+        Some(shared)
+    }
+
     /// Compute the reformatted images on screen (and drop the others), once every
     /// slice of their stack is decoded.
     pub(super) fn reformat(&mut self, shown: &[(usize, usize)]) {
@@ -660,20 +719,22 @@ impl App {
             if wanted.is_empty() {
                 continue;
             }
+            let Some((volume, padding)) = self.shared_volume(src_set) else {
+                continue; // still decoding: the viewport shows "loading…"
+            };
             let Some(m) = self.session.mpr.get(&src_set) else {
                 continue;
             };
             let (src, v) = (Arc::clone(&m.src), m.view_of(set).unwrap_or(0));
             // On the home grid every pixel is a voxel: copied, not interpolated.
             let home = m.layouts[v] == m.home[v];
-            let frames: Option<Vec<Arc<Compact>>> = self.residency.slots[src_set]
-                .iter()
-                .map(|s| s.pixels.clone())
-                .collect();
-            let Some(frames) = frames else {
-                continue; // still decoding: the viewport shows "loading…"
-            };
             let slab = self.session.sets[set].slab;
+            let bits = self.residency.slots[src_set]
+                .first()
+                .and_then(|s| s.pixels.as_ref())
+                .map(|p| p.bits_stored)
+                .unwrap_or(16);
+            let voxel = |x: usize, y: usize, z: usize| volume.stored(x, y, z);
             for k in wanted {
                 if self.residency.slots[set]
                     .get(k)
@@ -683,14 +744,13 @@ impl App {
                 }
                 let h = &self.session.headers[self.session.sets[set].set.frames[k].instance];
                 let data = if home && slab.is_none() {
-                    src.image(plane, k, &|s, i| frames[s].sample(i))
+                    src.image_of(plane, k, &voxel)
                 } else {
-                    match plane_image(&src, &frames, h, slab) {
+                    match plane_image(&volume, h, slab, padding) {
                         Some(d) => d,
                         None => continue,
                     }
                 };
-                let bits = frames[0].bits_stored;
                 let (rows, columns) = h
                     .pixel
                     .as_ref()
@@ -715,11 +775,14 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imaging::mpr::Plane;
-    use crate::imaging::reslice::{self, Options, PlaneSpec, Slab, SlabMode};
+    use crate::imaging::reslice::Voxels;
 
+    /// The volume the viewer makes of a stack's decoded frames is the one
+    /// `volume::load` reads from the files (the reference reslicer's), voxel
+    /// for voxel and in the same place; and its slices, as frames, are the
+    /// frames they replace.
     #[test]
-    fn a_slab_of_decoded_frames_is_the_reference_reslicers_slab_of_the_volume() {
+    fn the_volume_of_decoded_frames_is_the_stack_read_as_a_volume() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (_, _, _) = crate::synth::write_demo(dir.path(), 40, 64).expect("demo");
         let files = crate::scan::list_files(dir.path()).expect("list");
@@ -733,7 +796,7 @@ mod tests {
             .filter(|d| d.frames.len() == 40)
             .max_by_key(|d| headers[d.frames[0].instance].study_date.clone())
             .expect("the CT");
-        let src = crate::imaging::mpr::Source::new(set, &headers).expect("source");
+        let src = Source::new(set, &headers).expect("source");
         let frames: Vec<Arc<Compact>> = set
             .frames
             .iter()
@@ -742,46 +805,29 @@ mod tests {
                 Arc::new(Compact::new(img.frame(f.frame).expect("frame")))
             })
             .collect();
-        let vol = crate::volume::load(set, &headers).expect("volume");
-        let slab = Slab {
-            thickness_mm: 10.0,
-            mode: SlabMode::Mip,
-        };
-        for plane in [Plane::AcrossRows, Plane::AcrossColumns] {
-            for k in [20, 31, 40] {
-                let h = src.header(plane, k);
-                let ours = plane_image(&src, &frames, &h, Some(slab)).expect("slab");
-                let info = &h.frames[0];
-                let px = h.pixel.as_ref().expect("pixels");
-                let spec = PlaneSpec::of_image(&h).expect("the reformat's plane");
-                let opts = Options {
-                    slab: Some(slab),
-                    padding: vol.modality_range().expect("range").0,
-                    ..Options::default()
-                };
-                let (a, b) = (info.rescale.slope, info.rescale.intercept);
-                let theirs: Vec<i32> = reslice::reslice(&vol, &spec, &opts)
-                    .expect("reslice")
-                    .iter()
-                    .map(|m| ((m - b) / a).round() as i32)
-                    .collect();
-                // Within one stored unit: the two sum the same samples in a
-                // different order (modality values here, stored values there),
-                // so a value on a rounding tie may round either way.
-                let bad: Vec<(usize, i32, i32)> = ours
-                    .iter()
-                    .zip(&theirs)
-                    .enumerate()
-                    .filter(|(_, (x, y))| (**x - **y).abs() > 1)
-                    .map(|(i, (x, y))| (i, *x, *y))
-                    .take(8)
-                    .collect();
-                assert!(
-                    bad.is_empty(),
-                    "{plane:?} {k}: {bad:?} ({} wide)",
-                    px.columns
+        let ours = volume_of_frames(&src, &frames).expect("one 16-bit type");
+        let theirs = crate::volume::load(set, &headers).expect("volume");
+        assert_eq!(ours.dims, theirs.dims);
+        assert!(
+            (ours.patient_from_voxel - Voxels::patient_from_voxel(&theirs)).norm() < 1e-6,
+            "{} vs {}",
+            ours.patient_from_voxel,
+            theirs.patient_from_voxel
+        );
+        let [nx, ny, nz] = ours.dims;
+        for z in 0..nz {
+            for (x, y) in [(0, 0), (nx / 2, ny / 3), (nx - 1, ny - 1), (7, 40)] {
+                assert_eq!(
+                    ours.stored(x, y, z),
+                    theirs.stored(x, y, z),
+                    "({x},{y},{z})"
                 );
             }
+        }
+        let shared = Arc::new(ours);
+        for (z, f) in frames.iter().enumerate() {
+            let view = Compact::of_volume(&shared, z, f.bits_stored);
+            assert_eq!(view.expand(), f.expand(), "frame {z}");
         }
     }
 }

@@ -64,6 +64,17 @@ impl App {
             let Some(mut vp) = self.grid.viewports.get(i).cloned() else {
                 continue;
             };
+            if let Some(frame) = self.vr_frame(i) {
+                let act = vp.show_vr(ui, rect, i as u64, i == self.grid.active, &frame);
+                self.grid.viewports[i] = vp;
+                if act.clicked {
+                    self.handle(Command::Activate(i));
+                }
+                if act.double_clicked {
+                    self.handle(Command::ToggleMaximise(i));
+                }
+                continue;
+            }
             // An MPR plane shows the crosshair instead of the reference line.
             let crosshair = vp.set.and_then(|s| self.crosshair_view(s, vp.index));
             let reference = match (&active_slice, i != self.grid.active && crosshair.is_none()) {

@@ -14,6 +14,7 @@ mod legible;
 mod scroll;
 mod show;
 mod transform;
+mod vr;
 
 use crate::dicom::ImageHeader;
 use crate::dicom::pixels::FramePixels;
@@ -178,6 +179,8 @@ pub struct Viewport {
     pub drawn: Vec<Drawn>,
     /// The part of an MPR crosshair being dragged.
     pub cross_grab: Option<CrossGrab>,
+    /// A volume rendering instead of a display set.
+    pub vr: Option<VrView>,
 }
 
 /// What the viewport needs to draw its current frame.
@@ -246,6 +249,50 @@ pub enum CrossGrab {
     Handle([f64; 2]),
 }
 
+/// A volume rendering in a viewport (MPR's fourth): which stack, from where,
+/// how near, in which mode, through which window. Plain state: a drag edits
+/// it, the renderer follows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VrView {
+    /// The stack's display set.
+    pub source: usize,
+    pub azimuth_deg: f64,
+    pub elevation_deg: f64,
+    pub zoom: f64,
+    /// Index into [`crate::ui::VR_MODES`].
+    pub mode: usize,
+    /// The mode's window as the reader moved it (centre, width; modality
+    /// units); None: the preset's own.
+    pub window: Option<(f64, f64)>,
+}
+
+impl VrView {
+    /// From the front, the whole volume in view, in mode `mode`.
+    pub fn new(source: usize, mode: usize) -> VrView {
+        VrView {
+            source,
+            azimuth_deg: 0.0,
+            elevation_deg: 0.0,
+            zoom: 1.0,
+            mode,
+            window: None,
+        }
+    }
+}
+
+/// What a viewport draws of a volume rendering: the picture (its texture and
+/// size in pixels), the window it is drawn with, what is written in its
+/// corners, the patient's directions at its edges (left, right, top,
+/// bottom), and whether it is a quick preview (the view still moving).
+#[derive(Debug, Clone)]
+pub struct VrFrame {
+    pub picture: Option<(egui::TextureId, [usize; 2])>,
+    pub window: (f64, f64),
+    pub corners: [String; 2],
+    pub edges: [String; 4],
+    pub preview: bool,
+}
+
 /// Drag-and-drop payload: a display set dragged from the series strip.
 #[derive(Debug, Clone, Copy)]
 pub struct SeriesDrag(pub usize);
@@ -279,8 +326,12 @@ impl Viewport {
         }
     }
 
-    /// Back to the file's window, fit to the viewport.
+    /// Back to the file's window, fit to the viewport (a volume rendering:
+    /// from the front, its preset's window).
     pub fn reset(&mut self) {
+        if let Some(v) = self.vr.as_mut() {
+            *v = VrView::new(v.source, v.mode);
+        }
         self.window = None;
         self.invert = false;
         self.zoom = 1.0;

@@ -1,0 +1,169 @@
+//! A volume rendering in a viewport: its picture drawn to fit, the patient's
+//! directions at its edges, what it shows in its corners; a left drag turns
+//! the volume, a right drag moves the transfer function's window (as W/L
+//! does an image's), the wheel brings it nearer. The picture itself is made
+//! elsewhere (`ui::vr`), from this viewport's plain state.
+
+use super::legible::outlined_text_within;
+use super::*;
+use crate::ui::theme;
+use eframe::egui::{Align2, FontId, Sense};
+
+/// Degrees the volume turns per point dragged.
+const TURN_PER_POINT: f64 = 0.4;
+
+impl Viewport {
+    /// Show the volume rendering in `rect`; input edits `self.vr`.
+    pub fn show_vr(
+        &mut self,
+        ui: &mut egui::Ui,
+        rect: Rect,
+        key: u64,
+        active: bool,
+        frame: &VrFrame,
+    ) -> Interaction {
+        let response = ui.interact(
+            rect,
+            ui.scope_id().with(("viewport", key)),
+            Sense::click_and_drag(),
+        );
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 0.0, theme::BACKGROUND);
+        self.rect = Some(rect);
+        self.drawn.clear();
+        self.hovered = response.hovered();
+        let out = Interaction {
+            clicked: response.clicked() || response.drag_started(),
+            double_clicked: response.double_clicked(),
+            ..Default::default()
+        };
+        if let Some(v) = self.vr.as_mut() {
+            let d = response.drag_delta();
+            if response.dragged_by(egui::PointerButton::Primary) {
+                v.azimuth_deg = (v.azimuth_deg - d.x as f64 * TURN_PER_POINT).rem_euclid(360.0);
+                v.elevation_deg =
+                    (v.elevation_deg + d.y as f64 * TURN_PER_POINT).clamp(-90.0, 90.0);
+            }
+            if response.dragged_by(egui::PointerButton::Secondary) {
+                let (c, w) = v.window.unwrap_or(frame.window);
+                let scale = (w / 400.0).max(1.0);
+                v.window = Some((c - d.y as f64 * scale, (w + d.x as f64 * scale).max(1.0)));
+            }
+            if response.hovered() {
+                let wheel = wheel_input(ui.ctx());
+                let notches = wheel.slices as f64 + (wheel.zoom as f64).ln() * 10.0;
+                if notches != 0.0 {
+                    v.zoom = (v.zoom * (0.1 * notches).exp()).clamp(0.2, 20.0);
+                }
+            }
+        }
+        if let Some((texture, [w, h])) = frame.picture {
+            // Fit, keeping the picture's aspect (it is made at the viewport's).
+            let s = (rect.width() / w as f32).min(rect.height() / h as f32);
+            let size = Vec2::new(w as f32, h as f32) * s;
+            // On whole physical pixels: a picture made at the viewport's size
+            // is drawn texel for pixel.
+            let ppp = ui.ctx().pixels_per_point();
+            let min = ((rect.center() - size / 2.0) * ppp).round() / ppp;
+            let shown = Rect::from_min_size(min, size);
+            painter.image(
+                texture,
+                shown,
+                Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+                egui::Color32::WHITE,
+            );
+        } else {
+            painter.text(
+                rect.center(),
+                Align2::CENTER_CENTER,
+                "rendering the volume…",
+                FontId::proportional(14.0),
+                theme::MUTED,
+            );
+        }
+        let size = theme::text_size(rect.size(), ui.ctx().pixels_per_point());
+        let font = FontId::proportional(size);
+        let area = rect.shrink(theme::ANNOTATION_INSET);
+        let mut written = Vec::new();
+        for (kind, pos, align, text) in [
+            (
+                "top_left",
+                area.left_top(),
+                Align2::LEFT_TOP,
+                &frame.corners[0],
+            ),
+            (
+                "bottom_left",
+                area.left_bottom(),
+                Align2::LEFT_BOTTOM,
+                &frame.corners[1],
+            ),
+        ] {
+            let r = outlined_text_within(
+                &painter,
+                area,
+                pos,
+                align,
+                text,
+                font.clone(),
+                theme::ANNOTATION,
+            );
+            written.push((kind, r, text.clone(), theme::ANNOTATION));
+        }
+        let marker = FontId::proportional(size + theme::MARKER_EXTRA);
+        let [left, right, top, bottom] = &frame.edges;
+        // The top and bottom markers go below / above the corner text when a
+        // narrow viewport puts them in its way.
+        let (top_text, bottom_text) = (written[0].1, written[1].1);
+        let gap = theme::ANNOTATION_INSET;
+        let reach = marker.size;
+        let under = |r: Rect, x: f32| r.min.x - reach <= x && x <= r.max.x + reach;
+        let x = area.center().x;
+        let top_at = if under(top_text, x) {
+            egui::pos2(x, top_text.max.y + gap)
+        } else {
+            area.center_top()
+        };
+        let bottom_at = if under(bottom_text, x) {
+            egui::pos2(x, bottom_text.min.y - gap)
+        } else {
+            area.center_bottom()
+        };
+        for (kind, pos, align, text) in [
+            ("marker_left", area.left_center(), Align2::LEFT_CENTER, left),
+            (
+                "marker_right",
+                area.right_center(),
+                Align2::RIGHT_CENTER,
+                right,
+            ),
+            ("marker_top", top_at, Align2::CENTER_TOP, top),
+            ("marker_bottom", bottom_at, Align2::CENTER_BOTTOM, bottom),
+        ] {
+            let r = outlined_text_within(
+                &painter,
+                area,
+                pos,
+                align,
+                text,
+                marker.clone(),
+                theme::MARKER,
+            );
+            written.push((kind, r, text.clone(), theme::MARKER));
+        }
+        self.drawn = written
+            .into_iter()
+            .map(|(kind, rect, text, color)| Drawn {
+                kind,
+                rect,
+                text,
+                color,
+            })
+            .collect();
+        let label = format!("{}\n{}", frame.corners[0], frame.corners[1]);
+        response
+            .widget_info(|| egui::WidgetInfo::labeled(egui::accesskit::Role::Image, true, &label));
+        self.frame_border(&painter, rect, active);
+        out
+    }
+}

@@ -1,0 +1,318 @@
+//! Volume rendering in the viewer: MPR's fourth viewport shows the stack
+//! ray-cast by the reference renderer (`imaging::vr`) from the stack's one
+//! volume (`mpr::shared_volume`: the decoded frames, held once) on a worker
+//! thread, never on the UI thread. While the reader turns it, a preview at a
+//! third of the size and half the samples follows the pointer; once the view
+//! has been still for a moment, the full picture replaces it. The newest
+//! view wins: a picture still being made for an older one is shown only if
+//! nothing newer is ready, and no more than one is made at a time per
+//! viewport. The occupancy grid (empty-space skipping) is made once per stack.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use super::viewport::{VrFrame, VrView};
+use super::*;
+use crate::imaging::lut::Window;
+use crate::imaging::vr::{self, Mode, Occupancy, Options, TransferFunction};
+use crate::volume::Volume;
+
+/// What P steps through: the transfer-function presets (`assets/vr`), then
+/// a MIP.
+pub const VR_MODES: [&str; 6] = ["bone", "soft-tissue", "angio", "lung", "mr", "mip"];
+
+/// A view still for this long gets its full picture.
+const SETTLE: Duration = Duration::from_millis(250);
+/// The full picture's longer side is at most this many pixels.
+const MAX_SIDE: usize = 1024;
+
+/// A picture asked for: the view, its size in pixels, a preview or not.
+#[derive(Debug, Clone, PartialEq)]
+struct Request {
+    view: VrView,
+    size: [usize; 2],
+    preview: bool,
+}
+
+type Made = Result<(vr::Rendered, Arc<Occupancy>, (f64, f64)), String>;
+
+/// A picture shown: its texture, the request it answers, the patient's
+/// directions at its edges, the window it was drawn through.
+struct Shown {
+    texture: egui::TextureHandle,
+    req: Request,
+    edges: [String; 4],
+    window: (f64, f64),
+}
+
+/// Pictures of the volume renderings on screen, by viewport.
+#[derive(Default)]
+pub(super) struct VrPictures {
+    shown: HashMap<usize, Shown>,
+    making: HashMap<usize, (Request, Receiver<Made>)>,
+    /// When each viewport's view last changed (a preview until it settles).
+    moved: HashMap<usize, (VrView, Instant)>,
+    /// Occupancy grids, by stack (display set).
+    occupancy: HashMap<usize, Arc<Occupancy>>,
+}
+
+impl std::fmt::Debug for VrPictures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VrPictures")
+            .field("shown", &self.shown.len())
+            .field("making", &self.making.len())
+            .finish()
+    }
+}
+
+/// The rendering mode of `view` on a volume whose values span `range`, with
+/// `first_window` the stack's own (a MIP's default), and the window it is
+/// drawn through.
+fn mode_of(view: &VrView, range: (f64, f64), first_window: Option<Window>) -> (Mode, (f64, f64)) {
+    let name = VR_MODES.get(view.mode).copied().unwrap_or("mip");
+    match TransferFunction::named(name) {
+        Some(tf) => {
+            let mut tf = tf.for_range(range);
+            if let Some((c, w)) = view.window {
+                tf = tf.with_window(c, w);
+            }
+            let window = tf.window;
+            (Mode::Composite(tf), window)
+        }
+        None => {
+            let (c, w) = view.window.unwrap_or_else(|| match first_window {
+                Some(w) => (w.center, w.width),
+                None => ((range.0 + range.1) / 2.0, (range.1 - range.0).max(1.0)),
+            });
+            (Mode::Mip(Window::new(c, w)), (c, w))
+        }
+    }
+}
+
+impl App {
+    /// The stack's default mode: the MR preset for MR, bone otherwise.
+    pub(super) fn default_vr_mode(&self, source: usize) -> usize {
+        let mr = self
+            .session
+            .sets
+            .get(source)
+            .is_some_and(|s| s.modality == "MR");
+        VR_MODES
+            .iter()
+            .position(|&m| m == if mr { "mr" } else { "bone" })
+            .unwrap_or(0)
+    }
+
+    /// P: the active volume rendering's next mode (its window back to the
+    /// mode's own).
+    pub(super) fn next_vr_mode(&mut self) {
+        match self
+            .grid
+            .viewports
+            .get_mut(self.grid.active)
+            .and_then(|v| v.vr.as_mut())
+        {
+            Some(v) => {
+                v.mode = (v.mode + 1) % VR_MODES.len();
+                v.window = None;
+            }
+            None => {
+                self.session.notice =
+                    Some("P changes the 3-D view's preset: press M, then P on the 3-D view".into());
+            }
+        }
+    }
+
+    /// Start, take in and drop the pictures of the volume renderings shown.
+    pub(super) fn keep_vr(&mut self) {
+        let ppp = self.ctx.pixels_per_point();
+        let mut wanted: Vec<(usize, Request)> = Vec::new();
+        for (i, vp) in self.grid.viewports.iter().enumerate() {
+            let (Some(view), Some(rect)) = (vp.vr.clone(), vp.rect) else {
+                continue;
+            };
+            let now = Instant::now();
+            let moved = match self.vr.moved.get(&i) {
+                Some((v, at)) if *v == view => *at,
+                _ if !self.vr.moved.contains_key(&i) => now - SETTLE * 2,
+                _ => now,
+            };
+            self.vr.moved.insert(i, (view.clone(), moved));
+            let preview = now.duration_since(moved) < SETTLE;
+            let (mut w, mut h) = (
+                (rect.width() * ppp).max(16.0) as usize,
+                (rect.height() * ppp).max(16.0) as usize,
+            );
+            let longer = w.max(h);
+            if longer > MAX_SIDE {
+                w = w * MAX_SIDE / longer;
+                h = h * MAX_SIDE / longer;
+            }
+            if preview {
+                (w, h) = ((w / 3).max(8), (h / 3).max(8));
+            }
+            wanted.push((
+                i,
+                Request {
+                    view,
+                    size: [w, h],
+                    preview,
+                },
+            ));
+        }
+        let live: Vec<usize> = wanted.iter().map(|w| w.0).collect();
+        self.vr.shown.retain(|i, _| live.contains(i));
+        self.vr.making.retain(|i, _| live.contains(i));
+        self.vr.moved.retain(|i, _| live.contains(i));
+        let mut busy = false;
+        for (i, want) in wanted {
+            // A picture made: shown (whatever view it was for: the newest
+            // ready one beats none).
+            if let Some((req, rx)) = self.vr.making.get(&i) {
+                match rx.try_recv() {
+                    Ok(Ok((made, occupancy, window))) => {
+                        let image =
+                            egui::ColorImage::from_rgb([made.columns, made.rows], &made.rgb);
+                        let texture = self.ctx.load_texture(
+                            format!("vr-{i}"),
+                            image,
+                            egui::TextureOptions::LINEAR,
+                        );
+                        let edges = made.plan.camera.edge_labels();
+                        self.vr.occupancy.insert(req.view.source, occupancy);
+                        let shown = Shown {
+                            texture,
+                            req: req.clone(),
+                            edges,
+                            window,
+                        };
+                        self.vr.shown.insert(i, shown);
+                        self.vr.making.remove(&i);
+                    }
+                    Ok(Err(e)) => {
+                        self.session.notice = Some(format!("3-D view: {e}"));
+                        self.vr.making.remove(&i);
+                    }
+                    Err(std::sync::mpsc::TryRecvError::Empty) => {
+                        busy = true;
+                        continue;
+                    }
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                        self.vr.making.remove(&i);
+                    }
+                }
+            }
+            if self.vr.shown.get(&i).is_some_and(|s| s.req == want) {
+                continue;
+            }
+            busy = true;
+            if let Err(e) = self.make_vr(i, want) {
+                self.session.notice = Some(format!("3-D view: {e}"));
+            }
+        }
+        if busy || self.vr.shown.values().any(|s| s.req.preview) {
+            self.ctx.request_repaint_after(Duration::from_millis(30));
+        }
+    }
+
+    /// Start making the picture `want` asks for viewport `i` on a worker.
+    fn make_vr(&mut self, i: usize, want: Request) -> std::io::Result<()> {
+        let source = want.view.source;
+        let Some((volume, _)) = self.shared_volume(source) else {
+            return Ok(()); // still decoding
+        };
+        let first_window = self
+            .session
+            .frame(source, 0)
+            .and_then(|(fr, h)| h.frame(fr.frame).ok()?.windows.first().cloned());
+        let occupancy = self.vr.occupancy.get(&source).cloned();
+        let (tx, rx) = channel();
+        let req = want.clone();
+        std::thread::Builder::new()
+            .name("vr".into())
+            .spawn(move || {
+                let made = render(&volume, &req, occupancy, first_window);
+                let _ = tx.send(made);
+            })?;
+        self.vr.making.insert(i, (want, rx));
+        Ok(())
+    }
+
+    /// The picture of viewport `i`'s volume rendering as last drawn: its size
+    /// in pixels, and whether it is the full picture of the view as it is now
+    /// (not a preview, nothing newer being made).
+    pub fn vr_picture(&self, i: usize) -> Option<([usize; 2], bool)> {
+        let req = &self.vr.shown.get(&i)?.req;
+        let view = self.grid.viewports.get(i)?.vr.as_ref()?;
+        let full = !req.preview && *view == req.view && !self.vr.making.contains_key(&i);
+        Some((req.size, full))
+    }
+
+    /// What viewport `i` draws of its volume rendering.
+    pub(super) fn vr_frame(&self, i: usize) -> Option<VrFrame> {
+        let view = self.grid.viewports.get(i)?.vr.as_ref()?;
+        let shown = self.vr.shown.get(&i);
+        let name = VR_MODES.get(view.mode).copied().unwrap_or("mip");
+        let window = shown.map(|s| s.window).unwrap_or((0.0, 1.0));
+        let what = if name == "mip" {
+            "MIP".to_string()
+        } else {
+            format!("VR {name}")
+        };
+        let preview = shown.is_some_and(|s| s.req.preview) || self.vr.making.contains_key(&i);
+        Some(VrFrame {
+            picture: shown.map(|s| (s.texture.id(), s.req.size)),
+            window,
+            corners: [
+                match shown {
+                    Some(_) => format!(
+                        "3D {what}  C {:.0} W {:.0}{}",
+                        window.0,
+                        window.1,
+                        if preview { "  (preview)" } else { "" }
+                    ),
+                    None => format!("3D {what}"),
+                },
+                format!(
+                    "azimuth {:.0}°  elevation {:.0}°  zoom {:.2}×",
+                    view.azimuth_deg, view.elevation_deg, view.zoom
+                ),
+            ],
+            edges: shown.map(|s| s.edges.clone()).unwrap_or_default(),
+            preview,
+        })
+    }
+}
+
+/// Make one picture (on a worker thread).
+fn render(
+    volume: &Volume,
+    req: &Request,
+    occupancy: Option<Arc<Occupancy>>,
+    first_window: Option<Window>,
+) -> Made {
+    let occupancy = match occupancy {
+        Some(o) => o,
+        None => Arc::new(Occupancy::of(volume).map_err(|e| e.to_string())?),
+    };
+    let range = volume
+        .modality_range()
+        .ok_or_else(|| "the volume is empty".to_string())?;
+    let (mode, window) = mode_of(&req.view, range, first_window);
+    let mut opts = Options::new(mode);
+    if req.preview {
+        // Half the samples along each ray: the finest spacing, not half of it.
+        opts.step_mm = Some(vr::finest_spacing(volume));
+    }
+    let view = vr::View {
+        azimuth_deg: req.view.azimuth_deg,
+        elevation_deg: req.view.elevation_deg,
+        columns: req.size[0],
+        rows: req.size[1],
+        zoom: req.view.zoom,
+    };
+    let made = vr::render_with(volume, &view, &opts, &occupancy).map_err(|e| e.to_string())?;
+    Ok((made, occupancy, window))
+}
