@@ -516,6 +516,31 @@ fn measurements_are_kept_per_instance_and_go_with_their_study() {
             ..m.clone()
         })
         .expect("add");
+    // Every kind the viewer draws is kept, on images and on MPR planes
+    // (patient points on a plane reformatted from the stack of `sop`).
+    let mut more = Vec::new();
+    for (kind, n) in [("rectangle", 2), ("angle", 3), ("cobb", 4)] {
+        let row = MeasurementRow {
+            kind: kind.into(),
+            points: m.points.iter().cycle().take(n).copied().collect(),
+            ..m.clone()
+        };
+        more.push(store.add_measurement(&row).expect(kind));
+    }
+    let on_mpr = store
+        .add_measurement(&MeasurementRow {
+            space: "mpr".into(),
+            ..m.clone()
+        })
+        .expect("on an MPR plane");
+    let got = store
+        .measurements_of(std::slice::from_ref(&sop))
+        .expect("list");
+    assert_eq!(got.len(), 6);
+    assert_eq!(got[5].space, "mpr");
+    for x in more.into_iter().chain([on_mpr]) {
+        store.delete_measurement(x).expect("delete");
+    }
     // Reopened (the viewer opens the cache afresh), the measurements are there.
     drop(store);
     let mut store = Store::open(&root).expect("reopen");

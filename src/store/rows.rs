@@ -146,11 +146,13 @@ pub struct MeasurementRow {
     pub id: i64,
     pub sop_uid: String,
     pub frame: u32,
-    /// "length" or "ellipse".
+    /// "length", "ellipse", "rectangle", "angle" or "cobb".
     pub kind: String,
-    /// "patient" (points in mm, LPS) or "image" (pixel coordinates).
+    /// "patient" (points in mm, LPS), "image" (pixel coordinates) or "mpr"
+    /// (patient points on a plane reformatted from the stack whose first
+    /// image is `sop_uid`).
     pub space: String,
-    /// Two points, each `[x, y, z]` (z = 0 in image space).
+    /// Its points (two to four), each `[x, y, z]` (z = 0 in image space).
     pub points: Vec<[f64; 3]>,
 }
 

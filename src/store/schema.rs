@@ -165,6 +165,26 @@ CREATE TABLE retrieval_instances (
     PRIMARY KEY (study_uid, sop_uid)
 );
 "#,
+    r#"
+-- Measurements of every kind the viewer draws (the first table took lengths and
+-- ellipses only: rectangles, angles and Cobb angles were refused), and on MPR
+-- planes: space 'mpr' holds patient coordinates on a plane reformatted from the
+-- stack whose first image is `sop_uid` (frame 0).
+CREATE TABLE measurements_8 (
+    id INTEGER PRIMARY KEY,
+    sop_uid TEXT NOT NULL,
+    frame INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('length', 'ellipse', 'rectangle', 'angle', 'cobb')),
+    space TEXT NOT NULL CHECK (space IN ('patient', 'image', 'mpr')),
+    points TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+INSERT INTO measurements_8 (id, sop_uid, frame, kind, space, points, created_at)
+    SELECT id, sop_uid, frame, kind, space, points, created_at FROM measurements;
+DROP TABLE measurements;
+ALTER TABLE measurements_8 RENAME TO measurements;
+CREATE INDEX measurements_by_sop ON measurements(sop_uid);
+"#,
 ];
 
 impl Store {
@@ -259,5 +279,36 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .expect("version");
         assert_eq!(version as usize, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn measurements_of_a_version_7_cache_are_carried_into_the_new_table() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            // A cache as Lightbox with seven migrations left it, one length kept.
+            let conn = rusqlite::Connection::open(dir.path().join("index.sqlite")).expect("db");
+            for sql in &MIGRATIONS[..7] {
+                conn.execute_batch(sql).expect("old migration");
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 7;
+                 INSERT INTO measurements (sop_uid, frame, kind, space, points, created_at)
+                 VALUES ('1.2.3', 0, 'length', 'patient', '[[1,2,3],[4,5,6]]', 1);",
+            )
+            .expect("old row");
+        }
+        std::fs::create_dir_all(dir.path().join("objects")).expect("objects");
+        let store = Store::open(dir.path()).expect("migrated");
+        let got = store
+            .measurements_of(&["1.2.3".to_string()])
+            .expect("read");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].points, vec![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+        let angle = crate::store::MeasurementRow {
+            kind: "angle".into(),
+            points: vec![[0.0; 3], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0]],
+            ..got[0].clone()
+        };
+        store.add_measurement(&angle).expect("an angle is kept now");
     }
 }
