@@ -299,9 +299,7 @@ mod tests {
         }
         std::fs::create_dir_all(dir.path().join("objects")).expect("objects");
         let store = Store::open(dir.path()).expect("migrated");
-        let got = store
-            .measurements_of(&["1.2.3".to_string()])
-            .expect("read");
+        let got = store.measurements_of(&["1.2.3".to_string()]).expect("read");
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].points, vec![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
         let angle = crate::store::MeasurementRow {
