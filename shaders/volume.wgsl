@@ -8,8 +8,14 @@
 // centres still inside, nothing outside or in a gap, uneven stacks sampled
 // between their real slice positions.
 
+// Voxel q's stored value. A stack deeper than the device's 3-D textures is
+// packed k slices to a layer, one under the other (`render::volume`'s
+// `upload`): k is the texture's height over the slice's.
 fn voxel(q: vec3<i32>) -> f32 {
-    return f32(textureLoad(img, q, 0).x);
+    let rows = i32(v.dims.y);
+    let k = i32(textureDimensions(img).y) / rows;
+    let t = vec3<i32>(q.x, q.y + (q.z % k) * rows, q.z / k);
+    return f32(textureLoad(img, t, 0).x);
 }
 
 fn slice_coord(k: i32) -> f32 {

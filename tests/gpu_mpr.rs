@@ -348,3 +348,46 @@ fn moving_the_plane_or_the_window_is_a_uniform_write() {
     assert_eq!(off, 0, "the updated draw shows the rotated plane");
     assert_eq!(gpu.uploads(), 1, "no upload for a new plane or window");
 }
+
+#[test]
+fn a_stack_deeper_than_the_gpus_3d_textures_is_packed_and_cut_the_same() {
+    // 151 slices of 48² where 3-D textures are taken to be at most 100 voxels
+    // a side (as a 2,000-slice CT exceeds a 2,048 limit): two slices to a
+    // layer (the last layer holds one), and every plane as the CPU cuts it.
+    let tmp = common::tempdir();
+    let heights: Vec<f64> = (0..151).map(|k| k as f64 * 0.8).collect();
+    let vol = stack(&tmp.path().join("deep"), "deep", &heights);
+    let (device, queue, _) = headless_device().expect("a GPU adapter (lavapipe)");
+    let gpu = GpuMpr::new(&device, wgpu::TextureFormat::Rgba8Unorm);
+    let texture = gpu
+        .upload_within(&device, &queue, &vol, 100)
+        .expect("packed upload");
+    assert_eq!(texture.packing, 2, "two slices to a layer");
+    assert_eq!(texture.dims, [48, 48, 151]);
+    let wide = Window::new(1800.0, 1800.0);
+    let named = |n| reslice::named_plane(&vol, n);
+    let mut top = named(Named::Axial);
+    // The last slice, alone in its layer.
+    top.plane.position.z = heights[150];
+    for c in [
+        case("coronal", named(Named::Coronal), thin(), &wide),
+        case("sagittal", named(Named::Sagittal), thin(), &wide),
+        case("double oblique", oblique(&vol), thin(), &wide),
+        case("the last slice", top, thin(), &wide),
+        case(
+            "oblique 12 mm MIP",
+            oblique(&vol),
+            slab(12.0, SlabMode::Mip),
+            &wide,
+        ),
+    ] {
+        let (bad, levels) = compare(&gpu, &device, &queue, &texture, &vol, &c);
+        assert!(levels > 3, "{}: only {levels} grey levels", c.what);
+        assert!(bad.is_empty(), "{}: {:?}", c.what, &bad[..bad.len().min(5)]);
+    }
+    // A slice wider than the limit cannot be packed: refused, the limit named.
+    let e = gpu
+        .upload_within(&device, &queue, &vol, 40)
+        .expect_err("48 columns in 40");
+    assert!(e.to_string().contains("40-voxel 3-D textures"), "{e}");
+}

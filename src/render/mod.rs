@@ -111,8 +111,20 @@ pub fn headless_device() -> Result<(wgpu::Device, wgpu::Queue, String)> {
     })?;
     let info = adapter.get_info();
     let name = format!("{} ({:?})", info.name, info.backend);
+    // The adapter's own texture and buffer sizes (wgpu asks for its portable
+    // defaults otherwise: 2048-voxel 3-D textures, 256 MB buffers), so large
+    // volumes take the fewest packed layers the hardware allows.
+    let have = adapter.limits();
+    let required_limits = wgpu::Limits {
+        max_texture_dimension_2d: have.max_texture_dimension_2d,
+        max_texture_dimension_3d: have.max_texture_dimension_3d,
+        max_buffer_size: have.max_buffer_size,
+        max_storage_buffer_binding_size: have.max_storage_buffer_binding_size,
+        ..wgpu::Limits::default()
+    };
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("lightbox headless"),
+        required_limits,
         ..Default::default()
     }))
     .map_err(gpu_err)?;

@@ -31,11 +31,25 @@ const SLICES_PER_WRITE: usize = 16;
 #[derive(Debug)]
 pub struct VolumeTexture {
     pub dims: [u32; 3],
+    /// Slices to a layer of the texture (1 unless the stack is deeper than
+    /// the device's 3-D textures: see [`GpuMpr::upload`]).
+    pub packing: u32,
     /// Bytes on the GPU.
     pub bytes: u64,
     id: u64,
     pub(crate) signed: bool,
     pub(crate) view: wgpu::TextureView,
+}
+
+/// How many slices go to a layer of the texture so that a volume of `dims`
+/// fits 3-D textures of `limit` voxels a side: the fewest that do (None when
+/// a slice alone is too wide or too tall).
+fn packing(dims: [usize; 3], limit: usize) -> Option<usize> {
+    let [w, h, d] = dims;
+    if w > limit || h > limit {
+        return None;
+    }
+    (1..=limit / h).find(|&k| d.div_ceil(k) <= limit)
 }
 
 impl VolumeTexture {
@@ -263,24 +277,43 @@ impl GpuMpr {
         self.uploads.load(Ordering::Relaxed)
     }
 
-    /// Upload `vol`'s stored values once, a few slices at a time. Refused, with
-    /// the limit named, when a side exceeds the device's 3-D texture size.
+    /// Upload `vol`'s stored values once, a few slices at a time. A stack
+    /// deeper than the device's 3-D textures is packed: k slices to a layer,
+    /// one under the other (the shaders read voxels with `textureLoad`, so the
+    /// layout is theirs to choose — see `shaders/volume.wgsl`'s `voxel`);
+    /// refused, with the limit named, only when a slice itself is wider or
+    /// taller than that limit.
     pub fn upload(
         &self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         vol: &Volume,
     ) -> Result<VolumeTexture> {
-        let [w, h, d] = vol.dims;
         let limit = device.limits().max_texture_dimension_3d as usize;
+        self.upload_within(device, queue, vol, limit)
+    }
+
+    /// [`GpuMpr::upload`] as if the device's 3-D textures were at most `limit`
+    /// voxels a side (the tests' way to make a small volume take the packed
+    /// layout a 2,000-slice one takes).
+    #[doc(hidden)]
+    pub fn upload_within(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        vol: &Volume,
+        limit: usize,
+    ) -> Result<VolumeTexture> {
+        let [w, h, d] = vol.dims;
         if w == 0 || h == 0 || d == 0 {
             return Err(gpu_err("an empty volume"));
         }
-        if w > limit || h > limit || d > limit {
+        let Some(k) = packing(vol.dims, limit) else {
             return Err(gpu_err(format!(
-                "a {w}×{h}×{d} volume exceeds this GPU's {limit}-voxel 3-D textures"
+                "a {w}×{h}×{d} volume does not fit this GPU's {limit}-voxel 3-D textures"
             )));
-        }
+        };
+        let layers = d.div_ceil(k);
         let (format, signed) = match &vol.data {
             VoxelData::I16(_) => (wgpu::TextureFormat::R16Sint, true),
             VoxelData::U16(_) => (wgpu::TextureFormat::R16Uint, false),
@@ -289,8 +322,8 @@ impl GpuMpr {
             label: Some("volume stored values"),
             size: wgpu::Extent3d {
                 width: w as u32,
-                height: h as u32,
-                depth_or_array_layers: d as u32,
+                height: (h * k) as u32,
+                depth_or_array_layers: layers as u32,
             },
             mip_level_count: 1,
             sample_count: 1,
@@ -300,9 +333,19 @@ impl GpuMpr {
             view_formats: &[],
         });
         let slice = w * h;
-        let mut bytes = Vec::with_capacity(slice * 2 * SLICES_PER_WRITE.min(d));
-        for z0 in (0..d).step_by(SLICES_PER_WRITE) {
-            let z1 = (z0 + SLICES_PER_WRITE).min(d);
+        // Layers whose k slices are all there, written a few at a time; the
+        // last may hold fewer (the rows after them are never read).
+        let full = d / k;
+        let per_write = (SLICES_PER_WRITE / k).max(1);
+        let mut bytes = Vec::with_capacity(slice * 2 * SLICES_PER_WRITE.max(k).min(d));
+        let mut l0 = 0;
+        while l0 < layers {
+            let (l1, rows) = if l0 < full {
+                ((l0 + per_write).min(full), h * k)
+            } else {
+                (layers, h * (d - full * k))
+            };
+            let (z0, z1) = (l0 * k, (l1 * k).min(d));
             bytes.clear();
             match &vol.data {
                 VoxelData::I16(v) => bytes.extend(
@@ -323,7 +366,7 @@ impl GpuMpr {
                     origin: wgpu::Origin3d {
                         x: 0,
                         y: 0,
-                        z: z0 as u32,
+                        z: l0 as u32,
                     },
                     aspect: wgpu::TextureAspect::All,
                 },
@@ -331,20 +374,22 @@ impl GpuMpr {
                 wgpu::TexelCopyBufferLayout {
                     offset: 0,
                     bytes_per_row: Some(w as u32 * 2),
-                    rows_per_image: Some(h as u32),
+                    rows_per_image: Some(rows as u32),
                 },
                 wgpu::Extent3d {
                     width: w as u32,
-                    height: h as u32,
-                    depth_or_array_layers: (z1 - z0) as u32,
+                    height: rows as u32,
+                    depth_or_array_layers: (l1 - l0) as u32,
                 },
             );
+            l0 = l1;
         }
         queue.submit([]);
         self.uploads.fetch_add(1, Ordering::Relaxed);
         Ok(VolumeTexture {
             dims: [w as u32, h as u32, d as u32],
-            bytes: (slice * d * 2) as u64,
+            packing: k as u32,
+            bytes: (slice * k * layers * 2) as u64,
             id: NEXT_TEXTURE_ID.fetch_add(1, Ordering::Relaxed),
             signed,
             view: texture.create_view(&wgpu::TextureViewDescriptor::default()),
