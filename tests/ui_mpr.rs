@@ -610,3 +610,81 @@ fn the_3d_view_is_the_reference_rendering_and_turns_with_a_drag() {
     assert!(lit > 1000, "soft tissue shows: {lit}");
     assert_eq!(bad, 0, "soft tissue: {bad} of {checked} pixels differ");
 }
+
+/// The distances in the measurement list: (value in mm, its label).
+fn distances(h: &Harness<'static, App>) -> Vec<(f64, String)> {
+    use egui_kittest::kittest::{NodeT, Queryable};
+    h.query_all_by_label_contains("mm (Pixel Spacing)")
+        .filter_map(|n| n.accesskit_node().label())
+        .filter_map(|l| Some((l.split_whitespace().next()?.parse().ok()?, l)))
+        .collect()
+}
+
+#[test]
+fn a_length_on_the_coronal_is_kept_in_patient_space_and_comes_back_after_reopening() {
+    use lightbox::store::{ImportMode, Store};
+    use lightbox::ui::Launch;
+    let tmp = common::tempdir();
+    let src = tmp.path().join("src");
+    let (_, current, prior) = lightbox::synth::write_demo(&src, 40, 64).expect("demo");
+    let cache = tmp.path().join("cache");
+    Store::open(&cache)
+        .expect("cache")
+        .import(&[src], ImportMode::Copy)
+        .expect("import");
+    let launch = Launch {
+        open_studies: vec![current, prior],
+        layout: (1, 2),
+        export_dir: tmp.path().join("exports"),
+        ..Launch::new(cache)
+    };
+    let mut h = viewer(launch.clone());
+    wait_decoded(&mut h);
+    into_mpr(&mut h);
+    // L, then a length on the coronal, away from the crosshair's lines: 40
+    // columns across and 12 rows down.
+    h.key_press(egui::Key::L);
+    h.run_steps(2);
+    let (a, b) = ([10.5, 5.5], [50.5, 17.5]);
+    let from = h.state().screen_of(1, a).expect("drawn");
+    let to = h.state().screen_of(1, b).expect("drawn");
+    drag(&mut h, from, to);
+    let hd = h.state().header_of(1).expect("coronal").clone();
+    let [rs, cs] = hd.frames[0].pixel_spacing.expect("spacing");
+    let want = ((40.0 * cs).powi(2) + (12.0 * rs).powi(2)).sqrt();
+    let got = distances(&h);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        (got[0].0 - want).abs() < 0.05 * want.max(1.0),
+        "{got:?} vs {want}"
+    );
+    let coronal_index = h.state().viewport(1).expect("vp").index;
+    // Turning the coronal away takes the length off it (it lies on no plane
+    // shown); X brings the plane, and the length, back.
+    let (c, grip) = handle(&h, 0, 1, 1.0);
+    drag(&mut h, grip, c + turn(grip - c, 25.0));
+    assert!(
+        distances(&h).is_empty(),
+        "not on a turned plane: {:?}",
+        distances(&h)
+    );
+    h.key_press(egui::Key::X);
+    h.run_steps(3);
+    assert_eq!(distances(&h).len(), 1, "back with its plane");
+    drop(h);
+
+    // Reopened: the same length on the same coronal image after M.
+    let mut h = viewer(launch);
+    wait_decoded(&mut h);
+    into_mpr(&mut h);
+    h.run_steps(2);
+    let again = distances(&h);
+    assert_eq!(again.len(), 1, "kept in the cache: {again:?}");
+    assert!((again[0].0 - got[0].0).abs() < 1e-6, "{again:?} vs {got:?}");
+    assert_eq!(h.state().viewport(1).expect("vp").index, coronal_index);
+    assert!(
+        again[0].1.contains(&format!("im {}", coronal_index + 1)),
+        "{}",
+        again[0].1
+    );
+}

@@ -98,6 +98,9 @@ pub(super) struct Session {
     pub(super) dropped: Option<Receiver<DropResult>>,
     pub(super) annotation_layouts: annotations::Layouts,
     pub(super) measurements: Vec<Meas>,
+    /// Measurements on MPR planes read from the cache, waiting for their
+    /// stack to be reformatted (see `measurements::place_on_mpr`).
+    pub(super) mpr_rows: Vec<crate::store::MeasurementRow>,
     /// Stacks reformatted (MPR), by source set.
     pub(super) mpr: std::collections::HashMap<usize, super::mpr::MprSet>,
 }
@@ -363,6 +366,7 @@ impl App {
                 dropped: None,
                 annotation_layouts,
                 measurements: Vec::new(),
+                mpr_rows: Vec::new(),
                 mpr: std::collections::HashMap::new(),
             },
             grid: Grid {

@@ -3,6 +3,8 @@
 
 use eframe::egui::{self};
 
+use std::sync::Arc;
+
 use super::viewport::{Shape, Viewport};
 use super::*;
 use crate::dicom::ImageHeader;
@@ -12,10 +14,22 @@ use crate::store::Store;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Meas {
     pub(super) id: i64,
+    /// Its image: set and index ([`NOWHERE`] for a measurement on an MPR
+    /// plane none of the MPR's planes passes through now).
     pub(super) set: usize,
     pub(super) index: usize,
     pub(super) shape: Shape,
+    /// On an MPR plane: the stack it was reformatted from and its points in
+    /// patient coordinates (the first `shape.points().len()`), which place it
+    /// on whichever plane goes through them.
+    pub(super) mpr: Option<(usize, [[f64; 3]; 4])>,
 }
+
+/// The set of a measurement shown on no image.
+pub(super) const NOWHERE: usize = usize::MAX;
+
+/// How far from a plane (in its steps) a point still lies on it.
+const ON_PLANE: f64 = 0.25;
 
 /// A shape's points as kept in the cache: patient coordinates when the image has
 /// a plane (so they survive any re-sorting or reformatting), else image ones.
@@ -85,7 +99,13 @@ impl App {
                 Vec::new()
             }
         };
+        self.session.mpr_rows.clear();
         for m in rows {
+            if m.space == "mpr" {
+                // Placed when the stack is reformatted (see `place_on_mpr`).
+                self.session.mpr_rows.push(m);
+                continue;
+            }
             let Some(&(set, index)) = at.get(&(m.sop_uid.clone(), m.frame)) else {
                 continue;
             };
@@ -111,7 +131,118 @@ impl App {
                 set,
                 index,
                 shape,
+                mpr: None,
             });
+        }
+        let reformatted: Vec<usize> = self.session.mpr.keys().copied().collect();
+        for s in reformatted {
+            self.place_on_mpr(s);
+        }
+    }
+
+    /// The key MPR measurements of stack `src_set` are kept under: its first
+    /// image.
+    fn mpr_key(&self, src_set: usize) -> Option<String> {
+        let f = self.session.sets.get(src_set)?.set.frames.first()?;
+        Some(
+            self.session
+                .headers
+                .get(f.instance)?
+                .sop_instance_uid
+                .clone(),
+        )
+    }
+
+    /// Put the measurements on the MPR planes of stack `src_set` (those kept
+    /// in the cache, taken in once, and those drawn since) on the plane that
+    /// goes through all their points now, if one does.
+    pub(super) fn place_on_mpr(&mut self, src_set: usize) {
+        let Some(key) = self.mpr_key(src_set) else {
+            return;
+        };
+        let rows: Vec<crate::store::MeasurementRow> = {
+            let (mine, others) = std::mem::take(&mut self.session.mpr_rows)
+                .into_iter()
+                .partition(|r| r.sop_uid == key);
+            self.session.mpr_rows = others;
+            mine
+        };
+        for r in rows {
+            let mut points = [[0.0; 3]; 4];
+            for (p, q) in points.iter_mut().zip(&r.points) {
+                *p = *q;
+            }
+            // The shape's kind and number of points; where it is comes next.
+            let flat: Vec<[f64; 2]> = r.points.iter().map(|_| [0.0, 0.0]).collect();
+            let Some(shape) = Shape::from_points(&r.kind, &flat) else {
+                continue;
+            };
+            self.session.measurements.push(Meas {
+                id: r.id,
+                set: NOWHERE,
+                index: 0,
+                shape,
+                mpr: Some((src_set, points)),
+            });
+        }
+        let Some(m) = self.session.mpr.get(&src_set) else {
+            return;
+        };
+        let views: Vec<(usize, crate::imaging::mpr::Layout)> = m
+            .sets
+            .iter()
+            .copied()
+            .zip(m.layouts.iter().cloned())
+            .collect();
+        let headers = Arc::clone(&self.session.headers);
+        let sets = &self.session.sets;
+        for meas in &mut self.session.measurements {
+            let Some((s, points)) = meas.mpr else {
+                continue;
+            };
+            if s != src_set {
+                continue;
+            }
+            let n = meas.shape.points().len();
+            let pts: Vec<nalgebra::Point3<f64>> = points[..n]
+                .iter()
+                .map(|p| nalgebra::Point3::new(p[0], p[1], p[2]))
+                .collect();
+            meas.set = NOWHERE;
+            for (set, l) in &views {
+                let t: Vec<f64> = pts
+                    .iter()
+                    .map(|p| (p - l.first).dot(&l.step) / l.step_mm)
+                    .collect();
+                let k = t[0].round();
+                if k < 0.0 || k >= l.count as f64 || t.iter().any(|x| (x - k).abs() > ON_PLANE) {
+                    continue;
+                }
+                let index = k as usize;
+                let Some(h) = sets
+                    .get(*set)
+                    .and_then(|ls| ls.set.frames.get(index))
+                    .and_then(|f| headers.get(f.instance))
+                else {
+                    continue;
+                };
+                let Some(plane) = plane_of(h, 0) else {
+                    continue;
+                };
+                let image: Vec<[f64; 2]> = pts
+                    .iter()
+                    .map(|p| {
+                        let (c, r) = plane.image_point(p);
+                        [c + 0.5, r + 0.5]
+                    })
+                    .collect();
+                if let Some(shape) = Shape::from_points(meas.shape.kind(), &image) {
+                    meas.shape = shape;
+                    meas.set = *set;
+                    meas.index = index;
+                    break;
+                }
+            }
         }
     }
 
@@ -120,25 +251,31 @@ impl App {
         let Some((fr, h)) = self.session.frame(set, index) else {
             return;
         };
-        if self.session.sets[set].derived.is_some() {
-            self.session.measurements.push(Meas {
-                id: -1,
-                set,
-                index,
-                shape,
-            });
-            self.session.notice =
-                Some("measurements on MPR images are kept for this session only".into());
-            return;
-        }
         let kind = shape.kind();
         let (space, points) = stored_points(h, fr.frame, &shape);
+        // On an MPR plane: kept in patient coordinates under its stack.
+        let on_mpr = match self.session.sets[set].derived {
+            Some((src_set, _)) if space == "patient" => {
+                let Some(key) = self.mpr_key(src_set) else {
+                    return;
+                };
+                let mut p = [[0.0; 3]; 4];
+                for (a, b) in p.iter_mut().zip(&points) {
+                    *a = *b;
+                }
+                Some((src_set, p, key))
+            }
+            _ => None,
+        };
         let row = crate::store::MeasurementRow {
             id: 0,
-            sop_uid: h.sop_instance_uid.clone(),
-            frame: fr.frame,
+            sop_uid: match &on_mpr {
+                Some((_, _, key)) => key.clone(),
+                None => h.sop_instance_uid.clone(),
+            },
+            frame: if on_mpr.is_some() { 0 } else { fr.frame },
             kind: kind.into(),
-            space: space.into(),
+            space: if on_mpr.is_some() { "mpr" } else { space }.into(),
             points,
         };
         let id = Store::open(&self.launch.cache)
@@ -152,6 +289,7 @@ impl App {
             set,
             index,
             shape,
+            mpr: on_mpr.map(|(s, p, _)| (s, p)),
         });
     }
 
@@ -162,13 +300,20 @@ impl App {
         };
         m.shape = shape;
         let (id, set, index) = (m.id, m.set, m.index);
-        if id < 0 {
-            return;
-        }
         let Some((fr, h)) = self.session.frame(set, index) else {
             return;
         };
         let (_, points) = stored_points(h, fr.frame, &shape);
+        if let Some(m) = self.session.measurements.get_mut(pos)
+            && let Some((_, p)) = m.mpr.as_mut()
+        {
+            for (a, b) in p.iter_mut().zip(&points) {
+                *a = *b;
+            }
+        }
+        if id < 0 {
+            return;
+        }
         if let Err(e) =
             Store::open(&self.launch.cache).and_then(|s| s.update_measurement(id, &points))
         {

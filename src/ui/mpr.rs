@@ -401,6 +401,7 @@ impl App {
                 volume: None,
             },
         );
+        self.place_on_mpr(src_set);
         self.hang_mpr(src_set);
         true
     }
@@ -585,9 +586,14 @@ impl App {
 
     /// Planes `views` of the MPR of `src_set` laid out anew from its
     /// crosshair: their headers written again in their room, their images
-    /// to be cut again, their measurements (on images that no longer exist)
-    /// dropped.
+    /// to be cut again, its measurements put on the planes through them.
     fn lay_out_again(&mut self, src_set: usize, views: &[usize]) {
+        self.lay_out_planes(src_set, views);
+        // Measurements go to the planes through their points now.
+        self.place_on_mpr(src_set);
+    }
+
+    fn lay_out_planes(&mut self, src_set: usize, views: &[usize]) {
         let Some(m) = self.session.mpr.get_mut(&src_set) else {
             return;
         };
@@ -629,7 +635,7 @@ impl App {
             }
             self.residency.expanded.retain(|k, _| k.0 != set);
             self.residency.overlay_textures.retain(|k, _| k.0 != set);
-            self.session.measurements.retain(|x| x.set != set);
+
             // On the image through the centre (not a scroll to follow).
             let at = self
                 .session
