@@ -16,6 +16,11 @@
    steps drawn without their slice's texture (goal 0).
 4. Cine at 20 frames/s (LIGHTBOX_BENCH_CINE=20, five seconds): frames shown of
    frames due.
+5. MPR (LIGHTBOX_BENCH_MPR=10): M on the CT (three planes through a crosshair
+   and the 3-D view, 2x2), then ten 3-degree turns of the crosshair and ten
+   15-degree turns of the 3-D view: the time until the planes and the first full
+   3-D picture are drawn, per turn until drawn (median, p95), and the peak RSS
+   against the voxels open; the same on a 2,000-slice 512x512 CT (--mpr-2000).
 
 Medians of --repeat runs. Frame times under lavapipe are CPU rendering of a
 1920x1080 window on this 2-core machine; a GPU draws the same frames far faster.
@@ -60,6 +65,8 @@ def main():
     ap.add_argument("--frames", type=int, default=120, help="frames of W/L drag")
     ap.add_argument("--data", default=os.path.join(ROOT, "target", "bench-data"))
     ap.add_argument("--lightbox", default=os.path.join(ROOT, "target", "release", "lightbox"))
+    ap.add_argument("--mpr-2000", action="store_true",
+                    help="also MPR on a 2,000-slice CT (1 GB of voxels, generated once)")
     a = ap.parse_args()
     if not os.path.exists(a.lightbox):
         sys.exit("run `cargo build --release` first")
@@ -80,6 +87,7 @@ def main():
     wl = {"CT": [], "CR": []}
     scroll = {"CT": [], "prior": []}
     cine = []
+    mpr = {}
     images = 0
     try:
         time.sleep(1)
@@ -122,6 +130,23 @@ def main():
             if not m:
                 sys.exit(f"no cine figures:\n{out}\n{err[-2000:]}")
             cine.append((int(m.group(1)), int(m.group(2))))
+            stacks = [("demo CT + prior", [a.lightbox, "demo", "--cache", cache])]
+            if a.mpr_2000:
+                big = os.path.join(a.data, "ct2000")
+                if not os.path.isdir(big):
+                    subprocess.run([a.lightbox, "synth", big, "--what", "ct", "--slices", "2000"],
+                                   check=True, capture_output=True)
+                stacks.append(("2,000-slice CT", [a.lightbox, "view", os.path.join(big, "ct"),
+                                                  "--cache", os.path.join(a.data, "ct2000-cache")]))
+            for name, cmd in stacks:
+                out, err, _ = run(cmd, dict(base, LIGHTBOX_BENCH_MPR="10"))
+                m = re.search(r"planes drawn (\d+) ms after M, the 3-D view's first full picture (\d+) ms; "
+                              r".*?: median (\d+) ms, p95 (\d+) ms; a 15° turn of the 3-D view "
+                              r"\((\d+)x(\d+)\) until its full picture: median (\d+) ms, p95 (\d+) ms; "
+                              r"peak RSS (\d+) MB = ([\d.]+)x the (\d+) MB", out)
+                if not m:
+                    sys.exit(f"no MPR figures:\n{out}\n{err[-2000:]}")
+                mpr.setdefault(name, []).append([float(x) for x in m.groups()])
     finally:
         xvfb.kill()
     med = statistics.median
@@ -147,6 +172,12 @@ def main():
     due = sum(c[1] for c in cine)
     print(f"  cine at 20 frames/s for 5 s: {shown} of {due} frames shown "
           f"({100.0 * shown / max(due, 1):.0f}%, all runs)")
+    for name, runs in mpr.items():
+        col = lambda k: med([r[k] for r in runs])
+        print(f"  MPR on the {name}: planes {col(0):.0f} ms after M, first full 3-D picture "
+              f"{col(1):.0f} ms; a crosshair turn until drawn: median {col(2):.0f} ms, p95 {col(3):.0f} ms; "
+              f"a 3-D turn ({col(4):.0f}x{col(5):.0f}) until its full picture: median {col(6):.0f} ms, "
+              f"p95 {col(7):.0f} ms; peak RSS {col(8):.0f} MB = {col(9):.2f}x the {col(10):.0f} MB of voxels")
 
 
 if __name__ == "__main__":

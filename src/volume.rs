@@ -146,6 +146,163 @@ impl crate::imaging::reslice::Voxels for Volume {
     }
 }
 
+/// A stack's stored values in one block that the viewer's frames share: the
+/// loader decodes each slice straight into its place (every frame is then a
+/// view of its slice), and MPR and volume rendering read the block as a
+/// volume, so the values are held once. Slices are written while others are
+/// read (the first images are shown while the rest decode), hence the lock;
+/// readers hold it for a whole plane or picture, never per sample.
+#[derive(Debug)]
+pub struct SharedVolume {
+    /// Columns, rows, slices (x fastest).
+    pub dims: [usize; 3],
+    data: std::sync::RwLock<VoxelData>,
+}
+
+impl SharedVolume {
+    /// An empty block of `dims` voxels, signed or unsigned (its pages are
+    /// the system's zero pages until written).
+    pub fn new(dims: [usize; 3], signed: bool) -> SharedVolume {
+        let n = dims[0] * dims[1] * dims[2];
+        SharedVolume {
+            dims,
+            data: std::sync::RwLock::new(if signed {
+                VoxelData::I16(vec![0; n])
+            } else {
+                VoxelData::U16(vec![0; n])
+            }),
+        }
+    }
+
+    /// A block holding `data` already.
+    pub fn of(dims: [usize; 3], data: VoxelData) -> SharedVolume {
+        SharedVolume {
+            dims,
+            data: std::sync::RwLock::new(data),
+        }
+    }
+
+    /// Whether the block holds signed values.
+    pub fn signed(&self) -> bool {
+        matches!(*self.read(), VoxelData::I16(_))
+    }
+
+    /// Write slice `z` from decoded samples; false (and nothing written) when
+    /// they are not one slice or do not fit the block's type.
+    pub fn write_slice(&self, z: usize, samples: &[i32]) -> bool {
+        let plane = self.dims[0] * self.dims[1];
+        if samples.len() != plane || z >= self.dims[2] {
+            return false;
+        }
+        let at = z * plane;
+        let mut data = self
+            .data
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &mut *data {
+            VoxelData::I16(v) => {
+                if samples
+                    .iter()
+                    .any(|&x| x < i16::MIN as i32 || x > i16::MAX as i32)
+                {
+                    return false;
+                }
+                for (d, &x) in v[at..at + plane].iter_mut().zip(samples) {
+                    *d = x as i16;
+                }
+            }
+            VoxelData::U16(v) => {
+                if samples.iter().any(|&x| x < 0 || x > u16::MAX as i32) {
+                    return false;
+                }
+                for (d, &x) in v[at..at + plane].iter_mut().zip(samples) {
+                    *d = x as u16;
+                }
+            }
+        }
+        true
+    }
+
+    /// The values, for as long as the guard lives.
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, VoxelData> {
+        self.data
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The block seen as a volume placed by `patient_from_voxel`, its values
+    /// made modality values by `rescale`.
+    pub fn view(&self, patient_from_voxel: Matrix4<f64>, rescale: Rescale) -> VolumeView<'_> {
+        VolumeView {
+            dims: self.dims,
+            patient_from_voxel,
+            rescale,
+            data: self.read(),
+        }
+    }
+}
+
+/// A [`SharedVolume`] read as a volume (see [`SharedVolume::view`]).
+#[derive(Debug)]
+pub struct VolumeView<'a> {
+    pub dims: [usize; 3],
+    pub patient_from_voxel: Matrix4<f64>,
+    pub rescale: Rescale,
+    data: std::sync::RwLockReadGuard<'a, VoxelData>,
+}
+
+impl VolumeView<'_> {
+    /// Stored value at (x, y, z).
+    pub fn stored(&self, x: usize, y: usize, z: usize) -> i32 {
+        self.data.get(x + self.dims[0] * (y + self.dims[1] * z))
+    }
+    /// Range of modality values.
+    pub fn modality_range(&self) -> Option<(f64, f64)> {
+        let (lo, hi) = self.data.min_max()?;
+        let (a, b) = (self.rescale.apply(lo as f64), self.rescale.apply(hi as f64));
+        Some((a.min(b), a.max(b)))
+    }
+    /// The stored values of slice `z` (row-major).
+    pub fn slice(&self, z: usize) -> Vec<i32> {
+        let plane = self.dims[0] * self.dims[1];
+        let at = z * plane;
+        match &*self.data {
+            VoxelData::I16(v) => v
+                .get(at..at + plane)
+                .unwrap_or_default()
+                .iter()
+                .map(|&x| x as i32)
+                .collect(),
+            VoxelData::U16(v) => v
+                .get(at..at + plane)
+                .unwrap_or_default()
+                .iter()
+                .map(|&x| x as i32)
+                .collect(),
+        }
+    }
+}
+
+impl crate::imaging::reslice::Voxels for VolumeView<'_> {
+    fn dims(&self) -> [usize; 3] {
+        self.dims
+    }
+    fn patient_from_voxel(&self) -> Matrix4<f64> {
+        self.patient_from_voxel
+    }
+    fn modality(&self, x: usize, y: usize, z: usize) -> f64 {
+        self.rescale.apply(self.stored(x, y, z) as f64)
+    }
+    fn stored(&self) -> Option<(crate::imaging::reslice::Stored<'_>, f64, f64)> {
+        use crate::imaging::reslice::Stored;
+        let data = match &*self.data {
+            VoxelData::I16(v) => Stored::I16(v),
+            VoxelData::U16(v) => Stored::U16(v),
+        };
+        Some((data, self.rescale.slope, self.rescale.intercept))
+    }
+}
+
 /// Build the volume of a display set whose headers are `headers`.
 pub fn load(set: &DisplaySet, headers: &[ImageHeader]) -> Result<Volume> {
     let geometry = set.geometry.as_ref().ok_or_else(|| {

@@ -205,6 +205,9 @@ pub(super) struct Timing {
     pub(super) bench_scroll: Option<BenchScroll>,
     /// `LIGHTBOX_BENCH_CINE=FPS`: five seconds of cine; report frames shown / due.
     pub(super) bench_cine: Option<BenchCine>,
+    /// `LIGHTBOX_BENCH_MPR=N`: M on the first viewport, N turns of the
+    /// crosshair and of the 3-D view; report their times and the peak memory.
+    pub(super) bench_mpr: Option<super::bench::BenchMpr>,
 }
 
 impl Browser {
@@ -449,6 +452,17 @@ impl App {
                         started: None,
                         last_index: None,
                     }),
+                bench_mpr: std::env::var("LIGHTBOX_BENCH_MPR")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .map(|turns| super::bench::BenchMpr {
+                        turns,
+                        phase: super::bench::MprPhase::Open,
+                        opened: None,
+                        plane_turns: Vec::new(),
+                        vr_turns: Vec::new(),
+                        since: None,
+                    }),
             },
             launch,
         };
@@ -524,6 +538,9 @@ impl eframe::App for App {
         if self.timing.bench_cine.is_some() {
             self.bench_cine_step(&ctx);
         }
+        if self.timing.bench_mpr.is_some() {
+            self.bench_mpr_step(&ctx);
+        }
         // What the keys, cine and the scroll benchmark moved to is uploaded
         // before it is drawn.
         self.keep_resident(frame);
@@ -597,6 +614,7 @@ impl eframe::App for App {
                 && self.timing.bench_wl.is_none()
                 && self.timing.bench_scroll.is_none()
                 && self.timing.bench_cine.is_none()
+                && self.timing.bench_mpr.is_none()
             {
                 let images: usize = self.residency.slots.iter().map(Vec::len).sum();
                 println!("all {images} images decoded: {since_start:.0} ms after process start");

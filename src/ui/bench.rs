@@ -1,6 +1,8 @@
 //! The benchmark modes: a W/L drag (`LIGHTBOX_BENCH_WL=N`), scrolling
-//! (`LIGHTBOX_BENCH_SCROLL=N`: one slice step per frame) and cine
-//! (`LIGHTBOX_BENCH_CINE=FPS`: five seconds of cine, frames shown against due).
+//! (`LIGHTBOX_BENCH_SCROLL=N`: one slice step per frame), cine
+//! (`LIGHTBOX_BENCH_CINE=FPS`: five seconds of cine, frames shown against due)
+//! and MPR (`LIGHTBOX_BENCH_MPR=N`: M, then N turns of the crosshair and of
+//! the 3-D view, timed until drawn; the peak memory against the voxels open).
 
 use std::time::Instant;
 
@@ -214,5 +216,187 @@ impl App {
         }
         b.last_index = index;
         ctx.request_repaint();
+    }
+}
+
+/// The MPR benchmark's state (`LIGHTBOX_BENCH_MPR=N`): M on the active stack,
+/// then N turns of the crosshair and N turns of the 3-D view.
+#[derive(Debug)]
+pub(super) struct BenchMpr {
+    pub(super) turns: usize,
+    pub(super) phase: MprPhase,
+    /// M pressed, the planes' time, the 3-D view's first full picture's time.
+    pub(super) opened: Option<(Instant, Option<f64>, Option<f64>)>,
+    /// The time of each turn of the crosshair (until both turned planes are
+    /// drawn) and of the 3-D view (until its full picture is shown).
+    pub(super) plane_turns: Vec<f64>,
+    pub(super) vr_turns: Vec<f64>,
+    pub(super) since: Option<Instant>,
+}
+
+/// Where the MPR benchmark is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MprPhase {
+    Open,
+    TurnPlanes,
+    TurnVolume,
+}
+
+impl App {
+    /// Whether viewports `0..3` show their planes and the 3-D view its full
+    /// picture of the view it has now.
+    fn mpr_drawn(&self) -> (bool, bool) {
+        let planes = (0..3).all(|i| {
+            self.grid.viewports.get(i).is_some_and(|v| {
+                v.set.is_some_and(|s| {
+                    self.residency
+                        .slots
+                        .get(s)
+                        .and_then(|x| x.get(v.index))
+                        .is_some_and(|x| x.texture.is_some())
+                })
+            })
+        });
+        let vr = self.vr_picture(3).is_some_and(|(_, full)| full);
+        (planes, vr)
+    }
+
+    /// One frame of the MPR benchmark.
+    pub(super) fn bench_mpr_step(&mut self, ctx: &egui::Context) {
+        if !self.bench_ready() {
+            return;
+        }
+        ctx.request_repaint();
+        let now = Instant::now();
+        let (planes, vr) = self.mpr_drawn();
+        let Some(phase) = self.timing.bench_mpr.as_ref().map(|b| b.phase) else {
+            return;
+        };
+        match phase {
+            MprPhase::Open => {
+                let opened = self.timing.bench_mpr.as_ref().and_then(|b| b.opened);
+                let Some((t0, p, v)) = opened else {
+                    self.grid.active = 0;
+                    self.toggle_mpr();
+                    if let Some(b) = self.timing.bench_mpr.as_mut() {
+                        b.opened = Some((now, None, None));
+                    }
+                    return;
+                };
+                let ms = now.duration_since(t0).as_secs_f64() * 1e3;
+                let p = p.or(planes.then_some(ms));
+                let v = v.or(vr.then_some(ms));
+                if let Some(b) = self.timing.bench_mpr.as_mut() {
+                    b.opened = Some((t0, p, v));
+                    if p.is_some() && v.is_some() {
+                        b.phase = MprPhase::TurnPlanes;
+                        b.since = None;
+                    }
+                }
+            }
+            MprPhase::TurnPlanes => {
+                let Some(b) = self.timing.bench_mpr.as_mut() else {
+                    return;
+                };
+                match b.since {
+                    Some(t) if planes => {
+                        b.plane_turns
+                            .push(now.duration_since(t).as_secs_f64() * 1e3);
+                        b.since = None;
+                    }
+                    Some(_) => return,
+                    None => {}
+                }
+                if b.plane_turns.len() >= b.turns {
+                    b.phase = MprPhase::TurnVolume;
+                    b.since = None;
+                    return;
+                }
+                b.since = Some(now);
+                // Turn the other two planes 3° on the first viewport's plane.
+                let turn = self.grid.viewports.first().and_then(|v| {
+                    let cross = self.crosshair_view(v.set?, v.index)?;
+                    let c = cross.centre;
+                    let (s, co) = (3f64.to_radians().sin(), 3f64.to_radians().cos());
+                    let from = [c[0] + 20.0, c[1]];
+                    let to = [c[0] + 20.0 * co, c[1] + 20.0 * s];
+                    Some((v.set?, v.index, from, to))
+                });
+                if let Some((set, index, from, to)) = turn {
+                    self.move_crosshair(
+                        set,
+                        index,
+                        super::viewport::CrossAction::Rotate { from, to },
+                    );
+                }
+            }
+            MprPhase::TurnVolume => {
+                let Some(b) = self.timing.bench_mpr.as_mut() else {
+                    return;
+                };
+                match b.since {
+                    Some(t) if vr => {
+                        b.vr_turns.push(now.duration_since(t).as_secs_f64() * 1e3);
+                        b.since = None;
+                    }
+                    Some(_) => return,
+                    None => {}
+                }
+                if b.vr_turns.len() >= b.turns {
+                    self.bench_mpr_report();
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                    return;
+                }
+                b.since = Some(now);
+                if let Some(v) = self.grid.viewports.get_mut(3).and_then(|v| v.vr.as_mut()) {
+                    v.azimuth_deg = (v.azimuth_deg + 15.0) % 360.0;
+                }
+            }
+        }
+    }
+
+    fn bench_mpr_report(&mut self) {
+        let Some(mut b) = self.timing.bench_mpr.take() else {
+            return;
+        };
+        let voxels: usize = self
+            .session
+            .sets
+            .iter()
+            .enumerate()
+            .filter(|(_, ls)| ls.derived.is_none())
+            .filter_map(|(s, ls)| {
+                let n = ls.set.frames.len();
+                let h = self
+                    .session
+                    .sets
+                    .get(s)?
+                    .set
+                    .frames
+                    .first()
+                    .and_then(|f| self.session.headers.get(f.instance))?;
+                let p = h.pixel.as_ref()?;
+                Some(p.rows as usize * p.columns as usize * n * 2)
+            })
+            .sum();
+        let rss = crate::volume::peak_rss_bytes().unwrap_or(0);
+        let (open_planes, open_vr) = b
+            .opened
+            .map(|(_, p, v)| (p.unwrap_or(f64::NAN), v.unwrap_or(f64::NAN)))
+            .unwrap_or((f64::NAN, f64::NAN));
+        let (pm, p95) = median_p95(&mut b.plane_turns);
+        let (vm, v95) = median_p95(&mut b.vr_turns);
+        let size = self.vr_picture(3).map(|(s, _)| s).unwrap_or([0, 0]);
+        println!(
+            "mpr: planes drawn {open_planes:.0} ms after M, the 3-D view's first full picture {open_vr:.0} ms; \
+             a 3° turn of the crosshair until both turned planes are drawn: median {pm:.0} ms, p95 {p95:.0} ms; \
+             a 15° turn of the 3-D view ({}x{}) until its full picture: median {vm:.0} ms, p95 {v95:.0} ms; \
+             peak RSS {} MB = {:.2}x the {} MB of voxels open",
+            size[0],
+            size[1],
+            rss >> 20,
+            rss as f64 / voxels.max(1) as f64,
+            voxels >> 20
+        );
     }
 }

@@ -12,6 +12,7 @@ use crate::dicom::pixels::FramePixels;
 use crate::dicom::{self, ImageHeader};
 use crate::model::{self, DisplaySet, FrameRef, Patient};
 use crate::store::ExpectedInstance;
+use crate::volume::SharedVolume;
 
 /// One display set ready to be shown, with its headers.
 #[derive(Debug, Clone)]
@@ -47,10 +48,10 @@ enum CompactData {
     I16(Vec<i16>),
     I32(Vec<i32>),
     Rgb(Vec<u32>),
-    /// A slice of a stack's volume (MPR and volume rendering read the stack
-    /// as one block; its frames are then views into it, so the decoded values
-    /// are held once): the slice's first voxel.
-    Volume(Arc<crate::volume::Volume>, usize),
+    /// Slice z of a stack's shared block (`volume::SharedVolume`): the loader
+    /// decodes a stack's slices into one block that MPR and volume rendering
+    /// read as a volume, so the decoded values are held once.
+    Volume(Arc<SharedVolume>, usize),
 }
 
 impl Compact {
@@ -80,13 +81,21 @@ impl Compact {
     }
 
     /// Slice `z` of `volume`, as a frame.
-    pub fn of_volume(volume: &Arc<crate::volume::Volume>, z: usize, bits_stored: u16) -> Compact {
+    pub fn of_volume(volume: &Arc<SharedVolume>, z: usize, bits_stored: u16) -> Compact {
         let [columns, rows, _] = volume.dims;
         Compact {
             rows: rows as u32,
             columns: columns as u32,
             bits_stored,
-            data: CompactData::Volume(Arc::clone(volume), z * columns * rows),
+            data: CompactData::Volume(Arc::clone(volume), z),
+        }
+    }
+
+    /// The shared block this frame is a slice of, and which slice.
+    pub fn volume_slice(&self) -> Option<(&Arc<SharedVolume>, usize)> {
+        match &self.data {
+            CompactData::Volume(v, z) => Some((v, *z)),
+            _ => None,
         }
     }
 
@@ -100,7 +109,7 @@ impl Compact {
         match &self.data {
             CompactData::I16(_) => Some(true),
             CompactData::U16(_) => Some(false),
-            CompactData::Volume(v, _) => Some(matches!(v.data, crate::volume::VoxelData::I16(_))),
+            CompactData::Volume(v, _) => Some(v.signed()),
             CompactData::I32(_) | CompactData::Rgb(_) => None,
         }
     }
@@ -112,7 +121,11 @@ impl Compact {
             CompactData::I16(v) => v.iter().min().map(|&x| x as i32),
             CompactData::I32(v) => v.iter().min().copied(),
             CompactData::Rgb(_) => None,
-            CompactData::Volume(..) => (0..self.len()).map(|i| self.sample(i)).min(),
+            CompactData::Volume(v, z) => {
+                let plane = self.len();
+                let data = v.read();
+                (z * plane..(z + 1) * plane).map(|i| data.get(i)).min()
+            }
         }
     }
 
@@ -123,7 +136,7 @@ impl Compact {
             CompactData::I16(v) => v.get(i).map(|&x| x as i32),
             CompactData::I32(v) => v.get(i).copied(),
             CompactData::Rgb(_) => None,
-            CompactData::Volume(v, at) => (i < self.len()).then(|| v.data.get(at + i)),
+            CompactData::Volume(v, z) => (i < self.len()).then(|| v.read().get(z * self.len() + i)),
         }
         .unwrap_or(0)
     }
@@ -136,22 +149,10 @@ impl Compact {
             CompactData::I16(v) => Samples::Mono(v.iter().map(|&x| x as i32).collect()),
             CompactData::I32(v) => Samples::Mono(v.clone()),
             CompactData::Rgb(v) => Samples::Rgb(v.clone()),
-            CompactData::Volume(v, at) => {
+            CompactData::Volume(v, z) => {
                 let n = self.len();
-                Samples::Mono(match &v.data {
-                    crate::volume::VoxelData::I16(d) => d
-                        .get(*at..at + n)
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|&x| x as i32)
-                        .collect(),
-                    crate::volume::VoxelData::U16(d) => d
-                        .get(*at..at + n)
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|&x| x as i32)
-                        .collect(),
-                })
+                let data = v.read();
+                Samples::Mono((z * n..(z + 1) * n).map(|i| data.get(i)).collect())
             }
         };
         FramePixels {
@@ -237,6 +238,70 @@ fn decode_order(sets: &[LoadedSet], first_new: usize) -> Vec<FrameRef> {
         .collect()
 }
 
+/// The shared blocks the stacks among `sets` are decoded into (see
+/// [`SharedVolume`]), by frame: (block, slice). A stack gets one when it has
+/// three or more greyscale frames of one size, pixel representation and at
+/// most 16 bits, all of them new (from `first_new` on: a study that grows keeps
+/// its decoded frames where they are) and none a stand-in.
+fn shared_volumes(
+    sets: &[LoadedSet],
+    headers: &[ImageHeader],
+    first_new: usize,
+) -> std::collections::HashMap<FrameRef, (Arc<SharedVolume>, usize)> {
+    use crate::dicom::header::Photometric;
+    let mut out = std::collections::HashMap::new();
+    for ls in sets {
+        let set = &ls.set;
+        if set.frames.len() < 3
+            || set.geometry.is_none()
+            || set
+                .frames
+                .iter()
+                .any(|f| f.instance < first_new || out.contains_key(f))
+        {
+            continue;
+        }
+        let Some(first) = headers
+            .get(set.frames[0].instance)
+            .and_then(|h| h.pixel.as_ref())
+        else {
+            continue;
+        };
+        let alike = set.frames.iter().all(|f| {
+            headers.get(f.instance).is_some_and(|h| {
+                h.stand_in.is_none()
+                    && h.pixel.as_ref().is_some_and(|p| {
+                        p.samples_per_pixel == 1
+                            && p.photometric != Photometric::PaletteColor
+                            && (p.rows, p.columns) == (set.rows, set.columns)
+                            && p.bits_stored <= 16
+                            && p.signed == first.signed
+                    })
+            })
+        });
+        if !alike {
+            continue;
+        }
+        let dims = [set.columns as usize, set.rows as usize, set.frames.len()];
+        let block = Arc::new(SharedVolume::new(dims, first.signed));
+        for (z, f) in set.frames.iter().enumerate() {
+            out.insert(*f, (Arc::clone(&block), z));
+        }
+    }
+    out
+}
+
+/// A decoded frame kept: written into its stack's shared block when it has
+/// one (and fits it), else on its own.
+fn keep(p: FramePixels, block: Option<&(Arc<SharedVolume>, usize)>) -> Compact {
+    if let (Some((b, z)), crate::dicom::pixels::Samples::Mono(v)) = (block, &p.samples)
+        && b.write_slice(*z, v)
+    {
+        return Compact::of_volume(b, *z, p.bits_stored);
+    }
+    Compact::new(p)
+}
+
 /// Scan `files`, group them, and decode every frame of every display set, most
 /// useful first (each set's middle slice, then outwards), reporting over `tx`.
 /// `expected`: the instances a retrieve of the study lists, which get stand-ins
@@ -277,6 +342,7 @@ pub fn grow(
             let headers = Arc::new(all);
             let patients = model::build(&headers);
             let sets = sets_of(&patients);
+            let blocks = shared_volumes(&sets, &headers, first_new);
             let jobs: Vec<(FrameRef, PathBuf)> = decode_order(&sets, first_new)
                 .into_iter()
                 .filter(|f| headers[f.instance].stand_in.is_none())
@@ -301,7 +367,7 @@ pub fn grow(
             jobs.par_iter().for_each(|(at, path)| {
                 let pixels = dicom::Image::open(path)
                     .and_then(|img| img.frame(at.frame))
-                    .map(|p| Arc::new(Compact::new(p)))
+                    .map(|p| Arc::new(keep(p, blocks.get(at))))
                     .map_err(|e| e.to_string());
                 if let Ok(tx) = tx.lock() {
                     let _ = tx.send(Loaded::Frame { at: *at, pixels });
@@ -315,4 +381,43 @@ pub fn grow(
 /// A channel pair for the loader.
 pub fn channel_pair() -> (Sender<Loaded>, Receiver<Loaded>) {
     channel()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stack's frames are decoded into one shared block: every frame a view
+    /// of its slice, equal to the frame decoded on its own; a set of one image
+    /// gets none.
+    #[test]
+    fn a_stack_is_decoded_into_one_shared_block() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        crate::synth::write_demo(dir.path(), 12, 32).expect("demo");
+        let files = crate::scan::list_files(dir.path()).expect("list");
+        let headers = crate::scan::scan_files(&files).headers;
+        let sets = sets_of(&model::build(&headers));
+        let blocks = shared_volumes(&sets, &headers, 0);
+        let stack = sets
+            .iter()
+            .find(|s| s.set.frames.len() == 12)
+            .expect("the CT");
+        let mut first: Option<Arc<SharedVolume>> = None;
+        for (z, f) in stack.set.frames.iter().enumerate() {
+            let img = dicom::Image::open(&headers[f.instance].path).expect("open");
+            let alone = Compact::new(img.frame(f.frame).expect("frame"));
+            let kept = keep(img.frame(f.frame).expect("frame"), blocks.get(f));
+            let (b, k) = kept.volume_slice().expect("a view of the block");
+            assert_eq!(k, z);
+            let b = Arc::clone(b);
+            if let Some(a) = &first {
+                assert!(Arc::ptr_eq(a, &b), "one block for the stack");
+            }
+            first = Some(b);
+            assert_eq!(kept.expand(), alone.expand(), "frame {z}");
+        }
+        for s in sets.iter().filter(|s| s.set.frames.len() < 3) {
+            assert!(s.set.frames.iter().all(|f| !blocks.contains_key(f)));
+        }
+    }
 }

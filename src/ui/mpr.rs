@@ -22,7 +22,7 @@ use super::*;
 use crate::dicom::ImageHeader;
 use crate::dicom::pixels::FramePixels;
 use crate::imaging::mpr::{Crosshair, Layout, Plane, Source};
-use crate::volume::Volume;
+use crate::volume::{SharedVolume, Volume};
 
 /// How S, ] and [ change a reformat's slab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,9 +52,25 @@ pub(super) struct MprSet {
     /// The image of each set the viewports were last put on (a viewport on
     /// another image was scrolled: the centre follows it).
     at: [usize; 3],
-    /// The stack as one volume, once every frame is decoded (its frames are
-    /// then views of it), and the modality value outside it.
-    pub(super) volume: Option<(Arc<Volume>, f64)>,
+    /// The stack as one volume, once every frame is decoded.
+    pub(super) volume: Option<MprVolume>,
+}
+
+/// An MPR's stack as a volume: its frames' shared block, where it lies, its
+/// rescale, and the modality value outside it.
+#[derive(Debug, Clone)]
+pub(super) struct MprVolume {
+    pub(super) block: Arc<SharedVolume>,
+    pub(super) patient_from_voxel: nalgebra::Matrix4<f64>,
+    pub(super) rescale: crate::imaging::lut::Rescale,
+    pub(super) padding: f64,
+}
+
+impl MprVolume {
+    /// The block read as a volume (a read lock for as long as it lives).
+    pub(super) fn view(&self) -> crate::volume::VolumeView<'_> {
+        self.block.view(self.patient_from_voxel, self.rescale)
+    }
 }
 
 impl MprSet {
@@ -83,19 +99,52 @@ pub(super) fn volume_of_frames(src: &Source, frames: &[Arc<Compact>]) -> Option<
         .iter()
         .map(|f| f.sixteen_bits())
         .collect::<Option<_>>()?;
-    let values = |f: &Arc<Compact>| (0..plane).map(|i| f.sample(i)).collect::<Vec<i32>>();
+    fn values(f: &Compact, plane: usize) -> impl Iterator<Item = i32> + '_ {
+        (0..plane).map(move |i| f.sample(i))
+    }
+    // Straight into the one buffer (no wider copy on the way: a 2,000-slice
+    // CT is a gigabyte of 16-bit values).
     let data = if kinds.iter().all(|&signed| !signed) {
-        VoxelData::U16(frames.iter().flat_map(values).map(|v| v as u16).collect())
+        VoxelData::U16(
+            frames
+                .iter()
+                .flat_map(|f| values(f, plane))
+                .map(|v| v as u16)
+                .collect(),
+        )
     } else {
-        let all: Vec<i32> = frames.iter().flat_map(values).collect();
-        if all
+        // Signed: every unsigned frame must fit i16 too.
+        let fits = frames
             .iter()
-            .any(|&v| v > i16::MAX as i32 || v < i16::MIN as i32)
-        {
+            .zip(&kinds)
+            .all(|(f, &signed)| signed || values(f, plane).all(|v| v <= i16::MAX as i32));
+        if !fits {
             return None;
         }
-        VoxelData::I16(all.into_iter().map(|v| v as i16).collect())
+        VoxelData::I16(
+            frames
+                .iter()
+                .flat_map(|f| values(f, plane))
+                .map(|v| v as i16)
+                .collect(),
+        )
     };
+    Some(Volume {
+        dims: [src.columns as usize, src.rows as usize, n],
+        spacing_mm: [src.cs, src.rs, src.spacing],
+        patient_from_voxel: frames_affine(src),
+        rescale: src.last_info.rescale,
+        data,
+        issues: Vec::new(),
+        fast_slices: 0,
+        slice_coords: None,
+    })
+}
+
+/// Where a stack's frames lie as a volume in display order: voxel (x, y, z)
+/// is column x, row y of frame z.
+fn frames_affine(src: &Source) -> nalgebra::Matrix4<f64> {
+    let n = src.slices;
     // The first frame shown is the lowest along the stack's (own) normal,
     // or the highest when the reading order runs the other way (`reversed`:
     // an axial stack, read superior first).
@@ -108,26 +157,16 @@ pub(super) fn volume_of_frames(src: &Source, frames: &[Arc<Compact>]) -> Option<
         (src.patient_point(0.0, 0.0, 0.0), src.normal * src.spacing)
     };
     let (x, y, z) = (src.row_dir * src.cs, src.col_dir * src.rs, step);
-    Some(Volume {
-        dims: [src.columns as usize, src.rows as usize, n],
-        spacing_mm: [src.cs, src.rs, src.spacing],
-        patient_from_voxel: nalgebra::Matrix4::new(
-            x.x, y.x, z.x, first.x, x.y, y.y, z.y, first.y, x.z, y.z, z.z, first.z, 0.0, 0.0, 0.0,
-            1.0,
-        ),
-        rescale: src.last_info.rescale,
-        data,
-        issues: Vec::new(),
-        fast_slices: 0,
-        slice_coords: None,
-    })
+    nalgebra::Matrix4::new(
+        x.x, y.x, z.x, first.x, x.y, y.y, z.y, first.y, x.z, y.z, z.z, first.z, 0.0, 0.0, 0.0, 1.0,
+    )
 }
 
 /// Reformat image `header` (a plane of an MPR, thin or a slab) from the
 /// stack's volume by the reference reslicer, back in stored values;
 /// `padding`: the modality value outside the volume.
 fn plane_image(
-    volume: &Volume,
+    volume: &crate::volume::VolumeView<'_>,
     header: &ImageHeader,
     slab: Option<crate::imaging::reslice::Slab>,
     padding: f64,
@@ -655,11 +694,12 @@ impl App {
         }
     }
 
-    /// The stack of the MPR of `src_set` as one volume, made once every frame
-    /// is decoded: the frames' values move into it and each frame becomes a
-    /// view of its slice, so they are held once. None while decoding (or for a
-    /// stack no 16-bit type holds: the notice says so).
-    pub(super) fn shared_volume(&mut self, src_set: usize) -> Option<(Arc<Volume>, f64)> {
+    /// The stack of the MPR of `src_set` as one volume once every frame is
+    /// decoded: the block its frames were decoded into (`loader`), or, for a
+    /// stack that has none (one that grew while it arrived), a block made now
+    /// from its frames, which then become views of it. None while decoding
+    /// (or for a stack no 16-bit type holds: the notice says so).
+    pub(super) fn shared_volume(&mut self, src_set: usize) -> Option<MprVolume> {
         let m = self.session.mpr.get(&src_set)?;
         if let Some(v) = &m.volume {
             return Some(v.clone());
@@ -672,26 +712,49 @@ impl App {
             .iter()
             .map(|s| s.pixels.clone())
             .collect::<Option<_>>()?;
-        let Some(volume) = volume_of_frames(&src, &frames) else {
-            self.session.notice =
-                Some("MPR: the stack's values fit no one 16-bit type; planes cannot be cut".into());
-            return None;
+        let dims = [src.columns as usize, src.rows as usize, src.slices];
+        // The frames are slice z of one block, in order: that block.
+        let shared = frames
+            .first()
+            .and_then(|f| f.volume_slice())
+            .and_then(|(b, _)| {
+                let all = frames.iter().enumerate().all(|(z, f)| {
+                    f.volume_slice()
+                        .is_some_and(|(c, k)| Arc::ptr_eq(b, c) && k == z)
+                });
+                (all && b.dims == dims).then(|| Arc::clone(b))
+            });
+        let block = match shared {
+            Some(b) => b,
+            None => {
+                let Some(volume) = volume_of_frames(&src, &frames) else {
+                    self.session.notice = Some(
+                        "MPR: the stack's values fit no one 16-bit type; planes cannot be cut"
+                            .into(),
+                    );
+                    return None;
+                };
+                let bits = frames.first().map(|f| f.bits_stored).unwrap_or(16);
+                drop(frames);
+                let block = Arc::new(SharedVolume::of(volume.dims, volume.data));
+                for (z, slot) in self.residency.slots[src_set].iter_mut().enumerate() {
+                    slot.pixels = Some(Arc::new(Compact::of_volume(&block, z, bits)));
+                }
+                block
+            }
         };
-        let bits = frames.first().map(|f| f.bits_stored).unwrap_or(16);
-        drop(frames);
-        let padding = volume
-            .modality_range()
-            .map(|r| r.0)
-            .unwrap_or(volume.rescale.intercept);
-        let volume = Arc::new(volume);
-        for (z, slot) in self.residency.slots[src_set].iter_mut().enumerate() {
-            slot.pixels = Some(Arc::new(Compact::of_volume(&volume, z, bits)));
-        }
-        let shared = (volume, padding);
+        let mut volume = MprVolume {
+            block,
+            patient_from_voxel: frames_affine(&src),
+            rescale: src.last_info.rescale,
+            padding: 0.0,
+        };
+        let lowest = volume.view().modality_range().map(|r| r.0);
+        volume.padding = lowest.unwrap_or(volume.rescale.intercept);
         if let Some(m) = self.session.mpr.get_mut(&src_set) {
-            m.volume = Some(shared.clone());
+            m.volume = Some(volume.clone());
         }
-        Some(shared)
+        Some(volume)
     }
 
     /// Compute the reformatted images on screen (and drop the others), once every
@@ -725,9 +788,10 @@ impl App {
             if wanted.is_empty() {
                 continue;
             }
-            let Some((volume, padding)) = self.shared_volume(src_set) else {
+            let Some(volume) = self.shared_volume(src_set) else {
                 continue; // still decoding: the viewport shows "loading…"
             };
+            let padding = volume.padding;
             let Some(m) = self.session.mpr.get(&src_set) else {
                 continue;
             };
@@ -740,7 +804,8 @@ impl App {
                 .and_then(|s| s.pixels.as_ref())
                 .map(|p| p.bits_stored)
                 .unwrap_or(16);
-            let voxel = |x: usize, y: usize, z: usize| volume.stored(x, y, z);
+            let view = volume.view();
+            let voxel = |x: usize, y: usize, z: usize| view.stored(x, y, z);
             for k in wanted {
                 if self.residency.slots[set]
                     .get(k)
@@ -752,7 +817,7 @@ impl App {
                 let data = if home && slab.is_none() {
                     src.image_of(plane, k, &voxel)
                 } else {
-                    match plane_image(&volume, h, slab, padding) {
+                    match plane_image(&view, h, slab, padding) {
                         Some(d) => d,
                         None => continue,
                     }
@@ -830,7 +895,7 @@ mod tests {
                 );
             }
         }
-        let shared = Arc::new(ours);
+        let shared = Arc::new(SharedVolume::of(ours.dims, ours.data.clone()));
         for (z, f) in frames.iter().enumerate() {
             let view = Compact::of_volume(&shared, z, f.bits_stored);
             assert_eq!(view.expand(), f.expand(), "frame {z}");

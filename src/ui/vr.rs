@@ -17,7 +17,6 @@ use super::viewport::{VrFrame, VrView};
 use super::*;
 use crate::imaging::lut::Window;
 use crate::imaging::vr::{self, Mode, Occupancy, Options, TransferFunction};
-use crate::volume::Volume;
 
 /// What P steps through: the transfer-function presets (`assets/vr`), then
 /// a MIP.
@@ -220,7 +219,7 @@ impl App {
     /// Start making the picture `want` asks for viewport `i` on a worker.
     fn make_vr(&mut self, i: usize, want: Request) -> std::io::Result<()> {
         let source = want.view.source;
-        let Some((volume, _)) = self.shared_volume(source) else {
+        let Some(volume) = self.shared_volume(source) else {
             return Ok(()); // still decoding
         };
         let first_window = self
@@ -233,7 +232,7 @@ impl App {
         std::thread::Builder::new()
             .name("vr".into())
             .spawn(move || {
-                let made = render(&volume, &req, occupancy, first_window);
+                let made = render(&volume.view(), &req, occupancy, first_window);
                 let _ = tx.send(made);
             })?;
         self.vr.making.insert(i, (want, rx));
@@ -288,7 +287,7 @@ impl App {
 
 /// Make one picture (on a worker thread).
 fn render(
-    volume: &Volume,
+    volume: &crate::volume::VolumeView<'_>,
     req: &Request,
     occupancy: Option<Arc<Occupancy>>,
     first_window: Option<Window>,
