@@ -135,8 +135,14 @@ fn what_the_fuzzers_found_comes_back_without_a_panic() {
                     let _ = tx.send(r.is_ok());
                 })
                 .expect("start a replay thread");
+            let started = std::time::Instant::now();
             match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(true) => {}
+                Ok(true) => {
+                    let took = started.elapsed();
+                    if took > Duration::from_secs(1) {
+                        eprintln!("{label}: {:.1} s", took.as_secs_f64());
+                    }
+                }
                 Ok(false) => failed.push(format!("{label}: panicked")),
                 Err(_) => failed.push(format!("{label}: still running after 60 s")),
             }

@@ -173,6 +173,9 @@ fn packbits(src: &[u8], n: usize) -> Result<Vec<u8>, String> {
 pub struct JpegInfo {
     pub jfif: bool,
     pub adobe: bool,
+    /// The frame header's (SOFn, or JPEG-LS's SOF55) width and height, and
+    /// its components.
+    pub frame: Option<(u16, u16, u8)>,
 }
 
 /// Scan JPEG markers up to the first SOS.
@@ -194,12 +197,32 @@ pub fn jpeg_info(data: &[u8]) -> JpegInfo {
         match m {
             0xE0 if body.starts_with(b"JFIF") => info.jfif = true,
             0xEE if body.starts_with(b"Adobe") => info.adobe = true,
+            0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF | 0xF7
+                if body.len() >= 6 && info.frame.is_none() =>
+            {
+                let height = u16::from_be_bytes([body[1], body[2]]);
+                let width = u16::from_be_bytes([body[3], body[4]]);
+                info.frame = Some((width, height, body[5]));
+            }
             0xDA => break,
             _ => {}
         }
         i += 2 + len;
     }
     info
+}
+
+/// A JPEG or JPEG-LS frame's own size against the header's Columns × Rows,
+/// before any decoder allocates what the stream declares (found by fuzzing:
+/// a 148-byte lossless stream declaring 65469 × 194 pixels in a 64 × 64
+/// image). A frame header whose height is 0 (defined later by DNL) passes.
+pub fn check_jpeg_size(data: &[u8], columns: u32, rows: u32) -> Result<(), String> {
+    match jpeg_info(data).frame {
+        Some((w, h, _)) if h != 0 && (u32::from(w), u32::from(h)) != (columns, rows) => Err(
+            format!("JPEG frame is {w}×{h}, the header says {columns}×{rows}"),
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Decode an 8-bit JPEG (baseline or extended) frame to interleaved samples, with the

@@ -113,6 +113,7 @@ pub fn decode_frame(
                 | "1.2.840.10008.1.2.4.70" => {
                     let data =
                         codec::frame_bytes(obj, fmt.number_of_frames, frame).map_err(decode_err)?;
+                    codec::check_jpeg_size(&data, fmt.columns, fmt.rows).map_err(decode_err)?;
                     let lossless = ts == "1.2.840.10008.1.2.4.57" || ts == "1.2.840.10008.1.2.4.70";
                     let decoded = match super::jpeg::decode(&data, &fmt.photometric) {
                         Ok(d) => d,
@@ -197,6 +198,10 @@ fn decode_with_pixeldata(
     frame: u32,
     ts: &str,
 ) -> std::result::Result<FramePixels, String> {
+    if ts == "1.2.840.10008.1.2.4.80" || ts == "1.2.840.10008.1.2.4.81" {
+        let data = codec::frame_bytes(obj, fmt.number_of_frames, frame)?;
+        codec::check_jpeg_size(&data, fmt.columns, fmt.rows)?;
+    }
     if is_jpeg2000(ts) {
         // dicom-pixeldata's adapter writes the codestream's own size into a buffer
         // sized from the header (and panics when they differ), and OpenJPEG

@@ -133,6 +133,10 @@ pub fn decode(data: &[u8], pi: &Photometric) -> R<Decoded> {
             0xDB => markers::dqt(seg, &mut qt)?,
             0xC4 => markers::dht(seg, &mut dc, &mut ac)?,
             0xDD => restart_interval = markers::dri(seg),
+            // One frame header per stream (hierarchical JPEG is refused): a
+            // second one would resize everything the first one sized (found by
+            // fuzzing: a 256 × 256 stream whose second header asked for 61 MB).
+            0xC0 | 0xC1 | 0xC3 if frame.is_some() => return bad("a second frame header"),
             0xC0 | 0xC1 | 0xC3 => frame = Some(markers::sof(seg, m, &mut comps)?),
             0xC2 | 0xC6 | 0xCA | 0xCE => {
                 return Err(JpegError::Unsupported("progressive JPEG".into()));
