@@ -175,6 +175,12 @@ fn span(p: vec3<f32>) -> vec2<u32> {
     return vec2<u32>(k0, k1);
 }
 
+// Whether sample point q lies in the box (the volume's, or the crop box
+// inside it: `Plan::holds`), with the sampling's edge allowance.
+fn in_box(q: vec3<f32>) -> bool {
+    return all(q >= v.lo.xyz - vec3<f32>(EDGE)) && all(q <= v.hi.xyz + vec3<f32>(EDGE));
+}
+
 // Headlight shading at `q` (stored value `s`): the colour's factor and the
 // specular term.
 fn shade(q: vec3<f32>, s: f32) -> vec2<f32> {
@@ -233,6 +239,9 @@ fn ray_composite(p0: vec3<f32>, k0: u32, k1: u32) -> vec3<f32> {
             }
         }
         k++;
+        if !in_box(q) {
+            continue;
+        }
         let s = sample(q);
         if s.y < 0.5 {
             continue;
@@ -275,6 +284,9 @@ fn ray_mip(p0: vec3<f32>, k0: u32, k1: u32) -> vec3<f32> {
             }
         }
         k++;
+        if !in_box(q) {
+            continue;
+        }
         let s = sample(q);
         if s.y > 0.5 {
             best = max(best, slope * s.x + intercept);

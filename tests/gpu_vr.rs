@@ -44,20 +44,33 @@ fn the_gpu_volume_rendering_is_the_cpu_reference() {
     let occupancy = Occupancy::of(&vol).expect("occupancy");
     let preset = |n: &str| Mode::Composite(TransferFunction::named(n).expect("preset"));
     let modes = [
-        ("MIP", Mode::Mip(Window::new(300.0, 1500.0))),
-        ("bone", preset("bone")),
-        ("soft tissue", preset("soft-tissue")),
+        ("MIP", Mode::Mip(Window::new(300.0, 1500.0)), None),
+        ("bone", preset("bone"), None),
+        ("soft tissue", preset("soft-tissue"), None),
+        // A crop box (voxel coordinates): the cut faces as the CPU cuts them.
+        (
+            "cropped soft tissue",
+            preset("soft-tissue"),
+            Some([[10.5, -0.5, 5.0], [50.0, 40.0, 39.5]]),
+        ),
+        (
+            "cropped MIP",
+            Mode::Mip(Window::new(300.0, 1500.0)),
+            Some([[-0.5, 20.0, -0.5], [63.5, 63.5, 30.0]]),
+        ),
     ];
-    for (name, mode) in modes {
+    for (name, mode, crop) in modes {
         for (az, el) in [(0.0, 0.0), (35.0, 20.0)] {
             let view = View {
+                pan: [0.0, 0.0],
                 azimuth_deg: az,
                 elevation_deg: el,
                 columns: 96,
                 rows: 80,
                 zoom: 1.0,
             };
-            let opts = Options::new(mode.clone());
+            let mut opts = Options::new(mode.clone());
+            opts.crop = crop;
             let cpu = vr::render(&vol, &view, &opts).expect("cpu");
             let plan = vr::plan(&vol, &view, None).expect("plan");
             let draw = gpu
@@ -129,6 +142,7 @@ fn a_shader_without_opacity_correction_is_caught() {
         s.replace(original, "pow(1.0 - tf.w, 1.0)")
     });
     let view = View {
+        pan: [0.0, 0.0],
         azimuth_deg: 20.0,
         elevation_deg: 10.0,
         columns: 64,

@@ -485,10 +485,20 @@ fn vr_against_reference(h: &mut Harness<'static, App>, preset: &str) -> (usize, 
     let tf = TransferFunction::named(preset)
         .expect("preset")
         .for_range(range);
-    let opts = vr::Options::new(Mode::Composite(tf));
+    let mut opts = vr::Options::new(Mode::Composite(tf));
+    if view.crop != [[0.0; 3], [1.0; 3]] {
+        // The crop box's fractions of the volume, in voxel coordinates (the
+        // volume's box runs from −0.5 to n − 0.5).
+        let at = |a: usize, t: f64| -0.5 + t * vol.dims[a] as f64;
+        opts.crop = Some([
+            std::array::from_fn(|a| at(a, view.crop[0][a])),
+            std::array::from_fn(|a| at(a, view.crop[1][a])),
+        ]);
+    }
     let want = vr::render(
         &vol,
         &vr::View {
+            pan: view.pan,
             azimuth_deg: view.azimuth_deg,
             elevation_deg: view.elevation_deg,
             columns: w,
@@ -609,6 +619,64 @@ fn the_3d_view_is_the_reference_rendering_and_turns_with_a_drag() {
     let (checked, bad, lit) = vr_against_reference(&mut h, "soft-tissue");
     assert!(lit > 1000, "soft tissue shows: {lit}");
     assert_eq!(bad, 0, "soft tissue: {bad} of {checked} pixels differ");
+    // The crop box: its columns' high face (the patient's left, on the
+    // picture's right from the front) dragged halfway across; then a middle
+    // drag pans. The picture is the reference's with that box and pan.
+    h.hover_at(over);
+    h.run_steps(2);
+    let (c, [w, ht]) = h.state().vr_crop(3).expect("the crop box");
+    let ppp = h.ctx.pixels_per_point();
+    let size = egui::vec2(w as f32, ht as f32) / ppp;
+    let min = ((rect.center() - size / 2.0) * ppp).round() / ppp;
+    let (_, at, dir) = *c.faces.iter().find(|f| f.0 == (0, 1)).expect("the face");
+    let grip = min + egui::vec2(at[0], at[1]) / ppp;
+    let half = egui::vec2(dir[0], dir[1]) / ppp * 0.5;
+    drag(&mut h, grip, grip - half);
+    let crop = h
+        .state()
+        .viewport(3)
+        .expect("vp")
+        .vr
+        .as_ref()
+        .expect("3-D")
+        .crop;
+    assert!((crop[1][0] - 0.5).abs() < 0.05, "{crop:?}");
+    assert_eq!(crop[0], [0.0; 3]);
+    h.event(egui::Event::PointerButton {
+        pos: over,
+        button: egui::PointerButton::Middle,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.step();
+    for k in 1..=4 {
+        h.hover_at(over + egui::vec2(0.0, 10.0 * k as f32));
+        h.step();
+    }
+    h.event(egui::Event::PointerButton {
+        pos: over + egui::vec2(0.0, 40.0),
+        button: egui::PointerButton::Middle,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.run_steps(3);
+    let pan = h
+        .state()
+        .viewport(3)
+        .expect("vp")
+        .vr
+        .as_ref()
+        .expect("3-D")
+        .pan;
+    assert!(pan[1] < -0.05 && pan[0].abs() < 1e-9, "{pan:?}");
+    step_until(&mut h, "the cropped, panned picture", |a| {
+        a.vr_picture(3).is_some_and(|(_, full)| full)
+    });
+    let (checked, bad, _) = vr_against_reference(&mut h, "soft-tissue");
+    assert_eq!(
+        bad, 0,
+        "cropped and panned: {bad} of {checked} pixels differ"
+    );
 }
 
 /// The distances in the measurement list: (value in mm, its label).

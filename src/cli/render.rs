@@ -553,6 +553,7 @@ fn cmd_render_vr(a: &RenderArgs, what: &str, out: &Path) -> Result<()> {
         }
     };
     let view = vr::View {
+        pan: [0.0, 0.0],
         azimuth_deg: a.azimuth.unwrap_or(0.0),
         elevation_deg: a.elevation.unwrap_or(0.0),
         columns,

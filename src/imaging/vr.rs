@@ -258,6 +258,9 @@ pub struct View {
     pub rows: usize,
     /// 1: the volume's bounding sphere fills the shorter side.
     pub zoom: f64,
+    /// The camera moved sideways and down (screen right, screen down), in
+    /// lengths of the picture's shorter side.
+    pub pan: [f64; 2],
 }
 
 /// The rays of a view, in patient mm: pixel (i, j)'s ray starts at
@@ -327,7 +330,8 @@ pub fn camera(vol: &dyn Voxels, view: &View) -> Camera {
         .max(1e-6);
     let (w, h) = (view.columns.max(1), view.rows.max(1));
     let pixel_mm = 2.0 * radius / w.min(h) as f64 / view.zoom.max(1e-6);
-    let origin = centre
+    let shift = pixel_mm * w.min(h) as f64;
+    let origin = centre + right * (view.pan[0] * shift) + down * (view.pan[1] * shift)
         - forward * radius
         - right * pixel_mm * (w as f64 - 1.0) / 2.0
         - down * pixel_mm * (h as f64 - 1.0) / 2.0;
@@ -362,7 +366,14 @@ pub struct Options {
     pub shading: bool,
     /// Pass over empty bricks (exact; off only to test that it is).
     pub skipping: bool,
+    /// Only what lies inside this box is drawn (see [`Crop`]).
+    pub crop: Option<Crop>,
 }
+
+/// A crop box in the volume's voxel coordinates (column, row, slice
+/// coordinate): its low and high corners. A sample outside it counts as
+/// outside the volume.
+pub type Crop = [[f64; 3]; 2];
 
 impl Options {
     pub fn new(mode: Mode) -> Options {
@@ -371,6 +382,7 @@ impl Options {
             step_mm: None,
             shading: true,
             skipping: true,
+            crop: None,
         }
     }
 }
@@ -526,6 +538,22 @@ pub fn plan(vol: &dyn Voxels, view: &View, step_mm: Option<f64>) -> Result<Plan,
 }
 
 impl Plan {
+    /// The plan with its box cut down to `crop` (the volume's box when None).
+    pub fn cropped(mut self, crop: Option<&Crop>) -> Plan {
+        if let Some([lo, hi]) = crop {
+            for a in 0..3 {
+                self.lo[a] = self.lo[a].max(lo[a]);
+                self.hi[a] = self.hi[a].min(hi[a]);
+            }
+        }
+        self
+    }
+
+    /// Whether sample point `q` (voxel coordinates) lies in the box.
+    pub fn holds(&self, q: &Vector3<f64>) -> bool {
+        (0..3).all(|a| q[a] >= self.lo[a] && q[a] <= self.hi[a])
+    }
+
     /// The first and one-past-last steps of the ray from `p` that can be
     /// inside the box (a step's margin either side; the samples decide).
     pub fn span(&self, p: &Vector3<f64>) -> (usize, usize) {
@@ -692,7 +720,7 @@ pub fn render_with(
     let Some((data, slope, intercept)) = vol.stored() else {
         return err("volume rendering needs the volume's stored values");
     };
-    let plan = plan(vol, view, opts.step_mm)?;
+    let plan = plan(vol, view, opts.step_mm)?.cropped(opts.crop.as_ref());
     let sampler = Sampler {
         data,
         dims: vol.dims(),
@@ -741,6 +769,9 @@ pub fn render_with(
                             }
                             k += 1;
                             evaluated += 1;
+                            if !plan.holds(&q) {
+                                continue;
+                            }
                             let Some(s) = sampler.sample(&q) else {
                                 continue;
                             };
@@ -782,6 +813,9 @@ pub fn render_with(
                             }
                             k += 1;
                             evaluated += 1;
+                            if !plan.holds(&q) {
+                                continue;
+                            }
                             if let Some(s) = sampler.sample(&q) {
                                 best = best.max(slope * s + intercept);
                             }
@@ -904,6 +938,7 @@ mod tests {
 
     fn view(az: f64, el: f64, size: usize) -> View {
         View {
+            pan: [0.0, 0.0],
             azimuth_deg: az,
             elevation_deg: el,
             columns: size,
@@ -1147,5 +1182,55 @@ mod tests {
         );
         let inside = (c - 8.0 / cam.pixel_mm).round() as usize;
         assert_eq!(r.rgb[3 * (inside + cam.columns * inside)], want(-200.0));
+    }
+
+    #[test]
+    fn a_crop_box_hides_what_lies_outside_it_and_pan_moves_the_picture() {
+        // Two bone spheres, on the patient's right (−x) and left (+x).
+        let n = 40;
+        let vol = phantom(n, |p| {
+            let r = |c: f64| ((p.x - c).powi(2) + p.y.powi(2) + p.z.powi(2)).sqrt();
+            if r(-10.0) < 6.0 || r(10.0) < 6.0 {
+                1200.0
+            } else {
+                -1000.0
+            }
+        });
+        let size = 64;
+        let full = render(&vol, &view(0.0, 0.0, size), &bone()).expect("render");
+        // From the front the patient's left is on the picture's right.
+        let (left, right) = (0..size / 2, size / 2..size);
+        let rows = size / 4..3 * size / 4;
+        assert!(brightness(&full, left.clone(), rows.clone()) > 10.0);
+        assert!(brightness(&full, right.clone(), rows.clone()) > 10.0);
+        // Cropped to x < 0 (voxel column below the middle): the left sphere
+        // goes, the right one stays exactly as it was.
+        let mut opts = bone();
+        let h = (n as f64 - 1.0) / 2.0;
+        opts.crop = Some([[-0.5, -0.5, -0.5], [h, n as f64 - 0.5, n as f64 - 0.5]]);
+        let cut = render(&vol, &view(0.0, 0.0, size), &opts).expect("render");
+        assert_eq!(
+            brightness(&cut, right.clone(), rows.clone()),
+            0.0,
+            "cropped away"
+        );
+        for j in 0..size {
+            for i in 0..size / 2 - 4 {
+                let k = 3 * (i + size * j);
+                assert_eq!(cut.rgb[k..k + 3], full.rgb[k..k + 3], "({i},{j})");
+            }
+        }
+        // Panned a quarter of the picture to the right: the picture moves a
+        // quarter to the left.
+        let mut panned = view(0.0, 0.0, size);
+        panned.pan = [0.25, 0.0];
+        let moved = render(&vol, &panned, &bone()).expect("render");
+        let shift = size / 4;
+        for j in 0..size {
+            for i in 0..size - shift {
+                let (a, b) = (3 * (i + size * j), 3 * (i + shift + size * j));
+                assert_eq!(moved.rgb[a], full.rgb[b], "({i},{j})");
+            }
+        }
     }
 }

@@ -90,6 +90,7 @@ impl GpuVr {
         occupancy: &Occupancy,
         origin: (f32, f32),
     ) -> Result<(Vec<u8>, Vec<u32>)> {
+        let plan = &plan.clone().cropped(opts.crop.as_ref());
         let (slope, intercept) = (vol.rescale.slope, vol.rescale.intercept);
         let mut words: Vec<u32> = Vec::new();
         let (n_coords, gap_over) = match &vol.slice_coords {

@@ -46,6 +46,8 @@ pub const REFERENCE_LINE: Color32 = Color32::from_rgb(255, 220, 80);
 pub const MPR_ALONG: Color32 = Color32::from_rgb(240, 90, 90);
 pub const MPR_ACROSS_ROWS: Color32 = Color32::from_rgb(110, 220, 110);
 pub const MPR_ACROSS_COLUMNS: Color32 = Color32::from_rgb(240, 210, 80);
+/// The 3-D view's crop box and its face handles.
+pub const CROP_BOX: Color32 = Color32::from_rgb(120, 200, 255);
 /// Measurements, and the outline of a viewport a series is dragged onto.
 pub const MEASUREMENT: Color32 = Color32::from_rgb(120, 255, 140);
 /// The stack scroll bar: its track, the decoded slices, the position.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use super::viewport::{VrFrame, VrView};
+use super::viewport::{CropOnPicture, VrFrame, VrView};
 use super::*;
 use crate::imaging::lut::Window;
 use crate::imaging::vr::{self, Mode, Occupancy, Options, TransferFunction};
@@ -44,6 +44,7 @@ struct Shown {
     req: Request,
     edges: [String; 4],
     window: (f64, f64),
+    camera: vr::Camera,
 }
 
 /// Pictures of the volume renderings on screen, by viewport.
@@ -180,12 +181,14 @@ impl App {
                             egui::TextureOptions::LINEAR,
                         );
                         let edges = made.plan.camera.edge_labels();
+                        let camera = made.plan.camera.clone();
                         self.vr.occupancy.insert(req.view.source, occupancy);
                         let shown = Shown {
                             texture,
                             req: req.clone(),
                             edges,
                             window,
+                            camera,
                         };
                         self.vr.shown.insert(i, shown);
                         self.vr.making.remove(&i);
@@ -249,6 +252,13 @@ impl App {
         Some((req.size, full))
     }
 
+    /// The crop box as viewport `i`'s 3-D picture shows it, and the
+    /// picture's size in pixels.
+    pub fn vr_crop(&self, i: usize) -> Option<(CropOnPicture, [usize; 2])> {
+        let f = self.vr_frame(i)?;
+        Some((f.crop?, f.picture?.1))
+    }
+
     /// What viewport `i` draws of its volume rendering.
     pub(super) fn vr_frame(&self, i: usize) -> Option<VrFrame> {
         let view = self.grid.viewports.get(i)?.vr.as_ref()?;
@@ -281,8 +291,56 @@ impl App {
             ],
             edges: shown.map(|s| s.edges.clone()).unwrap_or_default(),
             preview,
+            crop: shown.and_then(|s| self.crop_on_picture(view, &s.camera)),
         })
     }
+
+    /// The crop box of `view` as the picture taken by `camera` shows it.
+    fn crop_on_picture(&self, view: &VrView, camera: &vr::Camera) -> Option<CropOnPicture> {
+        let volume = self.session.mpr.get(&view.source)?.volume.as_ref()?;
+        let m = volume.patient_from_voxel;
+        let dims = volume.block.dims;
+        let [lo, hi] = crop_box(dims, &view.crop);
+        let at = |q: [f64; 3]| -> [f32; 2] {
+            let p = m * nalgebra::Vector4::new(q[0], q[1], q[2], 1.0);
+            let d = nalgebra::Vector3::new(p.x, p.y, p.z) - camera.origin.coords;
+            [
+                (d.dot(&camera.right) / camera.pixel_mm + 0.5) as f32,
+                (d.dot(&camera.down) / camera.pixel_mm + 0.5) as f32,
+            ]
+        };
+        let corners = std::array::from_fn(|k| {
+            at(std::array::from_fn(|a| {
+                if k >> a & 1 == 1 { hi[a] } else { lo[a] }
+            }))
+        });
+        let mid: [f64; 3] = std::array::from_fn(|a| (lo[a] + hi[a]) / 2.0);
+        let faces = (0..3)
+            .flat_map(|a| [(a, 0), (a, 1)])
+            .map(|(a, side)| {
+                let mut q = mid;
+                q[a] = if side == 0 { lo[a] } else { hi[a] };
+                // The whole volume along the axis, on the picture.
+                let step = m.fixed_view::<3, 1>(0, a) * dims[a] as f64;
+                let dir = [
+                    (step.dot(&camera.right) / camera.pixel_mm) as f32,
+                    (step.dot(&camera.down) / camera.pixel_mm) as f32,
+                ];
+                ((a, side), at(q), dir)
+            })
+            .collect();
+        Some(CropOnPicture { corners, faces })
+    }
+}
+
+/// A crop box given as fractions of a volume of `dims` voxels, in voxel
+/// coordinates (the volume's box runs from −0.5 to n − 0.5).
+fn crop_box(dims: [usize; 3], f: &[[f64; 3]; 2]) -> vr::Crop {
+    let at = |a: usize, t: f64| -0.5 + t.clamp(0.0, 1.0) * dims[a] as f64;
+    [
+        std::array::from_fn(|a| at(a, f[0][a])),
+        std::array::from_fn(|a| at(a, f[1][a])),
+    ]
 }
 
 /// Make one picture (on a worker thread).
@@ -301,11 +359,15 @@ fn render(
         .ok_or_else(|| "the volume is empty".to_string())?;
     let (mode, window) = mode_of(&req.view, range, first_window);
     let mut opts = Options::new(mode);
+    if req.view.crop != [[0.0; 3], [1.0; 3]] {
+        opts.crop = Some(crop_box(volume.dims, &req.view.crop));
+    }
     if req.preview {
         // Half the samples along each ray: the finest spacing, not half of it.
         opts.step_mm = Some(vr::finest_spacing(volume));
     }
     let view = vr::View {
+        pan: req.view.pan,
         azimuth_deg: req.view.azimuth_deg,
         elevation_deg: req.view.elevation_deg,
         columns: req.size[0],

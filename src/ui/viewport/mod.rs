@@ -181,6 +181,8 @@ pub struct Viewport {
     pub cross_grab: Option<CrossGrab>,
     /// A volume rendering instead of a display set.
     pub vr: Option<VrView>,
+    /// The crop-box face being dragged (axis, side).
+    pub crop_grab: Option<(usize, usize)>,
 }
 
 /// What the viewport needs to draw its current frame.
@@ -264,6 +266,12 @@ pub struct VrView {
     /// The mode's window as the reader moved it (centre, width; modality
     /// units); None: the preset's own.
     pub window: Option<(f64, f64)>,
+    /// The camera moved sideways and down, in lengths of the view's shorter
+    /// side (see `imaging::vr::View::pan`).
+    pub pan: [f64; 2],
+    /// The crop box: its low and high faces along the volume's columns, rows
+    /// and slices, as fractions of the volume (0 and 1: uncropped).
+    pub crop: [[f64; 3]; 2],
 }
 
 impl VrView {
@@ -276,6 +284,8 @@ impl VrView {
             zoom: 1.0,
             mode,
             window: None,
+            pan: [0.0, 0.0],
+            crop: [[0.0; 3], [1.0; 3]],
         }
     }
 }
@@ -283,7 +293,8 @@ impl VrView {
 /// What a viewport draws of a volume rendering: the picture (its texture and
 /// size in pixels), the window it is drawn with, what is written in its
 /// corners, the patient's directions at its edges (left, right, top,
-/// bottom), and whether it is a quick preview (the view still moving).
+/// bottom), whether it is a quick preview (the view still moving), and the
+/// crop box as the picture shows it.
 #[derive(Debug, Clone)]
 pub struct VrFrame {
     pub picture: Option<(egui::TextureId, [usize; 2])>,
@@ -291,7 +302,23 @@ pub struct VrFrame {
     pub corners: [String; 2],
     pub edges: [String; 4],
     pub preview: bool,
+    pub crop: Option<CropOnPicture>,
 }
+
+/// The crop box drawn over a volume rendering, in the picture's pixels: its
+/// eight corners (bit 0: high column face, bit 1: high row face, bit 2: high
+/// slice face) and, per face (axis, 0 low / 1 high), the handle's place and
+/// how far it moves on the picture when the face moves across the whole
+/// volume.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CropOnPicture {
+    pub corners: [[f32; 2]; 8],
+    pub faces: Vec<CropFace>,
+}
+
+/// A face of the crop box on the picture: (axis, side), its handle, its
+/// travel across the whole volume (picture pixels).
+pub type CropFace = ((usize, usize), [f32; 2], [f32; 2]);
 
 /// Drag-and-drop payload: a display set dragged from the series strip.
 #[derive(Debug, Clone, Copy)]

@@ -1,7 +1,9 @@
 //! A volume rendering in a viewport: its picture drawn to fit, the patient's
-//! directions at its edges, what it shows in its corners; a left drag turns
-//! the volume, a right drag moves the transfer function's window (as W/L
-//! does an image's), the wheel brings it nearer. The picture itself is made
+//! directions at its edges, what it shows in its corners, the crop box while
+//! the pointer is over it; a left drag turns the volume
+//! (or, from a face's handle, moves that face of the crop box), a right drag
+//! moves the transfer function's window (as W/L does an image's), a middle
+//! drag pans, the wheel brings it nearer. The picture itself is made
 //! elsewhere (`ui::vr`), from this viewport's plain state.
 
 use super::legible::outlined_text_within;
@@ -11,6 +13,10 @@ use eframe::egui::{Align2, FontId, Sense};
 
 /// Degrees the volume turns per point dragged.
 const TURN_PER_POINT: f64 = 0.4;
+/// A press within this many points of a crop face's handle moves that face.
+const CROP_GRAB: f32 = 8.0;
+/// The crop box keeps at least this fraction of the volume along each axis.
+const MIN_CROP: f64 = 0.02;
 
 impl Viewport {
     /// Show the volume rendering in `rect`; input edits `self.vr`.
@@ -37,12 +43,66 @@ impl Viewport {
             double_clicked: response.double_clicked(),
             ..Default::default()
         };
+        // Where the picture is on screen: picture pixel → screen point.
+        let ppp = ui.ctx().pixels_per_point();
+        let shown = frame.picture.map(|(_, [w, h])| {
+            let s = (rect.width() / w as f32).min(rect.height() / h as f32);
+            let size = Vec2::new(w as f32, h as f32) * s;
+            // On whole physical pixels: a picture made at the viewport's size
+            // is drawn texel for pixel.
+            let min = ((rect.center() - size / 2.0) * ppp).round() / ppp;
+            (Rect::from_min_size(min, size), s)
+        });
+        let to_screen = |q: [f32; 2]| -> egui::Pos2 {
+            match shown {
+                Some((r, s)) => r.min + Vec2::new(q[0], q[1]) * s,
+                None => rect.center(),
+            }
+        };
+        let origin = ui.input(|i| i.pointer.press_origin());
+        if response.drag_started_by(egui::PointerButton::Primary) {
+            self.crop_grab = origin.and_then(|p| {
+                frame
+                    .crop
+                    .as_ref()?
+                    .faces
+                    .iter()
+                    .find_map(|&(face, at, _)| {
+                        (to_screen(at).distance(p) < CROP_GRAB).then_some(face)
+                    })
+            });
+        }
+        if !response.dragged_by(egui::PointerButton::Primary) {
+            self.crop_grab = None;
+        }
         if let Some(v) = self.vr.as_mut() {
             let d = response.drag_delta();
-            if response.dragged_by(egui::PointerButton::Primary) {
+            if let (Some((axis, side)), Some(c), Some((_, s))) =
+                (self.crop_grab, &frame.crop, shown)
+            {
+                // The face moves by the drag's share of its handle's travel.
+                if let Some(&(_, _, dir)) = c.faces.iter().find(|f| f.0 == (axis, side)) {
+                    let dir = Vec2::new(dir[0], dir[1]) * s;
+                    let travel = dir.length_sq();
+                    if travel > 1e-3 {
+                        let t = (d.dot(dir) / travel) as f64;
+                        let [lo, hi] = &mut v.crop;
+                        if side == 0 {
+                            lo[axis] = (lo[axis] + t).clamp(0.0, hi[axis] - MIN_CROP);
+                        } else {
+                            hi[axis] = (hi[axis] + t).clamp(lo[axis] + MIN_CROP, 1.0);
+                        }
+                    }
+                }
+            } else if response.dragged_by(egui::PointerButton::Primary) {
                 v.azimuth_deg = (v.azimuth_deg - d.x as f64 * TURN_PER_POINT).rem_euclid(360.0);
                 v.elevation_deg =
                     (v.elevation_deg + d.y as f64 * TURN_PER_POINT).clamp(-90.0, 90.0);
+            }
+            if response.dragged_by(egui::PointerButton::Middle) {
+                let side = rect.width().min(rect.height()).max(1.0);
+                v.pan[0] -= (d.x / side) as f64;
+                v.pan[1] -= (d.y / side) as f64;
             }
             if response.dragged_by(egui::PointerButton::Secondary) {
                 let (c, w) = v.window.unwrap_or(frame.window);
@@ -57,21 +117,42 @@ impl Viewport {
                 }
             }
         }
-        if let Some((texture, [w, h])) = frame.picture {
-            // Fit, keeping the picture's aspect (it is made at the viewport's).
-            let s = (rect.width() / w as f32).min(rect.height() / h as f32);
-            let size = Vec2::new(w as f32, h as f32) * s;
-            // On whole physical pixels: a picture made at the viewport's size
-            // is drawn texel for pixel.
-            let ppp = ui.ctx().pixels_per_point();
-            let min = ((rect.center() - size / 2.0) * ppp).round() / ppp;
-            let shown = Rect::from_min_size(min, size);
+        if let (Some((texture, _)), Some((on_screen, _))) = (frame.picture, shown) {
             painter.image(
                 texture,
-                shown,
+                on_screen,
                 Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
                 egui::Color32::WHITE,
             );
+            // The crop box while the pointer is here (the picture stays clean
+            // for reading and export).
+            let here = response.hovered() || self.crop_grab.is_some();
+            if let Some(c) = frame.crop.as_ref().filter(|_| here) {
+                for a in 0..8usize {
+                    for bit in [1usize, 2, 4] {
+                        if a & bit == 0 {
+                            super::legible::outlined_line(
+                                &painter,
+                                to_screen(c.corners[a]),
+                                to_screen(c.corners[a | bit]),
+                                1.0,
+                                theme::CROP_BOX,
+                            );
+                        }
+                    }
+                }
+                for &((axis, side), at, _) in &c.faces {
+                    let grabbed = self.crop_grab == Some((axis, side));
+                    painter.rect_filled(
+                        Rect::from_center_size(
+                            to_screen(at),
+                            Vec2::splat(if grabbed { 9.0 } else { 7.0 }),
+                        ),
+                        1.0,
+                        theme::CROP_BOX,
+                    );
+                }
+            }
         } else {
             painter.text(
                 rect.center(),
