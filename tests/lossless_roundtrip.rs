@@ -2,7 +2,9 @@
 //! series (unsigned 12-bit CT in HU, signed 16-bit with extreme values, MONOCHROME2
 //! and an 8-bit RGB image) are encoded by real third-party encoders — DCMTK's
 //! `dcmcjpeg` (lossless SV1 and other predictors), `dcmcjpls`, `dcmcrle` and GDCM's
-//! `gdcmconv --j2k` — and decoded by Lightbox; every value must match the original.
+//! `gdcmconv --j2k` — and decoded by Lightbox; every value must match the original,
+//! and the header read from the encoded file must be the original's (GDCM writes
+//! the implicit VR originals' attributes as UN).
 
 mod common;
 
@@ -78,10 +80,8 @@ fn lossless_codecs_round_trip_exactly() {
         for (j, f) in files.iter().enumerate() {
             let dst = tmp.path().join(format!("enc{i}_{j}.dcm"));
             encode(tool, package, args, f, &dst);
-            let orig = Image::open(f)
-                .expect("original")
-                .frame(0)
-                .expect("decode original");
+            let original = Image::open(f).expect("original");
+            let orig = original.frame(0).expect("decode original");
             let img = Image::open(&dst).expect("encoded");
             assert_eq!(
                 &img.header.transfer_syntax, ts,
@@ -95,6 +95,22 @@ fn lossless_codecs_round_trip_exactly() {
                 "{tool} {args:?}: {} does not round-trip",
                 f.display()
             );
+            // The header reads as the original's (`gdcmconv` turns the
+            // implicit VR originals into explicit VR with every attribute UN:
+            // read as the dictionary's VR, as pydicom and DCMTK read them).
+            let (a, b) = (&original.header, &img.header);
+            assert_eq!(
+                (&b.patient_name, &b.series_uid, &b.sop_instance_uid),
+                (&a.patient_name, &a.series_uid, &a.sop_instance_uid),
+                "{tool} {args:?}"
+            );
+            let (fa, fb) = (&a.frames[0], &b.frames[0]);
+            assert_eq!(
+                (fb.image_position, fb.image_orientation, fb.pixel_spacing),
+                (fa.image_position, fa.image_orientation, fa.pixel_spacing),
+                "{tool} {args:?}"
+            );
+            assert_eq!(fb.rescale, fa.rescale, "{tool} {args:?}");
             checked += 1;
         }
     }

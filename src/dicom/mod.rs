@@ -15,6 +15,7 @@ pub mod jpeg;
 pub mod pixels;
 pub mod transcode;
 pub mod uid;
+mod unknown;
 
 use std::path::Path;
 
@@ -147,6 +148,16 @@ impl From<String> for Parse {
 }
 
 fn parse_bytes(
+    bytes: &[u8],
+    file_len: usize,
+    mode: ReadMode,
+) -> std::result::Result<DefaultDicomObject, Parse> {
+    let mut obj = parse_raw(bytes, file_len, mode)?;
+    unknown::resolve(&mut obj);
+    Ok(obj)
+}
+
+fn parse_raw(
     bytes: &[u8],
     file_len: usize,
     mode: ReadMode,

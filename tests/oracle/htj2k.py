@@ -1,9 +1,9 @@
 """Encode a native DICOM image as HTJ2K (ISO 15444-15) with a real encoder and
 write it as an HTJ2K DICOM file (HTJ2K Lossless, 1.2.840.10008.1.2.4.201).
 
-    htj2k.py SRC.dcm OUT.dcm ENCODER
+    htj2k.py SRC.dcm OUT.dcm [ENCODER]
 
-ENCODER:
+ENCODER (default openjph):
   ojph        OpenJPH's own command line encoder (Debian `openjph-tools`:
               `ojph_compress`, fed the samples as a raw file);
   openjph     the OpenJPH library through `imagecodecs` (PyPI).
@@ -54,7 +54,8 @@ def openjph(arr: np.ndarray) -> bytes:
 
 
 def main() -> None:
-    src, dst, encoder = sys.argv[1:4]
+    src, dst = sys.argv[1:3]
+    encoder = sys.argv[3] if len(sys.argv) > 3 else "openjph"
     ds = pydicom.dcmread(src)
     arr = ds.pixel_array
     signed = ds.PixelRepresentation == 1
