@@ -124,7 +124,9 @@ def main():
     variants = [("uncompressed", ct)]
     if not a.skip_encoded:
         enc = {
-            "JPEG 2000 lossless": ["gdcmconv", "--j2k"],
+            # --use-dict: the synthetic originals are implicit VR, and without it GDCM
+            # writes every attribute as UN (which Lightbox reads, as pydicom does).
+            "JPEG 2000 lossless": ["gdcmconv", "--j2k", "--use-dict"],
             # HTJ2K (ISO 15444-15) by the OpenJPH library through imagecodecs.
             "HTJ2K lossless": [sys.executable, os.path.join(ROOT, "tests", "oracle", "htj2k.py")],
             "JPEG-LS lossless": ["dcmcjpls"],
