@@ -64,7 +64,7 @@ fn normal(h: &Harness<'static, App>, i: usize) -> Vector3<f64> {
 /// centre and a unit direction.
 fn line_on_screen(h: &Harness<'static, App>, i: usize, q: usize) -> (egui::Pos2, egui::Vec2) {
     let c = h.state().crosshair(i).expect("crosshair");
-    let (_, d, _) = *c.lines.iter().find(|l| l.0 == q).expect("the line");
+    let d = c.lines.iter().find(|l| l.plane == q).expect("the line").dir;
     let a = h.state().screen_of(i, c.centre).expect("drawn");
     let b = h
         .state()
@@ -132,13 +132,13 @@ fn against_reslicer(
     let lines: Vec<(egui::Pos2, egui::Vec2)> = cross
         .lines
         .iter()
-        .map(|l| line_on_screen(h, i, l.0))
+        .map(|l| line_on_screen(h, i, l.plane))
         .collect();
     let rect = v.rect.expect("drawn");
     let handles: Vec<egui::Pos2> = cross
         .lines
         .iter()
-        .flat_map(|l| [handle(h, i, l.0, 1.0).1, handle(h, i, l.0, -1.0).1])
+        .flat_map(|l| [handle(h, i, l.plane, 1.0).1, handle(h, i, l.plane, -1.0).1])
         .collect();
     // (The value probe follows the pointer: away with it.)
     h.remove_cursor();
@@ -202,7 +202,12 @@ fn mpr_hangs_three_planes_whose_crosshair_follows_the_slice() {
     // level, through that row; one image up the stack moves it one row up.
     let axial_row = |h: &Harness<'static, App>, v: usize| {
         let c = h.state().crosshair(v).expect("crosshair");
-        let (_, d, _) = *c.lines.iter().find(|l| l.0 == 0).expect("the axial line");
+        let d = c
+            .lines
+            .iter()
+            .find(|l| l.plane == 0)
+            .expect("the axial line")
+            .dir;
         assert!(d[1].abs() < 1e-9 * d[0].abs(), "level: {d:?}");
         c.centre[1]
     };
@@ -459,6 +464,35 @@ fn s_turns_a_reformat_into_a_mip_slab_that_the_reference_reslicer_agrees_with() 
         !label.contains("MIP") && !label.contains("MinIP") && !label.contains("AvgIP"),
         "{label}"
     );
+    // S again (a 10 mm MIP), then the slab's face on the axial dragged to
+    // 10 mm from the coronal's line: a 20 mm MIP.
+    h.key_press(egui::Key::S);
+    h.run_steps(3);
+    let c = h.state().crosshair(0).expect("crosshair on the axial");
+    let line = c
+        .lines
+        .iter()
+        .find(|l| l.plane == 1)
+        .expect("the coronal's line");
+    let o = line.slab.expect("its slab's faces");
+    let centre = h.state().screen_of(0, c.centre).expect("drawn");
+    // 40 points along the line from the centre (clear of the centre).
+    let along = (h
+        .state()
+        .screen_of(0, [c.centre[0] + line.dir[0], c.centre[1] + line.dir[1]])
+        .expect("drawn")
+        - centre)
+        .normalized()
+        * 40.0;
+    let face = h
+        .state()
+        .screen_of(0, [c.centre[0] + o[0], c.centre[1] + o[1]])
+        .expect("drawn")
+        - centre;
+    let grip = centre + face + along;
+    drag(&mut h, grip, grip + face);
+    let label = viewport_label(&h, 1);
+    assert!(label.contains("MIP 20.0 mm"), "{label}");
 }
 
 /// The 3-D view's picture on screen against the reference renderer's picture

@@ -127,6 +127,8 @@ pub enum Command {
     },
     /// Measurement `pos` (in the list) removed.
     DeleteMeasurement(usize),
+    /// The active MPR plane's slab (None: thin), from the toolbar's control.
+    SetSlab(Option<crate::imaging::reslice::Slab>),
 }
 
 /// A key with the modifiers it needs (ctrl: the platform's command key).
@@ -282,7 +284,8 @@ impl Command {
             | Locate { .. }
             | AddMeasurement { .. }
             | EditMeasurement { .. }
-            | DeleteMeasurement(_) => String::new(),
+            | DeleteMeasurement(_)
+            | SetSlab(_) => String::new(),
         }
     }
 
@@ -345,7 +348,8 @@ impl Command {
             | Locate { .. }
             | AddMeasurement { .. }
             | EditMeasurement { .. }
-            | DeleteMeasurement(_) => String::new(),
+            | DeleteMeasurement(_)
+            | SetSlab(_) => String::new(),
         }
     }
 
@@ -610,6 +614,11 @@ impl App {
             AddMeasurement { set, index, shape } => self.add_measurement(set, index, shape),
             EditMeasurement { pos, shape } => self.edit_measurement(pos, shape),
             DeleteMeasurement(pos) => self.delete_measurement(pos),
+            SetSlab(slab) => {
+                if let Some(set) = self.grid.viewports.get(active).and_then(|v| v.set) {
+                    self.set_slab(set, slab);
+                }
+            }
         }
     }
 

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use super::loader::{Compact, LoadedSet};
-use super::viewport::{CrossAction, CrosshairView, Viewport};
+use super::viewport::{CrossAction, CrossLine, CrosshairView, Viewport};
 use super::*;
 use crate::dicom::ImageHeader;
 use crate::dicom::pixels::FramePixels;
@@ -298,10 +298,23 @@ impl App {
                 ..s
             }),
         };
-        if new == ls.slab {
+        self.set_slab(set, new);
+    }
+
+    /// Set `set`'s slab (a reformat's): its images are cut again.
+    pub(super) fn set_slab(&mut self, set: usize, slab: Option<crate::imaging::reslice::Slab>) {
+        let Some(ls) = self
+            .session
+            .sets
+            .get_mut(set)
+            .filter(|ls| ls.derived.is_some())
+        else {
+            return;
+        };
+        if ls.slab == slab {
             return;
         }
-        ls.slab = new;
+        ls.slab = slab;
         // Its images are cut again (the thumbnail stays the thin plane's).
         if let Some(slots) = self.residency.slots.get_mut(set) {
             for slot in slots.iter_mut() {
@@ -525,13 +538,20 @@ impl App {
         let lines = (0..3)
             .filter(|&q| q != v)
             .filter_map(|q| {
-                let d = n.cross(&m.layouts[q].step);
-                (d.norm() > 1e-6).then(|| {
-                    (
-                        q,
-                        [d.dot(&plane.row_dir) / cs, d.dot(&plane.col_dir) / rs],
-                        PLANE_COLOURS[q],
-                    )
+                let w = m.layouts[q].step;
+                let d = n.cross(&w);
+                let to_image = |x: nalgebra::Vector3<f64>| {
+                    [x.dot(&plane.row_dir) / cs, x.dot(&plane.col_dir) / rs]
+                };
+                // A slab's faces, half its thickness either side along its
+                // normal (which lies in this image's plane).
+                let slab = self.session.sets.get(m.sets[q]).and_then(|ls| ls.slab);
+                let half = slab.map(|s| to_image(w * (s.thickness_mm / 2.0)));
+                (d.norm() > 1e-6).then(|| CrossLine {
+                    plane: q,
+                    dir: to_image(d),
+                    colour: PLANE_COLOURS[q],
+                    slab: half,
                 })
             })
             .collect();
@@ -571,6 +591,28 @@ impl App {
                 let w = m.layouts[other].step;
                 m.crosshair.centre = centre + w * (at(to) - here).dot(&w);
                 Vec::new()
+            }
+            CrossAction::Slab { other, to } => {
+                // Twice the distance from the plane, in half millimetres, at
+                // least 1 mm.
+                let w = m.layouts[other].step;
+                let mm = (2.0 * (at(to) - here).dot(&w).abs() * 2.0).round() / 2.0;
+                let set = m.sets[other];
+                let mode = self
+                    .session
+                    .sets
+                    .get(set)
+                    .and_then(|ls| ls.slab)
+                    .map(|s| s.mode)
+                    .unwrap_or(crate::imaging::reslice::SlabMode::Mip);
+                self.set_slab(
+                    set,
+                    Some(crate::imaging::reslice::Slab {
+                        thickness_mm: mm.max(1.0),
+                        mode,
+                    }),
+                );
+                return;
             }
             CrossAction::Rotate { from, to } => {
                 let (a, b) = (at(from) - here, at(to) - here);

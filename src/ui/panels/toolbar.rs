@@ -97,6 +97,7 @@ impl App {
                 Some(self.grid.mpr_saved.is_some()),
                 &mut queue,
             );
+            self.slab_control(ui, &mut queue);
             App::command_button(
                 ui,
                 Command::ToggleTags,
@@ -134,6 +135,55 @@ impl App {
         }
         if let Some(choice) = choose {
             self.choose_protocol(choice);
+        }
+    }
+
+    /// On an MPR plane: its slab — thin, MIP, MinIP or AvgIP, and how
+    /// thick (what S, ] and [ and the slab's dashed faces also set).
+    fn slab_control(&self, ui: &mut egui::Ui, queue: &mut Vec<Command>) {
+        use crate::imaging::reslice::{Slab, SlabMode};
+        let Some(ls) = self
+            .grid
+            .viewports
+            .get(self.grid.active)
+            .and_then(|v| self.session.sets.get(v.set?))
+            .filter(|ls| ls.derived.is_some())
+        else {
+            return;
+        };
+        let mut mode = ls.slab.map(|s| s.mode);
+        let mut mm = ls.slab.map(|s| s.thickness_mm).unwrap_or(10.0);
+        let name = |m: Option<SlabMode>| m.map(|m| m.label()).unwrap_or("thin");
+        egui::ComboBox::from_id_salt("slab mode")
+            .selected_text(name(mode))
+            .width(60.0)
+            .show_ui(ui, |ui| {
+                for m in [
+                    None,
+                    Some(SlabMode::Mip),
+                    Some(SlabMode::MinIp),
+                    Some(SlabMode::Average),
+                ] {
+                    ui.selectable_value(&mut mode, m, name(m));
+                }
+            })
+            .response
+            .on_hover_text("the active MPR plane as a thick slab (S)");
+        let thick = ui
+            .add_enabled(
+                mode.is_some(),
+                egui::DragValue::new(&mut mm)
+                    .range(1.0..=100.0)
+                    .speed(0.5)
+                    .suffix(" mm"),
+            )
+            .on_hover_text("the slab's thickness (] and [, or drag its dashed faces)");
+        let slab = mode.map(|mode| Slab {
+            thickness_mm: mm,
+            mode,
+        });
+        if slab != ls.slab || thick.changed() {
+            queue.push(Command::SetSlab(slab));
         }
     }
 

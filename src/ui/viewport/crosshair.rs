@@ -1,6 +1,8 @@
 //! An MPR crosshair on a viewport: the other planes' lines through the centre
 //! (with a gap around it, so the point looked at stays visible), a handle on
-//! each line to turn the planes, and what a drag on them asks.
+//! each line to turn the planes, a slab's faces as dashed lines either side of
+//! its plane's line (dragged, they make it thicker or thinner), and what a drag
+//! on them asks.
 
 use super::legible::outlined_line;
 use super::*;
@@ -18,17 +20,23 @@ const GAP: f32 = 12.0;
 /// smaller side.
 const HANDLE_AT: f32 = 0.3;
 
-/// The crosshair on screen: the centre, and per line (its plane, a unit
-/// direction on screen, its colour).
-fn on_screen(map: &Affine, c: &CrosshairView) -> (Pos2, Vec<(usize, Vec2, egui::Color32)>) {
+/// A line on screen: its plane, a unit direction, its colour, and its
+/// slab's face offset (screen points, perpendicular).
+type ScreenLine = (usize, Vec2, egui::Color32, Option<Vec2>);
+
+/// The crosshair on screen: the centre and its lines.
+fn on_screen(map: &Affine, c: &CrosshairView) -> (Pos2, Vec<ScreenLine>) {
     let centre = map.screen(c.centre);
     let lines = c
         .lines
         .iter()
-        .filter_map(|&(q, d, colour)| {
-            let far = map.screen([c.centre[0] + d[0], c.centre[1] + d[1]]);
+        .filter_map(|l| {
+            let far = map.screen([c.centre[0] + l.dir[0], c.centre[1] + l.dir[1]]);
             let dir = far - centre;
-            (dir.length() > 1e-6).then(|| (q, dir.normalized(), colour))
+            let slab = l
+                .slab
+                .map(|o| map.screen([c.centre[0] + o[0], c.centre[1] + o[1]]) - centre);
+            (dir.length() > 1e-6).then(|| (l.plane, dir.normalized(), l.colour, slab))
         })
         .collect();
     (centre, lines)
@@ -64,19 +72,27 @@ impl Viewport {
         {
             self.cross_grab = if p.distance(centre) < CENTRE_GRAB {
                 Some(CrossGrab::Centre)
-            } else if lines.iter().any(|&(_, d, _)| {
+            } else if lines.iter().any(|&(_, d, _, _)| {
                 Self::handles(rect, centre, d)
                     .iter()
                     .any(|h| h.distance(p) < HANDLE_GRAB)
             }) {
                 Some(CrossGrab::Handle(map.image(p)))
+            } else if let Some(&(q, ..)) = lines.iter().find(|&&(_, d, _, slab)| {
+                slab.is_some_and(|o| {
+                    [1.0, -1.0]
+                        .iter()
+                        .any(|s| off_line(p, centre + o * *s, d) < LINE_GRAB)
+                })
+            }) {
+                Some(CrossGrab::Slab(q))
             } else {
                 lines
                     .iter()
-                    .filter(|&&(_, d, _)| off_line(p, centre, d) < LINE_GRAB)
+                    .filter(|&&(_, d, _, _)| off_line(p, centre, d) < LINE_GRAB)
                     .filter(|_| p.distance(centre) > GAP)
                     .min_by(|a, b| off_line(p, centre, a.1).total_cmp(&off_line(p, centre, b.1)))
-                    .map(|&(q, _, _)| CrossGrab::Line(q))
+                    .map(|&(q, ..)| CrossGrab::Line(q))
             };
         }
         let grab = self.cross_grab?;
@@ -87,6 +103,7 @@ impl Viewport {
         match grab {
             CrossGrab::Centre => Some(CrossAction::MoveCentre(to)),
             CrossGrab::Line(other) => Some(CrossAction::MoveLine { other, to }),
+            CrossGrab::Slab(other) => Some(CrossAction::Slab { other, to }),
             CrossGrab::Handle(from) => {
                 if let Some(g) = self.cross_grab.as_mut() {
                     *g = CrossGrab::Handle(to);
@@ -107,11 +124,25 @@ impl Viewport {
     ) {
         let (centre, lines) = on_screen(map, cross);
         let reach = rect.width() + rect.height();
-        for (_, d, colour) in lines {
+        for (_, d, colour, slab) in lines {
             for s in [1.0, -1.0] {
                 let from = centre + d * (s * GAP);
                 let to = centre + d * (s * reach);
                 outlined_line(painter, from, to, 1.0, colour);
+            }
+            // The slab's faces, dashed, the whole length.
+            if let Some(o) = slab {
+                for s in [1.0, -1.0] {
+                    let at = centre + o * s;
+                    super::legible::outlined_dashed(
+                        painter,
+                        &[at - d * reach, at + d * reach],
+                        1.0,
+                        colour,
+                        6.0,
+                        4.0,
+                    );
+                }
             }
             for h in Self::handles(rect, centre, d) {
                 if rect.contains(h) {

@@ -221,13 +221,24 @@ pub struct FrameView<'a> {
 }
 
 /// An MPR's crosshair on a viewport's image (image coordinates): where the
-/// planes meet, each other plane's line (which plane, its direction, its
-/// colour), and the colour of this viewport's own plane.
+/// planes meet, each other plane's line, and the colour of this viewport's own
+/// plane.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CrosshairView {
     pub centre: [f64; 2],
-    pub lines: Vec<(usize, [f64; 2], egui::Color32)>,
+    pub lines: Vec<CrossLine>,
     pub colour: egui::Color32,
+}
+
+/// Another plane's line on an MPR image: which plane, the line's direction
+/// and colour, and, when that plane is a slab, the offset from the line to
+/// each of the slab's faces (image coordinates).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrossLine {
+    pub plane: usize,
+    pub dir: [f64; 2],
+    pub colour: egui::Color32,
+    pub slab: Option<[f64; 2]>,
 }
 
 /// What a drag on the crosshair asks (image coordinates).
@@ -240,6 +251,8 @@ pub enum CrossAction {
     /// Turn the other planes about this image's normal, by the angle from
     /// `from` to `to` about the centre.
     Rotate { from: [f64; 2], to: [f64; 2] },
+    /// Make plane `other` a slab whose face passes through this point.
+    Slab { other: usize, to: [f64; 2] },
 }
 
 /// The part of the crosshair a drag holds.
@@ -247,6 +260,8 @@ pub enum CrossAction {
 pub enum CrossGrab {
     Centre,
     Line(usize),
+    /// A face of that plane's slab.
+    Slab(usize),
     /// A line's handle; the pointer's last image point.
     Handle([f64; 2]),
 }
