@@ -194,7 +194,10 @@ fn parse_raw(
     }
     match guard::check(bytes, offset, &ts, header_only, file_len) {
         Err(guard::Problem::NeedMore) => return Err(Parse::NeedMore),
-        Ok(end) if matches!(layout, Layout::Part10 | Layout::MetaNoPreamble) => {
+        Ok(end)
+            if matches!(layout, Layout::Part10 | Layout::MetaNoPreamble)
+                && meta.as_ref().is_some_and(|m| m.length_agrees) =>
+        {
             // The common case: a well-formed Part 10 file, parsed by dicom-object.
             let start = if matches!(layout, Layout::Part10) {
                 128
@@ -286,12 +289,18 @@ struct MetaFields {
     sop_instance: Option<String>,
     /// Offset of the first data set byte.
     end: usize,
+    /// The group's own length (0002,0000) agrees with the elements walked:
+    /// only then is the group handed to dicom-object's meta reader, which
+    /// reads as many bytes as that length says.
+    length_agrees: bool,
 }
 
 /// Walk group 0002 (always explicit VR little endian) from `start`.
 fn parse_meta(bytes: &[u8], start: usize) -> Option<MetaFields> {
     let mut m = MetaFields::default();
     let mut i = start;
+    // The group length's value and where the elements it counts begin.
+    let mut declared: Option<(usize, usize)> = None;
     while i + 8 <= bytes.len() {
         let group = u16::from_le_bytes([bytes[i], bytes[i + 1]]);
         if group != 0x0002 {
@@ -299,7 +308,20 @@ fn parse_meta(bytes: &[u8], start: usize) -> Option<MetaFields> {
         }
         let element = u16::from_le_bytes([bytes[i + 2], bytes[i + 3]]);
         let vr = &bytes[i + 4..i + 6];
-        let (len, header) = if matches!(vr, b"OB" | b"OW" | b"UN" | b"SQ" | b"UT" | b"UC" | b"UR") {
+        // An unknown VR has a 4-byte length, as dicom-rs reads it (found by
+        // fuzzing: a meta element of VR "U1" was 14 KB to this walk and 775 MB
+        // to dicom-object, which allocated it).
+        let long = match dicom_core::VR::from_binary([vr[0], vr[1]]) {
+            None => true,
+            Some(v) => {
+                use dicom_core::VR::*;
+                matches!(
+                    v,
+                    OB | OW | OF | OD | OL | OV | SQ | UN | UT | UC | UR | SV | UV
+                )
+            }
+        };
+        let (len, header) = if long {
             let l = bytes.get(i + 8..i + 12)?;
             (u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize, 12)
         } else {
@@ -313,6 +335,10 @@ fn parse_meta(bytes: &[u8], start: usize) -> Option<MetaFields> {
             (!s.is_empty()).then_some(s)
         };
         match element {
+            0x0000 if len == 4 && i == start => {
+                let group = u32::from_le_bytes([value[0], value[1], value[2], value[3]]);
+                declared = Some((group as usize, i + header + len));
+            }
             0x0002 => m.sop_class = text(),
             0x0003 => m.sop_instance = text(),
             0x0010 => m.transfer_syntax = text(),
@@ -322,6 +348,7 @@ fn parse_meta(bytes: &[u8], start: usize) -> Option<MetaFields> {
     }
     (i > start).then(|| {
         m.end = i;
+        m.length_agrees = declared.is_some_and(|(length, from)| from + length == i);
         m
     })
 }
@@ -464,4 +491,45 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A meta element of an unknown VR has a 4-byte length (as dicom-rs reads
+    /// it), and a group length that does not agree with the elements keeps
+    /// the group from dicom-object's meta reader (found by fuzzing: a "U1"
+    /// element that dicom-object read as 775 MB).
+    #[test]
+    fn the_meta_walk_reads_lengths_as_dicom_rs_does() {
+        let mut b = vec![0u8; 128];
+        b.extend_from_slice(b"DICM");
+        let start = b.len();
+        let el = |b: &mut Vec<u8>, e: u16, vr: &[u8; 2], v: &[u8]| {
+            b.extend_from_slice(&[2, 0]);
+            b.extend_from_slice(&e.to_le_bytes());
+            b.extend_from_slice(vr);
+            b.extend_from_slice(&(v.len() as u16).to_le_bytes());
+            b.extend_from_slice(v);
+        };
+        el(&mut b, 0, b"UL", &28u32.to_le_bytes());
+        el(&mut b, 0x10, b"UI", b"1.2.840.10008.1.2.1\0");
+        let good = parse_meta(&b, start).expect("a meta group");
+        assert!(good.length_agrees);
+        assert_eq!(good.transfer_syntax.as_deref(), Some("1.2.840.10008.1.2.1"));
+        // (0002,0003) "U1": reserved bytes, then a 4-byte length of 775 MB.
+        let mut bad = b.clone();
+        bad.extend_from_slice(&[2, 0, 3, 0, b'U', b'1', b'I', b':', 0, 0x2e, 0x32, 0x2e]);
+        bad.extend_from_slice(&[b'2'; 20_000]);
+        assert!(parse_meta(&bad, start).is_none(), "775 MB in a 20 KB file");
+        // A group length that says more than the elements hold.
+        let mut long = b.clone();
+        long[start + 8] = 200;
+        assert!(
+            !parse_meta(&long, start)
+                .expect("still walked")
+                .length_agrees
+        );
+    }
 }
