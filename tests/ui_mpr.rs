@@ -263,17 +263,7 @@ fn mpr_hangs_three_planes_whose_crosshair_follows_the_slice() {
     // Scrolling the sagittal moves the centre along its normal: the
     // sagittal's line on the axial moves with it.
     let over_sagittal = h.state().screen_of(2, [20.0, 2.0]).expect("drawn");
-    h.hover_at(over_sagittal);
-    h.step();
-    for pressed in [true, false] {
-        h.event(egui::Event::PointerButton {
-            pos: over_sagittal,
-            button: egui::PointerButton::Primary,
-            pressed,
-            modifiers: egui::Modifiers::NONE,
-        });
-        h.step();
-    }
+    click(&mut h, over_sagittal);
     assert_eq!(h.state().active(), 2);
     h.key_press(egui::Key::ArrowDown);
     h.run_steps(3);
@@ -320,17 +310,7 @@ fn turning_a_handle_gives_oblique_planes_as_the_handle_says_cut_by_the_reslicer(
     // Its pixels (nearest display: one value per image pixel) are the
     // reference reslicer's cut of the plane its header describes.
     let over_sagittal = h.state().screen_of(2, [20.0, 2.0]).expect("drawn");
-    h.hover_at(over_sagittal);
-    h.step();
-    for pressed in [true, false] {
-        h.event(egui::Event::PointerButton {
-            pos: over_sagittal,
-            button: egui::PointerButton::Primary,
-            pressed,
-            modifiers: egui::Modifiers::NONE,
-        });
-        h.step();
-    }
+    click(&mut h, over_sagittal);
     assert_eq!(h.state().active(), 2);
     h.key_press(egui::Key::B);
     step_until(&mut h, "the oblique plane drawn", |a| {
@@ -411,17 +391,7 @@ fn s_turns_a_reformat_into_a_mip_slab_that_the_reference_reslicer_agrees_with() 
     into_mpr(&mut h);
     // Activate the coronal, nearest display (one screen pixel per image pixel).
     let coronal = h.state().screen_of(1, [20.0, 14.0]).expect("drawn");
-    h.hover_at(coronal);
-    h.step();
-    for pressed in [true, false] {
-        h.event(egui::Event::PointerButton {
-            pos: coronal,
-            button: egui::PointerButton::Primary,
-            pressed,
-            modifiers: egui::Modifiers::NONE,
-        });
-        h.step();
-    }
+    click(&mut h, coronal);
     assert_eq!(h.state().active(), 1);
     h.key_press(egui::Key::B);
     h.key_press(egui::Key::S);
@@ -627,17 +597,7 @@ fn the_3d_view_is_the_reference_rendering_and_turns_with_a_drag() {
     assert_eq!(bad, 0, "turned: {bad} of {checked} pixels differ");
     // P: the soft-tissue preset; R: back to the front.
     let over = rect.center();
-    h.hover_at(over);
-    h.step();
-    for pressed in [true, false] {
-        h.event(egui::Event::PointerButton {
-            pos: over,
-            button: egui::PointerButton::Primary,
-            pressed,
-            modifiers: egui::Modifiers::NONE,
-        });
-        h.step();
-    }
+    click(&mut h, over);
     assert_eq!(h.state().active(), 3);
     h.key_press(egui::Key::P);
     h.key_press(egui::Key::R);
@@ -724,22 +684,7 @@ fn distances(h: &Harness<'static, App>) -> Vec<(f64, String)> {
 
 #[test]
 fn a_length_on_the_coronal_is_kept_in_patient_space_and_comes_back_after_reopening() {
-    use lightbox::store::{ImportMode, Store};
-    use lightbox::ui::Launch;
-    let tmp = common::tempdir();
-    let src = tmp.path().join("src");
-    let (_, current, prior) = lightbox::synth::write_demo(&src, 40, 64).expect("demo");
-    let cache = tmp.path().join("cache");
-    Store::open(&cache)
-        .expect("cache")
-        .import(&[src], ImportMode::Copy)
-        .expect("import");
-    let launch = Launch {
-        open_studies: vec![current, prior],
-        layout: (1, 2),
-        export_dir: tmp.path().join("exports"),
-        ..Launch::new(cache)
-    };
+    let (_tmp, launch) = demo_launch(64, 40);
     let mut h = viewer(launch.clone());
     wait_decoded(&mut h);
     into_mpr(&mut h);

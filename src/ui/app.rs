@@ -217,6 +217,13 @@ impl Browser {
     }
 }
 
+impl App {
+    /// The display set the active viewport shows.
+    pub(super) fn active_set(&self) -> Option<usize> {
+        self.grid.viewports.get(self.grid.active)?.set
+    }
+}
+
 impl Session {
     /// Frame `index` of display set `set`, and the header of its instance.
     pub(super) fn frame(

@@ -615,7 +615,7 @@ impl App {
             EditMeasurement { pos, shape } => self.edit_measurement(pos, shape),
             DeleteMeasurement(pos) => self.delete_measurement(pos),
             SetSlab(slab) => {
-                if let Some(set) = self.grid.viewports.get(active).and_then(|v| v.set) {
+                if let Some(set) = self.active_set() {
                     self.set_slab(set, slab);
                 }
             }

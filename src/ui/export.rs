@@ -156,12 +156,7 @@ impl App {
     /// The active viewport's series, de-identified, into a new folder (on a
     /// worker thread).
     pub fn export_series_deidentified(&mut self) {
-        let Some(set) = self
-            .grid
-            .viewports
-            .get(self.grid.active)
-            .and_then(|v| v.set)
-        else {
+        let Some(set) = self.active_set() else {
             self.report_export(Err("nothing shown".into()));
             return;
         };

@@ -240,12 +240,7 @@ impl App {
     /// reslicer.
     pub(super) fn change_slab(&mut self, how: SlabChange) {
         use crate::imaging::reslice::{Slab, SlabMode};
-        let Some(set) = self
-            .grid
-            .viewports
-            .get(self.grid.active)
-            .and_then(|v| v.set)
-        else {
+        let Some(set) = self.active_set() else {
             return;
         };
         let Some(ls) = self.session.sets.get_mut(set) else {
@@ -354,12 +349,7 @@ impl App {
     /// hung 2×2 with its volume rendering. False when the active viewport has no stack to
     /// reformat (the notice says why).
     pub fn start_mpr(&mut self) -> bool {
-        let Some(src_set) = self
-            .grid
-            .viewports
-            .get(self.grid.active)
-            .and_then(|v| v.set)
-        else {
+        let Some(src_set) = self.active_set() else {
             return false;
         };
         // A reformat's viewport: the MPR of its stack.
@@ -631,12 +621,7 @@ impl App {
 
     /// X: the crosshair back home (no rotation, the middle voxel).
     pub(super) fn reset_crosshair(&mut self) {
-        let Some(set) = self
-            .grid
-            .viewports
-            .get(self.grid.active)
-            .and_then(|v| v.set)
-        else {
+        let Some(set) = self.active_set() else {
             return;
         };
         let Some((src_set, _)) = self.mpr_of(set) else {

@@ -12,12 +12,7 @@ impl App {
     /// it stay on the slice they show). Not while the stack is still loading or
     /// reformatted (MPR), which index it by position.
     pub(super) fn reverse_stack(&mut self) {
-        let Some(set) = self
-            .grid
-            .viewports
-            .get(self.grid.active)
-            .and_then(|v| v.set)
-        else {
+        let Some(set) = self.active_set() else {
             return;
         };
         let Some(ls) = self.session.sets.get(set) else {

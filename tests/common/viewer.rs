@@ -75,6 +75,15 @@ pub fn step_until_or(
 /// The demo (a `slices`-slice CT of `size`² pixels and its prior) imported into a
 /// fresh cache and open 1×2, every image decoded.
 pub fn demo_app(size: usize, slices: usize) -> (tempfile::TempDir, Harness<'static, App>) {
+    let (tmp, launch) = demo_launch(size, slices);
+    let mut harness = viewer(launch);
+    wait_decoded(&mut harness);
+    (tmp, harness)
+}
+
+/// The demo imported into a fresh cache, and how to open it 1×2 (for a test
+/// that opens the viewer more than once on the same cache).
+pub fn demo_launch(size: usize, slices: usize) -> (tempfile::TempDir, Launch) {
     let tmp = crate::common::tempdir();
     let src = tmp.path().join("src");
     let (_, current, prior) = synth::write_demo(&src, slices, size).expect("demo");
@@ -89,9 +98,22 @@ pub fn demo_app(size: usize, slices: usize) -> (tempfile::TempDir, Harness<'stat
         export_dir: tmp.path().join("exports"),
         ..Launch::new(cache)
     };
-    let mut harness = viewer(launch);
-    wait_decoded(&mut harness);
-    (tmp, harness)
+    (tmp, launch)
+}
+
+/// A left click at `p` (pointer moved there first), as a hand makes it.
+pub fn click(h: &mut Harness<'static, App>, p: egui::Pos2) {
+    h.hover_at(p);
+    h.step();
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos: p,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.step();
+    }
 }
 
 /// The CPU reference rendering of what viewport `i` shows, with its display options.
