@@ -193,6 +193,10 @@ def main():
     hp = os.path.join(ROOT, "hanging-protocols")
     for f in sorted(os.listdir(hp)):
         put("protocol", f, open(os.path.join(hp, f), "rb").read())
+    # Volume-rendering presets.
+    vr = os.path.join(ROOT, "assets", "vr")
+    for f in sorted(os.listdir(vr)):
+        put("vr_preset", f, open(os.path.join(vr, f), "rb").read())
 
     total = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(SEEDS) for f in fs)
     print(f"seeds: {total // 1024} KB in {SEEDS}")

@@ -15,7 +15,8 @@
 # (-malloc_limit_mb) — a decoded frame is at most 1024 x 1024 x 3 samples, 12 MiB
 # as i32, so anything larger means a length taken on trust; the whole process
 # under 2 GiB (-rss_limit_mb, with ASan's quarantine held at 64 MiB); 10 s per
-# input (-timeout) counts as a hang.
+# input (-timeout; TIMEOUT=N to change it: a fuzzer sharing the machine with a
+# build is starved, and libFuzzer's timeout is wall-clock time) counts as a hang.
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=1800
@@ -43,11 +44,11 @@ run_one() {
   [ -d "seeds/$t" ] && cp -n seeds/"$t"/* "corpus/$t/" 2>/dev/null || true
   local bin="target/x86_64-unknown-linux-gnu/release/$t"
   "$bin" "corpus/$t" -dict=dicom.dict -max_len=1048576 -malloc_limit_mb=256 \
-    -rss_limit_mb=2048 -timeout=10 -max_total_time="$seconds" -print_final_stats=1 \
+    -rss_limit_mb=2048 -timeout="${TIMEOUT:-10}" -max_total_time="$seconds" -print_final_stats=1 \
     -artifact_prefix="artifacts/$t/" -close_fd_mask=3 > "logs/$t.log" 2>&1 || true
 }
 export -f run_one
-export seconds
+export seconds TIMEOUT
 printf '%s\n' "${targets[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one {}'
 printf 'target\tseconds\texecutions\tedges\tfeatures\tcorpus\tfindings\n' > logs/summary.tsv
 for t in "${targets[@]}"; do

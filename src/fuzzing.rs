@@ -348,6 +348,27 @@ pub fn protocol(data: &[u8]) -> bool {
     std::str::from_utf8(data).is_ok_and(|text| crate::hanging::parse("fuzz", text).is_ok())
 }
 
+/// A volume-rendering preset file's text (`render --vr FILE`, `assets/vr`).
+/// True when it is a valid transfer function, which is then evaluated across
+/// its range and moved like a window.
+pub fn vr_preset(data: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return false;
+    };
+    match crate::imaging::vr::TransferFunction::parse(text, "fuzz.toml") {
+        Ok(tf) => {
+            let tf = tf.for_range((-1024.0, 3071.0));
+            let (c, w) = tf.window;
+            let moved = tf.with_window(c + 10.0, w * 2.0);
+            for v in [-2000.0, -1024.0, 0.0, c, 3071.0, 1e9] {
+                let _ = (tf.eval(v), moved.eval(v), tf.max_opacity(-1024.0, v));
+            }
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,6 +50,7 @@ const TARGETS: &[&str] = &[
     "zip",
     "config",
     "protocol",
+    "vr_preset",
 ];
 
 fn codec(target: &str) -> Option<Codec> {
@@ -79,6 +80,7 @@ fn run(target: &str, data: &[u8], scratch: &Path) -> Result<(), String> {
         "zip" => fuzzing::zip(data, scratch).is_some_and(|n| n > 0),
         "config" => fuzzing::config(data),
         "protocol" => fuzzing::protocol(data),
+        "vr_preset" => fuzzing::vr_preset(data),
         other => panic!("unknown fuzz target {other}"),
     };
     if ok { Ok(()) } else { Err("refused".into()) }
