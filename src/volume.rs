@@ -14,7 +14,6 @@ use crate::dicom::header::{ImageHeader, Photometric};
 use crate::dicom::pixels::{Samples, is_native};
 use crate::dicom::{self, Image};
 use crate::error::{Error, Result};
-use crate::imaging::geometry::ImagePlane;
 use crate::imaging::lut::Rescale;
 use crate::imaging::reslice::SliceCoords;
 use crate::model::{DisplaySet, FrameRef, GeometryIssue};
@@ -232,11 +231,17 @@ impl SharedVolume {
 
     /// The block seen as a volume placed by `patient_from_voxel`, its values
     /// made modality values by `rescale`.
-    pub fn view(&self, patient_from_voxel: Matrix4<f64>, rescale: Rescale) -> VolumeView<'_> {
+    pub fn view<'a>(
+        &'a self,
+        patient_from_voxel: Matrix4<f64>,
+        rescale: Rescale,
+        slice_coords: Option<&'a SliceCoords>,
+    ) -> VolumeView<'a> {
         VolumeView {
             dims: self.dims,
             patient_from_voxel,
             rescale,
+            slice_coords,
             data: self.read(),
         }
     }
@@ -248,6 +253,8 @@ pub struct VolumeView<'a> {
     pub dims: [usize; 3],
     pub patient_from_voxel: Matrix4<f64>,
     pub rescale: Rescale,
+    /// The real slice positions of an unevenly spaced stack.
+    pub slice_coords: Option<&'a SliceCoords>,
     data: std::sync::RwLockReadGuard<'a, VoxelData>,
 }
 
@@ -292,6 +299,9 @@ impl crate::imaging::reslice::Voxels for VolumeView<'_> {
     }
     fn modality(&self, x: usize, y: usize, z: usize) -> f64 {
         self.rescale.apply(self.stored(x, y, z) as f64)
+    }
+    fn slice_coords(&self) -> Option<&SliceCoords> {
+        self.slice_coords
     }
     fn stored(&self) -> Option<(crate::imaging::reslice::Stored<'_>, f64, f64)> {
         use crate::imaging::reslice::Stored;
@@ -372,27 +382,10 @@ pub fn load(set: &DisplaySet, headers: &[ImageHeader]) -> Result<Volume> {
     let slice_len = cols * rows;
     let info0 = frame_info(first, set.frames[0])?;
     let spacing = info0.pixel_spacing.unwrap_or([1.0, 1.0]);
-    let plane = ImagePlane::new(
-        info0.image_position.unwrap_or_default(),
-        info0
-            .image_orientation
-            .unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
-        spacing,
-    )
-    .ok_or_else(|| Error::Series("degenerate Image Orientation (Patient)".into()))?;
     // Slice step from the actual positions: captures gantry tilt and true spacing.
-    let step: Vector3<f64> = if n > 1 {
-        let last = frame_info(&headers[set.frames[n - 1].instance], set.frames[n - 1])?;
-        let p_last = last.image_position.unwrap_or_default();
-        let d = Vector3::new(p_last[0], p_last[1], p_last[2]) - plane.position.coords;
-        d / (n - 1) as f64
-    } else {
-        plane.normal() * info0.slice_thickness.unwrap_or(1.0)
-    };
-    let mut m = plane.patient_from_image();
-    m[(0, 2)] = step.x;
-    m[(1, 2)] = step.y;
-    m[(2, 2)] = step.z;
+    let (m, slice_coords) = crate::imaging::mpr::placement(set, headers)
+        .ok_or_else(|| Error::Series("degenerate Image Orientation (Patient)".into()))?;
+    let step = Vector3::new(m[(0, 2)], m[(1, 2)], m[(2, 2)]);
 
     let fast = std::sync::atomic::AtomicUsize::new(0);
     // A multi-frame instance is opened once and its frames decoded in parallel.
@@ -430,9 +423,7 @@ pub fn load(set: &DisplaySet, headers: &[ImageHeader]) -> Result<Volume> {
         data,
         issues: geometry.issues.clone(),
         fast_slices: fast.into_inner(),
-        slice_coords: geometry
-            .spacing_mm
-            .and_then(|typical| SliceCoords::from_positions(&geometry.positions_mm, typical)),
+        slice_coords,
     })
 }
 

@@ -614,13 +614,26 @@ fn mpr_images_hold_the_voxels_at_the_positions_their_headers_say() {
         let step = (pos[1] - pos[0]).abs();
         assert!((step - 358.4 / 40.0).abs() < 1e-9, "{step}");
     }
-    // Unevenly spaced slices are refused with the reason.
+    // A stack with a slice missing is reformatted in patient space: not
+    // regular (no voxel copies), its gap named for the planes' annotation,
+    // and its corners where the first and last slices are.
     let mut gappy = set.clone();
     gappy.frames.remove(5);
     if let Some(g) = gappy.geometry.as_mut() {
         g.positions_mm.remove(5);
         g.max_spacing_mm = Some(5.0);
     }
-    let err = Source::new(&gappy, &headers).expect_err("a gap");
-    assert!(err.to_string().contains("evenly"), "{err}");
+    let src = Source::new(&gappy, &headers).expect("a gap is cut around");
+    assert!(!src.regular);
+    let note = src.note.clone().unwrap_or_default();
+    assert!(note.contains("gap after slice 5"), "{note}");
+    let top = headers[gappy.frames[0].instance].frames[0]
+        .image_position
+        .expect("position");
+    let corner = src.patient_point(0.0, 0.0, (gappy.frames.len() - 1) as f64);
+    let lowest = src.patient_point(0.0, 0.0, 0.0);
+    assert!(
+        ((corner.z - top[2]).abs() < 1e-6) || ((lowest.z - top[2]).abs() < 1e-6),
+        "{corner} / {lowest} vs {top:?}"
+    );
 }

@@ -18,7 +18,9 @@ use nalgebra::{Point3, Rotation3, Unit, Vector3};
 
 use crate::dicom::ImageHeader;
 use crate::error::{Error, Result};
-use crate::model::DisplaySet;
+use crate::imaging::geometry::ImagePlane;
+use crate::imaging::reslice::SliceCoords;
+use crate::model::{DisplaySet, GeometryIssue};
 
 /// Which reformat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,6 +65,47 @@ impl Plane {
     }
 }
 
+/// Where a stack's voxels lie in patient space, in its display order: the
+/// affine taking (column, row, slice coordinate, 1) to patient mm — the slice
+/// axis the mean step from the first image to the last, so a gantry tilt is a
+/// shear, not a lie — and, for a stack whose images are not evenly spaced,
+/// where each really is ([`SliceCoords`]: planes are then sampled between the
+/// real positions and gaps left empty). None without Image Position /
+/// Orientation.
+pub fn placement(
+    set: &DisplaySet,
+    headers: &[ImageHeader],
+) -> Option<(nalgebra::Matrix4<f64>, Option<SliceCoords>)> {
+    let g = set.geometry.as_ref()?;
+    let n = set.frames.len();
+    let first = set.frames.first()?;
+    let info = headers.get(first.instance)?.frame(first.frame).ok()?;
+    let plane = ImagePlane::new(
+        info.image_position?,
+        info.image_orientation?,
+        info.pixel_spacing.unwrap_or([1.0, 1.0]),
+    )?;
+    let step: Vector3<f64> = if n > 1 {
+        let last = set.frames[n - 1];
+        let p = headers
+            .get(last.instance)?
+            .frame(last.frame)
+            .ok()?
+            .image_position?;
+        (Vector3::new(p[0], p[1], p[2]) - plane.position.coords) / (n - 1) as f64
+    } else {
+        plane.normal() * info.slice_thickness.unwrap_or(1.0)
+    };
+    let mut m = plane.patient_from_image();
+    m[(0, 2)] = step.x;
+    m[(1, 2)] = step.y;
+    m[(2, 2)] = step.z;
+    let coords = g
+        .spacing_mm
+        .and_then(|typical| SliceCoords::from_positions(&g.positions_mm, typical));
+    Some((m, coords))
+}
+
 /// A stack that can be reformatted.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -86,6 +129,16 @@ pub struct Source {
     pub spacing: f64,
     pub last_position: Vector3<f64>,
     pub plane: &'static str,
+    /// Where the voxels lie in display order (see [`placement`]), and the
+    /// real slice positions of an unevenly spaced stack.
+    pub affine: nalgebra::Matrix4<f64>,
+    pub slice_coords: Option<SliceCoords>,
+    /// Evenly spaced and not tilted: every voxel of a plane at home is a
+    /// voxel centre, so such images can be copied, not interpolated.
+    pub regular: bool,
+    /// What the reader should know of the stack's geometry (tilt, uneven
+    /// spacing, gaps), for the planes' annotation.
+    pub note: Option<String>,
 }
 
 impl Source {
@@ -98,16 +151,21 @@ impl Source {
         if set.frames.len() < 3 {
             return no("a stack of at least 3 slices is needed");
         }
-        if let Some(issue) = g.issues.first() {
-            return Err(Error::Series(format!("MPR: {issue:?}")));
+        // Tilted, unevenly spaced or gapped stacks are cut in patient space
+        // (the placement's shear and slice positions); two images at one
+        // place are two stacks.
+        if g.issues
+            .iter()
+            .any(|i| matches!(i, GeometryIssue::Duplicate { .. }))
+        {
+            return no("two images at the same position: the series holds more than one stack");
         }
-        let (Some(sp), Some(lo), Some(hi)) = (g.spacing_mm, g.min_spacing_mm, g.max_spacing_mm)
-        else {
+        let Some(sp) = g.spacing_mm.filter(|&s| s > 0.0) else {
             return no("the slice spacing is unknown");
         };
-        if sp <= 0.0 || (hi - lo) > 0.01 * sp {
-            return no("the slices are not evenly spaced");
-        }
+        let Some((affine, slice_coords)) = placement(set, headers) else {
+            return no("the images have no position, orientation or pixel spacing");
+        };
         // The top row of a reformat is the slice highest along the images' own
         // normal (row × column): the last of the stack, or the first when the
         // reading order runs the other way (axial stacks are read superior first).
@@ -163,7 +221,37 @@ impl Source {
         } else {
             Vector3::new(g.normal[0], g.normal[1], g.normal[2])
         };
+        let tilt = g.issues.iter().find_map(|i| match i {
+            GeometryIssue::GantryTilt { degrees } => Some(*degrees),
+            _ => None,
+        });
+        let mut notes: Vec<String> = g
+            .issues
+            .iter()
+            .map(|i| match i {
+                GeometryIssue::GantryTilt { degrees } => {
+                    format!("gantry tilt {degrees:.1}°: cut in patient space")
+                }
+                GeometryIssue::UnevenSpacing { min_mm, max_mm } => format!(
+                    "uneven slices ({min_mm:.2}–{max_mm:.2} mm): interpolated between their positions"
+                ),
+                other => format!("{other}: left empty"),
+            })
+            .collect();
+        // A stack whose positions say more than its list of issues.
+        if let (true, Some(sc)) = (notes.is_empty(), &slice_coords) {
+            notes.push(
+                match sc.coords.windows(2).position(|w| w[1] - w[0] > sc.gap_over) {
+                    Some(k) => format!("gap after slice {}: left empty", k + 1),
+                    None => "uneven slices: interpolated between their positions".into(),
+                },
+            );
+        }
         Ok(Source {
+            affine,
+            regular: tilt.is_none() && slice_coords.is_none(),
+            slice_coords,
+            note: (!notes.is_empty()).then(|| notes.join("; ")),
             columns: px.columns,
             rows: px.rows,
             slices: set.frames.len(),
@@ -193,13 +281,20 @@ impl Source {
     /// Patient position (mm) of the centre of voxel (column, row, slice), the
     /// slice counted from the lowest along `normal`.
     pub fn patient_point(&self, column: f64, row: f64, slice: f64) -> Point3<f64> {
-        let lowest = self.last_position - self.normal * (self.spacing * (self.slices - 1) as f64);
-        Point3::from(
-            lowest
-                + self.row_dir * (column * self.cs)
-                + self.col_dir * (row * self.rs)
-                + self.normal * (slice * self.spacing),
-        )
+        // To display order, then to the slice coordinate of an uneven stack.
+        let last = (self.slices - 1) as f64;
+        let shown = if self.reversed { last - slice } else { slice };
+        let t = match &self.slice_coords {
+            Some(sc) => {
+                let k = (shown.max(0.0) as usize).min(self.slices - 1);
+                let f = shown - k as f64;
+                let next = (k + 1).min(self.slices - 1);
+                sc.coords[k] + (sc.coords[next] - sc.coords[k]) * f
+            }
+            None => shown,
+        };
+        let p = self.affine * nalgebra::Vector4::new(column, row, t, 1.0);
+        Point3::new(p.x, p.y, p.z)
     }
 
     /// The crosshair MPR starts from: no rotation, the centre on the middle

@@ -62,6 +62,7 @@ pub(super) struct MprSet {
 pub(super) struct MprVolume {
     pub(super) block: Arc<SharedVolume>,
     pub(super) patient_from_voxel: nalgebra::Matrix4<f64>,
+    pub(super) slice_coords: Option<crate::imaging::reslice::SliceCoords>,
     pub(super) rescale: crate::imaging::lut::Rescale,
     pub(super) padding: f64,
 }
@@ -69,7 +70,11 @@ pub(super) struct MprVolume {
 impl MprVolume {
     /// The block read as a volume (a read lock for as long as it lives).
     pub(super) fn view(&self) -> crate::volume::VolumeView<'_> {
-        self.block.view(self.patient_from_voxel, self.rescale)
+        self.block.view(
+            self.patient_from_voxel,
+            self.rescale,
+            self.slice_coords.as_ref(),
+        )
     }
 }
 
@@ -132,34 +137,13 @@ pub(super) fn volume_of_frames(src: &Source, frames: &[Arc<Compact>]) -> Option<
     Some(Volume {
         dims: [src.columns as usize, src.rows as usize, n],
         spacing_mm: [src.cs, src.rs, src.spacing],
-        patient_from_voxel: frames_affine(src),
+        patient_from_voxel: src.affine,
         rescale: src.last_info.rescale,
         data,
         issues: Vec::new(),
         fast_slices: 0,
-        slice_coords: None,
+        slice_coords: src.slice_coords.clone(),
     })
-}
-
-/// Where a stack's frames lie as a volume in display order: voxel (x, y, z)
-/// is column x, row y of frame z.
-fn frames_affine(src: &Source) -> nalgebra::Matrix4<f64> {
-    let n = src.slices;
-    // The first frame shown is the lowest along the stack's (own) normal,
-    // or the highest when the reading order runs the other way (`reversed`:
-    // an axial stack, read superior first).
-    let (first, step) = if src.reversed {
-        (
-            src.patient_point(0.0, 0.0, (n - 1) as f64),
-            -src.normal * src.spacing,
-        )
-    } else {
-        (src.patient_point(0.0, 0.0, 0.0), src.normal * src.spacing)
-    };
-    let (x, y, z) = (src.row_dir * src.cs, src.col_dir * src.rs, step);
-    nalgebra::Matrix4::new(
-        x.x, y.x, z.x, first.x, x.y, y.y, z.y, first.y, x.z, y.z, z.z, first.z, 0.0, 0.0, 0.0, 1.0,
-    )
 }
 
 /// Reformat image `header` (a plane of an MPR, thin or a slab) from the
@@ -772,7 +756,8 @@ impl App {
         };
         let mut volume = MprVolume {
             block,
-            patient_from_voxel: frames_affine(&src),
+            patient_from_voxel: src.affine,
+            slice_coords: src.slice_coords.clone(),
             rescale: src.last_info.rescale,
             padding: 0.0,
         };
@@ -823,8 +808,9 @@ impl App {
                 continue;
             };
             let (src, v) = (Arc::clone(&m.src), m.view_of(set).unwrap_or(0));
-            // On the home grid every pixel is a voxel: copied, not interpolated.
-            let home = m.layouts[v] == m.home[v];
+            // On the home grid of a regular stack every pixel is a voxel:
+            // copied, not interpolated.
+            let home = m.layouts[v] == m.home[v] && src.regular;
             let slab = self.session.sets[set].slab;
             let bits = self.residency.slots[src_set]
                 .first()

@@ -154,6 +154,9 @@ impl App {
                     arriving: arriving.clone(),
                     slab: ls.slab.map(|sl| sl.label()),
                     crosshair: crosshair.clone(),
+                    note: ls
+                        .derived
+                        .and_then(|(src, _)| self.session.mpr.get(&src)?.src.note.clone()),
                 })
             });
             let has_image = view.as_ref().is_some_and(|v| v.texture.is_some());

@@ -161,6 +161,21 @@ impl Viewport {
             }
             written.push(note.clone());
         }
+        // How the image was made (an MPR plane of a tilted or uneven stack),
+        // under the top right corner.
+        if let Some(note) = &view.note {
+            let line = shorten(painter, note, &mono, area.width());
+            let t = Text::new(painter, &line, &mono, theme::NOTE);
+            let top = placer
+                .get("arriving")
+                .or(placer.get("top_right"))
+                .map_or(area.min.y, |r| r.max.y);
+            let at = Pos2::new(area.max.x, top);
+            if let Some(p) = placer.place_text("note", &t, at, Align2::RIGHT_TOP, &[Slide::Down]) {
+                texts.push((p, t));
+            }
+            written.push(note.clone());
+        }
         // A slab: its mode and thickness, under the top left corner.
         if let Some(note) = &view.slab {
             let line = shorten(painter, note, &mono, area.width());

@@ -218,6 +218,9 @@ pub struct FrameView<'a> {
     pub slab: Option<String>,
     /// An MPR plane: its crosshair.
     pub crosshair: Option<CrosshairView>,
+    /// What the reader should know of how the image was made (an MPR plane
+    /// of a tilted or unevenly spaced stack).
+    pub note: Option<String>,
 }
 
 /// An MPR's crosshair on a viewport's image (image coordinates): where the
