@@ -251,12 +251,16 @@ impl Walker<'_> {
         } else if is_sequence_in_dictionary(tag) {
             *b"SQ"
         } else {
+            // As dicom-rs's implicit VR decoder reads it: a context-dependent
+            // VR relaxed (US or SS → US, OB or OW → OW), so a US-or-SS value of
+            // odd length is caught as the desync it is (found by fuzzing: a
+            // 1-byte (0060,3006) in a command set hid a 3.6 GB UL).
             match StandardDataDictionary.by_tag(tag).map(|d| d.vr) {
-                Some(dicom_core::dictionary::VirtualVr::Exact(vr)) => {
-                    let s = vr.to_bytes();
+                Some(vr) => {
+                    let s = vr.relaxed().to_bytes();
                     [s[0], s[1]]
                 }
-                _ => *b"??",
+                None => *b"??",
             }
         }
     }
@@ -349,6 +353,22 @@ mod tests {
             panic!("must reject")
         };
         assert!(e.contains("(0009,0010)") && e.contains("3758161918"), "{e}");
+    }
+
+    #[test]
+    fn an_odd_length_us_or_ss_value_is_refused_in_implicit_vr() {
+        // (0060,3006) Histogram Last Bin Value, "US or SS", 1 byte long: the
+        // parser reads no number and takes the byte for the next header.
+        let mut b = vec![0x60, 0x00, 0x06, 0x30, 1, 0, 0, 0, 0];
+        b.extend_from_slice(&[0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00]);
+        b.extend_from_slice(&[0u8; 64]);
+        let Err(Problem::Bad(e)) = check(&b, 0, "1.2.840.10008.1.2", false, b.len()) else {
+            panic!("must reject")
+        };
+        assert!(
+            e.contains("(0060,3006)") && e.contains("not a multiple of 2"),
+            "{e}"
+        );
     }
 
     #[test]
