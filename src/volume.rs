@@ -121,6 +121,46 @@ impl Volume {
     }
 }
 
+/// What the GPU pipelines need of a volume: its size, its stored values,
+/// their rescale and, for an uneven stack, its real slice positions — had by
+/// a loaded [`Volume`] and by a [`VolumeView`] of a stack's shared block.
+pub trait GpuVolume {
+    fn size(&self) -> [usize; 3];
+    fn values(&self) -> &VoxelData;
+    fn value_rescale(&self) -> Rescale;
+    fn real_slices(&self) -> Option<&SliceCoords>;
+}
+
+impl GpuVolume for Volume {
+    fn size(&self) -> [usize; 3] {
+        self.dims
+    }
+    fn values(&self) -> &VoxelData {
+        &self.data
+    }
+    fn value_rescale(&self) -> Rescale {
+        self.rescale
+    }
+    fn real_slices(&self) -> Option<&SliceCoords> {
+        self.slice_coords.as_ref()
+    }
+}
+
+impl GpuVolume for VolumeView<'_> {
+    fn size(&self) -> [usize; 3] {
+        self.dims
+    }
+    fn values(&self) -> &VoxelData {
+        &self.data
+    }
+    fn value_rescale(&self) -> Rescale {
+        self.rescale
+    }
+    fn real_slices(&self) -> Option<&SliceCoords> {
+        self.slice_coords
+    }
+}
+
 /// The reference reslicer samples volumes in patient coordinates.
 impl crate::imaging::reslice::Voxels for Volume {
     fn dims(&self) -> [usize; 3] {
@@ -155,7 +195,16 @@ impl crate::imaging::reslice::Voxels for Volume {
 pub struct SharedVolume {
     /// Columns, rows, slices (x fastest).
     pub dims: [usize; 3],
+    /// This block's identity (never reused within the process): what a GPU
+    /// texture made of it is kept under.
+    id: u64,
     data: std::sync::RwLock<VoxelData>,
+}
+
+static NEXT_BLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_block() -> u64 {
+    NEXT_BLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl SharedVolume {
@@ -165,6 +214,7 @@ impl SharedVolume {
         let n = dims[0] * dims[1] * dims[2];
         SharedVolume {
             dims,
+            id: next_block(),
             data: std::sync::RwLock::new(if signed {
                 VoxelData::I16(vec![0; n])
             } else {
@@ -177,8 +227,14 @@ impl SharedVolume {
     pub fn of(dims: [usize; 3], data: VoxelData) -> SharedVolume {
         SharedVolume {
             dims,
+            id: next_block(),
             data: std::sync::RwLock::new(data),
         }
+    }
+
+    /// This block's identity.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Whether the block holds signed values.

@@ -673,6 +673,62 @@ fn the_3d_view_is_the_reference_rendering_and_turns_with_a_drag() {
     );
 }
 
+/// On a hardware GPU the 3-D view is ray-cast in the frame by `render::vr`
+/// (here forced onto lavapipe): what reaches the screen is the reference
+/// renderer's picture, before and after a turn, and with a crop box.
+#[test]
+fn the_3d_view_drawn_on_the_gpu_is_the_reference_rendering() {
+    let (_tmp, launch) = demo_launch(64, 40);
+    let mut h = viewer(lightbox::ui::Launch {
+        vr_on_gpu: Some(true),
+        ..launch
+    });
+    wait_decoded(&mut h);
+    into_mpr(&mut h);
+    step_until(&mut h, "the 3-D view planned", |a| {
+        a.vr_picture(3).is_some_and(|(_, full)| full)
+    });
+    let label = viewport_label(&h, 3);
+    assert!(label.contains("3D VR bone"), "{label}");
+    let (checked, bad, lit) = vr_against_reference(&mut h, "bone");
+    assert!(checked > 10_000, "{checked}");
+    assert!(lit > 50, "the bone shows: {lit}");
+    assert_eq!(bad, 0, "{bad} of {checked} pixels differ");
+    // Turned 90° by a drag, then the soft-tissue preset.
+    let rect = h.state().viewport(3).expect("vp").rect.expect("drawn");
+    let from = rect.center() + egui::vec2(100.0, 0.0);
+    drag(&mut h, from, from - egui::vec2(225.0, 0.0));
+    step_until(&mut h, "the turned view planned", |a| {
+        a.vr_picture(3).is_some_and(|(_, full)| full)
+    });
+    let (checked, bad, _) = vr_against_reference(&mut h, "bone");
+    assert_eq!(bad, 0, "turned: {bad} of {checked} pixels differ");
+    click(&mut h, rect.center());
+    h.key_press(egui::Key::P);
+    h.run_steps(2);
+    step_until(&mut h, "the soft-tissue view planned", |a| {
+        a.vr_picture(3).is_some_and(|(_, full)| full)
+    });
+    let (checked, bad, lit) = vr_against_reference(&mut h, "soft-tissue");
+    assert!(lit > 1000, "soft tissue shows: {lit}");
+    assert_eq!(bad, 0, "soft tissue: {bad} of {checked} pixels differ");
+    // The crop box's high column face dragged halfway in.
+    h.hover_at(rect.center());
+    h.run_steps(2);
+    let (c, [w, ht]) = h.state().vr_crop(3).expect("the crop box");
+    let ppp = h.ctx.pixels_per_point();
+    let size = egui::vec2(w as f32, ht as f32) / ppp;
+    let min = ((rect.center() - size / 2.0) * ppp).round() / ppp;
+    let (_, at, dir) = *c.faces.iter().find(|f| f.0 == (0, 1)).expect("the face");
+    let grip = min + egui::vec2(at[0], at[1]) / ppp;
+    drag(&mut h, grip, grip - egui::vec2(dir[0], dir[1]) / ppp * 0.5);
+    step_until(&mut h, "the cropped view planned", |a| {
+        a.vr_picture(3).is_some_and(|(_, full)| full)
+    });
+    let (checked, bad, _) = vr_against_reference(&mut h, "soft-tissue");
+    assert_eq!(bad, 0, "cropped: {bad} of {checked} pixels differ");
+}
+
 /// The distances in the measurement list: (value in mm, its label).
 fn distances(h: &Harness<'static, App>) -> Vec<(f64, String)> {
     use egui_kittest::kittest::{NodeT, Queryable};

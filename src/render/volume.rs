@@ -17,7 +17,7 @@ use super::{NEXT_TEXTURE_ID, Placement, SHADER, encode, gpu_err, render_target};
 use crate::error::Result;
 use crate::imaging::render::DisplayPlan;
 use crate::imaging::reslice::{Interpolation, Options, Sampling, SlabMode};
-use crate::volume::{Volume, VoxelData};
+use crate::volume::{GpuVolume, VoxelData};
 
 const SAMPLING: &str = include_str!("../../shaders/mpr.wgsl");
 /// Trilinear sampling of the 3-D texture, shared with volume rendering.
@@ -287,7 +287,7 @@ impl GpuMpr {
         &self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        vol: &Volume,
+        vol: &(impl GpuVolume + ?Sized),
     ) -> Result<VolumeTexture> {
         let limit = device.limits().max_texture_dimension_3d as usize;
         self.upload_within(device, queue, vol, limit)
@@ -301,20 +301,20 @@ impl GpuMpr {
         &self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        vol: &Volume,
+        vol: &(impl GpuVolume + ?Sized),
         limit: usize,
     ) -> Result<VolumeTexture> {
-        let [w, h, d] = vol.dims;
+        let [w, h, d] = vol.size();
         if w == 0 || h == 0 || d == 0 {
             return Err(gpu_err("an empty volume"));
         }
-        let Some(k) = packing(vol.dims, limit) else {
+        let Some(k) = packing(vol.size(), limit) else {
             return Err(gpu_err(format!(
                 "a {w}×{h}×{d} volume does not fit this GPU's {limit}-voxel 3-D textures"
             )));
         };
         let layers = d.div_ceil(k);
-        let (format, signed) = match &vol.data {
+        let (format, signed) = match vol.values() {
             VoxelData::I16(_) => (wgpu::TextureFormat::R16Sint, true),
             VoxelData::U16(_) => (wgpu::TextureFormat::R16Uint, false),
         };
@@ -347,7 +347,7 @@ impl GpuMpr {
             };
             let (z0, z1) = (l0 * k, (l1 * k).min(d));
             bytes.clear();
-            match &vol.data {
+            match vol.values() {
                 VoxelData::I16(v) => bytes.extend(
                     v[z0 * slice..z1 * slice]
                         .iter()
@@ -399,7 +399,7 @@ impl GpuMpr {
     /// The uniform blocks and the LUT buffer of a plane.
     fn encode(
         &self,
-        vol: &Volume,
+        vol: &(impl GpuVolume + ?Sized),
         sampling: &Sampling,
         opts: &Options,
         size: (u32, u32),
@@ -414,14 +414,14 @@ impl GpuMpr {
         let offsets_at = words.len();
         words.extend(sampling.offsets.iter().map(|&o| (o as f32).to_bits()));
         let coords_at = words.len();
-        let (n_coords, gap_over) = match &vol.slice_coords {
+        let (n_coords, gap_over) = match vol.real_slices() {
             Some(sc) => {
                 words.extend(sc.coords.iter().map(|&c| (c as f32).to_bits()));
                 (sc.coords.len(), sc.gap_over)
             }
             None => (0, 0.0),
         };
-        let (slope, intercept) = (vol.rescale.slope, vol.rescale.intercept);
+        let (slope, intercept) = (vol.value_rescale().slope, vol.value_rescale().intercept);
         // In stored units a negative slope turns maxima into minima.
         let mode = match opts.slab.map(|s| s.mode) {
             Some(SlabMode::Mip) if slope < 0.0 => 2.0,
@@ -443,9 +443,9 @@ impl GpuMpr {
             v3(&sampling.dj, offsets_at as f64),
             v3(&sampling.dn, mode),
             [
-                vol.dims[0] as f32,
-                vol.dims[1] as f32,
-                vol.dims[2] as f32,
+                vol.size()[0] as f32,
+                vol.size()[1] as f32,
+                vol.size()[2] as f32,
                 if opts.interpolation == Interpolation::Nearest {
                     1.0
                 } else {
@@ -471,7 +471,7 @@ impl GpuMpr {
         &self,
         device: &wgpu::Device,
         texture: &VolumeTexture,
-        vol: &Volume,
+        vol: &(impl GpuVolume + ?Sized),
         sampling: &Sampling,
         opts: &Options,
         size: (u32, u32),
@@ -539,7 +539,7 @@ impl GpuMpr {
         &self,
         queue: &wgpu::Queue,
         draw: &MprDraw,
-        vol: &Volume,
+        vol: &(impl GpuVolume + ?Sized),
         sampling: &Sampling,
         opts: &Options,
         plan: &DisplayPlan,

@@ -14,7 +14,7 @@ use super::render_target;
 use super::volume::{VOLUME_SAMPLING, VolumeTexture, fullscreen_pipeline, layout, time_draws};
 use crate::error::Result;
 use crate::imaging::vr::{BRICK, Mode, Occupancy, Options, Plan};
-use crate::volume::Volume;
+use crate::volume::GpuVolume;
 
 const SHADER: &str = include_str!("../../shaders/vr.wgsl");
 
@@ -84,16 +84,16 @@ impl GpuVr {
     /// corner in the target.
     fn encode(
         &self,
-        vol: &Volume,
+        vol: &(impl GpuVolume + ?Sized),
         plan: &Plan,
         opts: &Options,
         occupancy: &Occupancy,
         origin: (f32, f32),
     ) -> Result<(Vec<u8>, Vec<u32>)> {
         let plan = &plan.clone().cropped(opts.crop.as_ref());
-        let (slope, intercept) = (vol.rescale.slope, vol.rescale.intercept);
+        let (slope, intercept) = (vol.value_rescale().slope, vol.value_rescale().intercept);
         let mut words: Vec<u32> = Vec::new();
-        let (n_coords, gap_over) = match &vol.slice_coords {
+        let (n_coords, gap_over) = match vol.real_slices() {
             Some(sc) => {
                 words.extend(sc.coords.iter().map(|&c| (c as f32).to_bits()));
                 (sc.coords.len(), sc.gap_over)
@@ -152,9 +152,9 @@ impl GpuVr {
             v3(&plan.dv, if mip { 1.0 } else { 0.0 }),
             v3(&plan.step, if opts.shading { 1.0 } else { 0.0 }),
             [
-                vol.dims[0] as f32,
-                vol.dims[1] as f32,
-                vol.dims[2] as f32,
+                vol.size()[0] as f32,
+                vol.size()[1] as f32,
+                vol.size()[2] as f32,
                 0.0,
             ],
             [n_coords as f32, 0.0, gap_over as f32, tf_at as f32],
@@ -178,12 +178,12 @@ impl GpuVr {
         &self,
         device: &wgpu::Device,
         texture: &VolumeTexture,
-        vol: &Volume,
+        vol: &(impl GpuVolume + ?Sized),
         plan: &Plan,
         opts: &Options,
         occupancy: &Occupancy,
     ) -> Result<VrDraw> {
-        if texture.dims != vol.dims.map(|d| d as u32) {
+        if texture.dims != vol.size().map(|d| d as u32) {
             return Err(super::gpu_err("the texture is not this volume's"));
         }
         let (ray, words) = self.encode(vol, plan, opts, occupancy, (0.0, 0.0))?;
@@ -240,7 +240,7 @@ impl GpuVr {
         &self,
         queue: &wgpu::Queue,
         draw: &VrDraw,
-        vol: &Volume,
+        vol: &(impl GpuVolume + ?Sized),
         plan: &Plan,
         opts: &Options,
         occupancy: &Occupancy,

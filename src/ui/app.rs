@@ -272,8 +272,13 @@ impl App {
         rs.renderer
             .write()
             .callback_resources
-            .insert(ViewerGpu::new(gpu));
-        Ok(App::new(launch, cc.egui_ctx.clone()))
+            .insert(ViewerGpu::new(gpu, rs.target_format));
+        let hardware =
+            rs.adapter.get_info().device_type != eframe::egui_wgpu::wgpu::DeviceType::Cpu;
+        let on_gpu = launch.vr_on_gpu.unwrap_or(hardware);
+        let mut app = App::new(launch, cc.egui_ctx.clone());
+        app.vr.on_gpu = on_gpu;
+        Ok(app)
     }
 
     /// Images decoded so far, and in all.

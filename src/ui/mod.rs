@@ -83,6 +83,11 @@ pub struct Launch {
     /// Where the window's size and maximised state are remembered (none: not
     /// remembered, as in tests).
     pub window_state: Option<PathBuf>,
+    /// Where MPR's 3-D view is ray-cast: on the GPU (`render::vr`) or by the
+    /// CPU reference on a worker thread; None: on the GPU when the adapter is
+    /// hardware (a software adapter such as lavapipe is slower than the CPU
+    /// renderer).
+    pub vr_on_gpu: Option<bool>,
 }
 
 impl Launch {
@@ -101,6 +106,7 @@ impl Launch {
             skipped: Vec::new(),
             given: None,
             window_state: None,
+            vr_on_gpu: None,
         }
     }
 }

@@ -7,13 +7,20 @@
 //! view wins: a picture still being made for an older one is shown only if
 //! nothing newer is ready, and no more than one is made at a time per
 //! viewport. The occupancy grid (empty-space skipping) is made once per stack.
+//!
+//! On a hardware GPU (or when `Launch::vr_on_gpu` says so) the view is
+//! ray-cast by `render::vr` instead, drawn in the frame: the rays are planned
+//! here on the UI thread (the reference renderer's own plan) and the paint
+//! callback (`viewport::gpu::VrCallback`) uploads the stack's block once and
+//! writes a uniform per view; the occupancy grid and the value range are made
+//! on a worker first.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use super::viewport::{CropOnPicture, VrFrame, VrView};
+use super::viewport::{CropOnPicture, GpuVrFrame, VrFrame, VrView};
 use super::*;
 use crate::imaging::lut::Window;
 use crate::imaging::vr::{self, Mode, Occupancy, Options, TransferFunction};
@@ -47,9 +54,30 @@ struct Shown {
     camera: vr::Camera,
 }
 
+/// A view drawn on the GPU: what the paint callback draws, its size in
+/// pixels, the view it answers, the patient's directions at its edges, the
+/// window, and the camera.
+struct GpuShown {
+    frame: GpuVrFrame,
+    size: [usize; 2],
+    view: VrView,
+    edges: [String; 4],
+    window: (f64, f64),
+    camera: vr::Camera,
+}
+
+/// A stack's occupancy grid and range of values, made on a worker.
+type Prepared = Result<(Arc<Occupancy>, (f64, f64)), String>;
+
 /// Pictures of the volume renderings on screen, by viewport.
 #[derive(Default)]
 pub(super) struct VrPictures {
+    /// Ray-cast on the GPU (see the module's documentation).
+    pub(super) on_gpu: bool,
+    gpu: HashMap<usize, GpuShown>,
+    /// Value ranges by stack, and the workers making a stack's grid and range.
+    ranges: HashMap<usize, (f64, f64)>,
+    preparing: HashMap<usize, Receiver<Prepared>>,
     shown: HashMap<usize, Shown>,
     making: HashMap<usize, (Request, Receiver<Made>)>,
     /// When each viewport's view last changed (a preview until it settles).
@@ -127,6 +155,10 @@ impl App {
 
     /// Start, take in and drop the pictures of the volume renderings shown.
     pub(super) fn keep_vr(&mut self) {
+        if self.vr.on_gpu {
+            self.keep_vr_gpu();
+            return;
+        }
         let ppp = self.ctx.pixels_per_point();
         let mut wanted: Vec<(usize, Request)> = Vec::new();
         for (i, vp) in self.grid.viewports.iter().enumerate() {
@@ -219,6 +251,143 @@ impl App {
         }
     }
 
+    /// On the GPU: the rays of each volume rendering's view planned (once a
+    /// worker has made its stack's occupancy grid and value range).
+    fn keep_vr_gpu(&mut self) {
+        let ppp = self.ctx.pixels_per_point();
+        let live: Vec<usize> = (0..self.grid.viewports.len())
+            .filter(|&i| self.grid.viewports[i].vr.is_some())
+            .collect();
+        self.vr.gpu.retain(|i, _| live.contains(i));
+        let mut busy = false;
+        for i in live {
+            let vp = &self.grid.viewports[i];
+            let (Some(view), Some(rect)) = (vp.vr.clone(), vp.rect) else {
+                continue;
+            };
+            let size = [
+                (rect.width() * ppp).max(16.0) as usize,
+                (rect.height() * ppp).max(16.0) as usize,
+            ];
+            if self
+                .vr
+                .gpu
+                .get(&i)
+                .is_some_and(|g| g.view == view && g.size == size)
+            {
+                continue;
+            }
+            let source = view.source;
+            let Some(volume) = self.shared_volume(source) else {
+                busy = true;
+                continue; // still decoding
+            };
+            // The stack's grid and range, made once on a worker.
+            if let Some(rx) = self.vr.preparing.get(&source) {
+                match rx.try_recv() {
+                    Ok(Ok((occupancy, range))) => {
+                        self.vr.occupancy.insert(source, occupancy);
+                        self.vr.ranges.insert(source, range);
+                        self.vr.preparing.remove(&source);
+                    }
+                    Ok(Err(e)) => {
+                        self.session.notice = Some(format!("3-D view: {e}"));
+                        self.vr.preparing.remove(&source);
+                        continue;
+                    }
+                    Err(_) => {
+                        busy = true;
+                        continue;
+                    }
+                }
+            }
+            let (Some(occupancy), Some(&range)) = (
+                self.vr.occupancy.get(&source).cloned(),
+                self.vr.ranges.get(&source),
+            ) else {
+                let (tx, rx) = channel();
+                let worker = volume.clone();
+                let started = std::thread::Builder::new()
+                    .name("vr".into())
+                    .spawn(move || {
+                        let view = worker.view();
+                        let made = Occupancy::of(&view)
+                            .map_err(|e| e.to_string())
+                            .and_then(|o| {
+                                let range = view
+                                    .modality_range()
+                                    .ok_or_else(|| "the volume is empty".to_string())?;
+                                Ok((Arc::new(o), range))
+                            });
+                        let _ = tx.send(made);
+                    });
+                match started {
+                    Ok(_) => {
+                        self.vr.preparing.insert(source, rx);
+                        busy = true;
+                    }
+                    Err(e) => self.session.notice = Some(format!("3-D view: {e}")),
+                }
+                continue;
+            };
+            let first_window = self
+                .session
+                .frame(source, 0)
+                .and_then(|(fr, h)| h.frame(fr.frame).ok()?.windows.first().cloned());
+            let (mode, window) = mode_of(&view, range, first_window);
+            let mut opts = Options::new(mode);
+            if view.crop != [[0.0; 3], [1.0; 3]] {
+                opts.crop = Some(crop_box(volume.block.dims, &view.crop));
+            }
+            let planned = {
+                let v = volume.view();
+                vr::plan(
+                    &v,
+                    &vr::View {
+                        azimuth_deg: view.azimuth_deg,
+                        elevation_deg: view.elevation_deg,
+                        columns: size[0],
+                        rows: size[1],
+                        zoom: view.zoom,
+                        pan: view.pan,
+                    },
+                    None,
+                )
+            };
+            let plan = match planned {
+                Ok(p) => p,
+                Err(e) => {
+                    self.session.notice = Some(format!("3-D view: {e}"));
+                    continue;
+                }
+            };
+            let camera = plan.camera.clone();
+            self.vr.gpu.insert(
+                i,
+                GpuShown {
+                    frame: GpuVrFrame {
+                        block: Arc::clone(&volume.block),
+                        patient_from_voxel: volume.patient_from_voxel,
+                        slice_coords: volume.slice_coords.clone().map(Arc::new),
+                        rescale: volume.rescale,
+                        plan,
+                        opts,
+                        occupancy,
+                    },
+                    size,
+                    view,
+                    edges: camera.edge_labels(),
+                    window,
+                    camera,
+                },
+            );
+            self.ctx.request_repaint();
+        }
+        if busy {
+            self.ctx.request_repaint_after(Duration::from_millis(30));
+        }
+    }
+
     /// Start making the picture `want` asks for viewport `i` on a worker.
     fn make_vr(&mut self, i: usize, want: Request) -> std::io::Result<()> {
         let source = want.view.source;
@@ -246,8 +415,12 @@ impl App {
     /// in pixels, and whether it is the full picture of the view as it is now
     /// (not a preview, nothing newer being made).
     pub fn vr_picture(&self, i: usize) -> Option<([usize; 2], bool)> {
-        let req = &self.vr.shown.get(&i)?.req;
         let view = self.grid.viewports.get(i)?.vr.as_ref()?;
+        if self.vr.on_gpu {
+            let g = self.vr.gpu.get(&i)?;
+            return Some((g.size, g.view == *view));
+        }
+        let req = &self.vr.shown.get(&i)?.req;
         let full = !req.preview && *view == req.view && !self.vr.making.contains_key(&i);
         Some((req.size, full))
     }
@@ -256,12 +429,16 @@ impl App {
     /// picture's size in pixels.
     pub fn vr_crop(&self, i: usize) -> Option<(CropOnPicture, [usize; 2])> {
         let f = self.vr_frame(i)?;
-        Some((f.crop?, f.picture?.1))
+        let size = f.picture.map(|(_, s)| s).or(f.gpu.map(|(_, s)| s))?;
+        Some((f.crop?, size))
     }
 
     /// What viewport `i` draws of its volume rendering.
     pub(super) fn vr_frame(&self, i: usize) -> Option<VrFrame> {
         let view = self.grid.viewports.get(i)?.vr.as_ref()?;
+        if self.vr.on_gpu {
+            return Some(self.vr_frame_gpu(i, view));
+        }
         let shown = self.vr.shown.get(&i);
         let name = VR_MODES.get(view.mode).copied().unwrap_or("mip");
         let window = shown.map(|s| s.window).unwrap_or((0.0, 1.0));
@@ -273,6 +450,7 @@ impl App {
         let preview = shown.is_some_and(|s| s.req.preview) || self.vr.making.contains_key(&i);
         Some(VrFrame {
             picture: shown.map(|s| (s.texture.id(), s.req.size)),
+            gpu: None,
             window,
             corners: [
                 match shown {
@@ -293,6 +471,35 @@ impl App {
             preview,
             crop: shown.and_then(|s| self.crop_on_picture(view, &s.camera)),
         })
+    }
+
+    /// What viewport `i` draws of its volume rendering on the GPU.
+    fn vr_frame_gpu(&self, i: usize, view: &VrView) -> VrFrame {
+        let g = self.vr.gpu.get(&i);
+        let name = VR_MODES.get(view.mode).copied().unwrap_or("mip");
+        let what = if name == "mip" {
+            "MIP".to_string()
+        } else {
+            format!("VR {name}")
+        };
+        VrFrame {
+            picture: None,
+            gpu: g.map(|g| (g.frame.clone(), g.size)),
+            window: g.map(|g| g.window).unwrap_or((0.0, 1.0)),
+            corners: [
+                match g {
+                    Some(g) => format!("3D {what}  C {:.0} W {:.0}", g.window.0, g.window.1),
+                    None => format!("3D {what}"),
+                },
+                format!(
+                    "azimuth {:.0}°  elevation {:.0}°  zoom {:.2}×",
+                    view.azimuth_deg, view.elevation_deg, view.zoom
+                ),
+            ],
+            edges: g.map(|g| g.edges.clone()).unwrap_or_default(),
+            preview: false,
+            crop: g.and_then(|g| self.crop_on_picture(view, &g.camera)),
+        }
     }
 
     /// The crop box of `view` as the picture taken by `camera` shows it.

@@ -316,11 +316,27 @@ impl VrView {
 #[derive(Debug, Clone)]
 pub struct VrFrame {
     pub picture: Option<(egui::TextureId, [usize; 2])>,
+    /// On the GPU instead: what to draw, and the picture's size in pixels.
+    pub gpu: Option<(GpuVrFrame, [usize; 2])>,
     pub window: (f64, f64),
     pub corners: [String; 2],
     pub edges: [String; 4],
     pub preview: bool,
     pub crop: Option<CropOnPicture>,
+}
+
+/// What the GPU needs to draw a volume rendering: the stack's shared block,
+/// where it lies (affine, real slice positions), its rescale, the rays, how
+/// they become pixels, and the occupancy grid.
+#[derive(Debug, Clone)]
+pub struct GpuVrFrame {
+    pub block: Arc<crate::volume::SharedVolume>,
+    pub patient_from_voxel: nalgebra::Matrix4<f64>,
+    pub slice_coords: Option<Arc<crate::imaging::reslice::SliceCoords>>,
+    pub rescale: crate::imaging::lut::Rescale,
+    pub plan: crate::imaging::vr::Plan,
+    pub opts: crate::imaging::vr::Options,
+    pub occupancy: Arc<crate::imaging::vr::Occupancy>,
 }
 
 /// The crop box drawn over a volume rendering, in the picture's pixels: its

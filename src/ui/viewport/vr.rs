@@ -45,7 +45,11 @@ impl Viewport {
         };
         // Where the picture is on screen: picture pixel → screen point.
         let ppp = ui.ctx().pixels_per_point();
-        let shown = frame.picture.map(|(_, [w, h])| {
+        let size = frame
+            .picture
+            .map(|(_, s)| s)
+            .or(frame.gpu.as_ref().map(|(_, s)| *s));
+        let shown = size.map(|[w, h]| {
             let s = (rect.width() / w as f32).min(rect.height() / h as f32);
             let size = Vec2::new(w as f32, h as f32) * s;
             // On whole physical pixels: a picture made at the viewport's size
@@ -117,13 +121,31 @@ impl Viewport {
                 }
             }
         }
-        if let (Some((texture, _)), Some((on_screen, _))) = (frame.picture, shown) {
-            painter.image(
-                texture,
-                on_screen,
-                Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
-                egui::Color32::WHITE,
-            );
+        let drawn = match (frame.picture, &frame.gpu, shown) {
+            (Some((texture, _)), _, Some((on_screen, _))) => {
+                painter.image(
+                    texture,
+                    on_screen,
+                    Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+                    egui::Color32::WHITE,
+                );
+                true
+            }
+            (None, Some((f, _)), Some((on_screen, _))) => {
+                ui.painter()
+                    .add(eframe::egui_wgpu::Callback::new_paint_callback(
+                        on_screen,
+                        super::gpu::VrCallback {
+                            key,
+                            frame: f.clone(),
+                            origin: (on_screen.min.x * ppp, on_screen.min.y * ppp),
+                        },
+                    ));
+                true
+            }
+            _ => false,
+        };
+        if drawn {
             // The crop box while the pointer is here (the picture stays clean
             // for reading and export).
             let here = response.hovered() || self.crop_grab.is_some();
