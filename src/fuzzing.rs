@@ -140,9 +140,10 @@ pub fn decode(codec: Codec, data: &[u8]) -> std::result::Result<(), String> {
     let label = Path::new("fuzz.dcm");
     let obj = dicom::open_bytes(&file, label, ReadMode::Full).map_err(|e| e.to_string())?;
     let h = ImageHeader::from_object(label, &obj).map_err(|e| e.to_string())?;
-    dicom::decode_frame(&obj, &h, 0)
-        .map(drop)
-        .map_err(|e| e.to_string())
+    let full = dicom::decode_frame(&obj, &h, 0).map(drop);
+    // The reduced-resolution look the viewer takes first (JPEG 2000 only).
+    let preview = dicom::pixels::decode_frame_preview(&obj, &h, 0).map(drop);
+    full.and(preview).map_err(|e| e.to_string())
 }
 
 /// A Part 10 file (explicit VR little endian data set) of one frame.

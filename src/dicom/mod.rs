@@ -476,6 +476,12 @@ impl Image {
     pub fn frame(&self, frame: u32) -> Result<FramePixels> {
         decode_frame(&self.object, &self.header, frame)
     }
+
+    /// A reduced-resolution look at one frame, when its codec offers one (see
+    /// [`pixels::decode_frame_preview`]).
+    pub fn frame_preview(&self, frame: u32) -> Result<Option<pixels::Preview>> {
+        pixels::decode_frame_preview(&self.object, &self.header, frame)
+    }
 }
 
 /// Join an error with its sources into one line.

@@ -233,6 +233,155 @@ fn decode_with_pixeldata(
     unpack(data, 0, &f, &out_pi, bits_allocated)
 }
 
+/// Previews are made only when the reduced frame keeps at least this many
+/// pixels on its shorter side.
+const PREVIEW_MIN_SIDE: u32 = 128;
+
+/// The resolution levels a preview of this image's frames would drop (see
+/// [`decode_frame_preview`]); 0: it has none (not a grey JPEG 2000 image, or
+/// too small to gain).
+pub fn preview_levels(header: &ImageHeader) -> u32 {
+    let Some(fmt) = header.pixel.as_ref() else {
+        return 0;
+    };
+    let side = fmt.rows.min(fmt.columns);
+    let levels = (1..=3u32)
+        .rev()
+        .find(|&r| side >> r >= PREVIEW_MIN_SIDE)
+        .unwrap_or(0);
+    if is_jpeg2000(&header.transfer_syntax)
+        && fmt.samples_per_pixel == 1
+        && matches!(fmt.bits_allocated, 8 | 16)
+    {
+        levels
+    } else {
+        0
+    }
+}
+
+/// A quick look at a JPEG 2000 frame: the codestream decoded at a lower
+/// resolution level (ISO 15444-1 "reduce": 2^levels fewer samples each way,
+/// skipping the finer sub-bands and most of the tier-1 work, ~5% of a full
+/// decode at two levels), each sample then repeated over its 2^levels square so
+/// the frame has the header's size, geometry and calibration. Returns the frame
+/// and the levels dropped; None when the frame is not a grey JPEG 2000 one, or
+/// too small to gain. The values are the lowest sub-band's, not the image's:
+/// only for finding one's way while the full frames are decoded.
+pub fn decode_frame_preview(
+    obj: &DefaultDicomObject,
+    header: &ImageHeader,
+    frame: u32,
+) -> Result<Option<Preview>> {
+    let (Some(fmt), levels) = (header.pixel.as_ref(), preview_levels(header)) else {
+        return Ok(None);
+    };
+    let ts = header.transfer_syntax.as_str();
+    if levels == 0 || frame >= fmt.number_of_frames {
+        return Ok(None);
+    }
+    let decode_err = |reason: String| Error::Decode {
+        path: header.path.clone(),
+        frame,
+        syntax: transfer_syntax_name(ts),
+        reason,
+    };
+    let data = codec::frame_bytes(obj, fmt.number_of_frames, frame).map_err(decode_err)?;
+    check_j2k_size(&data, fmt).map_err(decode_err)?;
+    // A codestream with fewer decomposition levels than asked for refuses the
+    // reduction: fewer levels then.
+    let mut tried = Vec::new();
+    let (image, levels) = loop {
+        let r = levels - tried.len() as u32;
+        if r == 0 {
+            return Ok(None);
+        }
+        match jpeg2k::Image::from_bytes_with(&data, jpeg2k::DecodeParameters::new().reduce(r)) {
+            Ok(i) => break (i, r),
+            Err(e) => tried.push(e.to_string()),
+        }
+    };
+    let Some(c) = image.components().first() else {
+        return Err(decode_err(
+            "the JPEG 2000 codestream has no component".into(),
+        ));
+    };
+    let (w, h) = (
+        fmt.columns.div_ceil(1 << levels),
+        fmt.rows.div_ceil(1 << levels),
+    );
+    if (c.width(), c.height()) != (w, h) || c.data().len() != w as usize * h as usize {
+        return Err(decode_err(format!(
+            "the JPEG 2000 frame at 1/{} is {}×{}, expected {w}×{h}",
+            1 << levels,
+            c.width(),
+            c.height()
+        )));
+    }
+    // As the full decode does: samples at Bits Allocated, then masked and
+    // sign-extended as the header says.
+    let bytes: Vec<u8> = if fmt.bits_allocated == 8 {
+        c.data().iter().map(|&v| v as u8).collect()
+    } else {
+        c.data()
+            .iter()
+            .flat_map(|&v| (v as u16).to_le_bytes())
+            .collect()
+    };
+    let mut f = fmt.clone();
+    f.rows = h;
+    f.columns = w;
+    f.planar_configuration = 0;
+    let small = unpack(&bytes, 0, &f, &fmt.photometric, fmt.bits_allocated).map_err(decode_err)?;
+    Ok(Some(Preview {
+        small,
+        levels,
+        rows: fmt.rows,
+        columns: fmt.columns,
+    }))
+}
+
+/// A frame decoded at a lower resolution level: the reduced frame, the levels
+/// dropped (each sample covers a 2^levels square of the full grid), and the
+/// full frame's size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preview {
+    pub small: FramePixels,
+    pub levels: u32,
+    pub rows: u32,
+    pub columns: u32,
+}
+
+impl Preview {
+    /// Which reduced sample covers full-grid sample `i` (row-major).
+    pub fn source(&self, i: usize) -> usize {
+        let (x, y) = (i % self.columns as usize, i / self.columns as usize);
+        (y >> self.levels) * self.small.columns as usize + (x >> self.levels)
+    }
+
+    /// The preview on the full grid, each reduced sample repeated over its
+    /// square.
+    pub fn upsampled(&self) -> FramePixels {
+        let n = self.rows as usize * self.columns as usize;
+        let samples = match &self.small.samples {
+            Samples::Mono(v) => Samples::Mono((0..n).map(|i| v[self.source(i)]).collect()),
+            Samples::Rgb(v) => Samples::Rgb(
+                (0..n)
+                    .flat_map(|i| {
+                        let k = 3 * self.source(i);
+                        [v[k], v[k + 1], v[k + 2]]
+                    })
+                    .collect(),
+            ),
+        };
+        FramePixels {
+            rows: self.rows,
+            columns: self.columns,
+            bits_stored: self.small.bits_stored,
+            samples,
+        }
+    }
+}
+
 fn is_jpeg2000(ts: &str) -> bool {
     ts.starts_with("1.2.840.10008.1.2.4.9") || ts.starts_with("1.2.840.10008.1.2.4.20")
 }

@@ -196,6 +196,9 @@ pub(super) struct Timing {
     /// (from process start), then close — for benchmarks.
     pub(super) report: bool,
     pub(super) all_decoded_ms: Option<f64>,
+    /// When every image first had something on screen (a JPEG 2000 stack's
+    /// previews before its full frames), and how many were previews then.
+    pub(super) first_look: Option<(f64, usize)>,
     /// `LIGHTBOX_BENCH_WL=N`: once everything is decoded, change the active
     /// viewport's window on N frames in a row (a W/L drag), report frame times and
     /// texture uploads, and close.
@@ -281,6 +284,12 @@ impl App {
         Ok(app)
     }
 
+    /// When every image first had something on screen (ms after process
+    /// start), and how many of them were reduced-resolution previews then.
+    pub fn first_look(&self) -> Option<(f64, usize)> {
+        self.timing.first_look
+    }
+
     /// Images decoded so far, and in all.
     pub fn decoded(&self) -> (usize, usize) {
         let acquired = || {
@@ -292,7 +301,7 @@ impl App {
                 .map(|(s, _)| s)
         };
         let done = acquired()
-            .map(|s| s.iter().filter(|x| x.pixels.is_some()).count())
+            .map(|s| s.iter().filter(|x| x.full().is_some()).count())
             .sum();
         (done, acquired().map(Vec::len).sum())
     }
@@ -438,6 +447,7 @@ impl App {
                 frames: 0,
                 report: std::env::var_os("LIGHTBOX_TIMING").is_some(),
                 all_decoded_ms: None,
+                first_look: None,
                 bench_wl: std::env::var("LIGHTBOX_BENCH_WL")
                     .ok()
                     .and_then(|v| v.parse().ok())
@@ -613,7 +623,32 @@ impl eframe::App for App {
             .iter()
             .zip(&self.session.sets)
             .filter(|(_, ls)| ls.derived.is_none())
-            .any(|(s, _)| s.iter().any(|x| x.pixels.is_none() && x.error.is_none()));
+            .any(|(s, _)| s.iter().any(|x| x.full().is_none() && x.error.is_none()));
+        if self.timing.first_look.is_none() && !self.residency.slots.is_empty() {
+            let acquired = || {
+                self.residency
+                    .slots
+                    .iter()
+                    .zip(&self.session.sets)
+                    .filter(|(_, ls)| ls.derived.is_none())
+                    .flat_map(|(s, _)| s)
+            };
+            if acquired().all(|x| x.pixels.is_some() || x.error.is_some()) {
+                let since_start = PROCESS_START
+                    .get()
+                    .map(|t| t.elapsed().as_secs_f64() * 1e3)
+                    .unwrap_or(f64::NAN);
+                let previews = acquired().filter(|x| x.preview.is_some()).count();
+                self.timing.first_look = Some((since_start, previews));
+                if self.timing.report {
+                    println!(
+                        "all {} images on screen: {since_start:.0} ms after process start \
+                         ({previews} as previews)",
+                        acquired().count()
+                    );
+                }
+            }
+        }
         if pending {
             ctx.request_repaint_after(std::time::Duration::from_millis(50));
         } else if !self.residency.slots.is_empty() && self.timing.all_decoded_ms.is_none() {

@@ -58,7 +58,10 @@ impl App {
             let set = v.set.ok_or("nothing shown")?;
             let (fr, h) = self.session.frame(set, v.index).ok_or("no image")?;
             let slot = &self.residency.slots[set][v.index];
-            let px = slot.pixels.as_ref().ok_or("not decoded yet")?.expand();
+            let px = slot
+                .full()
+                .ok_or("not decoded yet (a reduced-resolution preview is shown)")?
+                .expand();
             let r = crate::imaging::render::render(h, fr.frame, &px, &v.options())
                 .map_err(|e| e.to_string())?;
             let bytes: Vec<u8> = r.data.iter().map(|&x| x.min(255) as u8).collect();

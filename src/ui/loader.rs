@@ -48,6 +48,9 @@ enum CompactData {
     I16(Vec<i16>),
     I32(Vec<i32>),
     Rgb(Vec<u32>),
+    /// A reduced-resolution preview (see `dicom::pixels::Preview`): the
+    /// reduced frame, kept compact, and the levels dropped.
+    Reduced(Box<Compact>, u32),
     /// Slice z of a stack's shared block (`volume::SharedVolume`): the loader
     /// decodes a stack's slices into one block that MPR and volume rendering
     /// read as a volume, so the decoded values are held once.
@@ -80,6 +83,22 @@ impl Compact {
         }
     }
 
+    /// A preview, kept at its reduced size (a quarter or less of the frame's).
+    pub fn preview(p: crate::dicom::pixels::Preview) -> Compact {
+        Compact {
+            rows: p.rows,
+            columns: p.columns,
+            bits_stored: p.small.bits_stored,
+            data: CompactData::Reduced(Box::new(Compact::new(p.small)), p.levels),
+        }
+    }
+
+    /// Which sample of a preview's reduced frame covers sample `i`.
+    fn reduced_index(&self, small: &Compact, levels: u32, i: usize) -> usize {
+        let (x, y) = (i % self.columns as usize, i / self.columns as usize);
+        (y >> levels) * small.columns as usize + (x >> levels)
+    }
+
     /// Slice `z` of `volume`, as a frame.
     pub fn of_volume(volume: &Arc<SharedVolume>, z: usize, bits_stored: u16) -> Compact {
         let [columns, rows, _] = volume.dims;
@@ -110,6 +129,7 @@ impl Compact {
             CompactData::I16(_) => Some(true),
             CompactData::U16(_) => Some(false),
             CompactData::Volume(v, _) => Some(v.signed()),
+            CompactData::Reduced(c, _) => c.sixteen_bits(),
             CompactData::I32(_) | CompactData::Rgb(_) => None,
         }
     }
@@ -121,6 +141,7 @@ impl Compact {
             CompactData::I16(v) => v.iter().min().map(|&x| x as i32),
             CompactData::I32(v) => v.iter().min().copied(),
             CompactData::Rgb(_) => None,
+            CompactData::Reduced(c, _) => c.min_sample(),
             CompactData::Volume(v, z) => {
                 let plane = self.len();
                 let data = v.read();
@@ -136,6 +157,9 @@ impl Compact {
             CompactData::I16(v) => v.get(i).map(|&x| x as i32),
             CompactData::I32(v) => v.get(i).copied(),
             CompactData::Rgb(_) => None,
+            CompactData::Reduced(c, levels) => {
+                (i < self.len()).then(|| c.sample(self.reduced_index(c, *levels, i)))
+            }
             CompactData::Volume(v, z) => (i < self.len()).then(|| v.read().get(z * self.len() + i)),
         }
         .unwrap_or(0)
@@ -153,6 +177,16 @@ impl Compact {
                 let n = self.len();
                 let data = v.read();
                 Samples::Mono((z * n..(z + 1) * n).map(|i| data.get(i)).collect())
+            }
+            CompactData::Reduced(c, levels) => {
+                let small = c.expand();
+                return crate::dicom::pixels::Preview {
+                    small,
+                    levels: *levels,
+                    rows: self.rows,
+                    columns: self.columns,
+                }
+                .upsampled();
             }
         };
         FramePixels {
@@ -184,6 +218,9 @@ pub enum Loaded {
     Frame {
         at: FrameRef,
         pixels: Result<Arc<Compact>, String>,
+        /// A reduced-resolution preview (the levels dropped), replaced by the
+        /// full frame later; None: the frame itself.
+        preview: Option<u32>,
     },
 }
 
@@ -343,7 +380,8 @@ pub fn grow(
             let patients = model::build(&headers);
             let sets = sets_of(&patients);
             let blocks = shared_volumes(&sets, &headers, first_new);
-            let jobs: Vec<(FrameRef, PathBuf)> = decode_order(&sets, first_new)
+            let mids = middles(&sets);
+            let mut jobs: Vec<(FrameRef, PathBuf)> = decode_order(&sets, first_new)
                 .into_iter()
                 .filter(|f| headers[f.instance].stand_in.is_none())
                 .map(|f| (f, headers[f.instance].path.clone()))
@@ -364,18 +402,72 @@ pub fn grow(
             // Multi-frame files are opened once per frame here; stacks are one file per
             // frame, the common case.
             let tx = Mutex::new(tx);
-            jobs.par_iter().for_each(|(at, path)| {
-                let pixels = dicom::Image::open(path)
-                    .and_then(|img| img.frame(at.frame))
-                    .map(|p| Arc::new(keep(p, blocks.get(at))))
-                    .map_err(|e| e.to_string());
+            let decode = |at: &FrameRef, path: &PathBuf, preview: bool| {
+                // Previews are kept on their own, at their reduced size: the
+                // shared block holds only full frames.
+                let made = dicom::Image::open(path).and_then(|img| {
+                    if preview {
+                        Ok(img
+                            .frame_preview(at.frame)?
+                            .map(|p| (p.levels, Compact::preview(p))))
+                    } else {
+                        img.frame(at.frame)
+                            .map(|p| Some((0, keep(p, blocks.get(at)))))
+                    }
+                });
+                let (pixels, levels) = match made {
+                    Ok(Some((levels, c))) => (Ok(Arc::new(c)), levels),
+                    // No preview after all: the full frame comes in its turn.
+                    Ok(None) => return,
+                    // A preview that fails says nothing the full decode will
+                    // not say better.
+                    Err(_) if preview => return,
+                    Err(e) => (Err(e.to_string()), 0),
+                };
                 if let Ok(tx) = tx.lock() {
-                    let _ = tx.send(Loaded::Frame { at: *at, pixels });
+                    let _ = tx.send(Loaded::Frame {
+                        at: *at,
+                        pixels,
+                        preview: preview.then_some(levels),
+                    });
                 }
                 ctx.request_repaint();
-            });
+            };
+            // JPEG 2000 stacks are first seen at a lower resolution level (a
+            // fraction of the decoding), all of them, while each set's middle
+            // frame is decoded in full; then every frame in full. The phases
+            // do not overlap, so no preview lands after its full frame.
+            let previews: Vec<&(FrameRef, PathBuf)> = jobs
+                .iter()
+                .filter(|(at, _)| {
+                    !mids.contains(at) && dicom::pixels::preview_levels(&headers[at.instance]) > 0
+                })
+                .collect();
+            if !previews.is_empty() {
+                let first: Vec<(&(FrameRef, PathBuf), bool)> = jobs
+                    .iter()
+                    .filter(|(at, _)| mids.contains(at))
+                    .map(|j| (j, false))
+                    .chain(previews.into_iter().map(|j| (j, true)))
+                    .collect();
+                first
+                    .par_iter()
+                    .for_each(|((at, path), preview)| decode(at, path, *preview));
+                jobs.retain(|(at, _)| !mids.contains(at));
+            }
+            jobs.par_iter()
+                .for_each(|(at, path)| decode(at, path, false));
         })?;
     Ok(())
+}
+
+/// The middle frame of every set (what the viewports and the series strip
+/// show first).
+fn middles(sets: &[LoadedSet]) -> std::collections::HashSet<FrameRef> {
+    sets.iter()
+        .filter(|ls| !ls.set.frames.is_empty())
+        .map(|ls| ls.set.frames[ls.set.frames.len() / 2])
+        .collect()
 }
 
 /// A channel pair for the loader.
@@ -386,6 +478,40 @@ pub fn channel_pair() -> (Sender<Loaded>, Receiver<Loaded>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A preview is kept at its reduced size and read on the full grid: each
+    /// reduced sample over its square (odd sizes: the last row and column of
+    /// squares cut short).
+    #[test]
+    fn a_preview_reads_on_the_full_grid() {
+        use crate::dicom::pixels::{Preview, Samples};
+        let small = FramePixels {
+            rows: 2,
+            columns: 3,
+            bits_stored: 12,
+            samples: Samples::Mono(vec![1, 2, 3, -4, 5, 6]),
+        };
+        let p = Preview {
+            small,
+            levels: 1,
+            rows: 4,
+            columns: 5,
+        };
+        let want = vec![
+            1, 1, 2, 2, 3, //
+            1, 1, 2, 2, 3, //
+            -4, -4, 5, 5, 6, //
+            -4, -4, 5, 5, 6,
+        ];
+        assert_eq!(p.upsampled().samples, Samples::Mono(want.clone()));
+        let c = Compact::preview(p);
+        assert_eq!((c.rows, c.columns), (4, 5));
+        assert_eq!(c.expand().samples, Samples::Mono(want.clone()));
+        assert_eq!((0..20).map(|i| c.sample(i)).collect::<Vec<_>>(), want);
+        assert_eq!(c.sample(20), 0, "beyond the end");
+        assert_eq!(c.min_sample(), Some(-4));
+        assert_eq!(c.sixteen_bits(), Some(true));
+    }
 
     /// A stack's frames are decoded into one shared block: every frame a view
     /// of its slice, equal to the frame decoded on its own; a set of one image

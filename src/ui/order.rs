@@ -27,7 +27,7 @@ impl App {
             .residency
             .slots
             .get(set)
-            .is_some_and(|s| s.iter().any(|x| x.pixels.is_none() && x.error.is_none()));
+            .is_some_and(|s| s.iter().any(|x| x.full().is_none() && x.error.is_none()));
         if loading {
             self.session.notice =
                 Some("the stack order can change once the stack is loaded".into());

@@ -15,8 +15,18 @@ use crate::render::ImageTexture;
 #[derive(Default)]
 pub(super) struct Slot {
     pub(super) pixels: Option<Arc<Compact>>,
+    /// `pixels` is a reduced-resolution preview (the levels dropped; see
+    /// `loader`): shown, never measured, exported or cut into planes.
+    pub(super) preview: Option<u32>,
     pub(super) error: Option<String>,
     pub(super) texture: Option<Arc<ImageTexture>>,
+}
+
+impl Slot {
+    /// The frame fully decoded (not a preview).
+    pub(super) fn full(&self) -> Option<&Arc<Compact>> {
+        self.pixels.as_ref().filter(|_| self.preview.is_none())
+    }
 }
 
 /// An overlay plane as a texture, with its box in image coordinates (left,

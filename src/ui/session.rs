@@ -210,7 +210,11 @@ impl App {
                     }
                     self.load_measurements();
                 }
-                Loaded::Frame { at, pixels } => {
+                Loaded::Frame {
+                    at,
+                    pixels,
+                    preview,
+                } => {
                     let Some(&(set, index)) = self.session.frame_at.get(&at) else {
                         continue;
                     };
@@ -224,10 +228,19 @@ impl App {
                         .get_mut(set)
                         .and_then(|s| s.get_mut(index))
                     {
+                        // A preview never replaces the full frame; either
+                        // replaces a preview (its texture and expanded
+                        // samples made again).
+                        if preview.is_some() && slot.full().is_some() {
+                            continue;
+                        }
                         match pixels {
                             Ok(p) => slot.pixels = Some(p),
                             Err(e) => slot.error = Some(e),
                         }
+                        slot.preview = preview;
+                        slot.texture = None;
+                        self.residency.expanded.remove(&(set, index));
                     }
                     if (Some(index) == mid || mid_failed)
                         && self.residency.thumbs.get(set).is_some_and(Option::is_none)

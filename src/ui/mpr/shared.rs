@@ -109,7 +109,7 @@ impl App {
             .slots
             .get(src_set)?
             .iter()
-            .map(|s| s.pixels.clone())
+            .map(|s| s.full().cloned())
             .collect::<Option<_>>()?;
         let dims = [src.columns as usize, src.rows as usize, src.slices];
         // The frames are slice z of one block, in order: that block.

@@ -135,12 +135,13 @@ impl App {
                     header: self.session.headers.get(fr.instance)?,
                     frame: fr.frame,
                     pixels: self.residency.expanded.get(&(s, vp.index)),
+                    preview: slot.preview,
                     error: slot.error.as_deref(),
                     texture: slot.texture.clone(),
                     count: ls.set.frames.len(),
                     decoded: self.residency.slots[s]
                         .iter()
-                        .map(|x| x.pixels.is_some())
+                        .map(|x| x.full().is_some())
                         .collect(),
                     tool: self.grid.tool,
                     shapes: self
@@ -154,9 +155,14 @@ impl App {
                     arriving: arriving.clone(),
                     slab: ls.slab.map(|sl| sl.label()),
                     crosshair: crosshair.clone(),
-                    note: ls
-                        .derived
-                        .and_then(|(src, _)| self.session.mpr.get(&src)?.src.note.clone()),
+                    note: match slot.preview {
+                        Some(levels) => {
+                            Some(format!("PREVIEW at 1/{} resolution: decoding", 1 << levels))
+                        }
+                        None => ls
+                            .derived
+                            .and_then(|(src, _)| self.session.mpr.get(&src)?.src.note.clone()),
+                    },
                 })
             });
             let has_image = view.as_ref().is_some_and(|v| v.texture.is_some());

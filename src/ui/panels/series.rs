@@ -30,7 +30,7 @@ impl App {
                     for (i, s) in self.session.sets.iter().enumerate() {
                         let loaded = self.residency.slots[i]
                             .iter()
-                            .filter(|s| s.pixels.is_some())
+                            .filter(|s| s.full().is_some())
                             .count();
                         let n = s.set.frames.len();
                         let current = today.as_deref() == Some(s.study_uid.as_str());

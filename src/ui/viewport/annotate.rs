@@ -442,7 +442,7 @@ fn value_text(v: f64) -> String {
 /// patient position, or nothing outside the image.
 pub(super) fn probe(view: &FrameView<'_>, plan: &DisplayPlan, q: [f64; 2]) -> Option<Probe> {
     use crate::dicom::pixels::Samples;
-    let px = view.pixels?;
+    let px = view.pixels.filter(|_| view.preview.is_none())?;
     let (c, r) = (q[0].floor(), q[1].floor());
     if c < 0.0 || r < 0.0 || c >= px.columns as f64 || r >= px.rows as f64 {
         return None;

@@ -46,7 +46,8 @@ pub(super) fn draw_measurement(
                     egui::Shape::rect_stroke(r, 0.0, stroke, egui::StrokeKind::Middle)
                 }
             });
-            let text = match (view.pixels, modality) {
+            let values = view.pixels.filter(|_| view.preview.is_none());
+            let text = match (values, modality) {
                 (Some(px), Some(m)) => match &px.samples {
                     crate::dicom::pixels::Samples::Mono(v) => {
                         let stats = if ellipse {

@@ -204,6 +204,9 @@ pub struct FrameView<'a> {
     pub header: &'a ImageHeader,
     pub frame: u32,
     pub pixels: Option<&'a Arc<FramePixels>>,
+    /// `pixels` are a reduced-resolution preview (the levels dropped): drawn,
+    /// but no value is read off them (probe, ROI statistics).
+    pub preview: Option<u32>,
     pub error: Option<&'a str>,
     pub texture: Option<Arc<ImageTexture>>,
     pub count: usize,
