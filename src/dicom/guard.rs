@@ -158,11 +158,15 @@ impl Walker<'_> {
             }
             // A binary value that is not a whole number of its numbers: the
             // parser reads the whole numbers only and then takes the rest of the
-            // value for the next element's header.
+            // value for the next element's header. The O* VRs are read as their
+            // numbers too (OW as US, OF as FL, OL as UL, OD as FD, OV as UV): a
+            // 4-byte OV (Extended Offset Table, in implicit VR) was read as no
+            // numbers at all, and its value taken for a 4 GB element's header
+            // (found by the command target).
             let unit = match &vr {
-                b"US" | b"SS" => 2,
-                b"UL" | b"SL" | b"FL" | b"AT" => 4,
-                b"FD" | b"SV" | b"UV" => 8,
+                b"US" | b"SS" | b"OW" => 2,
+                b"UL" | b"SL" | b"FL" | b"AT" | b"OF" | b"OL" => 4,
+                b"FD" | b"SV" | b"UV" | b"OD" | b"OV" => 8,
                 _ => 1,
             };
             if len % unit != 0 {
@@ -369,6 +373,32 @@ mod tests {
             e.contains("(0060,3006)") && e.contains("not a multiple of 2"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_o_vr_value_that_is_not_whole_numbers_is_refused() {
+        // The command target's find: (7FE0,0001) Extended Offset Table (OV in
+        // the dictionary) 4 bytes long in implicit VR; the parser reads no
+        // 8-byte number and takes (7FE0,7FFF) with length 0xFF000001 from the
+        // value and what follows.
+        let b = [
+            0xe0, 0x7f, 0x01, 0x00, 0x04, 0x00, 0x00, 0x00, 0xe0, 0x7f, 0xff, 0x7f, 0x01, 0x00,
+            0x00, 0xff, 0xf6,
+        ];
+        let Err(Problem::Bad(e)) = check(&b, 0, "1.2.840.10008.1.2", false, b.len()) else {
+            panic!("must reject")
+        };
+        assert!(
+            e.contains("(7FE0,0001)") && e.contains("OV value of 4 bytes, not a multiple of 8"),
+            "{e}"
+        );
+        // An explicit VR OW of odd length, likewise.
+        let mut b = explicit_element((0x0009, 0x1001), b"OW", 3);
+        b.extend_from_slice(&[1, 2, 3]);
+        let Err(Problem::Bad(e)) = check(&b, 0, "1.2.840.10008.1.2.1", false, b.len()) else {
+            panic!("must reject")
+        };
+        assert!(e.contains("not a multiple of 2"), "{e}");
     }
 
     #[test]
