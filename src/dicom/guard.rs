@@ -120,7 +120,14 @@ impl Walker<'_> {
                 }
                 if len != UNDEFINED && len != 0 {
                     // An item tag where an element belongs: dicom-parser reads it as
-                    // an element of that length, so the length must fit too.
+                    // an element of that length, so the length must fit too. In
+                    // implicit VR its VR is the dictionary's: (FFFE,0000) is a
+                    // group length, UL (found by the pdu target: 1 byte long, read
+                    // as no number, the byte taken for the next header).
+                    if !enc.explicit {
+                        let vr = self.vr(pos, tag, enc);
+                        self.whole_numbers(pos, tag, &vr, len)?;
+                    }
                     if pos + 8 + len as usize > self.available {
                         return Err(self.too_long(tag, pos, len));
                     }
@@ -156,26 +163,7 @@ impl Walker<'_> {
                 }
                 continue;
             }
-            // A binary value that is not a whole number of its numbers: the
-            // parser reads the whole numbers only and then takes the rest of the
-            // value for the next element's header. The O* VRs are read as their
-            // numbers too (OW as US, OF as FL, OL as UL, OD as FD, OV as UV): a
-            // 4-byte OV (Extended Offset Table, in implicit VR) was read as no
-            // numbers at all, and its value taken for a 4 GB element's header
-            // (found by the command target).
-            let unit = match &vr {
-                b"US" | b"SS" | b"OW" => 2,
-                b"UL" | b"SL" | b"FL" | b"AT" | b"OF" | b"OL" => 4,
-                b"FD" | b"SV" | b"UV" | b"OD" | b"OV" => 8,
-                _ => 1,
-            };
-            if len % unit != 0 {
-                return Err(Problem::Bad(format!(
-                    "element {tag} at byte {}: {} value of {len} bytes, not a multiple of {unit}",
-                    self.base + pos,
-                    String::from_utf8_lossy(&vr)
-                )));
-            }
+            self.whole_numbers(pos, tag, &vr, len)?;
             let stop = value + len as usize;
             if stop > self.available || end.is_some_and(|e| stop > e) {
                 return Err(self.too_long(tag, pos, len));
@@ -195,6 +183,20 @@ impl Walker<'_> {
                 self.items(value, Some(stop), inner, depth + 1, true)?;
             }
             pos = stop;
+        }
+        if let Some(e) = end
+            && pos < e
+            && e <= self.buf.len()
+        {
+            // Fewer than 8 bytes left in a defined-length item: dicom-parser
+            // reads the next header across the item's end and on from there
+            // (found by the open_file target: 6 bytes left, and a 1.2 GB
+            // element read from the bytes after the item).
+            return Err(Problem::Bad(format!(
+                "element at byte {} crosses the end of its item at byte {}",
+                self.base + pos,
+                self.base + e
+            )));
         }
         Ok(Some(pos))
     }
@@ -267,6 +269,29 @@ impl Walker<'_> {
                 None => *b"??",
             }
         }
+    }
+
+    /// A binary value must be a whole number of its numbers: dicom-parser reads
+    /// the whole numbers only and then takes the rest of the value for the
+    /// next element's header. The O* VRs are read as their numbers too (OW as
+    /// US, OF as FL, OL as UL, OD as FD, OV as UV): a 4-byte OV (Extended
+    /// Offset Table, in implicit VR) was read as no numbers at all, and its
+    /// value taken for a 4 GB element's header (found by the command target).
+    fn whole_numbers(&self, pos: usize, tag: Tag, vr: &[u8; 2], len: u32) -> Result<(), Problem> {
+        let unit = match vr {
+            b"US" | b"SS" | b"OW" => 2,
+            b"UL" | b"SL" | b"FL" | b"AT" | b"OF" | b"OL" => 4,
+            b"FD" | b"SV" | b"UV" | b"OD" | b"OV" => 8,
+            _ => 1,
+        };
+        if len % unit != 0 {
+            return Err(Problem::Bad(format!(
+                "element {tag} at byte {}: {} value of {len} bytes, not a multiple of {unit}",
+                self.base + pos,
+                String::from_utf8_lossy(vr)
+            )));
+        }
+        Ok(())
     }
 
     fn length(&self, pos: usize, _tag: Tag, enc: Enc) -> Result<(u32, usize), Problem> {
@@ -399,6 +424,44 @@ mod tests {
             panic!("must reject")
         };
         assert!(e.contains("not a multiple of 2"), "{e}");
+    }
+
+    #[test]
+    fn an_fffe_group_length_in_implicit_vr_is_a_ul() {
+        // The pdu target's find: (FFFE,0000) 1 byte long in an implicit VR
+        // command set is a group length to the parser (UL), read as no number.
+        let mut b = vec![0xfe, 0xff, 0x00, 0x00, 1, 0, 0, 0, 0x38];
+        b.extend_from_slice(&[0u8; 40]);
+        let Err(Problem::Bad(e)) = check(&b, 0, "1.2.840.10008.1.2", false, b.len()) else {
+            panic!("must reject")
+        };
+        assert!(
+            e.contains("(FFFE,0000)") && e.contains("not a multiple of 4"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_element_header_across_the_end_of_its_item_is_refused() {
+        // A sequence of one 22-byte item: one CS element (10 bytes), then 12
+        // bytes holding a (0000,0000) with an unknown VR (a 12-byte header) and
+        // 6 bytes left: the parser reads the next header across the item's end.
+        let mut b = explicit_element((0x0008, 0x1115), b"SQ", 8 + 22);
+        b.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 22, 0, 0, 0]);
+        b.extend_from_slice(&[0x08, 0x00, 0x60, 0x00, b'C', b'S', 2, 0, b'C', b'T']);
+        b.extend_from_slice(&[0u8; 12]);
+        b.extend_from_slice(&[0u8; 64]);
+        // The item ends 6 bytes into the second zero element's header.
+        let n = b.len();
+        let mut c = b.clone();
+        c[16] = 16; // item length 16: 10 + 6
+        c[8] = 8 + 16;
+        let Err(Problem::Bad(e)) = check(&c, 0, "1.2.840.10008.1.2.1", false, n) else {
+            panic!("must reject")
+        };
+        assert!(e.contains("crosses the end of its item"), "{e}");
+        // Whole elements to the item's end are fine.
+        assert!(check(&b, 0, "1.2.840.10008.1.2.1", false, n).is_ok());
     }
 
     #[test]
