@@ -284,7 +284,7 @@ impl Walker<'_> {
             b"FD" | b"SV" | b"UV" | b"OD" | b"OV" => 8,
             _ => 1,
         };
-        if len % unit != 0 {
+        if !len.is_multiple_of(unit) {
             return Err(Problem::Bad(format!(
                 "element {tag} at byte {}: {} value of {len} bytes, not a multiple of {unit}",
                 self.base + pos,
