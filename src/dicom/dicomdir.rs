@@ -165,6 +165,12 @@ fn clamp_overrun(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
             continue;
         }
         let start = p + header;
+        if !long || start > end {
+            // Not the sequence the fallback mends (a 2-byte length cannot hold
+            // the clamped one; found by the dicomdir target: a 16-bit length
+            // at the file's last bytes, written past its end).
+            return None;
+        }
         let mut over = 0;
         if len != u32::MAX && start + len as usize > end {
             over = start + len as usize - end;

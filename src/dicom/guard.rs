@@ -132,6 +132,15 @@ impl Walker<'_> {
                         return Err(self.too_long(tag, pos, len));
                     }
                     pos += 8 + len as usize;
+                } else if len == UNDEFINED && !matches!(e, 0xE000 | 0xE0DD) {
+                    // Any other (FFFE,xxxx) of undefined length is a sequence to
+                    // the parser: its items are walked as it will (found by the
+                    // command target: (FFFE,1C2E) then a 1-byte item whose
+                    // "element" declared 3.4 GB).
+                    match self.items(pos + 8, None, enc, depth + 1, true)? {
+                        Some(p) => pos = p,
+                        None => return Ok(None),
+                    }
                 } else {
                     pos += 8;
                 }
@@ -224,7 +233,22 @@ impl Walker<'_> {
             }
             let len = self.u32(pos + 4, enc).unwrap_or(0);
             match e {
-                0xE0DD => return Ok(Some(pos + 8)),
+                0xE0DD => {
+                    if let Some(e) = end
+                        && pos + 8 < e
+                    {
+                        // The parser ends the sequence at its delimiter and reads
+                        // on from there, inside what the sequence's length still
+                        // covers (found by the pdu target: a 2 GB element read
+                        // from the rest of a 16-byte sequence).
+                        return Err(Problem::Bad(format!(
+                            "sequence delimiter at byte {} inside a sequence of defined length ending at byte {}",
+                            self.base + pos,
+                            self.base + e
+                        )));
+                    }
+                    return Ok(Some(pos + 8));
+                }
                 0xE000 if len == UNDEFINED => {
                     match self.dataset(pos + 8, None, enc, depth, false)? {
                         Some(p) => pos = p,
@@ -462,6 +486,35 @@ mod tests {
         assert!(e.contains("crosses the end of its item"), "{e}");
         // Whole elements to the item's end are fine.
         assert!(check(&b, 0, "1.2.840.10008.1.2.1", false, n).is_ok());
+    }
+
+    #[test]
+    fn an_fffe_element_of_undefined_length_is_walked_as_a_sequence() {
+        // The command target's find: (FFFE,1C2E) undefined, then an item of 1
+        // byte, in which the parser read a header declaring 3.4 GB.
+        let b = [
+            0xfe, 0xff, 0x2e, 0x1c, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xff, 0x00, 0xe0, 0x01, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x1b, 0x83, 0xff, 0xff, 0xc9,
+        ];
+        let Err(Problem::Bad(e)) = check(&b, 0, "1.2.840.10008.1.2", false, b.len()) else {
+            panic!("must reject")
+        };
+        assert!(e.contains("crosses the end of its item"), "{e}");
+    }
+
+    #[test]
+    fn a_sequence_delimiter_inside_a_defined_length_sequence_is_refused() {
+        // (0048,0008) SQ of 16 bytes whose first 8 are a sequence delimiter:
+        // the parser ends the sequence there and reads the next 8 bytes as an
+        // element (the pdu target: a 2 GB one).
+        let mut b = vec![0x48, 0x00, 0x08, 0x00, 16, 0, 0, 0];
+        b.extend_from_slice(&[0xfe, 0xff, 0xdd, 0xe0, 4, 0, 0, 0]);
+        b.extend_from_slice(&[0x00, 0x6e, 0x00, 0x00, 0x00, 0x6a, 0x01, 0x80]);
+        b.extend_from_slice(&[0u8; 32]);
+        let Err(Problem::Bad(e)) = check(&b, 0, "1.2.840.10008.1.2", false, b.len()) else {
+            panic!("must reject")
+        };
+        assert!(e.contains("sequence delimiter at byte 8"), "{e}");
     }
 
     #[test]
