@@ -4,6 +4,7 @@
 # coverage reached (edges and features) and what was found. Not part of .ci/run.
 #
 #   fuzz/run.sh [-t SECONDS] [-j PARALLEL] [TARGET...]     (default 1800 s, 2 at once)
+#   KEEP_GOING=1 fuzz/run.sh ...   (fork mode: record findings and go on)
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`). The machine's stable toolchain
 # serves: RUSTC_BOOTSTRAP=1 lets it take the sanitizer flags cargo-fuzz passes.
@@ -43,18 +44,26 @@ run_one() {
   mkdir -p "corpus/$t" "artifacts/$t"
   [ -d "seeds/$t" ] && cp -n seeds/"$t"/* "corpus/$t/" 2>/dev/null || true
   local bin="target/x86_64-unknown-linux-gnu/release/$t"
-  "$bin" "corpus/$t" -dict=dicom.dict -max_len=1048576 -malloc_limit_mb=256 \
+  local keep=()
+  # KEEP_GOING=1: libFuzzer's fork mode, which records a finding and goes on,
+  # so a target gets its whole time even when it finds something early.
+  [ "${KEEP_GOING:-0}" = 1 ] && keep=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
+  "$bin" "corpus/$t" "${keep[@]}" -dict=dicom.dict -max_len=1048576 -malloc_limit_mb=256 \
     -rss_limit_mb=2048 -timeout="${TIMEOUT:-10}" -max_total_time="$seconds" -print_final_stats=1 \
     -artifact_prefix="artifacts/$t/" -close_fd_mask=3 > "logs/$t.log" 2>&1 || true
 }
 export -f run_one
-export seconds TIMEOUT
+export seconds TIMEOUT KEEP_GOING
 printf '%s\n' "${targets[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one {}'
 printf 'target\tseconds\texecutions\tedges\tfeatures\tcorpus\tfindings\n' > logs/summary.tsv
 for t in "${targets[@]}"; do
   log="logs/$t.log"
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
   last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
+  if [ "$execs" = 0 ] && [ -n "$last" ]; then
+    # Fork mode prints no final stats: its last status line has the count.
+    execs=$(echo "$last" | grep -o '^#[0-9]*' | tr -d '#')
+  fi
   cov=$(echo "$last" | grep -o 'cov: [0-9]*' | grep -o '[0-9]*' || echo 0)
   ft=$(echo "$last" | grep -o 'ft: [0-9]*' | grep -o '[0-9]*' || echo 0)
   corp=$(ls "corpus/$t" | wc -l)
