@@ -131,8 +131,24 @@ impl Walker<'_> {
                     if pos + 8 + len as usize > self.available {
                         return Err(self.too_long(tag, pos, len));
                     }
+                    if e == 0xE000 {
+                        // An item where an element belongs: the parser reads its
+                        // content as a data set (found by the command target).
+                        let stop = pos + 8 + len as usize;
+                        if stop > self.buf.len() {
+                            return Err(Problem::NeedMore);
+                        }
+                        self.dataset(pos + 8, Some(stop), enc, depth + 1, false)?;
+                    }
                     pos += 8 + len as usize;
-                } else if len == UNDEFINED && !matches!(e, 0xE000 | 0xE0DD) {
+                } else if len == UNDEFINED && e == 0xE000 {
+                    // Likewise an item of undefined length, to its delimiter
+                    // (found by the find_answer target).
+                    match self.dataset(pos + 8, None, enc, depth + 1, false)? {
+                        Some(p) => pos = p,
+                        None => return Ok(None),
+                    }
+                } else if len == UNDEFINED && e != 0xE0DD {
                     // Any other (FFFE,xxxx) of undefined length is a sequence to
                     // the parser: its items are walked as it will (found by the
                     // command target: (FFFE,1C2E) then a 1-byte item whose
