@@ -340,6 +340,13 @@ pub fn decode_frame_preview(
     }))
 }
 
+/// Which sample of a reduced frame `small_columns` wide covers sample `i`
+/// (row-major) of the full frame, `columns` wide, `levels` levels up.
+pub fn preview_source(i: usize, columns: u32, small_columns: u32, levels: u32) -> usize {
+    let (x, y) = (i % columns as usize, i / columns as usize);
+    (y >> levels) * small_columns as usize + (x >> levels)
+}
+
 /// A frame decoded at a lower resolution level: the reduced frame, the levels
 /// dropped (each sample covers a 2^levels square of the full grid), and the
 /// full frame's size.
@@ -354,8 +361,7 @@ pub struct Preview {
 impl Preview {
     /// Which reduced sample covers full-grid sample `i` (row-major).
     pub fn source(&self, i: usize) -> usize {
-        let (x, y) = (i % self.columns as usize, i / self.columns as usize);
-        (y >> self.levels) * self.small.columns as usize + (x >> self.levels)
+        preview_source(i, self.columns, self.small.columns, self.levels)
     }
 
     /// The preview on the full grid, each reduced sample repeated over its

@@ -292,18 +292,19 @@ impl App {
 
     /// Images decoded so far, and in all.
     pub fn decoded(&self) -> (usize, usize) {
-        let acquired = || {
-            self.residency
-                .slots
-                .iter()
-                .zip(&self.session.sets)
-                .filter(|(_, ls)| ls.derived.is_none())
-                .map(|(s, _)| s)
-        };
-        let done = acquired()
-            .map(|s| s.iter().filter(|x| x.full().is_some()).count())
-            .sum();
-        (done, acquired().map(Vec::len).sum())
+        let done = self.acquired().filter(|x| x.full().is_some()).count();
+        (done, self.acquired().count())
+    }
+
+    /// The slots of acquired images (reformats are computed on demand, not
+    /// loaded).
+    fn acquired(&self) -> impl Iterator<Item = &Slot> {
+        self.residency
+            .slots
+            .iter()
+            .zip(&self.session.sets)
+            .filter(|(_, ls)| ls.derived.is_none())
+            .flat_map(|(s, _)| s)
     }
 
     /// How often a viewport drew a decoded slice without its texture (the last
@@ -618,44 +619,35 @@ impl eframe::App for App {
         // Keep decoding progress visible while the loader works.
         // Reformats are computed on demand: only acquired images are "pending".
         let pending = self
-            .residency
-            .slots
-            .iter()
-            .zip(&self.session.sets)
-            .filter(|(_, ls)| ls.derived.is_none())
-            .any(|(s, _)| s.iter().any(|x| x.full().is_none() && x.error.is_none()));
-        if self.timing.first_look.is_none() && !self.residency.slots.is_empty() {
-            let acquired = || {
-                self.residency
-                    .slots
-                    .iter()
-                    .zip(&self.session.sets)
-                    .filter(|(_, ls)| ls.derived.is_none())
-                    .flat_map(|(s, _)| s)
-            };
-            if acquired().all(|x| x.pixels.is_some() || x.error.is_some()) {
-                let since_start = PROCESS_START
-                    .get()
-                    .map(|t| t.elapsed().as_secs_f64() * 1e3)
-                    .unwrap_or(f64::NAN);
-                let previews = acquired().filter(|x| x.preview.is_some()).count();
-                self.timing.first_look = Some((since_start, previews));
-                if self.timing.report {
-                    println!(
-                        "all {} images on screen: {since_start:.0} ms after process start \
-                         ({previews} as previews)",
-                        acquired().count()
-                    );
-                }
+            .acquired()
+            .any(|x| x.full().is_none() && x.error.is_none());
+        let since_start = || {
+            PROCESS_START
+                .get()
+                .map(|t| t.elapsed().as_secs_f64() * 1e3)
+                .unwrap_or(f64::NAN)
+        };
+        if self.timing.first_look.is_none()
+            && !self.residency.slots.is_empty()
+            && self
+                .acquired()
+                .all(|x| x.pixels.is_some() || x.error.is_some())
+        {
+            let since_start = since_start();
+            let previews = self.acquired().filter(|x| x.preview.is_some()).count();
+            self.timing.first_look = Some((since_start, previews));
+            if self.timing.report {
+                println!(
+                    "all {} images on screen: {since_start:.0} ms after process start \
+                     ({previews} as previews)",
+                    self.acquired().count()
+                );
             }
         }
         if pending {
             ctx.request_repaint_after(std::time::Duration::from_millis(50));
         } else if !self.residency.slots.is_empty() && self.timing.all_decoded_ms.is_none() {
-            let since_start = PROCESS_START
-                .get()
-                .map(|t| t.elapsed().as_secs_f64() * 1e3)
-                .unwrap_or(f64::NAN);
+            let since_start = since_start();
             self.timing.all_decoded_ms = Some(since_start);
             if self.timing.report
                 && self.timing.bench_wl.is_none()

@@ -93,12 +93,6 @@ impl Compact {
         }
     }
 
-    /// Which sample of a preview's reduced frame covers sample `i`.
-    fn reduced_index(&self, small: &Compact, levels: u32, i: usize) -> usize {
-        let (x, y) = (i % self.columns as usize, i / self.columns as usize);
-        (y >> levels) * small.columns as usize + (x >> levels)
-    }
-
     /// Slice `z` of `volume`, as a frame.
     pub fn of_volume(volume: &Arc<SharedVolume>, z: usize, bits_stored: u16) -> Compact {
         let [columns, rows, _] = volume.dims;
@@ -157,9 +151,14 @@ impl Compact {
             CompactData::I16(v) => v.get(i).map(|&x| x as i32),
             CompactData::I32(v) => v.get(i).copied(),
             CompactData::Rgb(_) => None,
-            CompactData::Reduced(c, levels) => {
-                (i < self.len()).then(|| c.sample(self.reduced_index(c, *levels, i)))
-            }
+            CompactData::Reduced(c, levels) => (i < self.len()).then(|| {
+                c.sample(crate::dicom::pixels::preview_source(
+                    i,
+                    self.columns,
+                    c.columns,
+                    *levels,
+                ))
+            }),
             CompactData::Volume(v, z) => (i < self.len()).then(|| v.read().get(z * self.len() + i)),
         }
         .unwrap_or(0)
