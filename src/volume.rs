@@ -624,6 +624,20 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// The process's resident memory now, by kind (`/proc/self/status`, bytes):
+/// anonymous (what it allocated: heap, stacks, and a software GPU's textures),
+/// file-backed (program and shared-library code, mapped files) and shared
+/// memory (e.g. the X server's image buffers).
+pub fn rss_breakdown() -> Option<(u64, u64, u64)> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = |key: &str| -> Option<u64> {
+        let line = s.lines().find(|l| l.starts_with(key))?;
+        let v: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(v * 1024)
+    };
+    Some((kb("RssAnon:")?, kb("RssFile:")?, kb("RssShmem:")?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

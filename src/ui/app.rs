@@ -17,6 +17,11 @@ use crate::render::GpuDisplay;
 use crate::store::StudyRow;
 use crate::ui::theme;
 
+/// While images decode: how soon to look again when a viewport is waiting for
+/// the frame it shows, and otherwise (the progress count only).
+const LOADING_SHOWN_POLL: std::time::Duration = std::time::Duration::from_millis(60);
+const LOADING_PROGRESS_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Which tab the study browser shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum BrowserTab {
@@ -645,7 +650,23 @@ impl eframe::App for App {
             }
         }
         if pending {
-            ctx.request_repaint_after(std::time::Duration::from_millis(50));
+            // While frames arrive, repaint soon only if a viewport is waiting for
+            // its own frame; otherwise twice a second is enough for the progress
+            // count. Every repaint draws the whole window, and on a software
+            // adapter (lavapipe) that takes the cores the decoders need: with a
+            // repaint per arriving frame the viewer's full JPEG 2000 decode took
+            // twice the headless time.
+            let waiting = self.grid.viewports.iter().any(|v| {
+                v.set
+                    .and_then(|s| self.residency.slots.get(s))
+                    .and_then(|s| s.get(v.index))
+                    .is_some_and(|x| x.full().is_none() && x.error.is_none())
+            });
+            ctx.request_repaint_after(if waiting {
+                LOADING_SHOWN_POLL
+            } else {
+                LOADING_PROGRESS_POLL
+            });
         } else if !self.residency.slots.is_empty() && self.timing.all_decoded_ms.is_none() {
             let since_start = since_start();
             self.timing.all_decoded_ms = Some(since_start);
@@ -656,7 +677,11 @@ impl eframe::App for App {
                 && self.timing.bench_mpr.is_none()
             {
                 let images: usize = self.residency.slots.iter().map(Vec::len).sum();
-                println!("all {images} images decoded: {since_start:.0} ms after process start");
+                println!(
+                    "all {images} images decoded: {since_start:.0} ms after process start \
+                     ({} frames drawn)",
+                    self.timing.frames
+                );
                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);
             }
         }

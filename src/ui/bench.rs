@@ -398,5 +398,15 @@ impl App {
             rss as f64 / voxels.max(1) as f64,
             voxels >> 20
         );
+        if let Some((anon, file, shmem)) = crate::volume::rss_breakdown() {
+            println!(
+                "mpr: resident now: anonymous {} MB = {:.2}x the voxels, file-backed {} MB \
+                 (program and library code), shared {} MB",
+                anon >> 20,
+                anon as f64 / voxels.max(1) as f64,
+                file >> 20,
+                shmem >> 20
+            );
+        }
     }
 }

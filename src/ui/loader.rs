@@ -430,7 +430,9 @@ pub fn grow(
                         preview: preview.then_some(levels),
                     });
                 }
-                ctx.request_repaint();
+                // Not a repaint per frame: the viewer looks for arrived frames
+                // on its own while any are missing (soon when one is on screen).
+                ctx.request_repaint_after(std::time::Duration::from_millis(500));
             };
             // JPEG 2000 stacks are first seen at a lower resolution level (a
             // fraction of the decoding), all of them, while each set's middle
