@@ -567,6 +567,20 @@ fn mpr_images_hold_the_voxels_at_the_positions_their_headers_say() {
         .iter()
         .map(|r| plane_of(&headers[r.instance]))
         .collect();
+    // The stack's own plane is the acquired slices, numbered as they are (a
+    // reader quotes an image number from either).
+    let numbers =
+        |of: &dyn Fn(usize) -> Option<i64>| (0..set.frames.len()).map(of).collect::<Vec<_>>();
+    let acquired = numbers(&|k| headers[set.frames[k].instance].instance_number);
+    assert_eq!(
+        numbers(&|k| src.header(Plane::Along, k).instance_number),
+        acquired
+    );
+    assert_ne!(
+        acquired.first(),
+        Some(&Some(1)),
+        "this test wants the display order against the numbering"
+    );
     for (plane, name) in [
         (Plane::AcrossRows, "coronal"),
         (Plane::AcrossColumns, "sagittal"),
@@ -636,4 +650,122 @@ fn mpr_images_hold_the_voxels_at_the_positions_their_headers_say() {
         ((corner.z - top[2]).abs() < 1e-6) || ((lowest.z - top[2]).abs() < 1e-6),
         "{corner} / {lowest} vs {top:?}"
     );
+}
+
+/// A reader expects each plane of an MPR hung the standard way whatever the
+/// stack was acquired as: the axial anterior up with the patient's right on
+/// screen left, the coronal head up with right on screen left, the sagittal
+/// head up with anterior on screen left. A sagittal MR and a coronal stack
+/// (with its columns running up, and read the other way) are reformatted into
+/// such planes, each pixel still the voxel its position says.
+#[test]
+fn mpr_of_sagittal_and_coronal_stacks_hangs_every_plane_as_a_reader_expects() {
+    use lightbox::imaging::geometry::{ImagePlane, plane_name};
+    use lightbox::imaging::mpr::{Plane, Source};
+    let tmp = common::tempdir();
+    let (n, size) = (6usize, 10usize);
+    // Sagittal: rows run posterior, columns to the feet, slices right to left.
+    let mut sag = synth::SeriesSpec::axial("mpr-sagittal", n, size, 3.0);
+    sag.orientation = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0];
+    sag.positions = (0..n).map(|k| [-7.5 + 3.0 * k as f64, -4.5, 4.5]).collect();
+    // Coronal, its columns running up (head) and its slices posterior first.
+    let mut cor = synth::SeriesSpec::axial("mpr-coronal", n, size, 2.0);
+    cor.orientation = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
+    cor.positions = (0..n).map(|k| [-4.5, 5.0 - 2.0 * k as f64, -4.5]).collect();
+    for (spec, acquired) in [(sag, "sagittal"), (cor, "coronal")] {
+        let dir = tmp.path().join(acquired);
+        // Every voxel a different value.
+        synth::write_series(&dir, &spec, |k, c, r| (k * 1000 + r * 10 + c) as i32).expect("series");
+        let (set, headers, _) = one_set(&dir);
+        let src = Source::new(&set, &headers).expect("reformattable");
+        let stack: Vec<(ImagePlane, Vec<i32>)> = set
+            .frames
+            .iter()
+            .map(|r| {
+                let h = &headers[r.instance];
+                let f = h.frame(r.frame).expect("frame");
+                let plane = ImagePlane::new(
+                    f.image_position.expect("pos"),
+                    f.image_orientation.expect("ori"),
+                    f.pixel_spacing.expect("spacing"),
+                )
+                .expect("plane");
+                let img = lightbox::dicom::Image::open(&h.path).expect("open");
+                let v = match img.frame(r.frame).expect("frame").samples {
+                    lightbox::dicom::pixels::Samples::Mono(v) => v,
+                    _ => panic!("grey"),
+                };
+                (plane, v)
+            })
+            .collect();
+        let mut names = Vec::new();
+        for plane in Plane::ALL {
+            let name = plane.label(acquired);
+            names.push(name);
+            for k in [0, src.count(plane) / 2, src.count(plane) - 1] {
+                let h = src.header(plane, k);
+                let f = h.frame(0).expect("frame");
+                let mp = ImagePlane::new(
+                    f.image_position.expect("pos"),
+                    f.image_orientation.expect("ori"),
+                    f.pixel_spacing.expect("spacing"),
+                )
+                .expect("plane");
+                assert_eq!(plane_name(&mp), name, "{acquired} stack, {plane:?}");
+                let e = mp.edge_labels();
+                let want = match name {
+                    "axial" => ["R", "L", "A", "P"],
+                    "coronal" => ["R", "L", "H", "F"],
+                    _ => ["A", "P", "H", "F"],
+                };
+                if plane != Plane::Along {
+                    assert_eq!(
+                        [&e.left[..], &e.right[..], &e.top[..], &e.bottom[..]],
+                        want,
+                        "{acquired} stack: its {name} reformat {k}"
+                    );
+                }
+                // Every pixel is the voxel at the position its header says.
+                let img = src.image(plane, k, &|s, i| stack[s].1[i]);
+                let p = h.pixel.as_ref().expect("pixels");
+                for r in 0..p.rows {
+                    for c in 0..p.columns {
+                        let at = mp.patient_point(c as f64, r as f64);
+                        let (s, (sc, sr)) = stack
+                            .iter()
+                            .enumerate()
+                            .map(|(s, (pl, _))| (s, pl.image_point(&at)))
+                            .find(|(s, (sc, sr))| {
+                                (stack[*s].0.patient_point(*sc, *sr) - at).norm() < 1e-6
+                            })
+                            .unwrap_or_else(|| {
+                                panic!("{acquired} {name} {k} ({c}, {r}) off the stack")
+                            });
+                        let voxel = stack[s].1[sr.round() as usize * size + sc.round() as usize];
+                        assert_eq!(
+                            img[(r * p.columns + c) as usize],
+                            voxel,
+                            "{acquired} stack, {name} {k} ({c}, {r})"
+                        );
+                    }
+                }
+            }
+            // Read superior, anterior or right first.
+            let (pos, _) = src.positions(plane);
+            let first = src.header(plane, 0).frames[0].image_position.expect("pos");
+            let last = src.header(plane, pos.len() - 1).frames[0]
+                .image_position
+                .expect("pos");
+            if plane != Plane::Along {
+                let d = [last[0] - first[0], last[1] - first[1], last[2] - first[2]];
+                match name {
+                    "axial" => assert!(d[2] < 0.0, "{acquired}: axial read head first"),
+                    "coronal" => assert!(d[1] > 0.0, "{acquired}: coronal read anterior first"),
+                    _ => assert!(d[0] > 0.0, "{acquired}: sagittal read right first"),
+                }
+            }
+        }
+        names.sort();
+        assert_eq!(names, ["axial", "coronal", "sagittal"], "{acquired}");
+    }
 }

@@ -350,6 +350,71 @@ fn turning_a_handle_gives_oblique_planes_as_the_handle_says_cut_by_the_reslicer(
 }
 
 /// The orientation marker written at edge `kind` of viewport `i`.
+/// Where a viewport's image lies as its annotation says it ("z 12.5 mm").
+fn position_text(h: &Harness<'static, App>, i: usize) -> String {
+    let label = viewport_label(h, i);
+    let at = label
+        .find(" z ")
+        .unwrap_or_else(|| panic!("no position: {label}"));
+    let rest = &label[at + 1..];
+    let end = rest.find(" mm").unwrap_or_else(|| panic!("no mm: {label}"));
+    rest[..end + 3].to_string()
+}
+
+/// Arrow keys over viewport `i` until it shows image `index`.
+fn go_to(h: &mut Harness<'static, App>, i: usize, index: usize) {
+    let over = h.state().screen_of(i, [10.0, 10.0]).expect("drawn");
+    h.hover_at(over);
+    h.step();
+    for _ in 0..64 {
+        let at = h.state().viewport(i).expect("vp").index;
+        if at == index {
+            break;
+        }
+        h.key_press(if at < index {
+            egui::Key::ArrowDown
+        } else {
+            egui::Key::ArrowUp
+        });
+        h.run_steps(2);
+    }
+    assert_eq!(h.state().viewport(i).expect("vp").index, index);
+    h.run_steps(3);
+}
+
+#[test]
+fn m_opens_at_the_slice_being_read_and_m_again_goes_to_the_crosshair() {
+    let (_tmp, mut h) = demo_app(64, 12);
+    let stack = h.state().viewport(0).expect("vp").set;
+    // Reading the 3rd slice from the top: M puts the axial plane there.
+    go_to(&mut h, 0, 2);
+    let reading = position_text(&h, 0);
+    into_mpr(&mut h);
+    assert!(description(&h, 0).starts_with("MPR axial"));
+    h.run_steps(3);
+    assert_eq!(
+        position_text(&h, 0),
+        reading,
+        "the axial plane opens at the slice read"
+    );
+    // The crosshair's axial line on the coronal runs through that slice's row.
+    let c = h.state().crosshair(1).expect("crosshair");
+    assert!((c.centre[1] - 2.5).abs() < 1e-6, "{:?}", c.centre);
+    // Moved to the 9th in MPR, M again: the stack is on the 9th.
+    go_to(&mut h, 0, 8);
+    let found = position_text(&h, 0);
+    assert_ne!(found, reading);
+    h.key_press(egui::Key::M);
+    h.run_steps(4);
+    assert_eq!(
+        h.state().viewport(0).expect("vp").set,
+        stack,
+        "the layout MPR replaced"
+    );
+    assert_eq!(h.state().viewport(0).expect("vp").index, 8);
+    assert_eq!(position_text(&h, 0), found, "the stack at the crosshair");
+}
+
 fn marker(h: &Harness<'static, App>, i: usize, kind: &str) -> String {
     h.state()
         .viewport(i)
@@ -400,6 +465,9 @@ fn s_turns_a_reformat_into_a_mip_slab_that_the_reference_reslicer_agrees_with() 
     h.run_steps(4);
     let label = viewport_label(&h, 1);
     assert!(label.contains("MIP 10.0 mm"), "{label}");
+    // The corner's thickness is the slab's, not the thin plane's.
+    assert!(label.contains("thk 10.0 mm"), "{label}");
+    assert_eq!(label.matches("thk ").count(), 1, "{label}");
     let (checked, bad) = against_reslicer(
         &mut h,
         1,

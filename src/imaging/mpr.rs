@@ -106,6 +106,45 @@ pub fn placement(
     Some((m, coords))
 }
 
+/// A reformat's axes hung as a reader expects its anatomical plane: `step`
+/// is the stack axis its images follow one another along, `a` and `b` the two
+/// in its plane, each (direction, mm). The plane is named by the patient axis
+/// `step` is nearest (x: sagittal, y: coronal, z: axial); the in-plane axis
+/// nearer the plane's screen-right direction runs along the rows and the
+/// other down the columns, each turned to point the standard way, and the
+/// images run superior, anterior or right first (LPS: toward −z, +y, +x).
+fn standard_axes(
+    step: (Vector3<f64>, f64),
+    a: (Vector3<f64>, f64),
+    b: (Vector3<f64>, f64),
+) -> [(Vector3<f64>, f64); 3] {
+    let x = Vector3::x();
+    let y = Vector3::y();
+    let z = Vector3::z();
+    let n = step.0;
+    // (screen right, screen down, reading direction) in patient LPS.
+    let (right, down, reading) = if n.z.abs() >= n.x.abs() && n.z.abs() >= n.y.abs() {
+        (x, y, -z) // axial: patient's left on screen right, posterior down
+    } else if n.y.abs() >= n.x.abs() {
+        (x, -z, y) // coronal: patient's left on screen right, feet down
+    } else {
+        (y, -z, x) // sagittal: posterior on screen right, feet down
+    };
+    let (row, col) = if a.0.dot(&right).abs() >= b.0.dot(&right).abs() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let toward = |(v, mm): (Vector3<f64>, f64), want: Vector3<f64>| {
+        if v.dot(&want) < 0.0 {
+            (-v, mm)
+        } else {
+            (v, mm)
+        }
+    };
+    [toward(row, right), toward(col, down), toward(step, reading)]
+}
+
 /// A stack that can be reformatted.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -139,6 +178,9 @@ pub struct Source {
     /// What the reader should know of the stack's geometry (tilt, uneven
     /// spacing, gaps), for the planes' annotation.
     pub note: Option<String>,
+    /// Each slice's Instance Number, in display order: the stack's own plane
+    /// at home is those slices, and is numbered as they are.
+    pub instance_numbers: Vec<Option<i64>>,
 }
 
 impl Source {
@@ -248,6 +290,15 @@ impl Source {
             );
         }
         Ok(Source {
+            // A multi-frame image's frames share one number.
+            instance_numbers: if set.multiframe {
+                Vec::new()
+            } else {
+                set.frames
+                    .iter()
+                    .map(|r| headers[r.instance].instance_number)
+                    .collect()
+            },
             affine,
             regular: tilt.is_none() && slice_coords.is_none(),
             slice_coords,
@@ -327,11 +378,18 @@ impl Source {
     }
 
     /// A plane's axes before rotation: along its rows, down its columns, from
-    /// one image to the next (the reading order: a coronal anterior first, a
-    /// sagittal right first, the stack's own as it is read), with the spacing
-    /// of the stack axis each comes from: (direction, mm) three times.
+    /// one image to the next, with the spacing of the stack axis each comes
+    /// from: (direction, mm) three times. The stack's own plane keeps its
+    /// axes and reading order (it is the acquired images). The two reformats
+    /// are hung the way a reader expects their anatomical plane whatever the
+    /// acquisition ([`standard_axes`]): an axial with anterior up and the
+    /// patient's right on screen left, a coronal head up and right on screen
+    /// left, a sagittal head up and anterior on screen left; read superior,
+    /// anterior, right first.
     fn axes(&self, plane: Plane) -> [(Vector3<f64>, f64); 3] {
-        let down = -self.normal;
+        let normal = (self.normal, self.spacing);
+        let rows = (self.row_dir, self.cs);
+        let columns = (self.col_dir, self.rs);
         match plane {
             Plane::Along => {
                 let reading = if self.reversed {
@@ -339,22 +397,10 @@ impl Source {
                 } else {
                     self.normal
                 };
-                [
-                    (self.row_dir, self.cs),
-                    (self.col_dir, self.rs),
-                    (reading, self.spacing),
-                ]
+                [rows, columns, (reading, self.spacing)]
             }
-            Plane::AcrossRows => [
-                (self.row_dir, self.cs),
-                (down, self.spacing),
-                (self.col_dir, self.rs),
-            ],
-            Plane::AcrossColumns => [
-                (self.col_dir, self.rs),
-                (down, self.spacing),
-                (self.row_dir, self.cs),
-            ],
+            Plane::AcrossRows => standard_axes(columns, rows, normal),
+            Plane::AcrossColumns => standard_axes(rows, columns, normal),
         }
     }
 
@@ -420,7 +466,17 @@ impl Source {
             if layout.oblique { "oblique " } else { "" },
             self.last.series_description.clone().unwrap_or_default()
         ));
-        h.instance_number = Some(k as i64 + 1);
+        // The stack's own plane at home is the acquired slices: numbered as
+        // they are (a reader quotes "image 201"); a reformat counts its own.
+        h.instance_number = match (layout.plane, layout.oblique) {
+            (Plane::Along, false) if layout.count == self.slices => self
+                .instance_numbers
+                .get(k)
+                .copied()
+                .flatten()
+                .or(Some(k as i64 + 1)),
+            _ => Some(k as i64 + 1),
+        };
         h.overlays.clear();
         h.shutter = None;
         if let Some(p) = h.pixel.as_mut() {
@@ -460,30 +516,39 @@ impl Source {
     }
 
     /// Reformatted image `k` at home from the stack's stored values (nearest
-    /// voxel: at home every pixel is a voxel centre): `sample(slice, i)` gives
-    /// sample `i` (row-major) of slice `slice` in display order.
+    /// voxel: at home every pixel of a regular stack is a voxel centre):
+    /// `sample(slice, i)` gives sample `i` (row-major) of slice `slice` in
+    /// display order. Each pixel's voxel is found from the image's geometry
+    /// (the inverse of the stack's placement), so this holds for any axes
+    /// [`Source::axes`] hangs the plane by.
     pub fn image(&self, plane: Plane, k: usize, sample: &dyn Fn(usize, usize) -> i32) -> Vec<i32> {
-        let n = self.slices;
-        if plane == Plane::Along {
-            let len = self.columns as usize * self.rows as usize;
-            return (0..len).map(|i| sample(k, i)).collect();
-        }
-        let (w, cols) = (
-            self.columns as usize,
-            self.count(match plane {
-                Plane::AcrossRows => Plane::AcrossColumns,
-                Plane::AcrossColumns | Plane::Along => Plane::AcrossRows,
-            }),
-        );
-        let mut out = Vec::with_capacity(n * cols);
-        for r in 0..n {
-            let slice = if self.reversed { r } else { n - 1 - r };
-            for c in 0..cols {
-                let i = match plane {
-                    Plane::AcrossRows => k * w + c,
-                    Plane::AcrossColumns | Plane::Along => c * w + k,
-                };
-                out.push(sample(slice, i));
+        let l = self.layout(plane, &self.home());
+        let n = (l.columns as usize) * (l.rows as usize);
+        let Some(inverse) = self.affine.try_inverse() else {
+            return vec![0; n];
+        };
+        // Voxel index space: (column, row, display slice).
+        let to_index = |v: Vector3<f64>, w: f64| {
+            let q = inverse * nalgebra::Vector4::new(v.x, v.y, v.z, w);
+            Vector3::new(q.x, q.y, q.z)
+        };
+        let origin = to_index((l.first + l.step * (k as f64 * l.step_mm)).coords, 1.0);
+        let across = to_index(l.row * l.spacing[1], 0.0);
+        let down = to_index(l.down * l.spacing[0], 0.0);
+        let (w, h, d) = (self.columns as i64, self.rows as i64, self.slices as i64);
+        let mut out = Vec::with_capacity(n);
+        for j in 0..l.rows {
+            let line = origin + down * j as f64;
+            for i in 0..l.columns {
+                let v = line + across * i as f64;
+                let (c, r, z) = (v.x.round() as i64, v.y.round() as i64, v.z.round() as i64);
+                out.push(
+                    if (0..w).contains(&c) && (0..h).contains(&r) && (0..d).contains(&z) {
+                        sample(z as usize, (r * w + c) as usize)
+                    } else {
+                        0
+                    },
+                );
             }
         }
         out

@@ -229,13 +229,26 @@ impl App {
     /// M: into MPR (see [`App::start_mpr`]), or, in MPR, back to the layout and
     /// viewports it replaced, exactly as they were (priors included). The
     /// reformats stay cached: M again hangs them without computing them anew.
+    ///
+    /// MPR opens with its crosshair at the slice being read (the active
+    /// viewport's), and on the way back the stack is put on the slice through
+    /// the crosshair: what was found on one is where the other opens.
     pub fn toggle_mpr(&mut self) {
         if let Some(saved) = self.grid.mpr_saved.take() {
+            let shown = self
+                .grid
+                .viewports
+                .iter()
+                .find_map(|v| self.mpr_of(v.set?))
+                .map(|(src_set, _)| src_set);
             self.grid.layout = saved.layout;
             self.grid.viewports = saved.viewports;
             self.grid.active = saved.active;
             self.grid.maximized = saved.maximized;
             self.session.notice = None;
+            if let Some(src_set) = shown {
+                self.stack_to_crosshair(src_set);
+            }
             return;
         }
         let saved = SavedGrid {
@@ -244,8 +257,90 @@ impl App {
             active: self.grid.active,
             maximized: self.grid.maximized,
         };
+        let reading = self
+            .grid
+            .viewports
+            .get(self.grid.active)
+            .and_then(|v| Some((v.set?, v.index)))
+            .filter(|&(set, _)| {
+                self.session
+                    .sets
+                    .get(set)
+                    .is_some_and(|ls| ls.derived.is_none())
+            });
         if self.start_mpr() {
+            if let Some((set, index)) = reading {
+                self.crosshair_to_slice(set, index);
+            }
             self.grid.mpr_saved = Some(saved);
+        }
+    }
+
+    /// Move the crosshair of `set`'s MPR along the stack's normal to its
+    /// display slice `index` (keeping where it is in the slice's plane), and
+    /// the planes' viewports with it.
+    fn crosshair_to_slice(&mut self, set: usize, index: usize) {
+        let Some(g) = self
+            .session
+            .sets
+            .get(set)
+            .and_then(|ls| ls.set.geometry.as_ref())
+        else {
+            return;
+        };
+        let Some(&depth) = g.positions_mm.get(index) else {
+            return;
+        };
+        let n = nalgebra::Vector3::from(g.normal);
+        let Some(m) = self.session.mpr.get_mut(&set) else {
+            return;
+        };
+        let c = m.crosshair.centre;
+        m.crosshair.centre = c + n * (depth - c.coords.dot(&n));
+        let centre = m.crosshair.centre;
+        for (v, l) in m.layouts.iter().enumerate() {
+            m.at[v] = l.index_of(&centre);
+            for vp in self.grid.viewports.iter_mut() {
+                if vp.set == Some(m.sets[v]) {
+                    vp.index = m.at[v];
+                }
+            }
+        }
+    }
+
+    /// Put the viewports showing stack `src_set` on its slice nearest the
+    /// crosshair of its MPR.
+    fn stack_to_crosshair(&mut self, src_set: usize) {
+        let Some(m) = self.session.mpr.get(&src_set) else {
+            return;
+        };
+        let Some(g) = self
+            .session
+            .sets
+            .get(src_set)
+            .and_then(|ls| ls.set.geometry.as_ref())
+        else {
+            return;
+        };
+        let depth = m
+            .crosshair
+            .centre
+            .coords
+            .dot(&nalgebra::Vector3::from(g.normal));
+        let Some(k) = (0..g.positions_mm.len()).min_by(|&a, &b| {
+            (g.positions_mm[a] - depth)
+                .abs()
+                .total_cmp(&(g.positions_mm[b] - depth).abs())
+        }) else {
+            return;
+        };
+        for vp in self
+            .grid
+            .viewports
+            .iter_mut()
+            .filter(|vp| vp.set == Some(src_set))
+        {
+            vp.index = k;
         }
     }
 

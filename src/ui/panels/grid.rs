@@ -153,7 +153,7 @@ impl App {
                         .map(|(k, m)| (k, m.shape))
                         .collect(),
                     arriving: arriving.clone(),
-                    slab: ls.slab.map(|sl| sl.label()),
+                    slab: ls.slab,
                     crosshair: crosshair.clone(),
                     note: match slot.preview {
                         Some(levels) => {

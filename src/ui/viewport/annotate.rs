@@ -50,9 +50,12 @@ impl Viewport {
         let live = crate::ui::annotations::Live {
             image: format!("{}/{}", self.index + 1, view.count),
             position: view.position.clone().unwrap_or_default(),
-            thickness: info
-                .and_then(|f| f.slice_thickness)
-                .map(|t| format!("thk {t:.1} mm"))
+            // A slab's thickness is the slab's, not the plane's sampling.
+            thickness: view
+                .slab
+                .map(|s| s.thickness_mm)
+                .or(info.and_then(|f| f.slice_thickness))
+                .map(|t| format!("thk {} mm", crate::imaging::reslice::format_mm(t)))
                 .unwrap_or_default(),
             // "C 40 W 400 inv (file)": a narrow corner drops where the window came
             // from before the inversion.
@@ -177,8 +180,8 @@ impl Viewport {
             written.push(note.clone());
         }
         // A slab: its mode and thickness, under the top left corner.
-        if let Some(note) = &view.slab {
-            let line = shorten(painter, note, &mono, area.width());
+        if let Some(note) = view.slab.map(|s| s.label()) {
+            let line = shorten(painter, &note, &mono, area.width());
             let t = Text::new(painter, &line, &mono, theme::NOTE);
             let top = placer.get("top_left").map_or(area.min.y, |r| r.max.y);
             let at = Pos2::new(area.min.x, top);

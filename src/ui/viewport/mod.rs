@@ -217,8 +217,9 @@ pub struct FrameView<'a> {
     pub shapes: Vec<(usize, Shape)>,
     /// The study is still arriving: "arriving: 120 of 400 images".
     pub arriving: Option<String>,
-    /// A reformat shown as a slab: "MIP 10.0 mm".
-    pub slab: Option<String>,
+    /// A reformat shown as a slab (annotated "MIP 10.0 mm", and its
+    /// thickness is the slab's).
+    pub slab: Option<crate::imaging::reslice::Slab>,
     /// An MPR plane: its crosshair.
     pub crosshair: Option<CrosshairView>,
     /// What the reader should know of how the image was made (an MPR plane
