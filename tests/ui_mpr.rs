@@ -663,11 +663,24 @@ fn the_3d_view_is_the_reference_rendering_and_turns_with_a_drag() {
     );
     let (checked, bad, _) = vr_against_reference(&mut h, "bone");
     assert_eq!(bad, 0, "turned: {bad} of {checked} pixels differ");
-    // P: the soft-tissue preset; R: back to the front.
+    // P: the soft-tissue preset (with a plane active, P still means the
+    // 3-D view, the only one on screen); R: back to the front.
+    let mode = |h: &Harness<'static, App>| {
+        h.state()
+            .viewport(3)
+            .and_then(|v| v.vr.as_ref())
+            .map(|v| v.mode)
+    };
+    let axial = h.state().screen_of(0, [10.0, 10.0]).expect("drawn");
+    click(&mut h, axial);
+    assert_eq!(h.state().active(), 0);
+    let before = mode(&h);
+    h.key_press(egui::Key::P);
+    h.run_steps(1);
+    assert_ne!(mode(&h), before, "P with the axial active");
     let over = rect.center();
     click(&mut h, over);
     assert_eq!(h.state().active(), 3);
-    h.key_press(egui::Key::P);
     h.key_press(egui::Key::R);
     h.run_steps(2);
     step_until(&mut h, "the soft-tissue picture", |a| {

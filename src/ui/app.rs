@@ -20,6 +20,8 @@ use crate::ui::theme;
 /// While images decode: how soon to look again when a viewport is waiting for
 /// the frame it shows, and otherwise (the progress count only).
 const LOADING_SHOWN_POLL: std::time::Duration = std::time::Duration::from_millis(60);
+/// How long a status-bar notice stays.
+pub(super) const NOTICE_SHOWN: std::time::Duration = std::time::Duration::from_secs(15);
 const LOADING_PROGRESS_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Which tab the study browser shows.
@@ -94,6 +96,9 @@ pub(super) struct Session {
     pub(super) status: String,
     /// A message for the status bar (why MPR is not possible, ...).
     pub(super) notice: Option<String>,
+    /// The notice on the status bar and since when: it goes after
+    /// [`NOTICE_SHOWN`], so a hint does not outstay what it was about.
+    pub(super) notice_since: Option<(String, Instant)>,
     /// Today's study of what is open (the first asked for).
     pub(super) open_study: Option<String>,
     pub(super) protocols: Vec<crate::hanging::Protocol>,
@@ -390,6 +395,7 @@ impl App {
                 protocol_choice: crate::hanging::Choice::Automatic,
                 status: String::new(),
                 notice: None,
+                notice_since: None,
                 open_study: None,
                 protocols,
                 hanging_protocol: None,

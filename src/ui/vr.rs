@@ -135,11 +135,21 @@ impl App {
 
     /// P: the active volume rendering's next mode (its window back to the
     /// mode's own).
+    /// With another viewport active, the 3-D view on screen (an MPR hangs
+    /// one): P means only that.
     pub(super) fn next_vr_mode(&mut self) {
-        match self
+        let at = if self
             .grid
             .viewports
-            .get_mut(self.grid.active)
+            .get(self.grid.active)
+            .is_some_and(|v| v.vr.is_some())
+        {
+            Some(self.grid.active)
+        } else {
+            self.grid.viewports.iter().position(|v| v.vr.is_some())
+        };
+        match at
+            .and_then(|i| self.grid.viewports.get_mut(i))
             .and_then(|v| v.vr.as_mut())
         {
             Some(v) => {
@@ -147,8 +157,7 @@ impl App {
                 v.window = None;
             }
             None => {
-                self.session.notice =
-                    Some("P changes the 3-D view's preset: press M, then P on the 3-D view".into());
+                self.session.notice = Some("P changes the 3-D view's preset: press M first".into());
             }
         }
     }
@@ -440,7 +449,10 @@ impl App {
             return Some(self.vr_frame_gpu(i, view));
         }
         let shown = self.vr.shown.get(&i);
-        let name = VR_MODES.get(view.mode).copied().unwrap_or("mip");
+        // The label names the picture on screen (its preset and window) until
+        // the new one replaces it.
+        let mode = shown.map_or(view.mode, |s| s.req.view.mode);
+        let name = VR_MODES.get(mode).copied().unwrap_or("mip");
         let window = shown.map(|s| s.window).unwrap_or((0.0, 1.0));
         let what = if name == "mip" {
             "MIP".to_string()

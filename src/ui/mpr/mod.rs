@@ -146,6 +146,15 @@ impl App {
     pub(super) fn change_slab(&mut self, how: SlabChange) {
         use crate::imaging::reslice::{Slab, SlabMode};
         let Some(set) = self.active_set() else {
+            if self
+                .grid
+                .viewports
+                .get(self.grid.active)
+                .is_some_and(|v| v.vr.is_some())
+            {
+                self.session.notice =
+                    Some("slabs are cut on MPR planes: click a plane, then S".into());
+            }
             return;
         };
         let Some(ls) = self.session.sets.get_mut(set) else {

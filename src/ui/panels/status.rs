@@ -68,6 +68,24 @@ impl App {
                     self.panels.show_skipped = !self.panels.show_skipped;
                 }
             }
+            // A notice goes after a while (a new one starts its own time).
+            match (&self.session.notice, &self.session.notice_since) {
+                (Some(n), Some((seen, at))) if n == seen => {
+                    let left = super::super::app::NOTICE_SHOWN.saturating_sub(at.elapsed());
+                    if left.is_zero() {
+                        self.session.notice = None;
+                        self.session.notice_since = None;
+                    } else {
+                        ui.ctx().request_repaint_after(left);
+                    }
+                }
+                (Some(n), _) => {
+                    self.session.notice_since = Some((n.clone(), std::time::Instant::now()));
+                    ui.ctx()
+                        .request_repaint_after(super::super::app::NOTICE_SHOWN);
+                }
+                (None, _) => self.session.notice_since = None,
+            }
             if let Some(n) = &self.session.notice {
                 ui.separator();
                 ui.colored_label(theme::WARNING, n);
