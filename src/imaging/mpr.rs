@@ -487,7 +487,13 @@ impl Source {
         info.image_position = Some([pos.x, pos.y, pos.z]);
         info.image_orientation = Some([row.x, row.y, row.z, down.x, down.y, down.z]);
         info.pixel_spacing = Some(layout.spacing);
-        info.slice_thickness = Some(layout.step_mm);
+        // The acquired slices keep their own thickness (a 3 mm slice 4 mm
+        // apart is still 3 mm thick); a reformat's is its sampling step.
+        let acquired =
+            layout.plane == Plane::Along && !layout.oblique && layout.count == self.slices;
+        if !acquired || info.slice_thickness.is_none() {
+            info.slice_thickness = Some(layout.step_mm);
+        }
         h.frames = vec![info];
         h.calibration = crate::dicom::header::Calibration {
             spacing_mm: Some(layout.spacing),
