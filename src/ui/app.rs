@@ -676,6 +676,9 @@ impl eframe::App for App {
         } else if !self.residency.slots.is_empty() && self.timing.all_decoded_ms.is_none() {
             let since_start = since_start();
             self.timing.all_decoded_ms = Some(since_start);
+            // One frame more: what waits for every image (the prefetch, the
+            // benchmarks, MPR's volume) starts there, not at the next input.
+            ctx.request_repaint();
             if self.timing.report
                 && self.timing.bench_wl.is_none()
                 && self.timing.bench_scroll.is_none()
