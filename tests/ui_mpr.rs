@@ -283,7 +283,28 @@ fn turning_a_handle_gives_oblique_planes_as_the_handle_says_cut_by_the_reslicer(
     // On the axial, the sagittal line's handle turned 30° clockwise on screen.
     let (c, grip) = handle(&h, 0, 2, 1.0);
     let target = c + turn(grip - c, 30.0);
+    // The sagittal's scale and where its crosshair centre is on screen.
+    let on_screen = |h: &Harness<'static, App>, v: usize| {
+        let map = h.state().viewport(v).expect("vp").mapping.expect("drawn");
+        let centre = h.state().crosshair(v).expect("crosshair").centre;
+        (map.points_per_mm, map.screen(centre))
+    };
+    let before = on_screen(&h, 2);
     drag(&mut h, grip, target);
+    step_until(&mut h, "the turned sagittal drawn", |a| {
+        a.viewport(2).is_some_and(|v| v.last_drawn.is_some())
+    });
+    // Turned, it keeps its scale and its centre on screen (its images are
+    // larger now: they cover the volume at any angle).
+    let after = on_screen(&h, 2);
+    assert!(
+        (after.0 - before.0).abs() < 1e-3 * before.0,
+        "{before:?} -> {after:?}"
+    );
+    assert!(
+        (after.1 - before.1).length() < 1.0,
+        "{before:?} -> {after:?}"
+    );
     // The axial is as it was; the other two are turned 30° about its normal
     // (clockwise on screen, seen from the feet, is +30° about +z here).
     let z = home[0];
@@ -752,6 +773,27 @@ fn the_3d_view_is_the_reference_rendering_and_turns_with_a_drag() {
         bad, 0,
         "cropped and panned: {bad} of {checked} pixels differ"
     );
+    // The pointer elsewhere, the box is hidden but the corner says so.
+    let axial = h.state().screen_of(0, [10.0, 10.0]).expect("drawn");
+    h.hover_at(axial);
+    h.run_steps(2);
+    assert!(
+        viewport_label(&h, 3).contains("cropped"),
+        "{}",
+        viewport_label(&h, 3)
+    );
+    // M and M again: the 3-D view as the reader left it.
+    let left = h
+        .state()
+        .viewport(3)
+        .and_then(|v| v.vr.clone())
+        .expect("3-D");
+    h.key_press(egui::Key::M);
+    h.run_steps(2);
+    assert!(h.state().viewport(3).and_then(|v| v.vr.as_ref()).is_none());
+    h.key_press(egui::Key::M);
+    h.run_steps(2);
+    assert_eq!(h.state().viewport(3).and_then(|v| v.vr.clone()), Some(left));
 }
 
 /// On a hardware GPU the 3-D view is ray-cast in the frame by `render::vr`

@@ -474,10 +474,7 @@ impl App {
                     ),
                     None => format!("3D {what}"),
                 },
-                format!(
-                    "azimuth {:.0}°  elevation {:.0}°  zoom {:.2}×",
-                    view.azimuth_deg, view.elevation_deg, view.zoom
-                ),
+                position_line(view),
             ],
             edges: shown.map(|s| s.edges.clone()).unwrap_or_default(),
             preview,
@@ -503,10 +500,7 @@ impl App {
                     Some(g) => format!("3D {what}  C {:.0} W {:.0}", g.window.0, g.window.1),
                     None => format!("3D {what}"),
                 },
-                format!(
-                    "azimuth {:.0}°  elevation {:.0}°  zoom {:.2}×",
-                    view.azimuth_deg, view.elevation_deg, view.zoom
-                ),
+                position_line(view),
             ],
             edges: g.map(|g| g.edges.clone()).unwrap_or_default(),
             preview: false,
@@ -595,4 +589,18 @@ fn render(
     };
     let made = vr::render_with(volume, &view, &opts, &occupancy).map_err(|e| e.to_string())?;
     Ok((made, occupancy, window))
+}
+
+/// The 3-D view's second corner line: where it looks from, how near, and
+/// "cropped" while the crop box leaves part of the volume out (the box itself
+/// shows only under the pointer).
+fn position_line(view: &VrView) -> String {
+    let cropped = view.crop != [[0.0; 3], [1.0; 3]];
+    format!(
+        "azimuth {:.0}°  elevation {:.0}°  zoom {:.2}×{}",
+        view.azimuth_deg,
+        view.elevation_deg,
+        view.zoom,
+        if cropped { "  cropped" } else { "" }
+    )
 }

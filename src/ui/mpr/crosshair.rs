@@ -143,9 +143,78 @@ impl App {
                 (0..3).filter(|&q| q != v).collect()
             }
         };
+        let before: Vec<(usize, crate::imaging::mpr::Layout)> = self
+            .session
+            .mpr
+            .get(&src_set)
+            .map(|m| {
+                turned
+                    .iter()
+                    .map(|&q| (m.sets[q], m.layouts[q].clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
         self.lay_out_again(src_set, &turned);
+        self.keep_scale(src_set, &before);
         self.follow_crosshair();
         self.ctx.request_repaint();
+    }
+
+    /// After a turn, the turned planes' viewports keep their scale (points
+    /// per mm) and the crosshair's centre where it was on screen, though a
+    /// turned plane's images are larger (they cover the volume at any angle):
+    /// the anatomy turns in place instead of shrinking and jumping.
+    fn keep_scale(&mut self, src_set: usize, before: &[(usize, crate::imaging::mpr::Layout)]) {
+        let Some(m) = self.session.mpr.get(&src_set) else {
+            return;
+        };
+        let centre = m.crosshair.centre;
+        // The centre on a layout's images (pixel coordinates, centres at
+        // +0.5), less the image's middle: what the viewport's map turns.
+        let offset = |l: &crate::imaging::mpr::Layout| {
+            let d = centre - l.first;
+            [
+                d.dot(&l.row) / l.spacing[1] + 0.5 - l.columns as f64 / 2.0,
+                d.dot(&l.down) / l.spacing[0] + 0.5 - l.rows as f64 / 2.0,
+            ]
+        };
+        for (set, old) in before {
+            let Some(v) = m.view_of(*set) else {
+                continue;
+            };
+            let new = &m.layouts[v];
+            let fit = |l: &crate::imaging::mpr::Layout, rect: egui::Rect, quarter: bool| {
+                let (w, h) = (
+                    l.columns as f32 * l.spacing[1] as f32,
+                    l.rows as f32 * l.spacing[0] as f32,
+                );
+                let (ex, ey) = if quarter { (h, w) } else { (w, h) };
+                (rect.width() / ex).min(rect.height() / ey)
+            };
+            let (a, b) = (offset(old), offset(new));
+            for vp in self
+                .grid
+                .viewports
+                .iter_mut()
+                .filter(|vp| vp.set == Some(*set))
+            {
+                let (Some(rect), Some(map)) = (vp.rect, vp.mapping) else {
+                    continue;
+                };
+                let quarter = vp.rotation % 2 == 1;
+                let (f0, f1) = (fit(old, rect, quarter), fit(new, rect, quarter));
+                if !(f0 > 0.0 && f1 > 0.0) {
+                    continue;
+                }
+                vp.zoom *= f0 / f1;
+                let m = map.a;
+                let screen = |q: [f64; 2]| {
+                    let (x, y) = (q[0] as f32, q[1] as f32);
+                    egui::vec2(m[0] * x + m[1] * y, m[2] * x + m[3] * y)
+                };
+                vp.pan += screen(a) - screen(b);
+            }
+        }
     }
 
     /// X: the crosshair back home (no rotation, the middle voxel).

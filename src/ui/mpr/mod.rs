@@ -58,6 +58,9 @@ pub(super) struct MprSet {
     at: [usize; 3],
     /// The stack as one volume, once every frame is decoded.
     pub(super) volume: Option<MprVolume>,
+    /// The 3-D view as the reader left it (preset, angle, window, crop), for
+    /// M to hang again.
+    pub(super) vr_view: Option<super::viewport::VrView>,
 }
 
 impl MprSet {
@@ -250,6 +253,17 @@ impl App {
                 .iter()
                 .find_map(|v| self.mpr_of(v.set?))
                 .map(|(src_set, _)| src_set);
+            // The 3-D view is kept as the reader left it.
+            if let Some(src_set) = shown {
+                let kept = self
+                    .grid
+                    .viewports
+                    .iter()
+                    .find_map(|v| v.vr.clone().filter(|vr| vr.source == src_set));
+                if let (Some(m), Some(vr)) = (self.session.mpr.get_mut(&src_set), kept) {
+                    m.vr_view = Some(vr);
+                }
+            }
             self.grid.layout = saved.layout;
             self.grid.viewports = saved.viewports;
             self.grid.active = saved.active;
@@ -450,6 +464,7 @@ impl App {
                 layouts,
                 at,
                 volume: None,
+                vr_view: None,
             },
         );
         self.place_on_mpr(src_set);
@@ -463,7 +478,7 @@ impl App {
         let Some(m) = self.session.mpr.get(&src_set) else {
             return;
         };
-        let (sets, at) = (m.sets, m.at);
+        let (sets, at, kept_vr) = (m.sets, m.at, m.vr_view.clone());
         let window = self
             .grid
             .viewports
@@ -479,7 +494,8 @@ impl App {
         }
         let mode = self.default_vr_mode(src_set);
         self.grid.viewports[3] = Viewport::new();
-        self.grid.viewports[3].vr = Some(super::viewport::VrView::new(src_set, mode));
+        self.grid.viewports[3].vr =
+            Some(kept_vr.unwrap_or_else(|| super::viewport::VrView::new(src_set, mode)));
         self.grid.active = 0;
         self.session.notice = None;
     }
