@@ -357,12 +357,20 @@ fn turning_a_handle_gives_oblique_planes_as_the_handle_says_cut_by_the_reslicer(
         "{}",
         description(&h, 0)
     );
-    // X: all three planes home again.
+    // X: all three planes home again, at the scale they had.
     h.key_press(egui::Key::X);
     h.run_steps(3);
     for (v, n) in home.iter().enumerate() {
         assert!((normal(&h, v) - n).norm() < 1e-9, "viewport {v}");
     }
+    step_until(&mut h, "the sagittal drawn at home", |a| {
+        a.viewport(2).is_some_and(|v| v.last_drawn.is_some())
+    });
+    let back = on_screen(&h, 2);
+    assert!(
+        (back.0 - before.0).abs() < 1e-3 * before.0,
+        "{before:?} -> {back:?}"
+    );
     assert!(
         description(&h, 2).starts_with("MPR sagittal"),
         "{}",

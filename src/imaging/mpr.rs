@@ -289,6 +289,7 @@ impl Source {
                 },
             );
         }
+        let regular = tilt.is_none() && slice_coords.is_none();
         Ok(Source {
             // A multi-frame image's frames share one number.
             instance_numbers: if set.multiframe {
@@ -300,7 +301,7 @@ impl Source {
                     .collect()
             },
             affine,
-            regular: tilt.is_none() && slice_coords.is_none(),
+            regular,
             slice_coords,
             note: (!notes.is_empty()).then(|| notes.join("; ")),
             columns: px.columns,
@@ -314,7 +315,16 @@ impl Source {
             reversed,
             rs: ps[0],
             cs: ps[1],
-            spacing: sp,
+            // A regular stack's images follow the placement's step (the mean
+            // from first to last), so the home grid lands on every slice; the
+            // median may differ by a rounding and, over 2,000 slices, add an
+            // image.
+            spacing: if regular {
+                let step = affine.fixed_view::<3, 1>(0, 2).norm();
+                if step > 0.0 { step } else { sp }
+            } else {
+                sp
+            },
             last_position: Vector3::new(pos[0], pos[1], pos[2]),
             plane: g.plane,
         })
@@ -452,6 +462,16 @@ impl Source {
         }
     }
 
+    /// A layout whose images are the acquired slices themselves: the stack's
+    /// own plane at home, on a stack whose slices the home grid meets (not
+    /// an uneven one, whose images are interpolated between them).
+    fn is_acquired(&self, layout: &Layout) -> bool {
+        layout.plane == Plane::Along
+            && !layout.oblique
+            && layout.count == self.slices
+            && self.slice_coords.is_none()
+    }
+
     /// The header of image `k` of a plane laid out by [`Source::layout`]: the
     /// last slice's, with the new geometry and size, a derived SOP Instance UID
     /// and a series description.
@@ -468,14 +488,14 @@ impl Source {
         ));
         // The stack's own plane at home is the acquired slices: numbered as
         // they are (a reader quotes "image 201"); a reformat counts its own.
-        h.instance_number = match (layout.plane, layout.oblique) {
-            (Plane::Along, false) if layout.count == self.slices => self
-                .instance_numbers
+        h.instance_number = if self.is_acquired(layout) {
+            self.instance_numbers
                 .get(k)
                 .copied()
                 .flatten()
-                .or(Some(k as i64 + 1)),
-            _ => Some(k as i64 + 1),
+                .or(Some(k as i64 + 1))
+        } else {
+            Some(k as i64 + 1)
         };
         h.overlays.clear();
         h.shutter = None;
@@ -489,9 +509,7 @@ impl Source {
         info.pixel_spacing = Some(layout.spacing);
         // The acquired slices keep their own thickness (a 3 mm slice 4 mm
         // apart is still 3 mm thick); a reformat's is its sampling step.
-        let acquired =
-            layout.plane == Plane::Along && !layout.oblique && layout.count == self.slices;
-        if !acquired || info.slice_thickness.is_none() {
+        if !self.is_acquired(layout) || info.slice_thickness.is_none() {
             info.slice_thickness = Some(layout.step_mm);
         }
         h.frames = vec![info];

@@ -231,7 +231,13 @@ impl App {
         };
         m.crosshair = m.src.home();
         let changed: Vec<usize> = (0..3).filter(|&v| m.layouts[v] != m.home[v]).collect();
+        let before: Vec<(usize, crate::imaging::mpr::Layout)> = changed
+            .iter()
+            .map(|&q| (m.sets[q], m.layouts[q].clone()))
+            .collect();
         self.lay_out_again(src_set, &changed);
+        // Back home at the scale the turns kept (the home images are smaller).
+        self.keep_scale(src_set, &before);
         if let Some(m) = self.session.mpr.get_mut(&src_set) {
             m.at = m.layouts.clone().map(|l| l.at_centre);
             for (v, &set) in m.sets.iter().enumerate() {
