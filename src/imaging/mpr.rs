@@ -20,7 +20,7 @@ use crate::dicom::ImageHeader;
 use crate::error::{Error, Result};
 use crate::imaging::geometry::ImagePlane;
 use crate::imaging::reslice::SliceCoords;
-use crate::model::{DisplaySet, GeometryIssue};
+use crate::model::{DisplaySet, GeometryIssue, reading_normal};
 
 /// Which reformat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -112,23 +112,22 @@ pub fn placement(
 /// `step` is nearest (x: sagittal, y: coronal, z: axial); the in-plane axis
 /// nearer the plane's screen-right direction runs along the rows and the
 /// other down the columns, each turned to point the standard way, and the
-/// images run superior, anterior or right first (LPS: toward −z, +y, +x).
+/// images run in the reading order of stacks ([`reading_normal`]: superior,
+/// right or anterior first), whose naming of the plane this follows.
 fn standard_axes(
     step: (Vector3<f64>, f64),
     a: (Vector3<f64>, f64),
     b: (Vector3<f64>, f64),
 ) -> [(Vector3<f64>, f64); 3] {
-    let x = Vector3::x();
-    let y = Vector3::y();
-    let z = Vector3::z();
-    let n = step.0;
-    // (screen right, screen down, reading direction) in patient LPS.
-    let (right, down, reading) = if n.z.abs() >= n.x.abs() && n.z.abs() >= n.y.abs() {
-        (x, y, -z) // axial: patient's left on screen right, posterior down
-    } else if n.y.abs() >= n.x.abs() {
-        (x, -z, y) // coronal: patient's left on screen right, feet down
+    let (x, y, z) = (Vector3::x(), Vector3::y(), Vector3::z());
+    let n = step.0.map(f64::abs);
+    // (screen right, screen down) in patient LPS.
+    let (right, down) = if n.z >= n.x && n.z >= n.y {
+        (x, y) // axial: patient's left on screen right, posterior down
+    } else if n.x >= n.y {
+        (y, -z) // sagittal: posterior on screen right, feet down
     } else {
-        (y, -z, x) // sagittal: posterior on screen right, feet down
+        (x, -z) // coronal: patient's left on screen right, feet down
     };
     let (row, col) = if a.0.dot(&right).abs() >= b.0.dot(&right).abs() {
         (a, b)
@@ -142,7 +141,11 @@ fn standard_axes(
             (v, mm)
         }
     };
-    [toward(row, right), toward(col, down), toward(step, reading)]
+    [
+        toward(row, right),
+        toward(col, down),
+        (reading_normal(step.0), step.1),
+    ]
 }
 
 /// A stack that can be reformatted.

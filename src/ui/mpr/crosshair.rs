@@ -33,14 +33,7 @@ impl App {
                 }
             }
             m.crosshair.centre = centre;
-            for (v, l) in m.layouts.iter().enumerate() {
-                m.at[v] = l.index_of(&centre);
-                for vp in self.grid.viewports.iter_mut() {
-                    if vp.set == Some(m.sets[v]) {
-                        vp.index = m.at[v];
-                    }
-                }
-            }
+            m.put_on_centre(&mut self.grid.viewports);
         }
     }
 

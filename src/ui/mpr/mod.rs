@@ -68,6 +68,21 @@ impl MprSet {
     fn view_of(&self, set: usize) -> Option<usize> {
         self.sets.iter().position(|&s| s == set)
     }
+
+    /// Each plane on its image through the crosshair's centre, and the
+    /// viewports showing it with it.
+    fn put_on_centre(&mut self, viewports: &mut [Viewport]) {
+        let centre = self.crosshair.centre;
+        for (v, l) in self.layouts.iter().enumerate() {
+            self.at[v] = l.index_of(&centre);
+            for vp in viewports
+                .iter_mut()
+                .filter(|vp| vp.set == Some(self.sets[v]))
+            {
+                vp.index = self.at[v];
+            }
+        }
+    }
 }
 
 /// Reformat image `header` (a plane of an MPR, thin or a slab) from the
@@ -320,15 +335,7 @@ impl App {
         };
         let c = m.crosshair.centre;
         m.crosshair.centre = c + n * (depth - c.coords.dot(&n));
-        let centre = m.crosshair.centre;
-        for (v, l) in m.layouts.iter().enumerate() {
-            m.at[v] = l.index_of(&centre);
-            for vp in self.grid.viewports.iter_mut() {
-                if vp.set == Some(m.sets[v]) {
-                    vp.index = m.at[v];
-                }
-            }
-        }
+        m.put_on_centre(&mut self.grid.viewports);
     }
 
     /// Put the viewports showing stack `src_set` on its slice nearest the
@@ -350,11 +357,7 @@ impl App {
             .centre
             .coords
             .dot(&nalgebra::Vector3::from(g.normal));
-        let Some(k) = (0..g.positions_mm.len()).min_by(|&a, &b| {
-            (g.positions_mm[a] - depth)
-                .abs()
-                .total_cmp(&(g.positions_mm[b] - depth).abs())
-        }) else {
+        let Some(k) = crate::imaging::geometry::nearest_slice(&g.positions_mm, depth) else {
             return;
         };
         for vp in self
